@@ -1,0 +1,34 @@
+# Thin entry points. Everything real lives in scripts/ and the Rust workspace.
+# The cargo target folder lives outside the clone so that CI runs on the same
+# machine reuse the build.
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/concord/target
+export CONCORD ?= $(CARGO_TARGET_DIR)/debug/concord
+CARGO ?= cargo
+
+.PHONY: build up down status demo test bench clean
+
+build:
+	$(CARGO) build --workspace --tests
+
+up: build
+	scripts/stack.sh up
+
+down:
+	scripts/stack.sh down
+
+status:
+	scripts/stack.sh status
+
+demo: up
+	scripts/demo.sh
+
+test: up
+	scripts/test.sh
+
+bench: up
+	$(CARGO) build --release -p concord-cli
+	$(CARGO_TARGET_DIR)/release/concord bench $(BENCH_ARGS)
+
+clean: down
+	scripts/stack.sh reset
+	rm -rf .pki .state

@@ -1,0 +1,20 @@
+//! Concord's domain: who the agencies are, what they may send where, and the
+//! messages themselves. Pure data and validation, no I/O: every other crate
+//! turns raw input into these types at its edge and works with them after.
+
+mod directory;
+mod ids;
+mod messages;
+mod topics;
+
+pub use directory::{Agency, Directory, DirectoryError, KeyAlgorithm, KeyRecord};
+pub use ids::{AgencyId, IdError, MessageType, Role};
+pub use messages::{
+    FreezeRequest, FreezeTarget, Indicator, IndicatorAlert, IndicatorKind, LegalBasis,
+    LegalBasisKind, Message, ScamCategory, TakedownConfirmation, TargetAction, TargetStatus, Tlp,
+    UnixMillis, Urgency,
+};
+pub use topics::{
+    group_id, AclBinding, AclOperation, ConcreteTopic, PatternType, PublishRule, ResourceType, TopicKind,
+    TopicModel, TopicSpec, TopicsError,
+};

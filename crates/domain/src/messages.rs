@@ -1,0 +1,273 @@
+//! The three Concord messages, field for field as in `schemas/*.avsc`.
+//! Enum variants serialize as the Avro enum symbols; `Option` is the Avro
+//! union with null; timestamps are milliseconds since the Unix epoch.
+
+use serde::{Deserialize, Serialize};
+
+use crate::MessageType;
+
+/// Milliseconds since the Unix epoch, UTC (Avro `timestamp-millis`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct UnixMillis(pub i64);
+
+impl UnixMillis {
+    /// The current time.
+    pub fn now() -> Self {
+        UnixMillis((time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64)
+    }
+}
+
+/// A message type that Concord signs and sends.
+pub trait Message: Serialize + for<'de> Deserialize<'de> + Send + Sync + 'static {
+    /// Which type this is; names its schema and its `ce_type`.
+    const TYPE: MessageType;
+}
+
+/// What an indicator is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum IndicatorKind {
+    /// A wallet address on a chain.
+    CryptoAddress,
+    /// A phone number in E.164.
+    PhoneNumber,
+    /// A domain name, lower-case IDNA.
+    Domain,
+    /// A URL.
+    Url,
+    /// An account on a social platform.
+    SocialHandle,
+    /// A bank account (IBAN or national format).
+    BankAccount,
+    /// An e-mail address.
+    Email,
+}
+
+/// One normalized indicator.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Indicator {
+    /// What it is.
+    pub kind: IndicatorKind,
+    /// Its normalized value.
+    pub value: String,
+    /// For a crypto address: the chain.
+    #[serde(default)]
+    pub chain: Option<String>,
+    /// For a crypto address: the asset.
+    #[serde(default)]
+    pub asset: Option<String>,
+    /// For a social handle or bank account: the platform or bank.
+    #[serde(default)]
+    pub platform: Option<String>,
+}
+
+/// The kind of scam an alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ScamCategory {
+    /// "Pig butchering" and other romance scams.
+    RomanceScam,
+    /// Fake investment platforms.
+    InvestmentScam,
+    /// Impersonation of a bank, an authority or a company.
+    Impersonation,
+    /// Moving the proceeds.
+    MoneyLaundering,
+    /// Credential phishing.
+    Phishing,
+    /// Anything else.
+    Other,
+}
+
+/// Traffic Light Protocol 2.0 marking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Tlp {
+    /// TLP:CLEAR.
+    Clear,
+    /// TLP:GREEN.
+    Green,
+    /// TLP:AMBER.
+    Amber,
+    /// TLP:AMBER+STRICT.
+    AmberStrict,
+    /// TLP:RED.
+    Red,
+}
+
+/// Indicators seen by one agency, broadcast to all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndicatorAlert {
+    /// UUID chosen by the publisher.
+    pub alert_id: String,
+    /// One or more indicators.
+    pub indicators: Vec<Indicator>,
+    /// The kind of scam.
+    pub category: ScamCategory,
+    /// 0–100.
+    pub confidence: i32,
+    /// Sharing marking.
+    pub tlp: Tlp,
+    /// When the publisher first saw it.
+    pub first_seen: UnixMillis,
+    /// Until when it should be acted on.
+    #[serde(default)]
+    pub valid_until: Option<UnixMillis>,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+    /// References to evidence held by the publisher.
+    #[serde(default)]
+    pub evidence_refs: Vec<String>,
+    /// Earlier alerts this one relates to.
+    #[serde(default)]
+    pub related_alert_ids: Vec<String>,
+}
+
+impl Message for IndicatorAlert {
+    const TYPE: MessageType = MessageType::IndicatorAlert;
+}
+
+/// What to do about a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TargetAction {
+    /// Freeze a wallet (issuer).
+    FreezeWallet,
+    /// Freeze an exchange account (exchange).
+    FreezeExchangeAccount,
+    /// Block a phone number (committee).
+    BlockPhoneNumber,
+    /// Take a domain down (committee).
+    TakeDownDomain,
+}
+
+/// One target of a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FreezeTarget {
+    /// Unique within the request.
+    pub target_id: String,
+    /// What to do.
+    pub action: TargetAction,
+    /// What to do it to.
+    pub indicator: Indicator,
+}
+
+/// The kind of legal basis of a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LegalBasisKind {
+    /// A court order.
+    CourtOrder,
+    /// A mutual legal assistance treaty request.
+    Mlat,
+    /// An emergency request, to be followed by an order.
+    Emergency,
+    /// An administrative order.
+    Administrative,
+}
+
+/// Why the requester may ask.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LegalBasis {
+    /// Its kind.
+    pub kind: LegalBasisKind,
+    /// The order's reference.
+    pub reference: String,
+    /// ISO 3166-1 alpha-2 code or the court's name.
+    pub jurisdiction: String,
+    /// Lower-case hex SHA-256 of the legal document.
+    pub document_sha256: String,
+}
+
+/// How urgent a request is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Urgency {
+    /// Within the deadline.
+    Routine,
+    /// As soon as possible.
+    Urgent,
+    /// Funds are moving now.
+    Immediate,
+}
+
+/// A request to freeze, block or take down targets held by the recipient.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FreezeRequest {
+    /// UUID of the request; the record key.
+    pub request_id: String,
+    /// The requester's case reference.
+    pub case_ref: String,
+    /// What to act on.
+    pub targets: Vec<FreezeTarget>,
+    /// Why the requester may ask.
+    pub legal_basis: LegalBasis,
+    /// When the requester needs an outcome.
+    pub deadline: UnixMillis,
+    /// How urgent.
+    pub urgency: Urgency,
+    /// Do not tip off the holder.
+    pub embargo: bool,
+    /// 0 for the first sending, n for the n-th escalation.
+    #[serde(default)]
+    pub escalation: i32,
+    /// Free text.
+    #[serde(default)]
+    pub notes: String,
+}
+
+impl Message for FreezeRequest {
+    const TYPE: MessageType = MessageType::FreezeRequest;
+}
+
+/// The outcome for one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TargetStatus {
+    /// Received; the outcome follows.
+    Acknowledged,
+    /// Frozen in full.
+    Frozen,
+    /// Blocked or taken down.
+    TakenDown,
+    /// Frozen in part.
+    PartiallyFrozen,
+    /// It was frozen already.
+    AlreadyFrozen,
+    /// The recipient holds no such target.
+    NotFound,
+    /// Refused; `reason` says why.
+    Rejected,
+}
+
+/// What the recipient of a request did about one target.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TakedownConfirmation {
+    /// The request.
+    pub request_id: String,
+    /// The target within it.
+    pub target_id: String,
+    /// The outcome.
+    pub status: TargetStatus,
+    /// Why, for REJECTED and NOT_FOUND.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Decimal string in units of `asset`.
+    #[serde(default)]
+    pub amount_frozen: Option<String>,
+    /// The asset frozen.
+    #[serde(default)]
+    pub asset: Option<String>,
+    /// Ledger entry or transaction reference.
+    #[serde(default)]
+    pub ledger_ref: Option<String>,
+    /// When it was done.
+    #[serde(default)]
+    pub executed_at: Option<UnixMillis>,
+}
+
+impl Message for TakedownConfirmation {
+    const TYPE: MessageType = MessageType::TakedownConfirmation;
+}

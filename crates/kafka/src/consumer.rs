@@ -1,0 +1,261 @@
+//! The verifying consumer. Every record is verified before a handler sees it;
+//! a record that fails goes to the dead-letter topic with its reason, and the
+//! consumer moves on, so nothing is dropped silently and nothing blocks a
+//! partition. Transient failures (registry, database, broker) are retried with
+//! backoff while the offset stays put.
+//!
+//! Delivery guarantee: at least once — an offset is stored only after the
+//! handler succeeded or the record is safely on the dead-letter topic, so a
+//! crash redelivers, and handlers must be idempotent (they are told when a
+//! record is a redelivery).
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use concord_domain::AgencyId;
+use concord_protocol::{Mode, RawRecord, RejectReason, VerifiedEvent, VerifyError, Verifier};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::producer::FutureProducer;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::dead_letter::DeadLetter;
+use crate::seen::{SeenEvents, SeenOutcome, StoreError};
+use crate::{to_raw, KafkaSettings, SettingsError};
+
+/// What a handler reports.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The event can never be handled: dead-letter it with `code`.
+    #[error("{code}: {detail}")]
+    Permanent {
+        /// A stable reason code.
+        code: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
+    /// Try again later (database or downstream unavailable).
+    #[error("transient: {0}")]
+    Transient(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// What one verified event does.
+pub trait Handler: Send + Sync {
+    /// Handles `event`; `redelivery` is true when this exact record was handled
+    /// (or started) before, so the handler must not repeat its effects.
+    fn handle(&self, event: VerifiedEvent, redelivery: bool) -> impl Future<Output = Result<(), HandlerError>> + Send;
+}
+
+/// Why the consumer stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    /// Bad settings.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// rdkafka failed to create or subscribe.
+    #[error("kafka consumer: {0}")]
+    Kafka(#[from] KafkaError),
+    /// The replay guard failed to open.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Counters of what the consumer did, for metrics and tests.
+#[derive(Debug, Default)]
+pub struct ConsumerStats {
+    /// Records read.
+    pub consumed: AtomicU64,
+    /// Records verified and handled.
+    pub handled: AtomicU64,
+    /// Records sent to the dead-letter topic, by reason code.
+    pub rejected: Mutex<BTreeMap<String, u64>>,
+    /// Transient failures retried.
+    pub retries: AtomicU64,
+}
+
+impl ConsumerStats {
+    /// Rejections so far with this code.
+    pub fn rejected(&self, code: &str) -> u64 {
+        self.rejected.lock().expect("stats lock").get(code).copied().unwrap_or(0)
+    }
+
+    /// Every record read so far was handled or rejected.
+    pub fn settled(&self) -> u64 {
+        self.handled.load(Ordering::Relaxed) + self.rejected.lock().expect("stats lock").values().sum::<u64>()
+    }
+}
+
+/// Reads topics as one agency, verifies every record, and hands verified events to a handler.
+pub struct VerifiedConsumer {
+    consumer: StreamConsumer,
+    verifier: Verifier,
+    dead_letter: DeadLetter,
+    seen: SeenEvents,
+    agency: AgencyId,
+    stats: Arc<ConsumerStats>,
+}
+
+impl VerifiedConsumer {
+    /// The consumer options behind the delivery guarantee.
+    pub const AT_LEAST_ONCE: [(&'static str, &'static str); 4] = [
+        ("enable.auto.commit", "true"),
+        ("enable.auto.offset.store", "false"),
+        ("isolation.level", "read_committed"),
+        ("auto.offset.reset", "earliest"),
+    ];
+
+    /// A consumer in `group` of `agency` over `topics`, writing rejects to `dead_letter_topic`
+    /// through `producer`, with its replay guard at `seen_path`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        settings: &KafkaSettings,
+        agency: AgencyId,
+        group: &str,
+        topics: &[String],
+        verifier: Verifier,
+        producer: FutureProducer,
+        dead_letter_topic: String,
+        seen_path: &Path,
+    ) -> Result<Self, ConsumerError> {
+        let mut managed = Self::AT_LEAST_ONCE.to_vec();
+        managed.push(("group.id", group));
+        let consumer: StreamConsumer = settings.client_config(&managed)?.create()?;
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&names)?;
+        Ok(VerifiedConsumer {
+            consumer,
+            verifier,
+            dead_letter: DeadLetter::new(producer, dead_letter_topic, agency.to_string()),
+            seen: SeenEvents::open(seen_path)?,
+            agency,
+            stats: Arc::default(),
+        })
+    }
+
+    /// The counters, shared.
+    pub fn stats(&self) -> Arc<ConsumerStats> {
+        Arc::clone(&self.stats)
+    }
+
+    /// Consumes until `shutdown` is cancelled, then commits the stored offsets.
+    pub async fn run<H: Handler>(self, handler: H, shutdown: CancellationToken) -> Result<(), ConsumerError> {
+        info!(agency = %self.agency, "Consumer started.");
+        loop {
+            let message = tokio::select! {
+                () = shutdown.cancelled() => break,
+                m = self.consumer.recv() => m,
+            };
+            let record = match message {
+                Ok(m) => to_raw(&m),
+                Err(e) => {
+                    warn!(error = %e, "Kafka consumer error; continuing.");
+                    continue;
+                }
+            };
+            self.stats.consumed.fetch_add(1, Ordering::Relaxed);
+            if self.process(&record, &handler, &shutdown).await {
+                self.consumer.store_offset(&record.topic, record.partition, record.offset)?;
+            }
+        }
+        if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {
+            // Nothing consumed yet is not a failure; the offsets are stored anyway.
+            debug!(error = %e, "Final commit skipped.");
+        }
+        info!(agency = %self.agency, "Consumer stopped.");
+        Ok(())
+    }
+
+    /// Settles one record; false if shutdown interrupted it (offset not stored).
+    async fn process<H: Handler>(&self, record: &RawRecord, handler: &H, shutdown: &CancellationToken) -> bool {
+        let mut backoff = Backoff::default();
+        loop {
+            let outcome = self.attempt(record, handler).await;
+            let (code, detail) = match outcome {
+                Attempt::Done => return true,
+                Attempt::Reject(code, detail) => (code, detail),
+                Attempt::Retry(why) => {
+                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    warn!(topic = %record.topic, partition = record.partition, offset = record.offset, %why, "Transient failure; retrying.");
+                    if !backoff.wait(shutdown).await {
+                        return false;
+                    }
+                    continue;
+                }
+            };
+            warn!(topic = %record.topic, partition = record.partition, offset = record.offset, reason = code, %detail, "Record rejected to the dead-letter topic.");
+            loop {
+                match self.dead_letter.send(record, code, &detail).await {
+                    Ok(()) => {
+                        *self.stats.rejected.lock().expect("stats lock").entry(code.to_owned()).or_default() += 1;
+                        return true;
+                    }
+                    Err(e) => {
+                        warn!(error = %e, topic = self.dead_letter.topic(), "Dead-letter write failed; retrying.");
+                        if !backoff.wait(shutdown).await {
+                            return false;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn attempt<H: Handler>(&self, record: &RawRecord, handler: &H) -> Attempt {
+        let event = match self.verifier.verify(record, Mode::live()).await {
+            Ok(event) => event,
+            Err(VerifyError::Rejected(r)) => return Attempt::Reject(r.reason.code(), r.detail),
+            Err(VerifyError::Unavailable(e)) => return Attempt::Retry(e.to_string()),
+        };
+        let expires = event.expires_at.unix_timestamp();
+        let redelivery = match self.seen.check(&event.id, &record.topic, record.partition, record.offset, expires) {
+            Ok(SeenOutcome::Fresh) => false,
+            Ok(SeenOutcome::Redelivery) => true,
+            Ok(SeenOutcome::Replay { first }) => {
+                return Attempt::Reject(RejectReason::Replayed.code(), format!("event {} was accepted at {first}", event.id))
+            }
+            Err(e) => return Attempt::Retry(e.to_string()),
+        };
+        let (id, sender) = (event.id.clone(), event.sender.clone());
+        match handler.handle(event, redelivery).await {
+            Ok(()) => {
+                self.stats.handled.fetch_add(1, Ordering::Relaxed);
+                debug!(event_id = %id, %sender, redelivery, "Event handled.");
+                Attempt::Done
+            }
+            Err(HandlerError::Permanent { code, detail }) => Attempt::Reject(code, detail),
+            Err(HandlerError::Transient(e)) => Attempt::Retry(e.to_string()),
+        }
+    }
+}
+
+enum Attempt {
+    Done,
+    Reject(&'static str, String),
+    Retry(String),
+}
+
+/// Exponential backoff from 100 ms to 10 s.
+struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff(Duration::from_millis(100))
+    }
+}
+
+impl Backoff {
+    /// Sleeps, unless shutdown comes first (then false).
+    async fn wait(&mut self, shutdown: &CancellationToken) -> bool {
+        let delay = self.0;
+        self.0 = (self.0 * 2).min(Duration::from_secs(10));
+        tokio::select! {
+            () = shutdown.cancelled() => false,
+            () = tokio::time::sleep(delay) => true,
+        }
+    }
+}

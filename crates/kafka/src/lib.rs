@@ -1,0 +1,38 @@
+//! Kafka plumbing for Concord on rdkafka: typed client settings translated in
+//! one place, the [`SignedProducer`], the [`VerifiedConsumer`] with its
+//! dead-letter topic, the replay guard, and topic administration for tests and
+//! tools.
+
+mod admin;
+mod consumer;
+mod dead_letter;
+mod producer;
+mod seen;
+mod settings;
+
+pub use admin::{create_topics, delete_topics, AdminError};
+pub use consumer::{ConsumerError, ConsumerStats, Handler, HandlerError, VerifiedConsumer};
+pub use dead_letter::{dlq_header, DeadLetter};
+pub use producer::{PublishError, Published, SignedProducer};
+pub use seen::{SeenEvents, SeenOutcome, StoreError};
+pub use settings::{KafkaSettings, SettingsError, TlsFiles};
+
+use concord_protocol::RawRecord;
+use rdkafka::message::{Headers, Message};
+
+/// The protocol's view of a record read by rdkafka.
+pub fn to_raw(message: &impl Message) -> RawRecord {
+    let headers = message
+        .headers()
+        .map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect())
+        .unwrap_or_default();
+    RawRecord {
+        topic: message.topic().to_owned(),
+        partition: message.partition(),
+        offset: message.offset(),
+        timestamp_ms: message.timestamp().to_millis(),
+        key: message.key().map(<[u8]>::to_vec),
+        value: message.payload().map(<[u8]>::to_vec),
+        headers,
+    }
+}

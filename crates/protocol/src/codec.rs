@@ -1,0 +1,151 @@
+//! Avro values in the Confluent wire format, through the schema registry.
+//! Subjects use the record-name strategy (`concord.v1.FreezeRequest`) because
+//! an inbox topic carries more than one message type.
+
+use std::sync::Arc;
+
+use apache_avro::types::Value;
+use concord_domain::{FreezeRequest, IndicatorAlert, Message, MessageType, TakedownConfirmation};
+use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
+use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use schema_registry_converter::error::SRCError;
+use schema_registry_converter::schema_registry_common::SubjectNameStrategy;
+
+use crate::reason::{RejectReason, Rejection};
+use crate::wire;
+
+/// Why a value could not be encoded or decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum CodecError {
+    /// The value is bad for good: it goes to the dead-letter topic.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The registry could not be reached or failed; try again later.
+    #[error("schema registry unavailable: {0}")]
+    Unavailable(#[source] SRCError),
+    /// Encoding failed: the message does not fit its registered schema, or the
+    /// subject is not registered.
+    #[error("encoding a {message_type} failed: {source}")]
+    Encode {
+        /// What was being encoded.
+        message_type: MessageType,
+        /// What the converter said.
+        #[source]
+        source: SRCError,
+    },
+}
+
+/// A decoded message of any Concord type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// An alert.
+    IndicatorAlert(IndicatorAlert),
+    /// A freeze request.
+    FreezeRequest(FreezeRequest),
+    /// A confirmation.
+    TakedownConfirmation(TakedownConfirmation),
+}
+
+impl Payload {
+    /// Its message type.
+    pub fn message_type(&self) -> MessageType {
+        match self {
+            Payload::IndicatorAlert(_) => MessageType::IndicatorAlert,
+            Payload::FreezeRequest(_) => MessageType::FreezeRequest,
+            Payload::TakedownConfirmation(_) => MessageType::TakedownConfirmation,
+        }
+    }
+}
+
+/// Encodes and decodes Concord messages against the registry; caches schemas.
+#[derive(Clone)]
+pub struct AvroCodec {
+    encoder: Arc<AvroEncoder>,
+    decoder: Arc<AvroDecoder>,
+}
+
+impl std::fmt::Debug for AvroCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AvroCodec").finish_non_exhaustive()
+    }
+}
+
+impl AvroCodec {
+    /// A codec for the registry's Confluent-compatible API at `url`
+    /// (for Apicurio: `http://host:port/apis/ccompat/v7`).
+    pub fn new(url: &str) -> Self {
+        let settings = SrSettings::new(url.trim_end_matches('/').to_owned());
+        AvroCodec { encoder: Arc::new(AvroEncoder::new(settings.clone())), decoder: Arc::new(AvroDecoder::new(settings)) }
+    }
+
+    /// The framed value of a message, under the latest registered schema of its type.
+    pub async fn encode<M: Message>(&self, message: &M) -> Result<Vec<u8>, CodecError> {
+        let strategy = SubjectNameStrategy::RecordNameStrategy(M::TYPE.ce_type().to_owned());
+        self.encoder.encode_struct(message, &strategy).await.map_err(|source| {
+            if source.retriable {
+                self.encoder.remove_errors_from_cache();
+                CodecError::Unavailable(source)
+            } else {
+                CodecError::Encode { message_type: M::TYPE, source }
+            }
+        })
+    }
+
+    /// Decodes a framed value that claims to be `expected`. A permanent problem is a
+    /// [`Rejection`]; an unreachable registry is [`CodecError::Unavailable`].
+    pub async fn decode(&self, value: &[u8], expected: MessageType) -> Result<(u32, Payload), CodecError> {
+        let (schema_id, _) =
+            wire::split(value).map_err(|e| Rejection::new(RejectReason::NotWireFormat, e.to_string()))?;
+        if let Err(e) = self.decoder.get_schema(schema_id).await {
+            if e.retriable {
+                self.decoder.remove_errors_from_cache();
+                return Err(CodecError::Unavailable(e));
+            }
+            return Err(Rejection::new(RejectReason::UnknownSchema, format!("schema id {schema_id}: {}", e.error)).into());
+        }
+        let decoded = self.decoder.decode(Some(value)).await.map_err(|e| {
+            Rejection::new(RejectReason::BadAvro, format!("schema id {schema_id}: {}", e.cause.unwrap_or(e.error)))
+        })?;
+        let name = decoded.name.map(|n| n.fullname(None)).unwrap_or_default();
+        if name != expected.ce_type() {
+            return Err(Rejection::new(
+                RejectReason::TypeMismatch,
+                format!("schema id {schema_id} is {name:?}, ce_type says {}", expected.ce_type()),
+            )
+            .into());
+        }
+        let payload = match expected {
+            MessageType::IndicatorAlert => Payload::IndicatorAlert(from_value(&decoded.value, expected)?),
+            MessageType::FreezeRequest => Payload::FreezeRequest(from_value(&decoded.value, expected)?),
+            MessageType::TakedownConfirmation => Payload::TakedownConfirmation(from_value(&decoded.value, expected)?),
+        };
+        Ok((schema_id, payload))
+    }
+}
+
+fn from_value<M: Message>(value: &Value, ty: MessageType) -> Result<M, Rejection> {
+    apache_avro::from_value(value)
+        .map_err(|e| Rejection::new(RejectReason::TypeMismatch, format!("record does not map to {ty}: {e}")))
+}
+
+impl Payload {
+    /// The message as JSON, for people and logs.
+    pub fn to_json(&self) -> serde_json::Value {
+        let value = match self {
+            Payload::IndicatorAlert(m) => serde_json::to_value(m),
+            Payload::FreezeRequest(m) => serde_json::to_value(m),
+            Payload::TakedownConfirmation(m) => serde_json::to_value(m),
+        };
+        value.expect("Concord messages always serialize to JSON")
+    }
+}
+
+/// Registers `schema` (Avro JSON) under `subject`; returns its id. A schema the
+/// registry's compatibility rule refuses is an error naming the rule's verdict.
+pub async fn register_schema(registry_url: &str, subject: &str, schema: &str) -> Result<u32, SRCError> {
+    use schema_registry_converter::async_impl::schema_registry::post_schema;
+    use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
+    let settings = SrSettings::new(registry_url.trim_end_matches('/').to_owned());
+    let supplied = SuppliedSchema::new(Some(subject.to_owned()), SchemaType::Avro, schema.to_owned());
+    post_schema(&settings, subject.to_owned(), supplied).await.map(|r| r.id)
+}

@@ -1,0 +1,42 @@
+//! The Concord wire protocol, the contract partner agencies implement
+//! (docs/protocol.md spells it out byte by byte):
+//!
+//! - the value is Confluent-framed Avro (magic 0, 4-byte schema id, Avro binary),
+//!   written and read with `schema_registry_converter` against the registry;
+//! - headers follow the CloudEvents 1.0 Kafka binding in binary mode;
+//! - `concord-signature` is a compact JWS (EdDSA) whose claims bind the issuer,
+//!   event id, times, topic, type and the SHA-256 of the exact key and value bytes.
+//!
+//! [`Signer`] makes those headers; [`Verifier`] makes every check a consumer must
+//! make and either returns a [`VerifiedEvent`] or a [`Rejection`] with a
+//! [`RejectReason`]. Nothing here talks to Kafka.
+
+mod codec;
+mod headers;
+mod reason;
+mod record;
+mod sign;
+mod verify;
+pub mod wire;
+
+pub use codec::{register_schema, AvroCodec, CodecError, Payload};
+pub use headers::{
+    header, rfc3339_millis, rfc3339_now, source_of, CloudEvent, EventClaims, CONTENT_TYPE_AVRO, SIGNATURE_TYP,
+    SPEC_VERSION,
+};
+pub use reason::{RejectReason, Rejection};
+pub use record::RawRecord;
+pub use sign::{digest_b64, forge_as, pem_to_der, pkcs8_from_seed, KeyError, Signer, SigningKey};
+pub use verify::{Envelope, Limits, Mode, VerifiedEvent, VerifyError, Verifier};
+
+/// Base64url without padding, as JWS and the digest claims use it.
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Decodes base64url without padding.
+pub fn unb64(text: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()
+}

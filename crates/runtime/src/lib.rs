@@ -1,0 +1,9 @@
+//! What every Concord process shares: layered typed configuration, telemetry,
+//! the shutdown tree, and the agency's identity (keys and certificates),
+//! including the dev PKI that creates them.
+
+pub mod config;
+pub mod identity;
+pub mod pki;
+pub mod shutdown;
+pub mod telemetry;

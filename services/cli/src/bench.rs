@@ -1,0 +1,229 @@
+//! `concord bench`: signed and verified messages against raw unsigned records
+//! of the same size, through the same broker and listener, in the same run.
+//! Each run uses fresh topic copies (`<topic>.bench-<id>`) and removes them.
+
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use concord_domain::{group_id, Indicator, IndicatorAlert, IndicatorKind, ScamCategory, Tlp, UnixMillis};
+use concord_kafka::{create_topics, delete_topics, to_raw, Handler, HandlerError, SignedProducer, VerifiedConsumer};
+use concord_protocol::{Mode, RawRecord, VerifiedEvent};
+use concord_runtime::config::HubConfig;
+use concord_runtime::identity::Identity;
+use futures::future::try_join_all;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use time::OffsetDateTime;
+use tokio_util::sync::CancellationToken;
+
+#[derive(Args)]
+pub(crate) struct BenchArgs {
+    /// The agency that publishes.
+    #[arg(long = "as", default_value = "committee-ph")]
+    agency: String,
+    /// The agency that consumes and verifies.
+    #[arg(long, default_value = "exchange-global")]
+    consumer: String,
+    /// Messages per phase.
+    #[arg(long, default_value_t = 20_000)]
+    count: usize,
+    /// Messages in flight per producer batch.
+    #[arg(long, default_value_t = 1_000)]
+    batch: usize,
+}
+
+fn alert(i: usize) -> IndicatorAlert {
+    IndicatorAlert {
+        alert_id: uuid::Uuid::new_v4().to_string(),
+        indicators: vec![Indicator {
+            kind: IndicatorKind::CryptoAddress,
+            value: format!("TXbench{i:028}"),
+            chain: Some("TRON".into()),
+            asset: Some("USDT".into()),
+            platform: None,
+        }],
+        category: ScamCategory::RomanceScam,
+        confidence: 90,
+        tlp: Tlp::Amber,
+        first_seen: UnixMillis::now(),
+        valid_until: None,
+        description: "Benchmark alert: deposit address used by a pig-butchering ring.".into(),
+        evidence_refs: vec![format!("case-bench/{i}")],
+        related_alert_ids: vec![],
+    }
+}
+
+struct Counter;
+
+impl Handler for Counter {
+    async fn handle(&self, _event: VerifiedEvent, _redelivery: bool) -> Result<(), HandlerError> {
+        Ok(())
+    }
+}
+
+fn rate(n: usize, d: Duration) -> f64 {
+    n as f64 / d.as_secs_f64()
+}
+
+async fn send_batches(producer: &FutureProducer, records: &[RawRecord], batch: usize) -> anyhow::Result<Duration> {
+    let start = Instant::now();
+    for chunk in records.chunks(batch) {
+        try_join_all(chunk.iter().map(|r| async move {
+            let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&r.topic);
+            let headers = r.headers.iter().fold(rdkafka::message::OwnedHeaders::new(), |h, (k, v)| {
+                h.insert(rdkafka::message::Header { key: k, value: v.as_deref() })
+            });
+            out = out.headers(headers);
+            if let Some(k) = &r.key {
+                out = out.key(k);
+            }
+            if let Some(v) = &r.value {
+                out = out.payload(v);
+            }
+            producer.send(out, Duration::from_secs(60)).await.map_err(|(e, _)| e)
+        }))
+        .await?;
+    }
+    Ok(start.elapsed())
+}
+
+pub(crate) async fn run(config: &Path, args: BenchArgs) -> anyhow::Result<()> {
+    let hub = HubConfig::load(config)?;
+    let run_id = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let signed_topics = format!("{run_id}-signed");
+    let raw_topics = format!("{run_id}-raw");
+    let publisher = Identity::load(&hub, &args.agency)?.with_topic_suffix(&signed_topics);
+    let reader = Identity::load(&hub, &args.consumer)?.with_topic_suffix(&signed_topics);
+    let raw_model = publisher.topics.with_suffix(&raw_topics);
+    let admin = publisher.admin_settings();
+    let mut topics = publisher.topics.topics(&publisher.directory);
+    topics.extend(raw_model.topics(&publisher.directory));
+    topics.retain(|t| t.name.contains(".alerts.") || t.name.contains(".dlq."));
+    create_topics(&admin, &topics).await.context("creating benchmark topics on the admin listener")?;
+    let n = args.count;
+
+    // Crypto cost in isolation.
+    let producer = SignedProducer::new(&publisher.kafka, publisher.signer.clone(), publisher.codec.clone())?;
+    let value = publisher.codec.encode(&alert(0)).await?;
+    let topic = publisher.topics.alerts();
+    let iterations = 2_000;
+    let start = Instant::now();
+    let mut signed = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        signed.push(publisher.signer.sign_record(&topic, concord_domain::MessageType::IndicatorAlert, Some(b"k".to_vec()), value.clone(), OffsetDateTime::now_utc()));
+    }
+    let sign_us = start.elapsed().as_secs_f64() * 1e6 / iterations as f64;
+    let verifier = reader.verifier();
+    let start = Instant::now();
+    for r in &signed {
+        verifier.check_envelope(r, Mode::live()).context("benchmark record failed verification")?;
+    }
+    let verify_us = start.elapsed().as_secs_f64() * 1e6 / iterations as f64;
+    let start = Instant::now();
+    for r in &signed {
+        verifier.verify(r, Mode::live()).await.context("benchmark record failed full verification")?;
+    }
+    let full_verify_us = start.elapsed().as_secs_f64() * 1e6 / iterations as f64;
+
+    // Signed: encode + sign, then send.
+    let start = Instant::now();
+    let mut records = Vec::with_capacity(n);
+    for i in 0..n {
+        let a = alert(i);
+        records.push(producer.prepare(&topic, a.indicators[0].value.as_bytes(), &a).await?);
+    }
+    let prepare = start.elapsed();
+    let send = send_batches(producer.inner(), &records, args.batch).await?;
+    let signed_produce = prepare + send;
+    let record_size = records[0].size();
+
+    // Raw: same total bytes per record, no headers, no registry, no signature.
+    let raw_topic = raw_model.alerts();
+    let raw: Vec<RawRecord> = records
+        .iter()
+        .map(|r| RawRecord {
+            topic: raw_topic.clone(),
+            key: r.key.clone(),
+            value: Some(vec![0x5a; r.size() - r.key.as_ref().map_or(0, Vec::len)]),
+            ..Default::default()
+        })
+        .collect();
+    let raw_produce = send_batches(producer.inner(), &raw, args.batch).await?;
+
+    // Raw consume.
+    let consumer: StreamConsumer = reader
+        .kafka
+        .client_config(&[
+            ("group.id", &group_id(&reader.agency.id, &format!("{run_id}-raw"))),
+            ("auto.offset.reset", "earliest"),
+            ("enable.auto.commit", "false"),
+        ])?
+        .create()?;
+    consumer.subscribe(&[&raw_topic])?;
+    let first = consumer.recv().await?;
+    let _ = to_raw(&first);
+    let start = Instant::now();
+    for _ in 1..n {
+        let m = consumer.recv().await?;
+        std::hint::black_box(to_raw(&m));
+    }
+    let raw_consume = start.elapsed();
+    drop(consumer);
+
+    // Verified consume: the real consumer, replay guard and all.
+    let state = std::env::temp_dir().join(format!("concord-{run_id}"));
+    std::fs::create_dir_all(&state)?;
+    let dlq_producer = SignedProducer::new(&reader.kafka, reader.signer.clone(), reader.codec.clone())?;
+    let verified = VerifiedConsumer::new(
+        &reader.kafka,
+        reader.agency.id.clone(),
+        &group_id(&reader.agency.id, &format!("{run_id}-signed")),
+        &[topic.clone()],
+        reader.verifier(),
+        dlq_producer.inner().clone(),
+        reader.topics.dead_letter(),
+        &state.join("seen.sqlite"),
+    )?;
+    let stats = verified.stats();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(verified.run(Counter, shutdown.clone()));
+    while stats.consumed.load(Ordering::Relaxed) == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let start = Instant::now();
+    while stats.settled() < n as u64 {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let verified_consume = start.elapsed();
+    shutdown.cancel();
+    task.await??;
+    let rejected: u64 = stats.rejected.lock().expect("stats lock").values().sum();
+
+    let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
+    delete_topics(&admin, &names).await?;
+    std::fs::remove_dir_all(&state).ok();
+
+    let raw_p = rate(n, raw_produce);
+    let sig_p = rate(n, signed_produce);
+    let raw_c = rate(n - 1, raw_consume);
+    let sig_c = rate(n - 1, verified_consume);
+    println!("## concord bench — {n} messages of {record_size} bytes, {}", OffsetDateTime::now_utc().date());
+    println!();
+    println!("| phase | raw unsigned (msg/s) | signed + verified (msg/s) | signed / raw |");
+    println!("|---|---:|---:|---:|");
+    println!("| produce (acks=all, idempotent, mTLS) | {raw_p:.0} | {sig_p:.0} | {:.2} |", sig_p / raw_p);
+    println!("| consume (mTLS) | {raw_c:.0} | {sig_c:.0} | {:.2} |", sig_c / raw_c);
+    println!();
+    println!("| per message | µs |");
+    println!("|---|---:|");
+    println!("| Avro encode + sign (EdDSA JWS), produce side | {:.1} |", prepare.as_secs_f64() * 1e6 / n as f64);
+    println!("| sign only | {sign_us:.1} |");
+    println!("| verify envelope (JWS, claims, digests, policy) | {verify_us:.1} |");
+    println!("| verify + Avro decode (schema cached) | {full_verify_us:.1} |");
+    println!();
+    println!("Signed run: {} handled, {rejected} rejected.", stats.handled.load(Ordering::Relaxed));
+    Ok(())
+}

@@ -1,0 +1,304 @@
+//! The subcommands other than the benchmark.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use concord_domain::{Directory, FreezeRequest, IndicatorAlert, Message, MessageType, TakedownConfirmation, TopicModel};
+use concord_kafka::{dlq_header, to_raw, SignedProducer};
+use concord_protocol::{header, Mode, RawRecord, VerifyError};
+use concord_runtime::config::HubConfig;
+use concord_runtime::identity::Identity;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+
+#[derive(Subcommand)]
+pub(crate) enum PkiCommand {
+    /// Create the CA, certificates and keys for every agency in the directory template.
+    Init {
+        /// Directory template (agencies and roles).
+        #[arg(long, default_value = "config/agencies.toml")]
+        agencies: PathBuf,
+        /// Output folder (git-ignored).
+        #[arg(long, default_value = ".pki")]
+        out: PathBuf,
+    },
+}
+
+pub(crate) fn pki(command: PkiCommand) -> anyhow::Result<()> {
+    let PkiCommand::Init { agencies, out } = command;
+    let directory = concord_runtime::pki::init(&agencies, &out)?;
+    println!("pki: CA, broker certificate and {} agencies written to {}", directory.agencies().count(), out.display());
+    Ok(())
+}
+
+#[derive(Subcommand)]
+pub(crate) enum TopicsCommand {
+    /// Print the topic and ACL plan that scripts/stack/KafkaSetup.java applies.
+    Plan {
+        /// Topic model.
+        #[arg(long)]
+        topics: Option<PathBuf>,
+        /// Complete directory.
+        #[arg(long)]
+        directory: Option<PathBuf>,
+    },
+}
+
+pub(crate) fn topics(config: &Path, command: TopicsCommand) -> anyhow::Result<()> {
+    let TopicsCommand::Plan { topics, directory } = command;
+    let hub: HubConfig = concord_runtime::config::load(config, "CONCORD")?;
+    let topics_path = topics.unwrap_or(hub.topics);
+    let directory_path = directory.unwrap_or(hub.directory);
+    let model = TopicModel::from_toml_str(&read(&topics_path)?, &topics_path.display().to_string())?;
+    let directory = Directory::from_toml_str(&read(&directory_path)?, &directory_path.display().to_string())?;
+    print!("{}", model.plan(&directory));
+    Ok(())
+}
+
+fn read(path: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+#[derive(Subcommand)]
+pub(crate) enum SchemasCommand {
+    /// Register every schemas/*.avsc under its full name (record-name strategy).
+    Register {
+        /// The registry's Confluent-compatible API.
+        #[arg(long)]
+        registry: String,
+        /// Folder of .avsc files.
+        #[arg(long, default_value = "schemas")]
+        dir: PathBuf,
+    },
+}
+
+pub(crate) async fn schemas(command: SchemasCommand) -> anyhow::Result<()> {
+    let SchemasCommand::Register { registry, dir } = command;
+    for ty in MessageType::ALL {
+        let path = dir.join(format!("{}.avsc", ty.short_name()));
+        let schema = read(&path)?;
+        let id = concord_protocol::register_schema(&registry, ty.ce_type(), &schema)
+            .await
+            .with_context(|| format!("registering {}", path.display()))?;
+        println!("schemas: {} registered as id {id}", ty.ce_type());
+    }
+    Ok(())
+}
+
+#[derive(Args)]
+pub(crate) struct PublishArgs {
+    /// The agency that signs and sends.
+    #[arg(long = "as")]
+    agency: String,
+    /// JSON file with the message (fields as in schemas/; alert_id and first_seen may be left out).
+    #[arg(long)]
+    file: PathBuf,
+    /// Message type: IndicatorAlert, FreezeRequest or TakedownConfirmation.
+    #[arg(long = "type", default_value = "IndicatorAlert")]
+    message_type: MessageType,
+    /// For directed messages: the agency whose inbox receives it.
+    #[arg(long)]
+    to: Option<String>,
+}
+
+/// Reads a message file, filling in a fresh alert id and first-seen time when absent.
+fn parse_message<M: Message>(path: &Path) -> anyhow::Result<M> {
+    let mut value: serde_json::Value =
+        serde_json::from_str(&read(path)?).with_context(|| format!("{}: not JSON", path.display()))?;
+    if M::TYPE == MessageType::IndicatorAlert {
+        if let Some(obj) = value.as_object_mut() {
+            obj.entry("alert_id").or_insert_with(|| uuid::Uuid::new_v4().to_string().into());
+            obj.entry("first_seen").or_insert_with(|| concord_domain::UnixMillis::now().0.into());
+        }
+    }
+    serde_json::from_value(value).with_context(|| format!("{}: not a valid {}", path.display(), M::TYPE.short_name()))
+}
+
+async fn send<M: Message>(producer: &SignedProducer, identity: &Identity, args: &PublishArgs, key_of: impl Fn(&M) -> String) -> anyhow::Result<()> {
+    let message: M = parse_message(&args.file)?;
+    let topic = target_topic(identity, M::TYPE, args.to.as_deref())?;
+    let key = key_of(&message);
+    let published = producer.publish(&topic, key.as_bytes(), &message).await?;
+    println!(
+        "published {} {} as {} to {topic} (partition {}, offset {})",
+        M::TYPE.short_name(),
+        published.id,
+        identity.agency.id,
+        published.partition,
+        published.offset
+    );
+    Ok(())
+}
+
+fn target_topic(identity: &Identity, ty: MessageType, to: Option<&str>) -> anyhow::Result<String> {
+    match (ty, to) {
+        (MessageType::IndicatorAlert, None) => Ok(identity.topics.alerts()),
+        (MessageType::IndicatorAlert, Some(_)) => bail!("--to is for directed messages; alerts are broadcast"),
+        (_, None) => bail!("--to AGENCY is required for a {}", ty.short_name()),
+        (_, Some(to)) => {
+            let agency = identity.directory.agency(to).with_context(|| format!("--to {to}: no such agency in the directory"))?;
+            Ok(identity.topics.inbox(&agency.id))
+        }
+    }
+}
+
+pub(crate) async fn publish(config: &Path, args: PublishArgs) -> anyhow::Result<()> {
+    let hub = HubConfig::load(config)?;
+    let identity = Identity::load(&hub, &args.agency)?;
+    let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
+    match args.message_type {
+        MessageType::IndicatorAlert => send::<IndicatorAlert>(&producer, &identity, &args, |a| alert_key(a)).await,
+        MessageType::FreezeRequest => send::<FreezeRequest>(&producer, &identity, &args, |r| r.request_id.clone()).await,
+        MessageType::TakedownConfirmation => {
+            send::<TakedownConfirmation>(&producer, &identity, &args, |c| c.request_id.clone()).await
+        }
+    }
+}
+
+/// Alerts are keyed by their first normalized indicator, so that every alert
+/// about one indicator lands on one partition, in order.
+pub(crate) fn alert_key(alert: &IndicatorAlert) -> String {
+    alert.indicators.first().map(|i| i.value.clone()).unwrap_or_else(|| alert.alert_id.clone())
+}
+
+#[derive(Args)]
+pub(crate) struct ForgeArgs {
+    /// The agency whose key and certificate are used.
+    #[arg(long = "as")]
+    agency: String,
+    /// The agency the record claims to come from.
+    #[arg(long)]
+    claim: String,
+    /// JSON alert file.
+    #[arg(long)]
+    file: PathBuf,
+}
+
+pub(crate) async fn forge(config: &Path, args: ForgeArgs) -> anyhow::Result<()> {
+    let hub = HubConfig::load(config)?;
+    let identity = Identity::load(&hub, &args.agency)?;
+    let claimed: concord_domain::AgencyId = args.claim.parse()?;
+    let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
+    let alert: IndicatorAlert = parse_message(&args.file)?;
+    let topic = identity.topics.alerts();
+    let value = identity.codec.encode(&alert).await?;
+    let key = alert_key(&alert).into_bytes();
+    let record = concord_protocol::forge_as(identity.signer.clone(), &claimed, &topic, Some(key), value);
+    let published = producer.send_raw(&record).await?;
+    println!(
+        "forged alert {} claiming to be {claimed}, signed by {}'s key, sent to {topic} (offset {})",
+        published.id, identity.agency.id, published.offset
+    );
+    Ok(())
+}
+
+#[derive(Args)]
+pub(crate) struct TailArgs {
+    /// The agency whose certificate reads and whose trust verifies.
+    #[arg(long = "as")]
+    agency: String,
+    /// alerts, dlq, checkpoints, inbox (the agency's own), inbox:AGENCY, or a full topic name.
+    #[arg(long, default_value = "alerts")]
+    topic: String,
+    /// Stop after this many records.
+    #[arg(long)]
+    max: Option<u64>,
+    /// Stop after this long without a record, in seconds.
+    #[arg(long, default_value_t = 5)]
+    idle_secs: u64,
+}
+
+pub(crate) async fn tail(config: &Path, args: TailArgs) -> anyhow::Result<()> {
+    let hub = HubConfig::load(config)?;
+    let identity = Identity::load(&hub, &args.agency)?;
+    let topic = match args.topic.as_str() {
+        "alerts" => identity.topics.alerts(),
+        "dlq" => identity.topics.dead_letter(),
+        "checkpoints" => identity.topics.checkpoints(),
+        "inbox" => identity.topics.inbox(&identity.agency.id),
+        other => match other.strip_prefix("inbox:") {
+            Some(id) => identity.topics.inbox(&id.parse()?),
+            None => other.to_owned(),
+        },
+    };
+    // A throw-away group inside the agency's ACL prefix: tail reads from the start and commits nothing.
+    let group = concord_domain::group_id(&identity.agency.id, &format!("tail-{}", uuid::Uuid::new_v4()));
+    let consumer: StreamConsumer = identity
+        .kafka
+        .client_config(&[("group.id", &group), ("enable.auto.commit", "false"), ("auto.offset.reset", "earliest")])?
+        .create()?;
+    consumer.subscribe(&[&topic])?;
+    let verifier = identity.verifier();
+    let is_dlq = topic == identity.topics.dead_letter();
+    println!("tail {topic} as {}", identity.agency.id);
+    let mut count = 0u64;
+    // The idle clock starts once the group has given this consumer its partitions.
+    let joined = std::time::Instant::now();
+    let mut first = None;
+    while first.is_none() && consumer.assignment().map_or(true, |a| a.count() == 0) {
+        if joined.elapsed() > Duration::from_secs(30) {
+            bail!("no partitions of {topic} assigned to {} within 30 s", identity.agency.id);
+        }
+        if let Ok(m) = tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await {
+            first = Some(m.with_context(|| format!("reading {topic} as {}", identity.agency.id))?);
+        }
+    }
+    loop {
+        if args.max.is_some_and(|m| count >= m) {
+            break;
+        }
+        let message = match first.take() {
+            Some(m) => m,
+            None => match tokio::time::timeout(Duration::from_secs(args.idle_secs), consumer.recv()).await {
+                Err(_) => break,
+                Ok(m) => m.with_context(|| format!("reading {topic} as {}", identity.agency.id))?,
+            },
+        };
+        count += 1;
+        let record = to_raw(&message);
+        if is_dlq {
+            println!("{}", describe_dead_letter(&record));
+            continue;
+        }
+        match verifier.verify(&record, Mode::live()).await {
+            Ok(event) => println!(
+                "✔ {}@{}  {}  {}  id={}  {}",
+                record.partition,
+                record.offset,
+                event.sender,
+                event.message_type().short_name(),
+                event.id,
+                event.payload.to_json()
+            ),
+            Err(VerifyError::Rejected(r)) => {
+                let claimed = header_text(&record, header::SOURCE);
+                println!("✘ {}@{}  REJECTED {}  (claims {claimed}): {}", record.partition, record.offset, r.reason, r.detail);
+            }
+            Err(VerifyError::Unavailable(e)) => bail!("registry unavailable: {e}"),
+        }
+    }
+    println!("tail: {count} records");
+    Ok(())
+}
+
+fn header_text(record: &RawRecord, name: &str) -> String {
+    record
+        .header_values(name)
+        .next()
+        .flatten()
+        .map_or_else(|| "-".to_owned(), |v| String::from_utf8_lossy(v).into_owned())
+}
+
+fn describe_dead_letter(record: &RawRecord) -> String {
+    format!(
+        "✘ dead letter from {}@{}/{} rejected by {} at {}: {} — {}",
+        header_text(record, dlq_header::TOPIC),
+        header_text(record, dlq_header::PARTITION),
+        header_text(record, dlq_header::OFFSET),
+        header_text(record, dlq_header::CONSUMER),
+        header_text(record, dlq_header::AT),
+        header_text(record, dlq_header::REASON),
+        header_text(record, dlq_header::DETAIL),
+    )
+}

@@ -1,0 +1,58 @@
+//! `concord`: the command line of the hub. Dev PKI, topic plan, schema
+//! registration, publishing and tailing as an agency, and the benchmark.
+
+mod bench;
+mod commands;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "concord", version, about = "Concord: signed, replayable Kafka messages against scam finance")]
+struct Cli {
+    /// Hub configuration file (CONCORD__* environment variables override it).
+    #[arg(long, global = true, default_value = "config/concord.toml")]
+    config: PathBuf,
+    /// Log as JSON lines.
+    #[arg(long, global = true)]
+    json_logs: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Development PKI: a CA, broker and agency certificates, signing keys.
+    #[command(subcommand)]
+    Pki(commands::PkiCommand),
+    /// Topics and ACLs from config/topics.toml.
+    #[command(subcommand)]
+    Topics(commands::TopicsCommand),
+    /// Avro schemas in the registry.
+    #[command(subcommand)]
+    Schemas(commands::SchemasCommand),
+    /// Publish a signed message from a JSON file as an agency.
+    Publish(commands::PublishArgs),
+    /// Show a topic's records as an agency sees them: verified, or rejected and why.
+    Tail(commands::TailArgs),
+    /// Red-team tool: sign a message as one agency while claiming to be another.
+    Forge(commands::ForgeArgs),
+    /// Measure signed against raw throughput on the real broker.
+    Bench(bench::BenchArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    concord_runtime::telemetry::init(cli.json_logs);
+    match cli.command {
+        Command::Pki(c) => commands::pki(c),
+        Command::Topics(c) => commands::topics(&cli.config, c),
+        Command::Schemas(c) => commands::schemas(c).await,
+        Command::Publish(a) => commands::publish(&cli.config, a).await,
+        Command::Tail(a) => commands::tail(&cli.config, a).await,
+        Command::Forge(a) => commands::forge(&cli.config, a).await,
+        Command::Bench(a) => bench::run(&cli.config, a).await,
+    }
+}
