@@ -1,1 +1,357 @@
-//! placeholder
+//! The integration-test harness. Every test makes a [`TestRun`]: its own copies
+//! of Concord's topics (`<topic>.it-<name>-<id>`, covered by the same ACLs),
+//! its own consumer groups and temp folder, on the real broker and registry that
+//! `make up` started. Dropping the run deletes its topics, so tests run in
+//! parallel and leave nothing behind.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use concord_domain::{
+    group_id, Directory, Indicator, IndicatorAlert, IndicatorKind, KeyAlgorithm, KeyRecord, ScamCategory, Tlp,
+    UnixMillis,
+};
+use concord_kafka::{
+    create_topics, delete_topics, dlq_header, to_raw, ConsumerStats, Handler, HandlerError, KafkaSettings,
+    SignedProducer, VerifiedConsumer,
+};
+use concord_protocol::{header, CloudEvent, RawRecord, RejectReason, SigningKey, VerifiedEvent};
+use concord_runtime::config::HubConfig;
+use concord_runtime::identity::Identity;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use time::OffsetDateTime;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// The agency that publishes alerts in most tests.
+pub const COMMITTEE: &str = "committee-ph";
+/// The agency that consumes alerts in most tests.
+pub const EXCHANGE: &str = "exchange-global";
+/// Law enforcement.
+pub const ENFORCEMENT: &str = "enforcement-us";
+/// The stablecoin issuer.
+pub const ISSUER: &str = "issuer-usdx";
+/// The auditor: the only reader of the dead-letter topic.
+pub const AUDITOR: &str = "audit-hub";
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ lives in the workspace").to_owned()
+}
+
+/// The hub configuration of the dev stack, paths made absolute.
+pub fn hub() -> HubConfig {
+    let root = root();
+    let mut hub: HubConfig = concord_runtime::config::load(&root.join("config/concord.toml"), "CONCORD").expect("config/concord.toml loads");
+    for path in [&mut hub.pki_dir, &mut hub.directory, &mut hub.topics, &mut hub.state_dir] {
+        if path.is_relative() {
+            *path = root.join(&*path);
+        }
+    }
+    assert!(hub.directory.exists(), "{} is missing: run `make up` (make test does) before the integration tests", hub.directory.display());
+    hub
+}
+
+/// One test's isolated world on the real stack.
+pub struct TestRun {
+    /// The topic suffix.
+    pub suffix: String,
+    /// The hub configuration.
+    pub hub: HubConfig,
+    /// A temp folder for SQLite files.
+    pub dir: PathBuf,
+    admin: KafkaSettings,
+    topics: Vec<String>,
+    consumers: Mutex<u32>,
+}
+
+impl TestRun {
+    /// Creates the run's topics (2 partitions each, enough to exercise ordering per key).
+    pub async fn new(name: &str) -> TestRun {
+        let suffix = format!("it-{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let hub = hub();
+        let id = Identity::load(&hub, AUDITOR).expect("auditor identity").with_topic_suffix(&suffix);
+        let admin = id.admin_settings();
+        let mut topics = id.topics.topics(&id.directory);
+        for t in &mut topics {
+            t.partitions = 2;
+        }
+        create_topics(&admin, &topics).await.expect("creating the run's topics on the admin listener");
+        let dir = std::env::temp_dir().join(format!("concord-{suffix}"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        TestRun { suffix, hub, dir, admin, topics: topics.into_iter().map(|t| t.name).collect(), consumers: Mutex::new(0) }
+    }
+
+    /// Agency `id` acting on this run's topics.
+    pub fn identity(&self, id: &str) -> Identity {
+        Identity::load(&self.hub, id).unwrap_or_else(|e| panic!("identity {id}: {e}")).with_topic_suffix(&self.suffix)
+    }
+
+    /// A signed producer for agency `id`.
+    pub fn producer(&self, id: &str) -> SignedProducer {
+        let identity = self.identity(id);
+        SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone()).expect("producer")
+    }
+
+    /// A valid, signed alert record from `id` to this run's alerts topic (not sent).
+    pub async fn signed_alert(&self, id: &str) -> RawRecord {
+        let producer = self.producer(id);
+        let alert = sample_alert();
+        producer.prepare(&self.identity(id).topics.alerts(), alert.indicators[0].value.as_bytes(), &alert).await.expect("prepare")
+    }
+
+    /// Sends records exactly as given over `id`'s connection.
+    pub async fn send(&self, id: &str, records: &[RawRecord]) {
+        let producer = self.producer(id);
+        for r in records {
+            producer.send_raw(r).await.unwrap_or_else(|e| panic!("sending as {id}: {e}"));
+        }
+    }
+
+    /// Starts a verifying consumer as `identity` over `topics`, in a new group.
+    pub fn start_consumer(&self, identity: &Identity, topics: &[String]) -> Running {
+        let n = {
+            let mut n = self.consumers.lock().unwrap();
+            *n += 1;
+            *n
+        };
+        self.start_consumer_in(identity, topics, &format!("c{n}"), Recorder::default())
+    }
+
+    /// Starts a verifying consumer in group `name` with its replay guard at `<dir>/<name>.sqlite`,
+    /// handing events to `recorder`: the same name after a stop is a restart.
+    pub fn start_consumer_in(&self, identity: &Identity, topics: &[String], name: &str, recorder: Recorder) -> Running {
+        let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone()).expect("dlq producer");
+        let consumer = VerifiedConsumer::new(
+            &identity.kafka,
+            identity.agency.id.clone(),
+            &group_id(&identity.agency.id, &format!("{}-{name}", self.suffix)),
+            topics,
+            identity.verifier(),
+            producer.inner().clone(),
+            identity.topics.dead_letter(),
+            &self.dir.join(format!("{name}.sqlite")),
+        )
+        .expect("consumer");
+        let stats = consumer.stats();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(consumer.run(recorder.clone(), shutdown.clone()));
+        Running { stats, recorder, shutdown, task }
+    }
+
+    /// Reads the run's dead-letter topic as the auditor until `n` records arrived (or 60 s passed).
+    pub async fn dead_letters(&self, n: usize) -> Vec<RawRecord> {
+        let auditor = self.identity(AUDITOR);
+        read_topic(&auditor, &auditor.topics.dead_letter(), n, Duration::from_secs(60)).await
+    }
+
+    /// Sends `bad` as `sender`, then one valid alert, and consumes the alerts topic
+    /// as the exchange. Asserts that the handler saw only the valid alert and that
+    /// each bad record is on the dead-letter topic with `reason`, its original
+    /// key, value and headers. Returns the dead letters.
+    pub async fn assert_alerts_rejected(&self, sender: &str, bad: &[RawRecord], reason: RejectReason) -> Vec<RawRecord> {
+        self.assert_rejected_by(&self.identity(EXCHANGE), sender, bad, reason).await
+    }
+
+    /// [`TestRun::assert_alerts_rejected`] with a chosen consumer identity (for example one
+    /// trusting a modified directory).
+    pub async fn assert_rejected_by(&self, consumer: &Identity, sender: &str, bad: &[RawRecord], reason: RejectReason) -> Vec<RawRecord> {
+        self.send(sender, bad).await;
+        let good = self.signed_alert(COMMITTEE).await;
+        self.send(COMMITTEE, std::slice::from_ref(&good)).await;
+        let running = self.start_consumer(consumer, &[consumer.topics.alerts()]);
+        running.wait_settled(bad.len() as u64 + 1).await;
+        assert_eq!(running.stats.rejected(reason.code()), bad.len() as u64, "rejections counted under {reason}");
+        let seen = running.stop().await;
+        assert_eq!(
+            seen.iter().map(|(e, _)| e.id.clone()).collect::<Vec<_>>(),
+            vec![event_id(&good)],
+            "the handler must see the valid alert and nothing else"
+        );
+        let dead = self.dead_letters(bad.len()).await;
+        assert_eq!(dead.len(), bad.len(), "every bad record reaches the dead-letter topic");
+        for original in bad {
+            let letter = dead
+                .iter()
+                .find(|d| d.value == original.value && d.key == original.key && d.headers.starts_with(&original.headers))
+                .unwrap_or_else(|| panic!("no dead letter keeps the original bytes and headers of {}", event_id(original)));
+            assert_eq!(header_text(letter, dlq_header::REASON), reason.code(), "reason of {}", event_id(original));
+            assert_eq!(header_text(letter, dlq_header::TOPIC), consumer.topics.alerts());
+            assert_eq!(header_text(letter, dlq_header::CONSUMER), consumer.agency.id.as_str());
+            assert!(!header_text(letter, dlq_header::DETAIL).is_empty());
+        }
+        dead
+    }
+}
+
+impl Drop for TestRun {
+    fn drop(&mut self) {
+        let admin = self.admin.clone();
+        let topics = std::mem::take(&mut self.topics);
+        let dir = self.dir.clone();
+        // Drop may run inside a runtime; clean up on a thread of our own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            let _ = rt.block_on(delete_topics(&admin, &topics));
+            let _ = std::fs::remove_dir_all(dir);
+        })
+        .join();
+    }
+}
+
+/// A handler that records what it is given.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    /// Events with their redelivery flag, in order.
+    pub events: Arc<Mutex<Vec<(VerifiedEvent, bool)>>>,
+    /// While set, the handler fails transiently (a database outage), so offsets stay put.
+    pub failing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Handler for Recorder {
+    async fn handle(&self, event: VerifiedEvent, redelivery: bool) -> Result<(), HandlerError> {
+        self.events.lock().unwrap().push((event, redelivery));
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(HandlerError::Transient("simulated outage".into()));
+        }
+        Ok(())
+    }
+}
+
+/// A consumer running in the background.
+pub struct Running {
+    /// Its counters.
+    pub stats: Arc<ConsumerStats>,
+    /// What its handler saw.
+    pub recorder: Recorder,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), concord_kafka::ConsumerError>>,
+}
+
+impl Running {
+    /// Waits until `n` records are handled or rejected; panics after 60 s.
+    pub async fn wait_settled(&self, n: u64) {
+        let start = Instant::now();
+        while self.stats.settled() < n {
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "only {} of {n} records settled in 60 s (rejected: {:?})",
+                self.stats.settled(),
+                self.stats.rejected.lock().unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the handler was called `n` times; panics after 60 s.
+    pub async fn wait_handled_calls(&self, n: usize) {
+        let start = Instant::now();
+        while self.recorder.events.lock().unwrap().len() < n {
+            assert!(start.elapsed() < Duration::from_secs(60), "handler not called {n} times in 60 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the consumer (committing stored offsets) and returns what the handler saw.
+    pub async fn stop(self) -> Vec<(VerifiedEvent, bool)> {
+        self.shutdown.cancel();
+        self.task.await.expect("consumer task").expect("consumer ran cleanly");
+        let events = self.recorder.events.lock().unwrap().clone();
+        events
+    }
+}
+
+/// Reads `topic` from the start as `identity` until `n` records or `limit` elapsed.
+pub async fn read_topic(identity: &Identity, topic: &str, n: usize, limit: Duration) -> Vec<RawRecord> {
+    let group = group_id(&identity.agency.id, &format!("read-{}", uuid::Uuid::new_v4().simple()));
+    let consumer: StreamConsumer = identity
+        .kafka
+        .client_config(&[("group.id", &group), ("auto.offset.reset", "earliest"), ("enable.auto.commit", "false")])
+        .expect("config")
+        .create()
+        .expect("consumer");
+    consumer.subscribe(&[topic]).expect("subscribe");
+    let start = Instant::now();
+    let mut out = Vec::new();
+    while out.len() < n && start.elapsed() < limit {
+        if let Ok(m) = tokio::time::timeout(Duration::from_millis(500), consumer.recv()).await {
+            out.push(to_raw(&m.unwrap_or_else(|e| panic!("reading {topic} as {}: {e}", identity.agency.id))));
+        }
+    }
+    out
+}
+
+/// A realistic alert.
+pub fn sample_alert() -> IndicatorAlert {
+    IndicatorAlert {
+        alert_id: uuid::Uuid::new_v4().to_string(),
+        indicators: vec![Indicator {
+            kind: IndicatorKind::CryptoAddress,
+            value: "TXfTi8ZbfyjVgwbXnW4DrZbmnsxcEhRJmt".into(),
+            chain: Some("TRON".into()),
+            asset: Some("USDT".into()),
+            platform: None,
+        }],
+        category: ScamCategory::RomanceScam,
+        confidence: 95,
+        tlp: Tlp::Amber,
+        first_seen: UnixMillis::now(),
+        valid_until: Some(UnixMillis(UnixMillis::now().0 + 90 * 86_400_000)),
+        description: "Deposit wallet of a pig-butchering platform".into(),
+        evidence_refs: vec!["case/US-2026-0419/exhibit-12".into()],
+        related_alert_ids: vec![],
+    }
+}
+
+/// A header's value as text ("" if absent).
+pub fn header_text(record: &RawRecord, name: &str) -> String {
+    record.header_values(name).next().flatten().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default()
+}
+
+/// The record's `ce_id`.
+pub fn event_id(record: &RawRecord) -> String {
+    header_text(record, header::ID)
+}
+
+/// The CloudEvents attributes of a record.
+pub fn event_of(record: &RawRecord) -> CloudEvent {
+    CloudEvent {
+        id: header_text(record, header::ID),
+        source: header_text(record, header::SOURCE),
+        ty: header_text(record, header::TYPE),
+        time: header_text(record, header::TIME),
+        content_type: header_text(record, header::CONTENT_TYPE),
+    }
+}
+
+/// A fresh Ed25519 signing key for `agency` with key id `kid`, and its directory record.
+pub fn extra_key(agency: &str, kid: &str, revoked_at: Option<OffsetDateTime>) -> (SigningKey, KeyRecord) {
+    let seed: [u8; 32] = *uuid::Uuid::new_v4().as_bytes().repeat(2).first_chunk().expect("32 bytes");
+    let key = SigningKey::from_seed(agency.parse().expect("agency id"), kid, &seed).expect("key");
+    let record = KeyRecord {
+        kid: kid.to_owned(),
+        alg: KeyAlgorithm::EdDSA,
+        public_key: concord_protocol::b64(&key.public_key()),
+        not_before: None,
+        not_after: None,
+        revoked_at,
+    };
+    (key, record)
+}
+
+/// `directory` with `key` added to `agency` (before its current keys).
+pub fn with_key(directory: &Directory, agency: &str, key: KeyRecord) -> Arc<Directory> {
+    let agencies = directory
+        .agencies()
+        .cloned()
+        .map(|mut a| {
+            if a.id.as_str() == agency {
+                a.keys.insert(0, key.clone());
+            }
+            a
+        })
+        .collect();
+    Arc::new(Directory::new(agencies).expect("valid directory"))
+}

@@ -255,9 +255,6 @@ impl Verifier {
         if revoked {
             return Err(reject(RejectReason::KeyRevoked, format!("key {kid:?} revoked at {:?}", key.revoked_at)));
         }
-        if !key.covers(issued) {
-            return Err(reject(RejectReason::KeyNotValid, format!("key {kid:?} was not valid at iat {}", claims.iat)));
-        }
         if let Mode::Live { now } = mode {
             let now_s = now.unix_timestamp();
             if claims.exp + self.limits.leeway.as_secs() as i64 <= now_s {
@@ -266,6 +263,9 @@ impl Verifier {
             if claims.iat > now_s + self.limits.max_future_skew.as_secs() as i64 {
                 return Err(reject(RejectReason::IssuedInFuture, format!("issued at {}, now {now_s}", claims.iat)));
             }
+        }
+        if !key.covers(issued) {
+            return Err(reject(RejectReason::KeyNotValid, format!("key {kid:?} was not valid at iat {}", claims.iat)));
         }
         self.check_headers(record, &claims)?;
         let message_type = MessageType::from_ce_type(&claims.ty)
