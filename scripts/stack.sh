@@ -161,10 +161,13 @@ start_registry() {
   if alive "$STACK/registry.pid"; then say "registry already running (pid $(cat "$STACK/registry.pid"))"; return; fi
   check_port_free "$REGISTRY_PORT" "schema registry" CONCORD_REGISTRY_PORT
   mkdir -p "$STACK/registry"
+  # Schemas persist in an H2 file next to the broker's data: a registry restart
+  # must not renumber the schema ids that records on the topics refer to.
   say "starting apicurio registry $APICURIO_VERSION (http://127.0.0.1:$REGISTRY_PORT)"
   (cd "$STACK/registry"
     nohup java -Xms256m -Xmx768m \
     -Dquarkus.http.port="$REGISTRY_PORT" -Dquarkus.http.host=127.0.0.1 \
+    -Dapicurio.datasource.url="jdbc:h2:file:$STACK/registry/schemas;DB_CLOSE_ON_EXIT=FALSE" \
     -Dapicurio.rest.deletion.artifact.enabled=true \
     -Dapicurio.rest.deletion.artifact-version.enabled=true \
     -jar "$(apicurio_jar)" >"$STACK/registry/stdout.log" 2>&1 &

@@ -292,7 +292,8 @@ fn header_text(record: &RawRecord, name: &str) -> String {
 
 fn describe_dead_letter(record: &RawRecord) -> String {
     format!(
-        "✘ dead letter from {}@{}/{} rejected by {} at {}: {} — {}",
+        "✘ dead letter: event {} from {} partition {} offset {}, rejected by {} at {}: {} — {}",
+        header_text(record, header::ID),
         header_text(record, dlq_header::TOPIC),
         header_text(record, dlq_header::PARTITION),
         header_text(record, dlq_header::OFFSET),

@@ -3,6 +3,7 @@
 
 mod bench;
 mod commands;
+mod consume;
 
 use std::path::PathBuf;
 
@@ -36,6 +37,8 @@ enum Command {
     Publish(commands::PublishArgs),
     /// Show a topic's records as an agency sees them: verified, or rejected and why.
     Tail(commands::TailArgs),
+    /// Run the verifying consumer as an agency: print verified events, dead-letter the rest.
+    Consume(consume::ConsumeArgs),
     /// Red-team tool: sign a message as one agency while claiming to be another.
     Forge(commands::ForgeArgs),
     /// Measure signed against raw throughput on the real broker.
@@ -52,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Schemas(c) => commands::schemas(c).await,
         Command::Publish(a) => commands::publish(&cli.config, a).await,
         Command::Tail(a) => commands::tail(&cli.config, a).await,
+        Command::Consume(a) => consume::run(&cli.config, a).await,
         Command::Forge(a) => commands::forge(&cli.config, a).await,
         Command::Bench(a) => bench::run(&cli.config, a).await,
     }
