@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs what building and running Concord needs on a Debian machine, if it
+# is missing: a C toolchain, pkg-config, OpenSSL and zlib headers (librdkafka is
+# built from source by rdkafka-sys), Java 17+ and Maven (Kafka and the registry
+# run on the JVM and come from Maven Central), curl. Rust is expected (rustup).
+set -euo pipefail
+need=()
+for pkg in build-essential pkg-config libssl-dev zlib1g-dev curl maven openjdk-17-jre-headless; do
+  case $pkg in
+    openjdk-17-jre-headless) command -v java >/dev/null && continue ;;
+    maven) command -v mvn >/dev/null && continue ;;
+    curl) command -v curl >/dev/null && continue ;;
+  esac
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "install-deps: installing ${need[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+command -v cargo >/dev/null || { echo "install-deps: cargo is missing; install Rust with rustup (https://rustup.rs)" >&2; exit 1; }
+echo "install-deps: ok"
