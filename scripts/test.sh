@@ -2,8 +2,17 @@
 # Runs every test: unit tests, then the integration tests against the real
 # broker and registry that `make up` started. Integration tests run in
 # parallel; each uses its own topic copies, consumer groups and temp dirs.
+# Ends with one line "N passed, N failed" summing every cargo test binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/stack.sh status >/dev/null || { echo "test: the stack is not up; run 'make up' (make test does)" >&2; exit 1; }
-cargo test --workspace --exclude concord-tests
-cargo test -p concord-tests -- --test-threads "${CONCORD_TEST_THREADS:-8}"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --exclude concord-tests 2>&1 | tee -a "$log" || status=$?
+if [ $status -eq 0 ]; then
+  cargo test -p concord-tests -- --test-threads "${CONCORD_TEST_THREADS:-8}" 2>&1 | tee -a "$log" || status=$?
+fi
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "test: %d passed, %d failed\n", p, f }' "$log"
+exit $status
