@@ -159,7 +159,11 @@ impl VerifiedConsumer {
             };
             self.stats.consumed.fetch_add(1, Ordering::Relaxed);
             if self.process(&record, &handler, &shutdown).await {
-                self.consumer.store_offset(&record.topic, record.partition, record.offset)?;
+                if let Err(e) = self.consumer.store_offset(&record.topic, record.partition, record.offset) {
+                    // The partition was revoked meanwhile: its new owner gets the record again,
+                    // which the replay guard treats as a redelivery.
+                    warn!(topic = %record.topic, partition = record.partition, offset = record.offset, error = %e, "Offset not stored.");
+                }
             }
         }
         if let Err(e) = self.consumer.commit_consumer_state(CommitMode::Sync) {

@@ -105,6 +105,7 @@ pub(crate) async fn run(config: &Path, args: BenchArgs) -> anyhow::Result<()> {
     create_topics(&admin, &topics).await.context("creating benchmark topics on the admin listener")?;
     let n = args.count;
 
+    eprintln!("bench: run {run_id}, {n} messages per phase");
     // Crypto cost in isolation.
     let producer = SignedProducer::new(&publisher.kafka, publisher.signer.clone(), publisher.codec.clone())?;
     let value = publisher.codec.encode(&alert(0)).await?;
@@ -128,6 +129,7 @@ pub(crate) async fn run(config: &Path, args: BenchArgs) -> anyhow::Result<()> {
     }
     let full_verify_us = start.elapsed().as_secs_f64() * 1e6 / iterations as f64;
 
+    eprintln!("bench: sign {sign_us:.1} µs, verify {verify_us:.1} µs per message; producing signed");
     // Signed: encode + sign, then send.
     let start = Instant::now();
     let mut records = Vec::with_capacity(n);
@@ -140,6 +142,7 @@ pub(crate) async fn run(config: &Path, args: BenchArgs) -> anyhow::Result<()> {
     let signed_produce = prepare + send;
     let record_size = records[0].size();
 
+    eprintln!("bench: signed produced in {:.1} s; producing raw", signed_produce.as_secs_f64());
     // Raw: same total bytes per record, no headers, no registry, no signature.
     let raw_topic = raw_model.alerts();
     let raw: Vec<RawRecord> = records
@@ -153,6 +156,7 @@ pub(crate) async fn run(config: &Path, args: BenchArgs) -> anyhow::Result<()> {
         .collect();
     let raw_produce = send_batches(producer.inner(), &raw, args.batch).await?;
 
+    eprintln!("bench: raw produced in {:.1} s; consuming raw", raw_produce.as_secs_f64());
     // Raw consume.
     let consumer: StreamConsumer = reader
         .kafka
@@ -163,16 +167,19 @@ pub(crate) async fn run(config: &Path, args: BenchArgs) -> anyhow::Result<()> {
         ])?
         .create()?;
     consumer.subscribe(&[&raw_topic])?;
-    let first = consumer.recv().await?;
-    let _ = to_raw(&first);
+    // The clock starts at the first record, so group join time is not counted.
+    std::hint::black_box(to_raw(&consumer.recv().await?));
     let start = Instant::now();
-    for _ in 1..n {
-        let m = consumer.recv().await?;
+    for i in 1..n {
+        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+            .await
+            .with_context(|| format!("raw consume stalled after {i} of {n} records"))??;
         std::hint::black_box(to_raw(&m));
     }
     let raw_consume = start.elapsed();
     drop(consumer);
 
+    eprintln!("bench: raw consumed in {:.1} s; consuming with verification", raw_consume.as_secs_f64());
     // Verified consume: the real consumer, replay guard and all.
     let state = std::env::temp_dir().join(format!("concord-{run_id}"));
     std::fs::create_dir_all(&state)?;
