@@ -117,6 +117,11 @@ pub struct EventClaims {
     pub key_sha256: Option<String>,
 }
 
+/// The current time in the protocol's RFC 3339 form.
+pub fn rfc3339_now() -> String {
+    rfc3339_millis(OffsetDateTime::now_utc())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,9 +135,4 @@ mod tests {
         let t = time::macros::datetime!(2026-11-29 10:15:00.123456 +02:00);
         assert_eq!(rfc3339_millis(t), "2026-11-29T08:15:00.123Z");
     }
-}
-
-/// The current time in the protocol's RFC 3339 form.
-pub fn rfc3339_now() -> String {
-    rfc3339_millis(OffsetDateTime::now_utc())
 }

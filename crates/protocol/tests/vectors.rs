@@ -54,7 +54,7 @@ fn vector() -> serde_json::Value {
     let schema_text = std::fs::read_to_string(root().join("schemas/IndicatorAlert.avsc")).unwrap();
     let schema = Schema::parse_str(&schema_text).unwrap();
     let datum = apache_avro::to_value(&alert).unwrap().resolve(&schema).unwrap();
-    let avro = apache_avro::to_avro_datum(&schema, datum).unwrap();
+    let avro = apache_avro::writer::datum::GenericDatumWriter::builder(&schema).build().unwrap().write_value_to_vec(datum).unwrap();
     let schema_id = 1;
     let value = wire::frame(schema_id, &avro);
 

@@ -188,7 +188,7 @@ pub(crate) async fn run(config: &Path, args: BenchArgs) -> anyhow::Result<()> {
         &reader.kafka,
         reader.agency.id.clone(),
         &group_id(&reader.agency.id, &format!("{run_id}-signed")),
-        &[topic.clone()],
+        std::slice::from_ref(&topic),
         reader.verifier(),
         dlq_producer.inner().clone(),
         reader.topics.dead_letter(),

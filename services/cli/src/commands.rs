@@ -148,7 +148,7 @@ pub(crate) async fn publish(config: &Path, args: PublishArgs) -> anyhow::Result<
     let identity = Identity::load(&hub, &args.agency)?;
     let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
     match args.message_type {
-        MessageType::IndicatorAlert => send::<IndicatorAlert>(&producer, &identity, &args, |a| alert_key(a)).await,
+        MessageType::IndicatorAlert => send::<IndicatorAlert>(&producer, &identity, &args, alert_key).await,
         MessageType::FreezeRequest => send::<FreezeRequest>(&producer, &identity, &args, |r| r.request_id.clone()).await,
         MessageType::TakedownConfirmation => {
             send::<TakedownConfirmation>(&producer, &identity, &args, |c| c.request_id.clone()).await
