@@ -8,7 +8,7 @@ CARGO ?= cargo
 .PHONY: build up down status demo test bench clean
 
 build:
-	$(CARGO) build --workspace --tests
+	$(CARGO) build --workspace --bins --tests
 
 up: build
 	scripts/stack.sh up

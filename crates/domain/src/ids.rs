@@ -13,7 +13,7 @@ pub enum IdError {
     #[error("unknown role {0:?}; expected one of committee, enforcement, issuer, exchange, audit")]
     UnknownRole(String),
     /// The message type is not one Concord knows.
-    #[error("unknown message type {0:?}; expected one of IndicatorAlert, FreezeRequest, TakedownConfirmation")]
+    #[error("unknown message type {0:?}; expected one of IndicatorAlert, FreezeRequest, TakedownConfirmation, LogCheckpoint")]
     UnknownMessageType(String),
 }
 
@@ -118,12 +118,18 @@ pub enum MessageType {
     FreezeRequest,
     /// [`crate::TakedownConfirmation`].
     TakedownConfirmation,
+    /// [`crate::LogCheckpoint`].
+    LogCheckpoint,
 }
 
 impl MessageType {
     /// Every message type.
-    pub const ALL: [MessageType; 3] =
-        [MessageType::IndicatorAlert, MessageType::FreezeRequest, MessageType::TakedownConfirmation];
+    pub const ALL: [MessageType; 4] = [
+        MessageType::IndicatorAlert,
+        MessageType::FreezeRequest,
+        MessageType::TakedownConfirmation,
+        MessageType::LogCheckpoint,
+    ];
 
     /// The short name used in config files: `FreezeRequest`.
     pub fn short_name(self) -> &'static str {
@@ -131,6 +137,7 @@ impl MessageType {
             MessageType::IndicatorAlert => "IndicatorAlert",
             MessageType::FreezeRequest => "FreezeRequest",
             MessageType::TakedownConfirmation => "TakedownConfirmation",
+            MessageType::LogCheckpoint => "LogCheckpoint",
         }
     }
 
@@ -140,6 +147,7 @@ impl MessageType {
             MessageType::IndicatorAlert => "concord.v1.IndicatorAlert",
             MessageType::FreezeRequest => "concord.v1.FreezeRequest",
             MessageType::TakedownConfirmation => "concord.v1.TakedownConfirmation",
+            MessageType::LogCheckpoint => "concord.v1.LogCheckpoint",
         }
     }
 

@@ -11,7 +11,7 @@ pub use directory::{Agency, Directory, DirectoryError, KeyAlgorithm, KeyRecord};
 pub use ids::{AgencyId, IdError, MessageType, Role};
 pub use messages::{
     FreezeRequest, FreezeTarget, Indicator, IndicatorAlert, IndicatorKind, LegalBasis,
-    LegalBasisKind, Message, ScamCategory, TakedownConfirmation, TargetAction, TargetStatus, Tlp,
+    LegalBasisKind, LogCheckpoint, Message, ScamCategory, TakedownConfirmation, TargetAction, TargetStatus, Tlp,
     UnixMillis, Urgency,
 };
 pub use topics::{

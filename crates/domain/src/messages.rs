@@ -271,3 +271,22 @@ pub struct TakedownConfirmation {
 impl Message for TakedownConfirmation {
     const TYPE: MessageType = MessageType::TakedownConfirmation;
 }
+
+/// The auditor's signed statement of its log's size and root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogCheckpoint {
+    /// Which log: the auditor's agency id.
+    pub log_id: String,
+    /// Number of leaves.
+    pub tree_size: i64,
+    /// Lower-case hex RFC 9162 root hash.
+    pub root_hash: String,
+    /// When it was made.
+    pub issued_at: UnixMillis,
+    /// The same statement as a standalone compact JWS, for offline evidence.
+    pub jws: String,
+}
+
+impl Message for LogCheckpoint {
+    const TYPE: MessageType = MessageType::LogCheckpoint;
+}

@@ -287,6 +287,9 @@ impl TopicModel {
                 configs: vec![
                     ("min.insync.replicas".into(), self.settings.min_insync_replicas.to_string()),
                     ("retention.ms".into(), spec.retention_ms.to_string()),
+                    // The broker stamps each record: the audit log orders by this time,
+                    // so it must not be the sender's clock.
+                    ("message.timestamp.type".into(), "LogAppendTime".into()),
                 ],
             })
             .collect()

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use apache_avro::types::Value;
-use concord_domain::{FreezeRequest, IndicatorAlert, Message, MessageType, TakedownConfirmation};
+use concord_domain::{FreezeRequest, IndicatorAlert, LogCheckpoint, Message, MessageType, TakedownConfirmation};
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use schema_registry_converter::error::SRCError;
@@ -44,6 +44,8 @@ pub enum Payload {
     FreezeRequest(FreezeRequest),
     /// A confirmation.
     TakedownConfirmation(TakedownConfirmation),
+    /// An audit log checkpoint.
+    LogCheckpoint(LogCheckpoint),
 }
 
 impl Payload {
@@ -53,6 +55,7 @@ impl Payload {
             Payload::IndicatorAlert(_) => MessageType::IndicatorAlert,
             Payload::FreezeRequest(_) => MessageType::FreezeRequest,
             Payload::TakedownConfirmation(_) => MessageType::TakedownConfirmation,
+            Payload::LogCheckpoint(_) => MessageType::LogCheckpoint,
         }
     }
 }
@@ -118,6 +121,7 @@ impl AvroCodec {
             MessageType::IndicatorAlert => Payload::IndicatorAlert(from_value(&decoded.value, expected)?),
             MessageType::FreezeRequest => Payload::FreezeRequest(from_value(&decoded.value, expected)?),
             MessageType::TakedownConfirmation => Payload::TakedownConfirmation(from_value(&decoded.value, expected)?),
+            MessageType::LogCheckpoint => Payload::LogCheckpoint(from_value(&decoded.value, expected)?),
         };
         Ok((schema_id, payload))
     }
@@ -135,6 +139,7 @@ impl Payload {
             Payload::IndicatorAlert(m) => serde_json::to_value(m),
             Payload::FreezeRequest(m) => serde_json::to_value(m),
             Payload::TakedownConfirmation(m) => serde_json::to_value(m),
+            Payload::LogCheckpoint(m) => serde_json::to_value(m),
         };
         value.expect("Concord messages always serialize to JSON")
     }

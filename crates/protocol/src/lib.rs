@@ -16,6 +16,7 @@ mod headers;
 mod reason;
 mod record;
 mod sign;
+pub mod statement;
 mod verify;
 pub mod wire;
 

@@ -180,10 +180,15 @@ impl Signer {
 
     /// The compact JWS over `claims`: header `{"typ","alg":"EdDSA","kid"}`.
     pub fn sign_claims(&self, claims: &EventClaims) -> String {
+        self.sign_json(SIGNATURE_TYP, claims)
+    }
+
+    /// A compact EdDSA JWS of type `typ` over any claims.
+    pub fn sign_json<T: serde::Serialize>(&self, typ: &str, claims: &T) -> String {
         let mut header = Header::new(Algorithm::EdDSA);
-        header.typ = Some(SIGNATURE_TYP.to_owned());
+        header.typ = Some(typ.to_owned());
         header.kid = Some(self.key.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.key.encoding).expect("an Ed25519 key always signs")
+        jsonwebtoken::encode(&header, claims, &self.key.encoding).expect("an Ed25519 key always signs serializable claims")
     }
 }
 

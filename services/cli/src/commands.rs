@@ -153,6 +153,7 @@ pub(crate) async fn publish(config: &Path, args: PublishArgs) -> anyhow::Result<
         MessageType::TakedownConfirmation => {
             send::<TakedownConfirmation>(&producer, &identity, &args, |c| c.request_id.clone()).await
         }
+        MessageType::LogCheckpoint => bail!("checkpoints are made and published by the audit service"),
     }
 }
 

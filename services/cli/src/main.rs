@@ -1,6 +1,7 @@
 //! `concord`: the command line of the hub. Dev PKI, topic plan, schema
 //! registration, publishing and tailing as an agency, and the benchmark.
 
+mod audit;
 mod bench;
 mod commands;
 mod consume;
@@ -41,6 +42,19 @@ enum Command {
     Consume(consume::ConsumeArgs),
     /// Red-team tool: sign a message as one agency while claiming to be another.
     Forge(commands::ForgeArgs),
+    /// Replay history with every signature re-verified as of its own time.
+    Replay(audit::ReplayArgs),
+    /// Evidence bundles: export a case, verify a bundle offline.
+    #[command(subcommand)]
+    Evidence(audit::EvidenceCommand),
+    /// The audit log: check it, checkpoint it, prove consistency.
+    Log {
+        /// Audit service configuration.
+        #[arg(long, default_value = "config/audit.toml")]
+        audit_config: PathBuf,
+        #[command(subcommand)]
+        command: audit::LogCommand,
+    },
     /// Measure signed against raw throughput on the real broker.
     Bench(bench::BenchArgs),
 }
@@ -57,6 +71,9 @@ async fn main() -> anyhow::Result<()> {
         Command::Tail(a) => commands::tail(&cli.config, a).await,
         Command::Consume(a) => consume::run(&cli.config, a).await,
         Command::Forge(a) => commands::forge(&cli.config, a).await,
+        Command::Replay(a) => audit::replay(&cli.config, a).await,
+        Command::Evidence(c) => audit::evidence(&cli.config, c).await,
+        Command::Log { audit_config, command } => audit::log(&cli.config, &audit_config, command).await,
         Command::Bench(a) => bench::run(&cli.config, a).await,
     }
 }

@@ -1,0 +1,218 @@
+//! Evidence bundles: the records of a case with their inclusion proofs, a
+//! signed checkpoint, a signed manifest of exactly which leaves are included,
+//! and (when there is one) the previous checkpoint with a consistency proof.
+//! [`verify`] needs only the directory (public keys) and the topic model.
+
+use std::collections::BTreeMap;
+
+use base64::Engine;
+use concord_domain::{Directory, TopicModel};
+use concord_protocol::statement::{hex, unhex, verify_checkpoint, verify_manifest, ManifestClaims, MANIFEST_TYP};
+use concord_protocol::{Mode, RawRecord, Signer, Verifier};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::leaf::Leaf;
+use crate::store::{AuditLog, StoreError};
+
+/// The bundle format.
+pub const FORMAT: &str = "concord-evidence/1";
+
+/// One record in a bundle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BundleRecord {
+    /// Leaf index in the log.
+    pub index: u64,
+    /// The canonical leaf bytes, standard base64.
+    pub leaf: String,
+    /// Inclusion proof against the checkpoint, hex hashes.
+    pub proof: Vec<String>,
+}
+
+/// An earlier checkpoint and the proof that the log only grew since.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Previous {
+    /// Its signed statement.
+    pub checkpoint: String,
+    /// Consistency proof from it to the bundle's checkpoint, hex hashes.
+    pub consistency: Vec<String>,
+}
+
+/// An evidence bundle.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Bundle {
+    /// [`FORMAT`].
+    pub format: String,
+    /// What was asked for.
+    pub subject: String,
+    /// Suffix of the topic names, when the log audits an isolated copy of the topics.
+    pub topic_suffix: Option<String>,
+    /// The checkpoint the proofs are against (compact JWS).
+    pub checkpoint: String,
+    /// The signed manifest (compact JWS).
+    pub manifest: String,
+    /// The previous checkpoint, if any.
+    pub previous: Option<Previous>,
+    /// The records.
+    pub records: Vec<BundleRecord>,
+}
+
+/// Makes a bundle of the leaves at `indices`, proven against `checkpoint` (size, jws).
+pub fn export(
+    log: &AuditLog,
+    signer: &Signer,
+    subject: &str,
+    indices: &[u64],
+    checkpoint: (u64, String),
+    previous: Option<(u64, String)>,
+    topic_suffix: Option<String>,
+) -> Result<Bundle, StoreError> {
+    let (size, checkpoint_jws) = checkpoint;
+    let root = log.root(size)?;
+    let indices: Vec<u64> = indices.iter().copied().filter(|i| *i < size).collect();
+    let mut records = Vec::new();
+    for &index in &indices {
+        records.push(BundleRecord {
+            index,
+            leaf: base64::engine::general_purpose::STANDARD.encode(log.leaf_bytes(index)?),
+            proof: log.inclusion(index, size)?.iter().map(|h| hex(h)).collect(),
+        });
+    }
+    let manifest = ManifestClaims {
+        iss: signer.key().agency().to_string(),
+        log: log.log_id().to_owned(),
+        subject: subject.to_owned(),
+        size,
+        root: hex(&root),
+        leaf_hashes: indices.iter().map(|&i| hex(&log.hashes()[i as usize])).collect(),
+        indices,
+        iat: OffsetDateTime::now_utc().unix_timestamp(),
+    };
+    let previous = match previous {
+        Some((old, jws)) if old < size => {
+            Some(Previous { checkpoint: jws, consistency: log.consistency(old, size)?.iter().map(|h| hex(h)).collect() })
+        }
+        _ => None,
+    };
+    Ok(Bundle {
+        format: FORMAT.into(),
+        subject: subject.to_owned(),
+        topic_suffix,
+        checkpoint: checkpoint_jws,
+        manifest: signer.sign_json(MANIFEST_TYP, &manifest),
+        previous,
+        records,
+    })
+}
+
+/// What a successful verification established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// Records checked.
+    pub records: usize,
+    /// The checkpoint's tree size.
+    pub tree_size: u64,
+    /// Its root, hex.
+    pub root: String,
+    /// Whether a consistency proof from an earlier checkpoint was checked too.
+    pub consistency_checked: bool,
+}
+
+fn hashes(list: &[String], what: &str) -> Result<Vec<[u8; 32]>, String> {
+    list.iter()
+        .map(|h| unhex(h).and_then(|b| b.try_into().ok()).ok_or_else(|| format!("{what}: {h:?} is not a 32-byte hex hash")))
+        .collect()
+}
+
+/// Checks a bundle offline. `Err` lists every problem, each naming the record.
+pub fn verify(bundle: &Bundle, directory: &Directory, topics: &TopicModel) -> Result<Verified, Vec<String>> {
+    let mut problems = Vec::new();
+    if bundle.format != FORMAT {
+        return Err(vec![format!("format is {:?}, not {FORMAT:?}", bundle.format)]);
+    }
+    let checkpoint = verify_checkpoint(&bundle.checkpoint, directory).map_err(|e| vec![format!("checkpoint: {e}")])?;
+    let root: [u8; 32] = unhex(&checkpoint.root).and_then(|b| b.try_into().ok()).ok_or_else(|| vec!["checkpoint: root is not hex".to_owned()])?;
+    let manifest = verify_manifest(&bundle.manifest, directory).map_err(|e| vec![format!("manifest: {e}")])?;
+    if manifest.size != checkpoint.size || manifest.root != checkpoint.root || manifest.log != checkpoint.log {
+        return Err(vec!["manifest: it is for another checkpoint than the bundle's".to_owned()]);
+    }
+    let listed: BTreeMap<u64, &String> = manifest.indices.iter().copied().zip(manifest.leaf_hashes.iter()).collect();
+    let present: BTreeMap<u64, &BundleRecord> = bundle.records.iter().map(|r| (r.index, r)).collect();
+    for index in listed.keys() {
+        if !present.contains_key(index) {
+            problems.push(format!("record at leaf index {index} is listed in the signed manifest but missing from the bundle"));
+        }
+    }
+    let topics = match &bundle.topic_suffix {
+        Some(s) => topics.with_suffix(s),
+        None => topics.clone(),
+    };
+    let verifier = Verifier::new(
+        std::sync::Arc::new(directory.clone()),
+        std::sync::Arc::new(topics),
+        concord_protocol::AvroCodec::new("http://offline.invalid"),
+        concord_protocol::Limits { max_record_bytes: usize::MAX, ..Default::default() },
+    );
+    for record in &bundle.records {
+        let index = record.index;
+        let Some(expected) = listed.get(&index) else {
+            problems.push(format!("record at leaf index {index} is not in the signed manifest"));
+            continue;
+        };
+        let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(&record.leaf) else {
+            problems.push(format!("record at leaf index {index}: leaf is not base64"));
+            continue;
+        };
+        let hash = concord_merkle::leaf_hash(&bytes);
+        if &&hex(&hash) != expected {
+            problems.push(format!("record at leaf index {index} was altered: its leaf hash differs from the signed manifest"));
+            continue;
+        }
+        match hashes(&record.proof, &format!("record at leaf index {index}: proof")) {
+            Err(e) => problems.push(e),
+            Ok(proof) => {
+                if let Err(e) = concord_merkle::verify_inclusion(index, checkpoint.size, &hash, &proof, &root) {
+                    problems.push(format!("record at leaf index {index}: inclusion proof fails: {e}"));
+                    continue;
+                }
+            }
+        }
+        let leaf = match Leaf::from_bytes(&bytes) {
+            Ok(l) => l,
+            Err(e) => {
+                problems.push(format!("record at leaf index {index}: {e}"));
+                continue;
+            }
+        };
+        if leaf.outcome.starts_with("dead_letter:") {
+            continue; // a rejecting consumer's report; its integrity is the leaf's
+        }
+        let raw: RawRecord = leaf.record.clone().into();
+        let now = match verifier.check_envelope(&raw, Mode::Audit) {
+            Ok(_) => "verified".to_owned(),
+            Err(r) => r.reason.code().to_owned(),
+        };
+        if now != leaf.outcome {
+            problems.push(format!("record at leaf index {index}: the log says {:?}, re-verification says {now:?}", leaf.outcome));
+        }
+    }
+    let mut consistency_checked = false;
+    if let Some(previous) = &bundle.previous {
+        match verify_checkpoint(&previous.checkpoint, directory) {
+            Err(e) => problems.push(format!("previous checkpoint: {e}")),
+            Ok(old) => match (hashes(&previous.consistency, "consistency proof"), unhex(&old.root).and_then(|b| <[u8; 32]>::try_from(b).ok())) {
+                (Ok(proof), Some(old_root)) => match concord_merkle::verify_consistency(old.size, checkpoint.size, &old_root, &root, &proof) {
+                    Ok(()) => consistency_checked = true,
+                    Err(e) => problems.push(format!("consistency from size {} to {} fails: {e}", old.size, checkpoint.size)),
+                },
+                (Err(e), _) => problems.push(e),
+                (_, None) => problems.push("previous checkpoint: root is not hex".into()),
+            },
+        }
+    }
+    if problems.is_empty() {
+        Ok(Verified { records: bundle.records.len(), tree_size: checkpoint.size, root: checkpoint.root, consistency_checked })
+    } else {
+        Err(problems)
+    }
+}

@@ -1,0 +1,57 @@
+//! What auditing one record means: verify it as of its own time, describe the
+//! outcome, and pick out the facts the log is searched by.
+
+use concord_kafka::dlq_header;
+use concord_protocol::{header, Mode, Payload, RawRecord, VerifiedEvent, VerifyError, Verifier};
+
+use crate::leaf::Leaf;
+use crate::store::LeafMeta;
+
+/// The outcome of auditing one record.
+pub struct Audited {
+    /// The leaf to append.
+    pub leaf: Leaf,
+    /// Facts to index.
+    pub meta: LeafMeta,
+    /// The verified event, if it verified.
+    pub event: Option<VerifiedEvent>,
+}
+
+fn header_text(record: &RawRecord, name: &str) -> Option<String> {
+    record.header_values(name).next().flatten().map(|v| String::from_utf8_lossy(v).into_owned())
+}
+
+/// Audits `record`; `Err` means the registry is unavailable and it must be retried.
+pub async fn audit(verifier: &Verifier, record: &RawRecord, dead_letter_topic: &str) -> Result<Audited, VerifyError> {
+    let claimed = LeafMeta {
+        event_id: header_text(record, header::ID),
+        sender: header_text(record, header::SOURCE).map(|s| s.trim_start_matches("urn:concord:agency:").to_owned()),
+        message_type: header_text(record, header::TYPE).map(|t| t.trim_start_matches("concord.v1.").to_owned()),
+        ..LeafMeta::default()
+    };
+    if record.topic == dead_letter_topic {
+        // A dead letter is the rejecting consumer's report, not a signed event: record what it says.
+        let reason = header_text(record, dlq_header::REASON).unwrap_or_else(|| "unknown".into());
+        let detail = header_text(record, dlq_header::DETAIL).unwrap_or_default();
+        return Ok(Audited { leaf: Leaf::new(record, format!("dead_letter:{reason}"), detail), meta: claimed, event: None });
+    }
+    match verifier.verify(record, Mode::Audit).await {
+        Ok(event) => {
+            let (case_ref, request_id) = match &event.payload {
+                Payload::FreezeRequest(r) => (Some(r.case_ref.clone()), Some(r.request_id.clone())),
+                Payload::TakedownConfirmation(c) => (None, Some(c.request_id.clone())),
+                _ => (None, None),
+            };
+            let meta = LeafMeta {
+                event_id: Some(event.id.clone()),
+                sender: Some(event.sender.to_string()),
+                message_type: Some(event.message_type().short_name().to_owned()),
+                case_ref,
+                request_id,
+            };
+            Ok(Audited { leaf: Leaf::new(record, "verified", ""), meta, event: Some(event) })
+        }
+        Err(VerifyError::Rejected(r)) => Ok(Audited { leaf: Leaf::new(record, r.reason.code(), r.detail), meta: claimed, event: None }),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,186 @@
+//! Replay: read any slice of history from Kafka, re-verify every record as of
+//! its own time (keys valid and unrevoked then; expiry and replay windows do
+//! not apply), and return a timeline. Reads up to the partitions' ends as they
+//! were when the replay started.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use concord_kafka::to_raw;
+use concord_protocol::VerifyError;
+use concord_runtime::identity::Identity;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::Serialize;
+
+use crate::handler;
+
+/// Which records to show.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Only at or after this broker time (ms).
+    pub from_ms: Option<i64>,
+    /// Only before this broker time (ms).
+    pub to_ms: Option<i64>,
+    /// Only from this agency (verified sender, or claimed for rejected records).
+    pub agency: Option<String>,
+    /// Only freeze requests of this case and the records naming their request ids.
+    pub case: Option<String>,
+    /// Only records naming this request id.
+    pub request: Option<String>,
+    /// Only this message type (short name).
+    pub message_type: Option<String>,
+    /// Only these topics (full names); all Concord topics if empty.
+    pub topics: Vec<String>,
+}
+
+/// One replayed record.
+#[derive(Debug, Clone, Serialize)]
+pub struct Entry {
+    /// Broker time, ms.
+    pub timestamp_ms: i64,
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// `verified`, a reason code, or `dead_letter:<code>`.
+    pub outcome: String,
+    /// Rejection detail.
+    pub detail: String,
+    /// Sender (verified) or claimed sender.
+    pub sender: Option<String>,
+    /// Message type.
+    pub message_type: Option<String>,
+    /// Event id.
+    pub event_id: Option<String>,
+    /// Case reference (freeze requests).
+    pub case_ref: Option<String>,
+    /// Request id (requests and confirmations).
+    pub request_id: Option<String>,
+    /// The decoded message, when verified.
+    pub message: Option<serde_json::Value>,
+}
+
+/// Counts of a replay.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Records read.
+    pub read: u64,
+    /// Of which verified.
+    pub verified: u64,
+    /// Of which rejected or dead letters.
+    pub rejected: u64,
+    /// Records shown after filtering.
+    pub shown: u64,
+}
+
+/// Replays as `identity` (normally the auditor). `progress` is called with (done, total) now and then.
+pub async fn replay(identity: &Identity, filter: &Filter, mut progress: impl FnMut(u64, u64)) -> anyhow::Result<(Vec<Entry>, Summary)> {
+    let group = concord_domain::group_id(&identity.agency.id, &format!("replay-{}", std::process::id()));
+    let consumer: StreamConsumer = identity
+        .kafka
+        .client_config(&[("group.id", group.as_str()), ("enable.auto.commit", "false"), ("isolation.level", "read_committed")])?
+        .create()?;
+    let topics: Vec<String> = if filter.topics.is_empty() {
+        identity.topics.topics(&identity.directory).into_iter().map(|t| t.name).collect()
+    } else {
+        filter.topics.clone()
+    };
+    let mut ends: BTreeMap<(String, i32), i64> = BTreeMap::new();
+    let mut list = TopicPartitionList::new();
+    let mut total = 0u64;
+    for topic in &topics {
+        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
+        for t in metadata.topics() {
+            for p in t.partitions() {
+                let (low, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(30))?;
+                if high > low {
+                    list.add_partition_offset(topic, p.id(), Offset::Offset(low))?;
+                    ends.insert((topic.clone(), p.id()), high);
+                    total += (high - low) as u64;
+                }
+            }
+        }
+    }
+    let verifier = identity.verifier();
+    let dead_letter = identity.topics.dead_letter();
+    let mut entries = Vec::new();
+    let mut summary = Summary::default();
+    if ends.is_empty() {
+        return Ok((entries, summary));
+    }
+    consumer.assign(&list)?;
+    let mut last_record = Instant::now();
+    progress(0, total);
+    while !ends.is_empty() {
+        let message = match tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
+            Ok(m) => m?,
+            Err(_) if last_record.elapsed() > Duration::from_secs(10) => break, // ends that are transaction markers
+            Err(_) => continue,
+        };
+        last_record = Instant::now();
+        let record = to_raw(&message);
+        drop(message);
+        let key = (record.topic.clone(), record.partition);
+        let Some(&end) = ends.get(&key) else { continue };
+        if record.offset + 1 >= end {
+            ends.remove(&key);
+        }
+        if record.offset >= end {
+            continue; // written after the replay started
+        }
+        summary.read += 1;
+        let audited = loop {
+            match handler::audit(&verifier, &record, &dead_letter).await {
+                Ok(a) => break a,
+                Err(VerifyError::Unavailable(e)) => {
+                    tracing::warn!(error = %e, "Registry unavailable; retrying.");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(VerifyError::Rejected(_)) => unreachable!("rejections are outcomes"),
+            }
+        };
+        if audited.leaf.outcome == "verified" {
+            summary.verified += 1;
+        } else {
+            summary.rejected += 1;
+        }
+        if summary.read % 500 == 0 {
+            progress(summary.read, total);
+        }
+        entries.push(Entry {
+            timestamp_ms: record.timestamp_ms.unwrap_or(0),
+            topic: record.topic.clone(),
+            partition: record.partition,
+            offset: record.offset,
+            outcome: audited.leaf.outcome,
+            detail: audited.leaf.detail,
+            sender: audited.meta.sender,
+            message_type: audited.meta.message_type,
+            event_id: audited.meta.event_id,
+            case_ref: audited.meta.case_ref,
+            request_id: audited.meta.request_id,
+            message: audited.event.map(|e| e.payload.to_json()),
+        });
+    }
+    progress(summary.read, total);
+    let case_requests: HashSet<String> = match &filter.case {
+        Some(case) => entries.iter().filter(|e| e.case_ref.as_deref() == Some(case)).filter_map(|e| e.request_id.clone()).collect(),
+        None => HashSet::new(),
+    };
+    entries.retain(|e| {
+        filter.from_ms.is_none_or(|t| e.timestamp_ms >= t)
+            && filter.to_ms.is_none_or(|t| e.timestamp_ms < t)
+            && filter.agency.as_ref().is_none_or(|a| e.sender.as_ref() == Some(a))
+            && filter.message_type.as_ref().is_none_or(|t| e.message_type.as_ref() == Some(t))
+            && filter.request.as_ref().is_none_or(|r| e.request_id.as_ref() == Some(r))
+            && filter.case.as_ref().is_none_or(|c| {
+                e.case_ref.as_ref() == Some(c) || e.request_id.as_ref().is_some_and(|r| case_requests.contains(r))
+            })
+    });
+    entries.sort_by(|a, b| (a.timestamp_ms, &a.topic, a.partition, a.offset).cmp(&(b.timestamp_ms, &b.topic, b.partition, b.offset)));
+    summary.shown = entries.len() as u64;
+    Ok((entries, summary))
+}

@@ -1,0 +1,250 @@
+//! Audit commands: replay history, export and verify evidence, check the log.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use concord_audit::evidence::{self, Bundle};
+use concord_audit::replay::{self, Filter};
+use concord_audit::store::AuditLog;
+use concord_audit::{AuditConfig, Auditor};
+use concord_domain::{Directory, TopicModel};
+use concord_protocol::statement::hex;
+use concord_runtime::config::HubConfig;
+use concord_runtime::identity::Identity;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+#[derive(Args)]
+pub(crate) struct ReplayArgs {
+    /// The agency that reads (normally the auditor, who may read every topic).
+    #[arg(long = "as", default_value = "audit-hub")]
+    agency: String,
+    /// From this time (RFC 3339).
+    #[arg(long)]
+    from: Option<String>,
+    /// Until this time (RFC 3339).
+    #[arg(long)]
+    to: Option<String>,
+    /// Only records from this agency.
+    #[arg(long)]
+    agency_filter: Option<String>,
+    /// Only this case (freeze requests and the confirmations of their requests).
+    #[arg(long)]
+    case: Option<String>,
+    /// Only this request id.
+    #[arg(long)]
+    request: Option<String>,
+    /// Only this message type (IndicatorAlert, FreezeRequest, ...).
+    #[arg(long = "type")]
+    message_type: Option<String>,
+    /// Only this topic (repeatable; full names).
+    #[arg(long)]
+    topic: Vec<String>,
+    /// Print JSON lines instead of a timeline.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_time(flag: &str, value: &Option<String>) -> anyhow::Result<Option<i64>> {
+    value
+        .as_deref()
+        .map(|v| {
+            OffsetDateTime::parse(v, &Rfc3339)
+                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+                .with_context(|| format!("--{flag} {v:?} is not an RFC 3339 time such as 2026-11-29T10:00:00Z"))
+        })
+        .transpose()
+}
+
+fn progress_bar(done: u64, total: u64) {
+    if !std::io::stderr().is_terminal() || total < 1_000 {
+        return;
+    }
+    let width = 30;
+    let filled = (done * width / total.max(1)) as usize;
+    eprint!("\rreplay [{}{}] {done}/{total} records", "#".repeat(filled), "-".repeat(width as usize - filled));
+    if done >= total {
+        eprintln!();
+    }
+}
+
+pub(crate) async fn replay(config: &Path, args: ReplayArgs) -> anyhow::Result<()> {
+    let hub = HubConfig::load(config)?;
+    let identity = Identity::load(&hub, &args.agency)?;
+    let filter = Filter {
+        from_ms: parse_time("from", &args.from)?,
+        to_ms: parse_time("to", &args.to)?,
+        agency: args.agency_filter.clone(),
+        case: args.case.clone(),
+        request: args.request.clone(),
+        message_type: args.message_type.clone(),
+        topics: args.topic.clone(),
+    };
+    let (entries, summary) = replay::replay(&identity, &filter, progress_bar).await?;
+    let mut out = std::io::stdout().lock();
+    for e in &entries {
+        if args.json {
+            writeln!(out, "{}", serde_json::to_string(e)?)?;
+            continue;
+        }
+        let when = OffsetDateTime::from_unix_timestamp_nanos(i128::from(e.timestamp_ms) * 1_000_000)
+            .map(concord_protocol::rfc3339_millis)
+            .unwrap_or_default();
+        let mark = if e.outcome == "verified" { "✔" } else { "✘" };
+        writeln!(
+            out,
+            "{when}  {mark} {:<24} {:<20} {:<22} {}@{}/{}{}",
+            e.outcome,
+            e.sender.as_deref().unwrap_or("-"),
+            e.message_type.as_deref().unwrap_or("-"),
+            e.topic,
+            e.partition,
+            e.offset,
+            match (&e.case_ref, &e.request_id) {
+                (Some(c), Some(r)) => format!("  case {c} request {r}"),
+                (None, Some(r)) => format!("  request {r}"),
+                _ => String::new(),
+            }
+        )?;
+    }
+    eprintln!(
+        "replay: {} records read, {} verified, {} rejected; {} shown",
+        summary.read, summary.verified, summary.rejected, summary.shown
+    );
+    Ok(())
+}
+
+#[derive(Subcommand)]
+pub(crate) enum EvidenceCommand {
+    /// Write one file with a case's records, their inclusion proofs and signed checkpoints.
+    Export {
+        /// The case reference.
+        #[arg(long)]
+        case: String,
+        /// Output file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Audit service configuration (for the log database and the auditor's key).
+        #[arg(long, default_value = "config/audit.toml")]
+        audit_config: PathBuf,
+    },
+    /// Check a bundle offline with only the directory's public keys.
+    Verify {
+        /// The bundle.
+        file: PathBuf,
+        /// The agency directory (public keys).
+        #[arg(long, default_value = ".pki/agencies.toml")]
+        directory: PathBuf,
+        /// The topic model.
+        #[arg(long, default_value = "config/topics.toml")]
+        topics: PathBuf,
+    },
+}
+
+pub(crate) async fn evidence(config: &Path, command: EvidenceCommand) -> anyhow::Result<()> {
+    match command {
+        EvidenceCommand::Export { case, out, audit_config } => {
+            let audit = AuditConfig::load(&audit_config)?;
+            let hub = HubConfig::load(config)?;
+            let identity = Identity::load(&hub, &audit.agency)?;
+            let mut auditor = Auditor::new(identity.clone(), &audit)?;
+            let indices = auditor.log().case_indices(&case)?;
+            if indices.is_empty() {
+                bail!("the audit log {} holds no record of case {case:?}", audit.database.display());
+            }
+            let previous = auditor.log().latest_checkpoints()?.into_iter().next().map(|(s, _, j)| (s, j));
+            // A fresh checkpoint covers every record; publishing it lets everyone see it.
+            let checkpoint = auditor.publish_checkpoint().await?;
+            let bundle = evidence::export(
+                auditor.log(),
+                &identity.signer,
+                &format!("case {case}"),
+                &indices,
+                (checkpoint.tree_size as u64, checkpoint.jws),
+                previous,
+                None,
+            )?;
+            std::fs::write(&out, serde_json::to_string_pretty(&bundle)?).with_context(|| format!("writing {}", out.display()))?;
+            println!("evidence: {} records of case {case} with proofs against tree size {} written to {}", bundle.records.len(), checkpoint.tree_size, out.display());
+            Ok(())
+        }
+        EvidenceCommand::Verify { file, directory, topics } => {
+            let bundle: Bundle = serde_json::from_str(&std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?)
+                .with_context(|| format!("{}: not an evidence bundle", file.display()))?;
+            let directory = Directory::from_toml_str(&std::fs::read_to_string(&directory)?, &directory.display().to_string())?;
+            let topics = TopicModel::from_toml_str(&std::fs::read_to_string(&topics)?, &topics.display().to_string())?;
+            match evidence::verify(&bundle, &directory, &topics) {
+                Ok(v) => {
+                    println!(
+                        "evidence OK: {} records of {} are in the log of size {} with root {}{}",
+                        v.records,
+                        bundle.subject,
+                        v.tree_size,
+                        v.root,
+                        if v.consistency_checked { ", which extends the previous checkpoint" } else { "" }
+                    );
+                    Ok(())
+                }
+                Err(problems) => {
+                    for p in &problems {
+                        eprintln!("evidence FAILED: {p}");
+                    }
+                    bail!("{} problem(s) in {}", problems.len(), file.display())
+                }
+            }
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub(crate) enum LogCommand {
+    /// Re-hash every stored leaf and compare roots with the signed checkpoints.
+    Check,
+    /// Sign and publish a checkpoint now.
+    Checkpoint,
+    /// Print the consistency proof between two tree sizes.
+    Consistency {
+        /// Old size.
+        #[arg(long)]
+        old: u64,
+        /// New size.
+        #[arg(long)]
+        new: u64,
+    },
+}
+
+pub(crate) async fn log(config: &Path, audit_config: &Path, command: LogCommand) -> anyhow::Result<()> {
+    let audit = AuditConfig::load(audit_config)?;
+    match command {
+        LogCommand::Check => {
+            let log = AuditLog::open(&audit.database, &audit.agency)?;
+            let problems = log.check()?;
+            if problems.is_empty() {
+                println!("log OK: {} leaves, root {}", log.size(), hex(&log.root(log.size())?));
+                return Ok(());
+            }
+            for p in &problems {
+                eprintln!("log FAILED: {p}");
+            }
+            bail!("{} problem(s) in {}", problems.len(), audit.database.display())
+        }
+        LogCommand::Checkpoint => {
+            let hub = HubConfig::load(config)?;
+            let identity = Identity::load(&hub, &audit.agency)?;
+            let checkpoint = Auditor::new(identity, &audit)?.publish_checkpoint().await?;
+            println!("checkpoint: size {} root {}", checkpoint.tree_size, checkpoint.root_hash);
+            Ok(())
+        }
+        LogCommand::Consistency { old, new } => {
+            let log = AuditLog::open(&audit.database, &audit.agency)?;
+            let proof: Vec<String> = log.consistency(old, new)?.iter().map(|h| hex(h)).collect();
+            println!(
+                "{}",
+                serde_json::json!({"old_size": old, "old_root": hex(&log.root(old)?), "new_size": new, "new_root": hex(&log.root(new)?), "proof": proof})
+            );
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! The audit log on the real stack: every record, verified or rejected, in a
+//! Merkle log whose root is reproducible from Kafka; tampering found at its
+//! index; evidence bundles that fail precisely; split views detected.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use concord_audit::evidence::{self, Bundle};
+use concord_audit::store::{AuditLog, CheckpointOutcome, Tamper};
+use concord_audit::{AuditConfig, Auditor};
+use concord_domain::{LogCheckpoint, TakedownConfirmation, TargetStatus, UnixMillis};
+use concord_protocol::statement::{hex, sign_checkpoint};
+use concord_tests::*;
+use tokio_util::sync::CancellationToken;
+
+fn audit_config(run: &TestRun, name: &str) -> AuditConfig {
+    AuditConfig {
+        hub: root().join("config/concord.toml"),
+        agency: AUDITOR.into(),
+        database: run.dir.join(format!("{name}.sqlite")),
+        checkpoint_interval_secs: 0,
+        ordering_grace_ms: 500,
+    }
+}
+
+/// Runs an auditor until its log holds `size` leaves; returns it stopped.
+async fn audit_until(run: &TestRun, name: &str, size: u64) -> Auditor {
+    let mut auditor = Auditor::new(run.identity(AUDITOR), &audit_config(run, name)).expect("auditor");
+    let watch = auditor.size_watch();
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    let task = tokio::spawn(async move {
+        auditor.run(stop).await.expect("auditor runs");
+        auditor
+    });
+    let start = Instant::now();
+    while watch.load(Ordering::SeqCst) < size {
+        assert!(start.elapsed() < Duration::from_secs(90), "log reached {} of {size} leaves in 90 s", watch.load(Ordering::SeqCst));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    shutdown.cancel();
+    task.await.expect("auditor task")
+}
+
+/// A case on the run's topics: two alerts, a forgery, a freeze request, its
+/// confirmation, and the dead letter the exchange wrote for the forgery. Six records.
+async fn case_traffic(run: &TestRun) -> String {
+    let committee = run.identity(COMMITTEE);
+    run.producer(COMMITTEE).publish(&committee.topics.alerts(), b"a1", &sample_alert()).await.unwrap();
+    run.producer(ENFORCEMENT).publish(&committee.topics.alerts(), b"a2", &sample_alert()).await.unwrap();
+    let value = committee.codec.encode(&sample_alert()).await.unwrap();
+    let forged = concord_protocol::forge_as(committee.signer.clone(), &ENFORCEMENT.parse().unwrap(), &committee.topics.alerts(), Some(b"f".to_vec()), value);
+    run.send(COMMITTEE, &[forged]).await;
+    let request = freeze_request("US-2026-0419");
+    let issuer_inbox = committee.topics.inbox(&ISSUER.parse().unwrap());
+    run.producer(ENFORCEMENT).publish(&issuer_inbox, request.request_id.as_bytes(), &request).await.unwrap();
+    let confirmation = TakedownConfirmation {
+        request_id: request.request_id.clone(),
+        target_id: "t1".into(),
+        status: TargetStatus::Frozen,
+        reason: None,
+        amount_frozen: Some("1250000.00".into()),
+        asset: Some("USDT".into()),
+        ledger_ref: Some("tron:freeze/1".into()),
+        executed_at: Some(UnixMillis::now()),
+    };
+    let enforcement_inbox = committee.topics.inbox(&ENFORCEMENT.parse().unwrap());
+    run.producer(ISSUER).publish(&enforcement_inbox, request.request_id.as_bytes(), &confirmation).await.unwrap();
+    let exchange = run.identity(EXCHANGE);
+    let consumer = run.start_consumer(&exchange, &[exchange.topics.alerts()]);
+    consumer.wait_settled(3).await;
+    consumer.stop().await;
+    request.request_id
+}
+
+fn freeze_request(case: &str) -> concord_domain::FreezeRequest {
+    use concord_domain::*;
+    FreezeRequest {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        case_ref: case.into(),
+        targets: vec![FreezeTarget {
+            target_id: "t1".into(),
+            action: TargetAction::FreezeWallet,
+            indicator: Indicator {
+                kind: IndicatorKind::CryptoAddress,
+                value: "TXfTi8ZbfyjVgwbXnW4DrZbmnsxcEhRJmt".into(),
+                chain: Some("TRON".into()),
+                asset: Some("USDT".into()),
+                platform: None,
+            },
+        }],
+        legal_basis: LegalBasis {
+            kind: LegalBasisKind::CourtOrder,
+            reference: "1:26-mj-00419".into(),
+            jurisdiction: "US".into(),
+            document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        },
+        deadline: UnixMillis(UnixMillis::now().0 + 3_600_000),
+        urgency: Urgency::Immediate,
+        embargo: true,
+        escalation: 0,
+        notes: String::new(),
+    }
+}
+
+fn outcomes(log: &AuditLog) -> Vec<String> {
+    (0..log.size())
+        .map(|i| concord_audit::leaf::Leaf::from_bytes(&log.leaf_bytes(i).unwrap()).unwrap().outcome)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuilding_the_log_from_offset_zero_gives_the_same_root() {
+    let run = TestRun::new("audit-rebuild").await;
+    case_traffic(&run).await;
+    let first = audit_until(&run, "first", 6).await;
+    let mut seen = outcomes(first.log());
+    seen.sort();
+    assert_eq!(
+        seen,
+        ["dead_letter:issuer_key_mismatch", "issuer_key_mismatch", "verified", "verified", "verified", "verified"],
+        "every record is in the log, verified or rejected"
+    );
+    let rebuilt = audit_until(&run, "rebuilt", 6).await;
+    assert_eq!(rebuilt.log().size(), 6);
+    assert_eq!(hex(&rebuilt.log().root(6).unwrap()), hex(&first.log().root(6).unwrap()));
+
+    // A restart continues where the log stopped: nothing is appended twice.
+    let restarted = audit_until(&run, "first", 6).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(restarted.log().size(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flipped_byte_in_a_stored_leaf_is_found_at_its_index() {
+    let run = TestRun::new("audit-tamper").await;
+    case_traffic(&run).await;
+    let mut auditor = audit_until(&run, "log", 6).await;
+    auditor.publish_checkpoint().await.unwrap();
+    assert!(auditor.log().check().unwrap().is_empty(), "an untouched log checks out");
+    let db = auditor.log().connection();
+    let mut leaf: Vec<u8> = db.query_row("SELECT leaf FROM leaves WHERE idx = 3", [], |r| r.get(0)).unwrap();
+    let middle = leaf.len() / 2;
+    leaf[middle] ^= 0x01;
+    db.execute("UPDATE leaves SET leaf = ?1 WHERE idx = 3", [leaf]).unwrap();
+    let problems = auditor.log().check().unwrap();
+    assert!(problems.contains(&Tamper::LeafAltered { index: 3 }), "{problems:?}");
+    assert!(problems.contains(&Tamper::RootDiffers { size: 6 }), "{problems:?}");
+    assert_eq!(problems.iter().filter(|p| matches!(p, Tamper::LeafAltered { .. })).count(), 1, "only leaf 3 is reported");
+}
+
+async fn case_bundle(run: &TestRun) -> (Bundle, concord_domain::Directory, concord_domain::TopicModel) {
+    let request_id = case_traffic(run).await;
+    let mut auditor = audit_until(run, "evidence", 6).await;
+    let earlier = auditor.publish_checkpoint().await.unwrap();
+    // More traffic, then the checkpoint the bundle is proven against.
+    let committee = run.identity(COMMITTEE);
+    run.producer(COMMITTEE).publish(&committee.topics.alerts(), b"a3", &sample_alert()).await.unwrap();
+    drop(auditor);
+    // The new alert and the earlier checkpoint's own record.
+    let mut auditor = audit_until(run, "evidence", 8).await;
+    let latest = auditor.publish_checkpoint().await.unwrap();
+    let indices = auditor.log().case_indices("US-2026-0419").unwrap();
+    assert_eq!(indices.len(), 2, "the request and its confirmation ({request_id})");
+    let identity = run.identity(AUDITOR);
+    let bundle = evidence::export(
+        auditor.log(),
+        &identity.signer,
+        "case US-2026-0419",
+        &indices,
+        (latest.tree_size as u64, latest.jws),
+        Some((earlier.tree_size as u64, earlier.jws)),
+        Some(run.suffix.clone()),
+    )
+    .unwrap();
+    // The verifier gets the published topic model; the bundle names the run's suffix.
+    let topics = concord_domain::TopicModel::from_toml_str(&std::fs::read_to_string(root().join("config/topics.toml")).unwrap(), "topics.toml").unwrap();
+    (bundle, (*identity.directory).clone(), topics)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn evidence_bundle_verifies_offline_and_fails_precisely_when_changed() {
+    let run = TestRun::new("audit-evidence").await;
+    let (bundle, directory, topics) = case_bundle(&run).await;
+    let ok = evidence::verify(&bundle, &directory, &topics).expect("the bundle verifies");
+    assert_eq!(ok.records, 2);
+    assert!(ok.consistency_checked, "the consistency proof from the earlier checkpoint is checked");
+
+    // A removed record.
+    let mut removed = bundle.clone();
+    let gone = removed.records.remove(0).index;
+    let problems = evidence::verify(&removed, &directory, &topics).unwrap_err();
+    assert_eq!(problems, vec![format!("record at leaf index {gone} is listed in the signed manifest but missing from the bundle")]);
+
+    // An altered record: one byte of the stored value changed.
+    let mut altered = bundle.clone();
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut leaf = engine.decode(&altered.records[1].leaf).unwrap();
+    let at = leaf.len() - 40;
+    leaf[at] ^= 0x20;
+    altered.records[1].leaf = engine.encode(leaf);
+    let index = altered.records[1].index;
+    let problems = evidence::verify(&altered, &directory, &topics).unwrap_err();
+    assert_eq!(problems, vec![format!("record at leaf index {index} was altered: its leaf hash differs from the signed manifest")]);
+
+    // A proof with one hash too few.
+    let mut short = bundle.clone();
+    short.records[0].proof.pop();
+    let index = short.records[0].index;
+    let problems = evidence::verify(&short, &directory, &topics).unwrap_err();
+    assert!(problems[0].starts_with(&format!("record at leaf index {index}: inclusion proof fails")), "{problems:?}");
+
+    // A checkpoint signed by an agency that is not the auditor.
+    let mut foreign = bundle.clone();
+    let committee = run.identity(COMMITTEE);
+    foreign.checkpoint = sign_checkpoint(&committee.signer, AUDITOR, 8, &[0; 32], time::OffsetDateTime::now_utc()).1;
+    let problems = evidence::verify(&foreign, &directory, &topics).unwrap_err();
+    assert!(problems[0].contains("not to an auditor"), "{problems:?}");
+
+    // A broken consistency proof.
+    let mut inconsistent = bundle.clone();
+    inconsistent.previous.as_mut().unwrap().consistency[0] = hex(&[7; 32]);
+    let problems = evidence::verify(&inconsistent, &directory, &topics).unwrap_err();
+    assert!(problems[0].starts_with("consistency from size 6 to"), "{problems:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_signed_checkpoints_of_one_size_with_different_roots_raise_a_split_view_alarm() {
+    let run = TestRun::new("audit-split").await;
+    let auditor_id = run.identity(AUDITOR);
+    let producer = run.producer(AUDITOR);
+    for root in [[1u8; 32], [2u8; 32]] {
+        let (claims, jws) = sign_checkpoint(&auditor_id.signer, AUDITOR, 42, &root, time::OffsetDateTime::now_utc());
+        let checkpoint = LogCheckpoint {
+            log_id: claims.log,
+            tree_size: 42,
+            root_hash: claims.root,
+            issued_at: UnixMillis(claims.iat * 1000),
+            jws,
+        };
+        producer.publish(&auditor_id.topics.checkpoints(), b"audit-hub", &checkpoint).await.unwrap();
+    }
+    let auditor = audit_until(&run, "split", 2).await;
+    let kept = auditor.log().checkpoints_of_size(AUDITOR, 42).unwrap();
+    assert_eq!(kept.len(), 2, "both checkpoints are kept");
+    let alarms = auditor.log().alarms().unwrap();
+    assert_eq!(alarms.len(), 1);
+    assert_eq!(alarms[0].0, "split_view");
+    // Recording either again is not a new alarm.
+    let (claims, jws) = (concord_protocol::statement::verify_checkpoint(&kept[0].1, &auditor_id.directory).unwrap(), kept[0].1.clone());
+    assert!(matches!(auditor.log().record_checkpoint(&claims, &jws).unwrap(), CheckpointOutcome::SplitView { .. }));
+    assert_eq!(auditor.log().alarms().unwrap().len(), 1);
+}
