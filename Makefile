@@ -3,6 +3,7 @@
 # machine reuse the build.
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/concord/target
 export CONCORD ?= $(CARGO_TARGET_DIR)/debug/concord
+export CONCORD_AUDIT ?= $(CARGO_TARGET_DIR)/debug/concord-audit
 CARGO ?= cargo
 
 .PHONY: build up down status demo test bench clean

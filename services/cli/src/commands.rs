@@ -91,7 +91,7 @@ pub(crate) struct PublishArgs {
     /// The agency that signs and sends.
     #[arg(long = "as")]
     agency: String,
-    /// JSON file with the message (fields as in schemas/; alert_id and first_seen may be left out).
+    /// JSON file with the message (fields as in schemas/; alert_id, first_seen and request_id may be left out).
     #[arg(long)]
     file: PathBuf,
     /// Message type: IndicatorAlert, FreezeRequest or TakedownConfirmation.
@@ -106,10 +106,16 @@ pub(crate) struct PublishArgs {
 fn parse_message<M: Message>(path: &Path) -> anyhow::Result<M> {
     let mut value: serde_json::Value =
         serde_json::from_str(&read(path)?).with_context(|| format!("{}: not JSON", path.display()))?;
-    if M::TYPE == MessageType::IndicatorAlert {
-        if let Some(obj) = value.as_object_mut() {
-            obj.entry("alert_id").or_insert_with(|| uuid::Uuid::new_v4().to_string().into());
-            obj.entry("first_seen").or_insert_with(|| concord_domain::UnixMillis::now().0.into());
+    if let Some(obj) = value.as_object_mut() {
+        match M::TYPE {
+            MessageType::IndicatorAlert => {
+                obj.entry("alert_id").or_insert_with(|| uuid::Uuid::new_v4().to_string().into());
+                obj.entry("first_seen").or_insert_with(|| concord_domain::UnixMillis::now().0.into());
+            }
+            MessageType::FreezeRequest => {
+                obj.entry("request_id").or_insert_with(|| uuid::Uuid::new_v4().to_string().into());
+            }
+            _ => {}
         }
     }
     serde_json::from_value(value).with_context(|| format!("{}: not a valid {}", path.display(), M::TYPE.short_name()))
