@@ -65,7 +65,12 @@ fetch() {
 # The runnable jar: quarkus-run.jar (fast-jar layout) or *-runner.jar (legacy layout).
 apicurio_jar() { ls "$APICURIO_HOME"/quarkus-run.jar "$APICURIO_HOME"/*-runner.jar 2>/dev/null | head -n 1; }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# A pid file names a live process of ours (a recycled pid of another program does not count).
+alive() {
+  [ -f "$1" ] || return 1
+  local pid; pid=$(cat "$1")
+  kill -0 "$pid" 2>/dev/null && grep -qE 'kafka\.Kafka|apicurio' "/proc/$pid/cmdline" 2>/dev/null
+}
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 check_port_free() {
