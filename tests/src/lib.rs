@@ -305,6 +305,31 @@ pub fn sample_alert() -> IndicatorAlert {
     }
 }
 
+/// A realistic freeze request of `case` for one TRON wallet.
+pub fn sample_freeze_request(case: &str) -> concord_domain::FreezeRequest {
+    use concord_domain::*;
+    FreezeRequest {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        case_ref: case.into(),
+        targets: vec![FreezeTarget {
+            target_id: "t1".into(),
+            action: TargetAction::FreezeWallet,
+            indicator: sample_alert().indicators.remove(0),
+        }],
+        legal_basis: LegalBasis {
+            kind: LegalBasisKind::CourtOrder,
+            reference: "1:26-mj-00419".into(),
+            jurisdiction: "US".into(),
+            document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        },
+        deadline: UnixMillis(UnixMillis::now().0 + 3_600_000),
+        urgency: Urgency::Immediate,
+        embargo: true,
+        escalation: 0,
+        notes: "Funds are moving through a bridge; freeze before the next hop.".into(),
+    }
+}
+
 /// A header's value as text ("" if absent).
 pub fn header_text(record: &RawRecord, name: &str) -> String {
     record.header_values(name).next().flatten().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default()

@@ -52,7 +52,7 @@ async fn case_traffic(run: &TestRun) -> String {
     let value = committee.codec.encode(&sample_alert()).await.unwrap();
     let forged = concord_protocol::forge_as(committee.signer.clone(), &ENFORCEMENT.parse().unwrap(), &committee.topics.alerts(), Some(b"f".to_vec()), value);
     run.send(COMMITTEE, &[forged]).await;
-    let request = freeze_request("US-2026-0419");
+    let request = sample_freeze_request("US-2026-0419");
     let issuer_inbox = committee.topics.inbox(&ISSUER.parse().unwrap());
     run.producer(ENFORCEMENT).publish(&issuer_inbox, request.request_id.as_bytes(), &request).await.unwrap();
     let confirmation = TakedownConfirmation {
@@ -72,36 +72,6 @@ async fn case_traffic(run: &TestRun) -> String {
     consumer.wait_settled(3).await;
     consumer.stop().await;
     request.request_id
-}
-
-fn freeze_request(case: &str) -> concord_domain::FreezeRequest {
-    use concord_domain::*;
-    FreezeRequest {
-        request_id: uuid::Uuid::new_v4().to_string(),
-        case_ref: case.into(),
-        targets: vec![FreezeTarget {
-            target_id: "t1".into(),
-            action: TargetAction::FreezeWallet,
-            indicator: Indicator {
-                kind: IndicatorKind::CryptoAddress,
-                value: "TXfTi8ZbfyjVgwbXnW4DrZbmnsxcEhRJmt".into(),
-                chain: Some("TRON".into()),
-                asset: Some("USDT".into()),
-                platform: None,
-            },
-        }],
-        legal_basis: LegalBasis {
-            kind: LegalBasisKind::CourtOrder,
-            reference: "1:26-mj-00419".into(),
-            jurisdiction: "US".into(),
-            document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
-        },
-        deadline: UnixMillis(UnixMillis::now().0 + 3_600_000),
-        urgency: Urgency::Immediate,
-        embargo: true,
-        escalation: 0,
-        notes: String::new(),
-    }
 }
 
 fn outcomes(log: &AuditLog) -> Vec<String> {

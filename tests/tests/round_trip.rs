@@ -1,40 +1,12 @@
 //! Each message type, signed by its sender, through the real registry and the
 //! mutual-TLS listener, read back verified by its recipient exactly as sent.
 
-use concord_domain::{
-    FreezeRequest, FreezeTarget, Indicator, IndicatorKind, LegalBasis, LegalBasisKind, TakedownConfirmation,
-    TargetAction, TargetStatus, UnixMillis, Urgency,
-};
+use concord_domain::{FreezeRequest, TakedownConfirmation, TargetStatus, UnixMillis};
 use concord_protocol::Payload;
 use concord_tests::*;
 
 fn freeze_request() -> FreezeRequest {
-    FreezeRequest {
-        request_id: uuid::Uuid::new_v4().to_string(),
-        case_ref: "US-2026-0419".into(),
-        targets: vec![FreezeTarget {
-            target_id: "t1".into(),
-            action: TargetAction::FreezeWallet,
-            indicator: Indicator {
-                kind: IndicatorKind::CryptoAddress,
-                value: "TXfTi8ZbfyjVgwbXnW4DrZbmnsxcEhRJmt".into(),
-                chain: Some("TRON".into()),
-                asset: Some("USDT".into()),
-                platform: None,
-            },
-        }],
-        legal_basis: LegalBasis {
-            kind: LegalBasisKind::CourtOrder,
-            reference: "1:26-mj-00419".into(),
-            jurisdiction: "US".into(),
-            document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
-        },
-        deadline: UnixMillis(UnixMillis::now().0 + 3_600_000),
-        urgency: Urgency::Immediate,
-        embargo: true,
-        escalation: 0,
-        notes: "Funds are moving through a bridge; freeze before the next hop.".into(),
-    }
+    sample_freeze_request("US-2026-0419")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

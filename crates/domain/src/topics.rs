@@ -410,6 +410,13 @@ mod tests {
         assert!(has(&acls, "committee-ph", &model.dead_letter(), AclOperation::Write));
         assert!(!has(&acls, "committee-ph", &model.dead_letter(), AclOperation::Read));
         assert!(has(&acls, "audit-hub", &model.dead_letter(), AclOperation::Read));
+        // The auditor reads everything and writes nothing but checkpoints.
+        let audit_writes: Vec<&str> = acls
+            .iter()
+            .filter(|a| a.agency.as_str() == "audit-hub" && a.resource == ResourceType::Topic && a.operation == AclOperation::Write)
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(audit_writes, vec![model.checkpoints().as_str()]);
     }
 
     #[test]

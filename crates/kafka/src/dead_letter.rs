@@ -2,12 +2,11 @@
 //! key, value and headers, plus headers saying why, where it came from and who
 //! rejected it. Nothing is dropped silently.
 
-use std::time::Duration;
-
 use concord_protocol::RawRecord;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
+
+use crate::producer::{send_record, PublishError};
 
 /// Header names the consumer adds to a dead-letter record.
 pub mod dlq_header {
@@ -49,44 +48,28 @@ impl DeadLetter {
     }
 
     /// Writes `record` with `reason` and waits until the broker has it.
-    pub async fn send(&self, record: &RawRecord, reason: &str, detail: &str) -> Result<(), KafkaError> {
-        let at = concord_protocol::rfc3339_now();
-        let mut headers = OwnedHeaders::new_with_capacity(record.headers.len() + 7);
-        for (key, value) in &record.headers {
-            headers = headers.insert(Header { key, value: value.as_deref() });
-        }
-        let partition = record.partition.to_string();
-        let offset = record.offset.to_string();
+    pub async fn send(&self, record: &RawRecord, reason: &str, detail: &str) -> Result<(), PublishError> {
+        let mut letter = RawRecord { topic: self.topic.clone(), partition: -1, offset: -1, timestamp_ms: None, ..record.clone() };
         for (key, value) in [
-            (dlq_header::REASON, reason),
-            (dlq_header::DETAIL, detail),
-            (dlq_header::TOPIC, record.topic.as_str()),
-            (dlq_header::PARTITION, partition.as_str()),
-            (dlq_header::OFFSET, offset.as_str()),
-            (dlq_header::CONSUMER, self.consumer.as_str()),
-            (dlq_header::AT, at.as_str()),
+            (dlq_header::REASON, reason.to_owned()),
+            (dlq_header::DETAIL, detail.to_owned()),
+            (dlq_header::TOPIC, record.topic.clone()),
+            (dlq_header::PARTITION, record.partition.to_string()),
+            (dlq_header::OFFSET, record.offset.to_string()),
+            (dlq_header::CONSUMER, self.consumer.clone()),
+            (dlq_header::AT, concord_protocol::rfc3339_now()),
         ] {
-            headers = headers.insert(Header { key, value: Some(value) });
+            letter.headers.push((key.to_owned(), Some(value.into_bytes())));
         }
-        let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic).headers(headers.clone());
-        if let Some(key) = &record.key {
-            out = out.key(key);
-        }
-        if let Some(value) = &record.value {
-            out = out.payload(value);
-        }
-        match self.producer.send(out, Duration::from_secs(30)).await {
+        match send_record(&self.producer, &letter).await {
             Ok(_) => Ok(()),
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), _)) => {
+            Err(PublishError::Send { source: KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), .. }) => {
                 // Keep the evidence we can: headers and key, and say the value was too large.
-                let headers = headers.insert(Header { key: dlq_header::VALUE_OMITTED, value: Some("message too large for the broker") });
-                let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic).headers(headers);
-                if let Some(key) = &record.key {
-                    out = out.key(key);
-                }
-                self.producer.send(out, Duration::from_secs(30)).await.map(|_| ()).map_err(|(e, _)| e)
+                letter.value = None;
+                letter.headers.push((dlq_header::VALUE_OMITTED.to_owned(), Some(b"message too large for the broker".to_vec())));
+                send_record(&self.producer, &letter).await.map(|_| ())
             }
-            Err((e, _)) => Err(e),
+            Err(e) => Err(e),
         }
     }
 }

@@ -13,7 +13,7 @@ mod settings;
 pub use admin::{create_topics, delete_topics, AdminError};
 pub use consumer::{ConsumerError, ConsumerStats, Handler, HandlerError, VerifiedConsumer};
 pub use dead_letter::{dlq_header, DeadLetter};
-pub use producer::{PublishError, Published, SignedProducer};
+pub use producer::{send_record, PublishError, Published, SignedProducer};
 pub use seen::{SeenEvents, SeenOutcome, StoreError};
 pub use settings::{KafkaSettings, SettingsError, TlsFiles};
 

@@ -94,8 +94,8 @@ impl SignedProducer {
     }
 }
 
-/// Sends `record` with `producer` and waits for the acknowledgement.
-pub(crate) async fn send_record(producer: &FutureProducer, record: &RawRecord) -> Result<Published, PublishError> {
+/// Sends `record` exactly as given with `producer` and waits for the acknowledgement.
+pub async fn send_record(producer: &FutureProducer, record: &RawRecord) -> Result<Published, PublishError> {
     let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
     for (key, value) in &record.headers {
         headers = headers.insert(Header { key, value: value.as_deref() });

@@ -1,7 +1,9 @@
 //! A Kafka record as the protocol sees it: owned bytes, no client types.
 
+use serde::{Deserialize, Serialize};
+
 /// One record as read from (or to be written to) a topic.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct RawRecord {
     /// The topic.
     pub topic: String,

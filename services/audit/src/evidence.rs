@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use base64::Engine;
 use concord_domain::{Directory, TopicModel};
 use concord_protocol::statement::{hex, unhex, verify_checkpoint, verify_manifest, ManifestClaims, MANIFEST_TYP};
-use concord_protocol::{Mode, RawRecord, Signer, Verifier};
+use concord_protocol::{Mode, Signer, Verifier};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -187,8 +187,7 @@ pub fn verify(bundle: &Bundle, directory: &Directory, topics: &TopicModel) -> Re
         if leaf.outcome.starts_with("dead_letter:") {
             continue; // a rejecting consumer's report; its integrity is the leaf's
         }
-        let raw: RawRecord = leaf.record.clone().into();
-        let now = match verifier.check_envelope(&raw, Mode::Audit) {
+        let now = match verifier.check_envelope(&leaf.record, Mode::Audit) {
             Ok(_) => "verified".to_owned(),
             Err(r) => r.reason.code().to_owned(),
         };

@@ -19,58 +19,11 @@ const ABSENT: u32 = u32::MAX;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Leaf {
     /// The record as read.
-    pub record: RawRecordSer,
+    pub record: RawRecord,
     /// `verified`, a reason code, or `dead_letter:<code>`.
     pub outcome: String,
     /// Details of a rejection; empty when verified.
     pub detail: String,
-}
-
-/// Serializable mirror of [`RawRecord`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RawRecordSer {
-    /// Topic.
-    pub topic: String,
-    /// Partition.
-    pub partition: i32,
-    /// Offset.
-    pub offset: i64,
-    /// Broker timestamp.
-    pub timestamp_ms: Option<i64>,
-    /// Key bytes.
-    pub key: Option<Vec<u8>>,
-    /// Value bytes.
-    pub value: Option<Vec<u8>>,
-    /// Headers.
-    pub headers: Vec<(String, Option<Vec<u8>>)>,
-}
-
-impl From<&RawRecord> for RawRecordSer {
-    fn from(r: &RawRecord) -> Self {
-        RawRecordSer {
-            topic: r.topic.clone(),
-            partition: r.partition,
-            offset: r.offset,
-            timestamp_ms: r.timestamp_ms,
-            key: r.key.clone(),
-            value: r.value.clone(),
-            headers: r.headers.clone(),
-        }
-    }
-}
-
-impl From<RawRecordSer> for RawRecord {
-    fn from(r: RawRecordSer) -> Self {
-        RawRecord {
-            topic: r.topic,
-            partition: r.partition,
-            offset: r.offset,
-            timestamp_ms: r.timestamp_ms,
-            key: r.key,
-            value: r.value,
-            headers: r.headers,
-        }
-    }
 }
 
 /// Why leaf bytes do not parse.
@@ -91,7 +44,7 @@ fn put(out: &mut Vec<u8>, field: Option<&[u8]>) {
 impl Leaf {
     /// The leaf for `record` with `outcome` and `detail`.
     pub fn new(record: &RawRecord, outcome: impl Into<String>, detail: impl Into<String>) -> Self {
-        Leaf { record: record.into(), outcome: outcome.into(), detail: detail.into() }
+        Leaf { record: record.clone(), outcome: outcome.into(), detail: detail.into() }
     }
 
     /// The canonical bytes that are hashed into the tree.
@@ -146,7 +99,7 @@ impl Leaf {
         if !cursor.0.is_empty() {
             return Err(LeafError(format!("{} trailing bytes", cursor.0.len())));
         }
-        Ok(Leaf { record: RawRecordSer { topic, partition, offset, timestamp_ms, key, value, headers }, outcome, detail })
+        Ok(Leaf { record: RawRecord { topic, partition, offset, timestamp_ms, key, value, headers }, outcome, detail })
     }
 
     /// The RFC 9162 leaf hash.

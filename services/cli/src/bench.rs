@@ -9,13 +9,13 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use concord_domain::{group_id, Indicator, IndicatorAlert, IndicatorKind, ScamCategory, Tlp, UnixMillis};
-use concord_kafka::{create_topics, delete_topics, to_raw, Handler, HandlerError, SignedProducer, VerifiedConsumer};
+use concord_kafka::{create_topics, delete_topics, send_record, to_raw, Handler, HandlerError, SignedProducer, VerifiedConsumer};
 use concord_protocol::{Mode, RawRecord, VerifiedEvent};
 use concord_runtime::config::HubConfig;
 use concord_runtime::identity::Identity;
 use futures::future::try_join_all;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
@@ -71,21 +71,7 @@ fn rate(n: usize, d: Duration) -> f64 {
 async fn send_batches(producer: &FutureProducer, records: &[RawRecord], batch: usize) -> anyhow::Result<Duration> {
     let start = Instant::now();
     for chunk in records.chunks(batch) {
-        try_join_all(chunk.iter().map(|r| async move {
-            let mut out: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&r.topic);
-            let headers = r.headers.iter().fold(rdkafka::message::OwnedHeaders::new(), |h, (k, v)| {
-                h.insert(rdkafka::message::Header { key: k, value: v.as_deref() })
-            });
-            out = out.headers(headers);
-            if let Some(k) = &r.key {
-                out = out.key(k);
-            }
-            if let Some(v) = &r.value {
-                out = out.payload(v);
-            }
-            producer.send(out, Duration::from_secs(60)).await.map_err(|(e, _)| e)
-        }))
-        .await?;
+        try_join_all(chunk.iter().map(|r| send_record(producer, r))).await?;
     }
     Ok(start.elapsed())
 }
