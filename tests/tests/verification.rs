@@ -300,3 +300,31 @@ async fn redelivery_after_a_restart_is_handled_again_not_rejected_as_replay() {
     assert_eq!(seen[0].0.id, event_id(&record));
     assert!(seen[0].1, "the handler is told it is a redelivery");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_outage_is_retried_and_keeps_the_offset() {
+    let run = TestRun::new("registry-down").await;
+    let record = run.signed_alert(COMMITTEE).await;
+    run.send(COMMITTEE, std::slice::from_ref(&record)).await;
+    // The exchange's registry is unreachable: the record is neither handled nor dead-lettered.
+    let mut cut_off = run.identity(EXCHANGE);
+    cut_off.codec = concord_protocol::AvroCodec::new("http://127.0.0.1:9/apis/ccompat/v7").unwrap();
+    let first = run.start_consumer_in(&cut_off, &[cut_off.topics.alerts()], "outage", Recorder::default());
+    let start = std::time::Instant::now();
+    while first.stats.retries.load(std::sync::atomic::Ordering::Relaxed) < 3 {
+        assert!(start.elapsed() < Duration::from_secs(60), "no retries within 60 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(first.stats.settled(), 0, "a transient failure neither handles nor rejects");
+    assert!(first.stop().await.is_empty());
+    // Back online, same group: the record was not skipped.
+    let exchange = run.identity(EXCHANGE);
+    let second = run.start_consumer_in(&exchange, &[exchange.topics.alerts()], "outage", Recorder::default());
+    second.wait_settled(1).await;
+    let seen = second.stop().await;
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].0.id, event_id(&record));
+    let auditor = run.identity(AUDITOR);
+    let dead = read_topic(&auditor, &auditor.topics.dead_letter(), 1, Duration::from_secs(5)).await;
+    assert!(dead.is_empty(), "nothing was dead-lettered");
+}

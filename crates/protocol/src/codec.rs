@@ -23,6 +23,9 @@ pub enum CodecError {
     /// The registry could not be reached or failed; try again later.
     #[error("schema registry unavailable: {0}")]
     Unavailable(#[source] SRCError),
+    /// The HTTP client for the registry could not be built.
+    #[error("registry client: {0}")]
+    Client(#[source] SRCError),
     /// Encoding failed: the message does not fit its registered schema, or the
     /// subject is not registered.
     #[error("encoding a {message_type} failed: {source}")]
@@ -76,9 +79,9 @@ impl std::fmt::Debug for AvroCodec {
 impl AvroCodec {
     /// A codec for the registry's Confluent-compatible API at `url`
     /// (for Apicurio: `http://host:port/apis/ccompat/v7`).
-    pub fn new(url: &str) -> Self {
-        let settings = SrSettings::new(url.trim_end_matches('/').to_owned());
-        AvroCodec { encoder: Arc::new(AvroEncoder::new(settings.clone())), decoder: Arc::new(AvroDecoder::new(settings)) }
+    pub fn new(url: &str) -> Result<Self, CodecError> {
+        let settings = registry_settings(url).map_err(CodecError::Client)?;
+        Ok(AvroCodec { encoder: Arc::new(AvroEncoder::new(settings.clone())), decoder: Arc::new(AvroDecoder::new(settings)) })
     }
 
     /// The framed value of a message, under the latest registered schema of its type.
@@ -127,6 +130,13 @@ impl AvroCodec {
     }
 }
 
+/// Registry client settings. Every call has a deadline: a registry that accepts
+/// connections but does not answer (starting up, overloaded) must become a
+/// retryable error, not a consumer that waits for ever.
+fn registry_settings(url: &str) -> Result<SrSettings, SRCError> {
+    SrSettings::new_builder(url.trim_end_matches('/').to_owned()).set_timeout(std::time::Duration::from_secs(10)).build()
+}
+
 fn from_value<M: Message>(value: &Value, ty: MessageType) -> Result<M, Rejection> {
     apache_avro::from_value(value)
         .map_err(|e| Rejection::new(RejectReason::TypeMismatch, format!("record does not map to {ty}: {e}")))
@@ -150,7 +160,7 @@ impl Payload {
 pub async fn register_schema(registry_url: &str, subject: &str, schema: &str) -> Result<u32, SRCError> {
     use schema_registry_converter::async_impl::schema_registry::post_schema;
     use schema_registry_converter::schema_registry_common::{SchemaType, SuppliedSchema};
-    let settings = SrSettings::new(registry_url.trim_end_matches('/').to_owned());
+    let settings = registry_settings(registry_url)?;
     let supplied = SuppliedSchema::new(Some(subject.to_owned()), SchemaType::Avro, schema.to_owned());
     post_schema(&settings, subject.to_owned(), supplied).await.map(|r| r.id)
 }

@@ -152,7 +152,7 @@ fn published_vector_verifies_and_a_flipped_bit_does_not() {
     }])
     .unwrap();
     let topics = TopicModel::from_toml_str(&std::fs::read_to_string(root().join("config/topics.toml")).unwrap(), "topics.toml").unwrap();
-    let verifier = Verifier::new(Arc::new(directory), Arc::new(topics), AvroCodec::new("http://127.0.0.1:9"), Limits::default());
+    let verifier = Verifier::new(Arc::new(directory), Arc::new(topics), AvroCodec::new("http://127.0.0.1:9").unwrap(), Limits::default());
     let now = time::OffsetDateTime::from_unix_timestamp(v["verify_at_unix"].as_i64().unwrap()).unwrap();
     let envelope = verifier.check_envelope(&record, Mode::Live { now }).expect("the vector verifies");
     assert_eq!(envelope.sender.as_str(), "committee-ph");

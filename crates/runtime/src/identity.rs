@@ -35,6 +35,15 @@ pub enum IdentityError {
     /// The signing key is unusable.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The registry client could not be made.
+    #[error("registry {url}: {source}")]
+    Registry {
+        /// The configured URL.
+        url: String,
+        /// What went wrong.
+        #[source]
+        source: concord_protocol::CodecError,
+    },
     /// The private key does not match the public key the directory lists.
     #[error("{path}: this signing key does not match the public key of {kid} in the directory")]
     KeyMismatch {
@@ -93,7 +102,8 @@ impl Identity {
             signer: Signer::new(signing, hub.signature_ttl()),
             directory,
             topics,
-            codec: AvroCodec::new(&hub.registry_url),
+            codec: AvroCodec::new(&hub.registry_url)
+                .map_err(|source| IdentityError::Registry { url: hub.registry_url.clone(), source })?,
             hub: hub.clone(),
         })
     }

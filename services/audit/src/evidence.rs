@@ -147,10 +147,12 @@ pub fn verify(bundle: &Bundle, directory: &Directory, topics: &TopicModel) -> Re
         Some(s) => topics.with_suffix(s),
         None => topics.clone(),
     };
+    // Offline: the codec is never called, because only the envelope is re-verified.
+    let codec = concord_protocol::AvroCodec::new("http://offline.invalid").map_err(|e| vec![e.to_string()])?;
     let verifier = Verifier::new(
         std::sync::Arc::new(directory.clone()),
         std::sync::Arc::new(topics),
-        concord_protocol::AvroCodec::new("http://offline.invalid"),
+        codec,
         concord_protocol::Limits { max_record_bytes: usize::MAX, ..Default::default() },
     );
     for record in &bundle.records {
