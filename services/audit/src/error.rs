@@ -8,6 +8,9 @@ use crate::store::StoreError;
 /// Why the audit service failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
+    /// The configuration does not load.
+    #[error(transparent)]
+    Config(#[from] concord_runtime::config::ConfigError),
     /// Configuration or identity problem.
     #[error(transparent)]
     Identity(#[from] concord_runtime::identity::IdentityError),

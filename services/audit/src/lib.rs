@@ -266,7 +266,7 @@ impl Auditor {
 }
 
 /// Runs the audit service as configured until `shutdown`.
-pub async fn run(config: AuditConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(config: AuditConfig, shutdown: CancellationToken) -> Result<(), AuditError> {
     let hub = concord_runtime::config::HubConfig::load(&config.hub)?;
     let identity = Identity::load(&hub, &config.agency)?;
     Auditor::new(identity, &config)?.run(shutdown).await?;

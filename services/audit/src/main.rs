@@ -8,5 +8,6 @@ async fn main() -> anyhow::Result<()> {
     concord_runtime::telemetry::init(std::env::var_os("CONCORD_JSON_LOGS").is_some());
     let config = concord_audit::AuditConfig::load(&path)?;
     let shutdown = concord_runtime::shutdown::on_signal();
-    concord_audit::run(config, shutdown).await
+    concord_audit::run(config, shutdown).await?;
+    Ok(())
 }

@@ -13,7 +13,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
-use crate::handler;
+use crate::{handler, AuditError};
 
 /// Which records to show.
 #[derive(Debug, Clone, Default)]
@@ -77,7 +77,7 @@ pub struct Summary {
 }
 
 /// Replays as `identity` (normally the auditor). `progress` is called with (done, total) now and then.
-pub async fn replay(identity: &Identity, filter: &Filter, mut progress: impl FnMut(u64, u64)) -> anyhow::Result<(Vec<Entry>, Summary)> {
+pub async fn replay(identity: &Identity, filter: &Filter, mut progress: impl FnMut(u64, u64)) -> Result<(Vec<Entry>, Summary), AuditError> {
     let group = concord_domain::group_id(&identity.agency.id, &format!("replay-{}", std::process::id()));
     let consumer: StreamConsumer = identity
         .kafka
