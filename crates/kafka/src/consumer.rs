@@ -63,6 +63,9 @@ pub enum ConsumerError {
     /// The replay guard failed to open.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A record could not be produced inside a transaction.
+    #[error(transparent)]
+    Publish(#[from] crate::PublishError),
 }
 
 /// Counters of what the consumer did, for metrics and tests.

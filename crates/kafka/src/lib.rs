@@ -9,6 +9,7 @@ mod dead_letter;
 mod producer;
 mod seen;
 mod settings;
+mod transactional;
 
 pub use admin::{create_topics, delete_topics, AdminError};
 pub use consumer::{ConsumerError, ConsumerStats, Handler, HandlerError, VerifiedConsumer};
@@ -16,6 +17,7 @@ pub use dead_letter::{dlq_header, DeadLetter};
 pub use producer::{send_record, PublishError, Published, SignedProducer};
 pub use seen::{SeenEvents, SeenOutcome, StoreError};
 pub use settings::{KafkaSettings, SettingsError, TlsFiles};
+pub use transactional::{Processor, TransactionalProcessor};
 
 use concord_protocol::RawRecord;
 use rdkafka::message::{Headers, Message};
