@@ -1,0 +1,47 @@
+//! The issuer's configuration (`config/issuer.toml`, `CONCORD_ISSUER__*`).
+
+use std::path::PathBuf;
+
+use concord_domain::LegalBasisKind;
+use serde::Deserialize;
+
+/// How the issuer runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerConfig {
+    /// The hub configuration file.
+    #[serde(default = "default_hub")]
+    pub hub: PathBuf,
+    /// This issuer's agency id.
+    pub agency: String,
+    /// The ledger (SQLite).
+    pub database: PathBuf,
+    /// Who may ask for what.
+    pub policy: Policy,
+}
+
+/// The issuer's freeze policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Agencies whose freeze requests are honoured (they must also have the
+    /// enforcement role, which the topic policy checks).
+    pub requesters: Vec<String>,
+    /// Legal bases accepted.
+    pub legal_bases: Vec<LegalBasisKind>,
+    /// Chains the issuer's token lives on, e.g. TRON, ETHEREUM.
+    pub chains: Vec<String>,
+    /// Assets it issues, e.g. USDT.
+    pub assets: Vec<String>,
+}
+
+fn default_hub() -> PathBuf {
+    "config/concord.toml".into()
+}
+
+impl IssuerConfig {
+    /// Loads `path` with `CONCORD_ISSUER__…` overrides.
+    pub fn load(path: &std::path::Path) -> Result<Self, concord_runtime::config::ConfigError> {
+        concord_runtime::config::load(path, "CONCORD_ISSUER")
+    }
+}
