@@ -9,6 +9,7 @@
 #   scripts/stack.sh status   say what runs and whether it answers
 #   scripts/stack.sh down     stop both; leaves no process behind
 #   scripts/stack.sh reset    down, then forget broker data (the PKI stays)
+#   scripts/stack.sh restart-kafka   stop and start the broker (crash tests)
 #
 # Environment: CONCORD_CACHE (default ~/.cache/concord), CONCORD_STACK_DIR (default
 # ./.stack), CONCORD_PKI_DIR (default ./.pki), CONCORD (the concord binary), ports
@@ -231,5 +232,8 @@ case "${1:-}" in
   down) down ;;
   status) status ;;
   reset) down; rm -rf "$STACK"; say "broker data removed" ;;
-  *) echo "usage: $0 fetch|up|down|status|reset" >&2; exit 2 ;;
+  restart-kafka) # a broker restart, for crash tests
+    stop_one kafka "$STACK/kafka.pid"; start_kafka
+    wait_for kafka 90 port_open "$SSL_PORT" || die "kafka did not come back in 90 s" ;;
+  *) echo "usage: $0 fetch|up|down|status|reset|restart-kafka" >&2; exit 2 ;;
 esac

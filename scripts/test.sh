@@ -14,6 +14,10 @@ if [ $status -eq 0 ]; then
   # A hung test must fail the run, not eat CI's time: 15 minutes is ~30x the usual.
   timeout 900 cargo test -p concord-tests --no-fail-fast -- --test-threads "${CONCORD_TEST_THREADS:-8}" 2>&1 | tee -a "$log" || status=$?
 fi
+if [ $status -eq 0 ]; then
+  # Restarts the shared broker, so it runs alone, last.
+  timeout 900 cargo test -p concord-tests --test crash -- --ignored 2>&1 | tee -a "$log" || status=$?
+fi
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "test: %d passed, %d failed\n", p, f }' "$log"
 exit $status

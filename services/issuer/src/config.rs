@@ -18,6 +18,9 @@ pub struct IssuerConfig {
     pub database: PathBuf,
     /// Who may ask for what.
     pub policy: Policy,
+    /// Use an isolated copy of the topics (`<topic>.<suffix>`): tests and benchmarks only.
+    #[serde(default)]
+    pub topic_suffix: Option<String>,
 }
 
 /// The issuer's freeze policy.

@@ -49,7 +49,10 @@ pub fn build(identity: Identity, config: &IssuerConfig) -> Result<(Transactional
 /// Runs the issuer as configured until `shutdown`.
 pub async fn run(config: IssuerConfig, shutdown: CancellationToken) -> Result<(), IssuerError> {
     let hub = HubConfig::load(&config.hub)?;
-    let identity = Identity::load(&hub, &config.agency)?;
+    let mut identity = Identity::load(&hub, &config.agency)?;
+    if let Some(suffix) = &config.topic_suffix {
+        identity = identity.with_topic_suffix(suffix);
+    }
     let (consumer, processor) = build(identity, &config)?;
     consumer.run(processor, shutdown).await?;
     Ok(())
