@@ -289,7 +289,7 @@ pub fn sample_alert() -> IndicatorAlert {
         alert_id: uuid::Uuid::new_v4().to_string(),
         indicators: vec![Indicator {
             kind: IndicatorKind::CryptoAddress,
-            value: "TXfTi8ZbfyjVgwbXnW4DrZbmnsxcEhRJmt".into(),
+            value: "TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n".into(),
             chain: Some("TRON".into()),
             asset: Some("USDT".into()),
             platform: None,

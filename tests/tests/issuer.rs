@@ -14,7 +14,7 @@ use concord_protocol::{Payload, RawRecord};
 use concord_tests::*;
 use tokio_util::sync::CancellationToken;
 
-const WALLET: &str = "TXfTi8ZbfyjVgwbXnW4DrZbmnsxcEhRJmt";
+const WALLET: &str = "TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n";
 
 fn config(run: &TestRun) -> IssuerConfig {
     IssuerConfig {

@@ -4,6 +4,7 @@
 
 mod directory;
 mod ids;
+pub mod indicators;
 mod messages;
 mod topics;
 

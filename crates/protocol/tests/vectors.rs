@@ -37,7 +37,7 @@ fn vector() -> serde_json::Value {
         alert_id: "6f1c2d3e-4b5a-4c6d-8e7f-901a2b3c4d5e".into(),
         indicators: vec![Indicator {
             kind: IndicatorKind::CryptoAddress,
-            value: "TXfTi8ZbfyjVgwbXnW4DrZbmnsxcEhRJmt".into(),
+            value: "TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n".into(),
             chain: Some("TRON".into()),
             asset: Some("USDT".into()),
             platform: None,

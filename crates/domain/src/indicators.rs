@@ -1,0 +1,266 @@
+//! Normalizing raw indicators from scam reports into the one form every
+//! agency matches on. A value that does not normalize is refused with the
+//! reason; nothing downstream sees an unchecked value.
+
+use sha2::{Digest, Sha256};
+
+use crate::{Indicator, IndicatorKind};
+
+/// Why a raw indicator was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IndicatorError {
+    /// Not a phone number that can be written in E.164.
+    #[error("phone number {0:?} is not E.164 (+ and 8 to 15 digits) and has no country code to complete it")]
+    Phone(String),
+    /// Not a valid domain name.
+    #[error("domain {0:?} is not a valid domain name: {1}")]
+    Domain(String, String),
+    /// Not a valid EVM address, or its mixed-case checksum is wrong.
+    #[error("EVM address {0:?}: {1}")]
+    Evm(String, String),
+    /// Not a valid TRON address (base58check, version 0x41).
+    #[error("TRON address {0:?}: {1}")]
+    Tron(String, String),
+    /// A chain Concord does not validate addresses for.
+    #[error("chain {0:?} is not supported; use TRON, ETHEREUM, BSC, POLYGON, ARBITRUM, BASE")]
+    Chain(String),
+    /// Not an e-mail address.
+    #[error("e-mail address {0:?} is not valid")]
+    Email(String),
+    /// Not an http(s) URL with a valid host.
+    #[error("URL {0:?} is not an http(s) URL with a valid host")]
+    Url(String),
+    /// Empty value.
+    #[error("{0:?} indicator is empty")]
+    Empty(IndicatorKind),
+}
+
+/// A phone number in E.164. Local numbers (leading 0) take `country_code`
+/// (e.g. `63` for the Philippines); `00` is read as the international prefix.
+pub fn phone_e164(raw: &str, country_code: Option<&str>) -> Result<String, IndicatorError> {
+    let cleaned: String = raw.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{a0}')).collect();
+    let digits = if let Some(rest) = cleaned.strip_prefix('+') {
+        rest.to_owned()
+    } else if let Some(rest) = cleaned.strip_prefix("00") {
+        rest.to_owned()
+    } else if let (Some(rest), Some(cc)) = (cleaned.strip_prefix('0'), country_code) {
+        format!("{cc}{rest}")
+    } else {
+        return Err(IndicatorError::Phone(raw.to_owned()));
+    };
+    let ok = (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) && !digits.starts_with('0');
+    if ok {
+        Ok(format!("+{digits}"))
+    } else {
+        Err(IndicatorError::Phone(raw.to_owned()))
+    }
+}
+
+/// A domain name in lower-case ASCII (IDNA/punycode), without a trailing dot.
+pub fn domain(raw: &str) -> Result<String, IndicatorError> {
+    let trimmed = raw.trim().trim_end_matches('.');
+    let bad = |why: &str| IndicatorError::Domain(raw.to_owned(), why.to_owned());
+    let ascii = idna::domain_to_ascii(trimmed).map_err(|_| bad("IDNA conversion failed"))?;
+    if ascii.len() > 253 || !ascii.contains('.') {
+        return Err(bad("needs at least two labels and at most 253 characters"));
+    }
+    for label in ascii.split('.') {
+        let valid = !label.is_empty()
+            && label.len() <= 63
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !valid {
+            return Err(bad(&format!("label {label:?} is not a valid host label")));
+        }
+    }
+    Ok(ascii)
+}
+
+fn keccak256(bytes: &[u8]) -> [u8; 32] {
+    use tiny_keccak::{Hasher, Keccak};
+    let mut k = Keccak::v256();
+    k.update(bytes);
+    let mut out = [0u8; 32];
+    k.finalize(&mut out);
+    out
+}
+
+/// An EVM address with its EIP-55 checksum. A mixed-case input must already
+/// carry the right checksum (a typo is refused, not silently fixed).
+pub fn evm_address(raw: &str) -> Result<String, IndicatorError> {
+    let bad = |why: &str| IndicatorError::Evm(raw.to_owned(), why.to_owned());
+    let hex = raw.trim().strip_prefix("0x").or_else(|| raw.trim().strip_prefix("0X")).ok_or_else(|| bad("must start with 0x"))?;
+    if hex.len() != 40 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(bad("must be 40 hex digits after 0x"));
+    }
+    let lower = hex.to_ascii_lowercase();
+    let hash = keccak256(lower.as_bytes());
+    let checksummed: String = lower
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            let nibble = (hash[i / 2] >> (if i % 2 == 0 { 4 } else { 0 })) & 0x0f;
+            if c.is_ascii_alphabetic() && nibble >= 8 { c.to_ascii_uppercase() } else { c }
+        })
+        .collect();
+    let mixed = hex.chars().any(|c| c.is_ascii_lowercase()) && hex.chars().any(|c| c.is_ascii_uppercase());
+    if mixed && hex != checksummed {
+        return Err(bad("mixed-case checksum (EIP-55) does not match"));
+    }
+    Ok(format!("0x{checksummed}"))
+}
+
+/// A TRON address: base58check of 0x41 ‖ 20 bytes, with a valid checksum.
+pub fn tron_address(raw: &str) -> Result<String, IndicatorError> {
+    let text = raw.trim();
+    let bad = |why: &str| IndicatorError::Tron(raw.to_owned(), why.to_owned());
+    let bytes = bs58::decode(text).into_vec().map_err(|_| bad("not base58"))?;
+    if bytes.len() != 25 {
+        return Err(bad("must decode to 25 bytes"));
+    }
+    let (payload, checksum) = bytes.split_at(21);
+    if payload[0] != 0x41 {
+        return Err(bad("version byte is not 0x41"));
+    }
+    let digest = Sha256::digest(Sha256::digest(payload));
+    if &digest[..4] != checksum {
+        return Err(bad("base58check checksum does not match"));
+    }
+    Ok(text.to_owned())
+}
+
+/// An address on `chain`, normalized for that chain.
+pub fn chain_address(chain: &str, raw: &str) -> Result<(String, String), IndicatorError> {
+    let chain = chain.trim().to_ascii_uppercase();
+    let address = match chain.as_str() {
+        "TRON" => tron_address(raw)?,
+        "ETHEREUM" | "BSC" | "POLYGON" | "ARBITRUM" | "BASE" => evm_address(raw)?,
+        _ => return Err(IndicatorError::Chain(chain)),
+    };
+    Ok((chain, address))
+}
+
+/// An e-mail address with its domain normalized and lower-cased.
+pub fn email(raw: &str) -> Result<String, IndicatorError> {
+    let text = raw.trim();
+    let (local, host) = text.rsplit_once('@').ok_or_else(|| IndicatorError::Email(raw.to_owned()))?;
+    if local.is_empty() || local.contains(char::is_whitespace) {
+        return Err(IndicatorError::Email(raw.to_owned()));
+    }
+    let host = domain(host).map_err(|_| IndicatorError::Email(raw.to_owned()))?;
+    Ok(format!("{}@{host}", local.to_lowercase()))
+}
+
+/// An http(s) URL with a lower-case scheme and a normalized host.
+pub fn url(raw: &str) -> Result<String, IndicatorError> {
+    let text = raw.trim();
+    let bad = || IndicatorError::Url(raw.to_owned());
+    let (scheme, rest) = text.split_once("://").ok_or_else(bad)?;
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return Err(bad());
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let host = authority.rsplit_once(':').map_or(authority, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { authority });
+    let port = &authority[host.len()..];
+    Ok(format!("{scheme}://{}{port}{tail}", domain(host).map_err(|_| bad())?))
+}
+
+impl Indicator {
+    /// A normalized indicator from raw report fields. `country_code` completes
+    /// local phone numbers.
+    pub fn normalized(
+        kind: IndicatorKind,
+        raw: &str,
+        chain: Option<&str>,
+        asset: Option<&str>,
+        platform: Option<&str>,
+        country_code: Option<&str>,
+    ) -> Result<Indicator, IndicatorError> {
+        if raw.trim().is_empty() {
+            return Err(IndicatorError::Empty(kind));
+        }
+        let mut indicator = Indicator { kind, value: String::new(), chain: None, asset: None, platform: None };
+        match kind {
+            IndicatorKind::PhoneNumber => indicator.value = phone_e164(raw, country_code)?,
+            IndicatorKind::Domain => indicator.value = domain(raw)?,
+            IndicatorKind::Email => indicator.value = email(raw)?,
+            IndicatorKind::Url => indicator.value = url(raw)?,
+            IndicatorKind::CryptoAddress => {
+                let (chain, address) = chain_address(chain.unwrap_or_default(), raw)?;
+                indicator.value = address;
+                indicator.chain = Some(chain);
+                indicator.asset = asset.map(|a| a.trim().to_ascii_uppercase());
+            }
+            IndicatorKind::SocialHandle => {
+                indicator.value = format!("@{}", raw.trim().trim_start_matches('@').to_lowercase());
+                indicator.platform = platform.map(|p| p.trim().to_lowercase());
+            }
+            IndicatorKind::BankAccount => {
+                indicator.value = raw.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase();
+                indicator.platform = platform.map(|p| p.trim().to_owned());
+            }
+        }
+        Ok(indicator)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_numbers_become_e164() {
+        assert_eq!(phone_e164("+63 917 123 4567", None).unwrap(), "+639171234567");
+        assert_eq!(phone_e164("0917-123-4567", Some("63")).unwrap(), "+639171234567");
+        assert_eq!(phone_e164("0063 (917) 123.4567", None).unwrap(), "+639171234567");
+        assert!(phone_e164("0917 123 4567", None).is_err(), "a local number needs a country code");
+        assert!(phone_e164("+12", None).is_err());
+        assert!(phone_e164("+63 917 CALL ME", None).is_err());
+    }
+
+    #[test]
+    fn domains_become_lower_case_ascii() {
+        assert_eq!(domain("Secure-BDO-Verify.COM.").unwrap(), "secure-bdo-verify.com");
+        assert_eq!(domain("bücher.example").unwrap(), "xn--bcher-kva.example");
+        assert!(domain("localhost").is_err());
+        assert!(domain("-bad.example").is_err());
+        assert!(domain("exa mple.com").is_err());
+    }
+
+    #[test]
+    fn evm_addresses_get_their_eip55_checksum_and_typos_are_refused() {
+        // The EIP-55 specification's own examples.
+        for good in ["0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", "0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359"] {
+            assert_eq!(evm_address(&good.to_lowercase()).unwrap(), good);
+            assert_eq!(evm_address(good).unwrap(), good);
+        }
+        assert!(evm_address("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD").is_err(), "one case flipped");
+        assert!(evm_address("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beae").is_err(), "39 digits");
+    }
+
+    #[test]
+    fn tron_addresses_are_checked_with_base58check() {
+        // The TRC-20 USDT contract address, a well-known valid TRON address.
+        assert_eq!(tron_address("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t").unwrap(), "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t");
+        assert!(tron_address("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6T").is_err(), "one character changed");
+        assert!(tron_address("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed").is_err());
+        // The wallet the demo and the tests use is a real base58check TRON address.
+        assert!(tron_address("TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n").is_ok());
+    }
+
+    #[test]
+    fn other_kinds_normalize() {
+        assert_eq!(email(" Victim.Helper@Secure-BDO-Verify.COM ").unwrap(), "victim.helper@secure-bdo-verify.com");
+        assert_eq!(url("HTTPS://Secure-BDO-Verify.com:8443/login?x=1").unwrap(), "https://secure-bdo-verify.com:8443/login?x=1");
+        assert!(url("ftp://example.com").is_err());
+        let handle = Indicator::normalized(IndicatorKind::SocialHandle, "@Anna.Trades.Gold", None, None, Some("Telegram"), None).unwrap();
+        assert_eq!((handle.value.as_str(), handle.platform.as_deref()), ("@anna.trades.gold", Some("telegram")));
+        let wallet = Indicator::normalized(IndicatorKind::CryptoAddress, "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", Some("ethereum"), Some("usdt"), None, None).unwrap();
+        assert_eq!(wallet.chain.as_deref(), Some("ETHEREUM"));
+        assert_eq!(wallet.value, "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed");
+        assert_eq!(Indicator::normalized(IndicatorKind::Domain, " ", None, None, None, None), Err(IndicatorError::Empty(IndicatorKind::Domain)));
+    }
+}
