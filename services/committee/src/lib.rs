@@ -1,0 +1,169 @@
+//! The national internet committee's service. Scam reports dropped into a
+//! folder (CSV or JSON) become normalized indicators — E.164 phones, IDNA
+//! domains, checksummed addresses — and each new indicator is published as a
+//! signed IndicatorAlert. A malformed line is refused with its line number and
+//! reason in the log (and counted), and the rest of the file is published.
+//!
+//! Delivery guarantee: at least once per new indicator — an alert is recorded
+//! as published after the broker acknowledged it; a crash in between publishes
+//! it again on restart, which consumers see as a second alert for it.
+//!
+//! Not built yet (issue 3): takedown requests addressed to the committee.
+
+pub mod config;
+pub mod report;
+pub mod store;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use concord_domain::{IndicatorAlert, Tlp, UnixMillis};
+use concord_kafka::{PublishError, SignedProducer};
+use concord_runtime::config::HubConfig;
+use concord_runtime::identity::Identity;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use config::CommitteeConfig;
+use store::{Store, StoreError};
+
+/// Why the committee failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitteeError {
+    /// The configuration does not load.
+    #[error(transparent)]
+    Config(#[from] concord_runtime::config::ConfigError),
+    /// The agency identity does not load.
+    #[error(transparent)]
+    Identity(#[from] concord_runtime::identity::IdentityError),
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Publishing failed.
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    /// The reports folder could not be read.
+    #[error("reports folder {path}: {source}")]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What one pass over the folder did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pass {
+    /// Files read.
+    pub files: usize,
+    /// Alerts published.
+    pub published: usize,
+    /// Lines refused, as `file:line: reason`.
+    pub refused: Vec<String>,
+    /// Lines whose indicator was published before.
+    pub duplicates: usize,
+}
+
+/// The committee.
+pub struct Committee {
+    identity: Identity,
+    producer: SignedProducer,
+    store: Store,
+    config: CommitteeConfig,
+}
+
+impl Committee {
+    /// The committee acting as `identity`.
+    pub fn new(identity: Identity, config: CommitteeConfig) -> Result<Self, CommitteeError> {
+        if let Some(parent) = config.database.parent() {
+            std::fs::create_dir_all(parent).ok();
+        }
+        let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
+        let store = Store::open(&config.database)?;
+        Ok(Committee { identity, producer, store, config })
+    }
+
+    /// Reads every new report file once and publishes its new indicators.
+    pub async fn ingest_once(&self) -> Result<Pass, CommitteeError> {
+        let folder = |source| CommitteeError::Folder { path: self.config.reports_dir.clone(), source };
+        let mut names: Vec<PathBuf> = std::fs::read_dir(&self.config.reports_dir)
+            .map_err(folder)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        names.sort();
+        let mut pass = Pass::default();
+        for path in names {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if self.store.file_done(&name)? {
+                continue;
+            }
+            let (lines, refused) = match report::read(&path, &self.config.country_code) {
+                Ok(read) => read,
+                Err(why) => {
+                    warn!(file = %name, %why, "Report file refused.");
+                    pass.refused.push(format!("{name}: {why}"));
+                    self.store.finish_file(&name, 0, 1)?;
+                    continue;
+                }
+            };
+            for r in &refused {
+                warn!(file = %name, line = r.line, reason = %r.reason, "Report line refused.");
+                pass.refused.push(format!("{name}:{}: {}", r.line, r.reason));
+            }
+            let mut published = 0;
+            for line in lines {
+                let key = format!("{:?}:{}", line.indicator.kind, line.indicator.value);
+                if self.store.published(&key)?.is_some() {
+                    pass.duplicates += 1;
+                    continue;
+                }
+                let alert = IndicatorAlert {
+                    alert_id: uuid::Uuid::new_v4().to_string(),
+                    indicators: vec![line.indicator.clone()],
+                    category: line.category,
+                    confidence: line.confidence,
+                    tlp: Tlp::Green,
+                    first_seen: UnixMillis::now(),
+                    valid_until: None,
+                    description: line.description.clone(),
+                    evidence_refs: vec![format!("report/{name}#{}", line.line)],
+                    related_alert_ids: vec![],
+                };
+                let sent = self.producer.publish(&self.identity.topics.alerts(), line.indicator.value.as_bytes(), &alert).await?;
+                self.store.record(&key, &alert.alert_id, &sent.id)?;
+                published += 1;
+            }
+            info!(file = %name, published, refused = refused.len(), "Report file ingested.");
+            pass.files += 1;
+            pass.published += published;
+            self.store.finish_file(&name, published, refused.len())?;
+        }
+        Ok(pass)
+    }
+
+    /// Watches the folder until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), CommitteeError> {
+        info!(agency = %self.identity.agency.id, folder = %self.config.reports_dir.display(), "Committee watching its reports folder.");
+        while !shutdown.is_cancelled() {
+            self.ingest_once().await?;
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(Duration::from_millis(self.config.poll_interval_ms)) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs the committee as configured until `shutdown`.
+pub async fn run(config: CommitteeConfig, shutdown: CancellationToken) -> Result<(), CommitteeError> {
+    let hub = HubConfig::load(&config.hub)?;
+    let mut identity = Identity::load(&hub, &config.agency)?;
+    if let Some(suffix) = &config.topic_suffix {
+        identity = identity.with_topic_suffix(suffix);
+    }
+    Committee::new(identity, config)?.run(shutdown).await
+}

@@ -1,0 +1,120 @@
+//! Reading report files: one indicator per CSV row or JSON object, with the
+//! fields `kind, value, chain, asset, platform, category, confidence,
+//! description`. Each line either becomes a normalized indicator or is refused
+//! with its line number and reason; one bad line never spoils the file.
+
+use std::path::Path;
+
+use concord_domain::{Indicator, IndicatorKind, ScamCategory};
+use serde::Deserialize;
+
+/// One raw report line, as written by the reporting portal.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawLine {
+    /// PHONE_NUMBER, DOMAIN, URL, CRYPTO_ADDRESS, SOCIAL_HANDLE, BANK_ACCOUNT, EMAIL.
+    pub kind: String,
+    /// The value as reported.
+    pub value: String,
+    /// For addresses.
+    #[serde(default)]
+    pub chain: Option<String>,
+    /// For addresses.
+    #[serde(default)]
+    pub asset: Option<String>,
+    /// For handles and accounts.
+    #[serde(default)]
+    pub platform: Option<String>,
+    /// ROMANCE_SCAM, INVESTMENT_SCAM, IMPERSONATION, ...
+    pub category: String,
+    /// 0–100.
+    pub confidence: i32,
+    /// Free text.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A line that passed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReportLine {
+    /// 1-based line (CSV: counting the header) or object number (JSON).
+    pub line: usize,
+    /// The normalized indicator.
+    pub indicator: Indicator,
+    /// The category.
+    pub category: ScamCategory,
+    /// 0–100.
+    pub confidence: i32,
+    /// Free text.
+    pub description: String,
+}
+
+/// A line that was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// Where.
+    pub line: usize,
+    /// Why.
+    pub reason: String,
+}
+
+fn parse_enum<T: for<'de> Deserialize<'de>>(text: &str, what: &str) -> Result<T, String> {
+    serde_json::from_value(serde_json::Value::String(text.trim().to_ascii_uppercase())).map_err(|_| format!("unknown {what} {text:?}"))
+}
+
+fn check(line: usize, raw: RawLine, country_code: &str) -> Result<ReportLine, Refused> {
+    let refuse = |reason: String| Refused { line, reason };
+    let kind: IndicatorKind = parse_enum(&raw.kind, "kind").map_err(refuse)?;
+    let category: ScamCategory = parse_enum(&raw.category, "category").map_err(refuse)?;
+    if !(0..=100).contains(&raw.confidence) {
+        return Err(refuse(format!("confidence {} is not within 0-100", raw.confidence)));
+    }
+    let indicator = Indicator::normalized(
+        kind,
+        &raw.value,
+        raw.chain.as_deref().filter(|s| !s.is_empty()),
+        raw.asset.as_deref().filter(|s| !s.is_empty()),
+        raw.platform.as_deref().filter(|s| !s.is_empty()),
+        Some(country_code),
+    )
+    .map_err(|e| refuse(e.to_string()))?;
+    Ok(ReportLine { line, indicator, category, confidence: raw.confidence, description: raw.description })
+}
+
+/// Reads a `.csv` or `.json` report. `Err` only when the file as a whole is unreadable.
+pub fn read(path: &Path, country_code: &str) -> Result<(Vec<ReportLine>, Vec<Refused>), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut good = Vec::new();
+    let mut bad = Vec::new();
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    match extension.as_str() {
+        "csv" => {
+            let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(text.as_bytes());
+            for (i, row) in reader.deserialize::<RawLine>().enumerate() {
+                let line = i + 2; // the header is line 1
+                match row {
+                    Ok(raw) => match check(line, raw, country_code) {
+                        Ok(l) => good.push(l),
+                        Err(r) => bad.push(r),
+                    },
+                    Err(e) => bad.push(Refused { line, reason: format!("not a report row: {e}") }),
+                }
+            }
+        }
+        "json" => {
+            let items: Vec<serde_json::Value> =
+                serde_json::from_str(&text).map_err(|e| format!("{}: not a JSON array of reports: {e}", path.display()))?;
+            for (i, item) in items.into_iter().enumerate() {
+                let line = i + 1;
+                match serde_json::from_value::<RawLine>(item) {
+                    Ok(raw) => match check(line, raw, country_code) {
+                        Ok(l) => good.push(l),
+                        Err(r) => bad.push(r),
+                    },
+                    Err(e) => bad.push(Refused { line, reason: format!("not a report object: {e}") }),
+                }
+            }
+        }
+        other => return Err(format!("{}: unsupported report type {other:?} (csv or json)", path.display())),
+    }
+    Ok((good, bad))
+}
