@@ -248,3 +248,43 @@ pub(crate) async fn log(config: &Path, audit_config: &Path, command: LogCommand)
         }
     }
 }
+
+#[derive(Subcommand)]
+pub(crate) enum CaseCommand {
+    /// The live state of a case: each request, each target's outcome, time to confirmation.
+    Status {
+        /// The case reference.
+        case: String,
+        /// Enforcement service configuration (for its case tracker).
+        #[arg(long, default_value = "config/enforcement.toml")]
+        enforcement_config: PathBuf,
+    },
+}
+
+pub(crate) fn case(command: CaseCommand) -> anyhow::Result<()> {
+    let CaseCommand::Status { case, enforcement_config } = command;
+    let config = concord_enforcement::EnforcementConfig::load(&enforcement_config)?;
+    let tracker = concord_enforcement::store::Tracker::open(&config.database)?;
+    let requests = tracker.case(&case)?;
+    if requests.is_empty() {
+        bail!("no request of case {case:?} in {}", config.database.display());
+    }
+    println!("case {case}: {} request(s)", requests.len());
+    for r in requests {
+        let deadline = OffsetDateTime::from_unix_timestamp_nanos(i128::from(r.deadline_ms) * 1_000_000)
+            .map(concord_protocol::rfc3339_millis)
+            .unwrap_or_default();
+        println!(
+            "  request {} to {:<16} {:<12} deadline {deadline}{}",
+            r.request_id,
+            r.recipient,
+            r.state,
+            if r.escalations > 0 { format!("  escalated {}x", r.escalations) } else { String::new() }
+        );
+        for t in r.targets {
+            let latency = t.latency_ms.map(|ms| format!("  after {:.1} s", ms as f64 / 1000.0)).unwrap_or_default();
+            println!("    target {:<6} {:<16} {}{latency}", t.target_id, t.status, t.detail);
+        }
+    }
+    Ok(())
+}

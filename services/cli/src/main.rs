@@ -55,6 +55,9 @@ enum Command {
         #[command(subcommand)]
         command: audit::LogCommand,
     },
+    /// Law enforcement's cases.
+    #[command(subcommand)]
+    Case(audit::CaseCommand),
     /// Measure signed against raw throughput on the real broker.
     Bench(bench::BenchArgs),
 }
@@ -74,6 +77,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Replay(a) => audit::replay(&cli.config, a).await,
         Command::Evidence(c) => audit::evidence(&cli.config, c).await,
         Command::Log { audit_config, command } => audit::log(&cli.config, &audit_config, command).await,
+        Command::Case(c) => audit::case(c),
         Command::Bench(a) => bench::run(&cli.config, a).await,
     }
 }

@@ -1,0 +1,151 @@
+//! Law enforcement's service. It sends freeze requests to holders' inboxes,
+//! tracks each through REQUESTED → ACKNOWLEDGED → EXECUTED | PARTIAL |
+//! REJECTED from the confirmations in its own inbox, and escalates a request
+//! that is still open after its deadline: a warning in the log and the request
+//! re-sent with `escalation` incremented and a new deadline.
+//!
+//! Delivery guarantee of its inbox consumer: at least once; applying a
+//! confirmation is idempotent, and an acknowledgement never overwrites an outcome.
+
+pub mod config;
+pub mod store;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use concord_domain::{group_id, FreezeRequest, UnixMillis};
+use concord_kafka::{Handler, HandlerError, Published, PublishError, SignedProducer, VerifiedConsumer};
+use concord_protocol::{Payload, VerifiedEvent};
+use concord_runtime::config::HubConfig;
+use concord_runtime::identity::Identity;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use config::EnforcementConfig;
+use store::{Tracker, TrackerError};
+
+/// Why the enforcement service failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EnforcementError {
+    /// The configuration does not load.
+    #[error(transparent)]
+    Config(#[from] concord_runtime::config::ConfigError),
+    /// The agency identity does not load.
+    #[error(transparent)]
+    Identity(#[from] concord_runtime::identity::IdentityError),
+    /// The tracker failed.
+    #[error(transparent)]
+    Tracker(#[from] TrackerError),
+    /// Publishing failed.
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    /// The inbox consumer failed.
+    #[error(transparent)]
+    Consumer(#[from] concord_kafka::ConsumerError),
+    /// No such agency to send to.
+    #[error("no agency {0:?} in the directory")]
+    UnknownRecipient(String),
+}
+
+/// Law enforcement, acting as one agency.
+pub struct Enforcement {
+    identity: Identity,
+    producer: SignedProducer,
+    tracker: Arc<Mutex<Tracker>>,
+    config: EnforcementConfig,
+}
+
+struct Confirmations(Arc<Mutex<Tracker>>);
+
+impl Handler for Confirmations {
+    async fn handle(&self, event: VerifiedEvent, _redelivery: bool) -> Result<(), HandlerError> {
+        let Payload::TakedownConfirmation(c) = &event.payload else {
+            return Err(HandlerError::Permanent { code: "not_a_confirmation", detail: format!("{} in a requester's inbox", event.message_type()) });
+        };
+        info!(request_id = %c.request_id, target_id = %c.target_id, status = ?c.status, from = %event.sender, "Confirmation received.");
+        self.0.lock().expect("tracker lock").confirmed(c, UnixMillis::now().0).map_err(|e| HandlerError::Transient(Box::new(e)))
+    }
+}
+
+impl Enforcement {
+    /// Law enforcement acting as `identity`.
+    pub fn new(identity: Identity, config: EnforcementConfig) -> Result<Self, EnforcementError> {
+        if let Some(parent) = config.database.parent() {
+            std::fs::create_dir_all(parent).ok();
+        }
+        let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
+        let tracker = Arc::new(Mutex::new(Tracker::open(&config.database)?));
+        Ok(Enforcement { identity, producer, tracker, config })
+    }
+
+    /// The tracker (for status queries).
+    pub fn tracker(&self) -> Arc<Mutex<Tracker>> {
+        Arc::clone(&self.tracker)
+    }
+
+    /// Sends `request` to `recipient`'s inbox and starts tracking it.
+    pub async fn send(&self, request: &FreezeRequest, recipient: &str) -> Result<Published, EnforcementError> {
+        let agency = self.identity.directory.agency(recipient).ok_or_else(|| EnforcementError::UnknownRecipient(recipient.to_owned()))?;
+        let topic = self.identity.topics.inbox(&agency.id);
+        self.tracker.lock().expect("tracker lock").sent(request, recipient, UnixMillis::now().0)?;
+        let published = self.producer.publish(&topic, request.request_id.as_bytes(), request).await?;
+        info!(request_id = %request.request_id, case = %request.case_ref, %recipient, "Freeze request sent.");
+        Ok(published)
+    }
+
+    /// Re-sends every overdue request as an escalation; returns how many.
+    pub async fn escalate_overdue(&self) -> Result<usize, EnforcementError> {
+        let now = UnixMillis::now().0;
+        let overdue = self.tracker.lock().expect("tracker lock").overdue(now)?;
+        for open in &overdue {
+            let deadline = now + self.config.escalation_deadline_secs as i64 * 1000;
+            let (mut request, escalations) = {
+                let tracker = self.tracker.lock().expect("tracker lock");
+                (tracker.request(&open.request_id)?, tracker.escalated(&open.request_id, deadline)?)
+            };
+            warn!(request_id = %open.request_id, case = %open.case_ref, recipient = %open.recipient, state = %open.state, escalations, "Freeze request overdue; escalating.");
+            request.escalation = escalations as i32;
+            request.deadline = UnixMillis(deadline);
+            let agency = self.identity.directory.agency(&open.recipient).ok_or_else(|| EnforcementError::UnknownRecipient(open.recipient.clone()))?;
+            self.producer.publish(&self.identity.topics.inbox(&agency.id), request.request_id.as_bytes(), &request).await?;
+        }
+        Ok(overdue.len())
+    }
+
+    /// Consumes confirmations and escalates overdue requests until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), EnforcementError> {
+        let agency = self.identity.agency.id.clone();
+        let consumer = VerifiedConsumer::new(
+            &self.identity.kafka,
+            agency.clone(),
+            &group_id(&agency, "confirmations"),
+            &[self.identity.topics.inbox(&agency)],
+            self.identity.verifier(),
+            self.producer.inner().clone(),
+            self.identity.topics.dead_letter(),
+            &self.config.database.with_extension("seen.sqlite"),
+        )?;
+        let task = tokio::spawn(consumer.run(Confirmations(self.tracker()), shutdown.clone()));
+        while !shutdown.is_cancelled() {
+            if let Err(e) = self.escalate_overdue().await {
+                warn!(error = %e, "Escalation pass failed; will retry.");
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(Duration::from_millis(self.config.escalation_check_ms)) => {}
+            }
+        }
+        task.await.expect("the consumer task does not panic")?;
+        Ok(())
+    }
+}
+
+/// Runs the enforcement service as configured until `shutdown`.
+pub async fn run(config: EnforcementConfig, shutdown: CancellationToken) -> Result<(), EnforcementError> {
+    let hub = HubConfig::load(&config.hub)?;
+    let mut identity = Identity::load(&hub, &config.agency)?;
+    if let Some(suffix) = &config.topic_suffix {
+        identity = identity.with_topic_suffix(suffix);
+    }
+    Enforcement::new(identity, config)?.run(shutdown).await
+}

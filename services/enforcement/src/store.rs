@@ -1,0 +1,219 @@
+//! The case tracker: every request sent, its targets, and what each recipient
+//! confirmed. A request's state is derived from its targets:
+//! REQUESTED → ACKNOWLEDGED → EXECUTED | PARTIAL | REJECTED.
+
+use std::path::Path;
+
+use concord_domain::{FreezeRequest, TakedownConfirmation, TargetStatus};
+use rusqlite::{params, Connection};
+
+/// Why the tracker failed.
+#[derive(Debug, thiserror::Error)]
+#[error("case tracker {path}: {source}")]
+pub struct TrackerError {
+    path: String,
+    #[source]
+    source: rusqlite::Error,
+}
+
+/// One target's latest status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetState {
+    /// Target id.
+    pub target_id: String,
+    /// Latest status: REQUESTED, or a TargetStatus name.
+    pub status: String,
+    /// Reason, amount, asset, ledger reference when known.
+    pub detail: String,
+    /// ms from the request to its final confirmation.
+    pub latency_ms: Option<i64>,
+}
+
+/// One request's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestState {
+    /// Request id.
+    pub request_id: String,
+    /// Case reference.
+    pub case_ref: String,
+    /// Recipient agency.
+    pub recipient: String,
+    /// REQUESTED, ACKNOWLEDGED, EXECUTED, PARTIAL or REJECTED.
+    pub state: String,
+    /// Deadline, ms since the epoch.
+    pub deadline_ms: i64,
+    /// Times re-sent as overdue.
+    pub escalations: i64,
+    /// Its targets.
+    pub targets: Vec<TargetState>,
+}
+
+const FINAL: [&str; 6] = ["FROZEN", "TAKEN_DOWN", "PARTIALLY_FROZEN", "ALREADY_FROZEN", "NOT_FOUND", "REJECTED"];
+
+fn status_name(status: TargetStatus) -> &'static str {
+    match status {
+        TargetStatus::Acknowledged => "ACKNOWLEDGED",
+        TargetStatus::Frozen => "FROZEN",
+        TargetStatus::TakenDown => "TAKEN_DOWN",
+        TargetStatus::PartiallyFrozen => "PARTIALLY_FROZEN",
+        TargetStatus::AlreadyFrozen => "ALREADY_FROZEN",
+        TargetStatus::NotFound => "NOT_FOUND",
+        TargetStatus::Rejected => "REJECTED",
+    }
+}
+
+/// The tracker.
+pub struct Tracker {
+    db: Connection,
+    path: String,
+}
+
+impl Tracker {
+    /// Opens or creates it.
+    pub fn open(path: &Path) -> Result<Self, TrackerError> {
+        let name = path.display().to_string();
+        let wrap = |source| TrackerError { path: name.clone(), source };
+        let db = Connection::open(path).map_err(wrap)?;
+        db.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             CREATE TABLE IF NOT EXISTS requests (request_id TEXT PRIMARY KEY, case_ref TEXT NOT NULL, recipient TEXT NOT NULL,
+                 sent_at INTEGER NOT NULL, deadline INTEGER NOT NULL, escalations INTEGER NOT NULL DEFAULT 0, body TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS targets (request_id TEXT NOT NULL, target_id TEXT NOT NULL, status TEXT NOT NULL,
+                 detail TEXT NOT NULL DEFAULT '', confirmed_at INTEGER, PRIMARY KEY (request_id, target_id));",
+        )
+        .map_err(wrap)?;
+        Ok(Tracker { db, path: name })
+    }
+
+    fn wrap(&self) -> impl Fn(rusqlite::Error) -> TrackerError + '_ {
+        |source| TrackerError { path: self.path.clone(), source }
+    }
+
+    /// Records a request sent to `recipient` at `now_ms`.
+    pub fn sent(&self, request: &FreezeRequest, recipient: &str, now_ms: i64) -> Result<(), TrackerError> {
+        self.db
+            .execute(
+                "INSERT OR IGNORE INTO requests (request_id, case_ref, recipient, sent_at, deadline, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    request.request_id,
+                    request.case_ref,
+                    recipient,
+                    now_ms,
+                    request.deadline.0,
+                    serde_json::to_string(request).expect("a request always serializes")
+                ],
+            )
+            .map_err(self.wrap())?;
+        for t in &request.targets {
+            self.db
+                .execute(
+                    "INSERT OR IGNORE INTO targets (request_id, target_id, status) VALUES (?1, ?2, 'REQUESTED')",
+                    params![request.request_id, t.target_id],
+                )
+                .map_err(self.wrap())?;
+        }
+        Ok(())
+    }
+
+    /// Applies a confirmation; idempotent. An acknowledgement never overwrites an outcome.
+    pub fn confirmed(&self, c: &TakedownConfirmation, now_ms: i64) -> Result<(), TrackerError> {
+        let status = status_name(c.status);
+        let detail = [c.reason.clone(), c.amount_frozen.clone().map(|a| format!("{a} {}", c.asset.clone().unwrap_or_default())), c.ledger_ref.clone()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join("; ");
+        let finals = FINAL.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",");
+        let sql = if c.status == TargetStatus::Acknowledged {
+            "UPDATE targets SET status = 'ACKNOWLEDGED' WHERE request_id = ?1 AND target_id = ?2 AND status = 'REQUESTED'".to_owned()
+        } else {
+            format!(
+                "UPDATE targets SET status = ?3, detail = ?4, confirmed_at = ?5 WHERE request_id = ?1 AND target_id = ?2 AND status NOT IN ({finals})"
+            )
+        };
+        if c.status == TargetStatus::Acknowledged {
+            self.db.execute(&sql, params![c.request_id, c.target_id]).map_err(self.wrap())?;
+        } else {
+            self.db.execute(&sql, params![c.request_id, c.target_id, status, detail, now_ms]).map_err(self.wrap())?;
+        }
+        Ok(())
+    }
+
+    /// Every request of `case` with its targets.
+    pub fn case(&self, case: &str) -> Result<Vec<RequestState>, TrackerError> {
+        self.requests("WHERE case_ref = ?1", params![case])
+    }
+
+    /// Requests past their deadline and not final at `now_ms`.
+    pub fn overdue(&self, now_ms: i64) -> Result<Vec<RequestState>, TrackerError> {
+        Ok(self.requests("WHERE deadline < ?1", params![now_ms])?.into_iter().filter(|r| !is_final(&r.state)).collect())
+    }
+
+    /// The request as sent.
+    pub fn request(&self, request_id: &str) -> Result<FreezeRequest, TrackerError> {
+        let body: String = self
+            .db
+            .query_row("SELECT body FROM requests WHERE request_id = ?1", params![request_id], |r| r.get(0))
+            .map_err(self.wrap())?;
+        Ok(serde_json::from_str(&body).expect("the tracker stores requests it serialized"))
+    }
+
+    /// Records an escalation with its new deadline.
+    pub fn escalated(&self, request_id: &str, new_deadline_ms: i64) -> Result<i64, TrackerError> {
+        self.db
+            .execute("UPDATE requests SET escalations = escalations + 1, deadline = ?2 WHERE request_id = ?1", params![request_id, new_deadline_ms])
+            .map_err(self.wrap())?;
+        self.db.query_row("SELECT escalations FROM requests WHERE request_id = ?1", params![request_id], |r| r.get(0)).map_err(self.wrap())
+    }
+
+    fn requests(&self, filter: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<RequestState>, TrackerError> {
+        let sql = format!("SELECT request_id, case_ref, recipient, deadline, escalations, sent_at FROM requests {filter} ORDER BY sent_at");
+        let mut stmt = self.db.prepare(&sql).map_err(self.wrap())?;
+        let rows = stmt
+            .query_map(args, |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get::<_, i64>(5)?)))
+            .map_err(self.wrap())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (request_id, case_ref, recipient, deadline_ms, escalations, sent_at) = row.map_err(self.wrap())?;
+            let mut stmt = self.db.prepare("SELECT target_id, status, detail, confirmed_at FROM targets WHERE request_id = ?1 ORDER BY target_id").map_err(self.wrap())?;
+            let targets = stmt
+                .query_map(params![request_id], |r| {
+                    Ok(TargetState {
+                        target_id: r.get(0)?,
+                        status: r.get(1)?,
+                        detail: r.get(2)?,
+                        latency_ms: r.get::<_, Option<i64>>(3)?.map(|t| t - sent_at),
+                    })
+                })
+                .map_err(self.wrap())?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(self.wrap())?;
+            let state = derive(&targets).to_owned();
+            out.push(RequestState { request_id, case_ref, recipient, state, deadline_ms, escalations, targets });
+        }
+        Ok(out)
+    }
+}
+
+fn is_final(state: &str) -> bool {
+    matches!(state, "EXECUTED" | "PARTIAL" | "REJECTED")
+}
+
+/// The request state from its targets' statuses.
+pub fn derive(targets: &[TargetState]) -> &'static str {
+    let done = |s: &str| FINAL.contains(&s);
+    let success = |s: &str| matches!(s, "FROZEN" | "TAKEN_DOWN" | "ALREADY_FROZEN");
+    if !targets.is_empty() && targets.iter().all(|t| done(&t.status)) {
+        if targets.iter().all(|t| success(&t.status)) {
+            "EXECUTED"
+        } else if targets.iter().any(|t| success(&t.status) || t.status == "PARTIALLY_FROZEN") {
+            "PARTIAL"
+        } else {
+            "REJECTED"
+        }
+    } else if targets.iter().any(|t| t.status != "REQUESTED") {
+        "ACKNOWLEDGED"
+    } else {
+        "REQUESTED"
+    }
+}

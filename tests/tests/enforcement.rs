@@ -1,0 +1,96 @@
+//! Law enforcement tracks its requests from the confirmations it receives and
+//! escalates an overdue one. With the issuer running, a freeze request goes
+//! REQUESTED → EXECUTED with the amount; a request to an exchange that does not
+//! answer is re-sent as an escalation after its deadline.
+
+use std::time::{Duration, Instant};
+
+use concord_domain::{FreezeRequest, UnixMillis};
+use concord_enforcement::{Enforcement, EnforcementConfig};
+use concord_issuer::config::Policy;
+use concord_issuer::store::Ledger;
+use concord_issuer::IssuerConfig;
+use concord_protocol::{Mode, Payload};
+use concord_tests::*;
+use tokio_util::sync::CancellationToken;
+
+fn config(run: &TestRun) -> EnforcementConfig {
+    EnforcementConfig {
+        hub: root().join("config/concord.toml"),
+        agency: ENFORCEMENT.into(),
+        database: run.dir.join("cases.sqlite"),
+        escalation_check_ms: 200,
+        escalation_deadline_secs: 3600,
+        topic_suffix: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_is_tracked_to_executed_and_an_overdue_one_escalates() {
+    let run = TestRun::new("enforcement").await;
+    let enforcement = Enforcement::new(run.identity(ENFORCEMENT), config(&run)).unwrap();
+    let tracker = enforcement.tracker();
+
+    // The issuer holds the wallet and runs.
+    let issuer_config = IssuerConfig {
+        hub: root().join("config/concord.toml"),
+        agency: ISSUER.into(),
+        database: run.dir.join("ledger.sqlite"),
+        policy: Policy {
+            requesters: vec![ENFORCEMENT.into()],
+            legal_bases: vec![concord_domain::LegalBasisKind::CourtOrder],
+            chains: vec!["TRON".into()],
+            assets: vec!["USDT".into()],
+        },
+        topic_suffix: None,
+    };
+    let wallet = sample_alert().indicators[0].value.clone();
+    Ledger::open(&issuer_config.database).unwrap().put_wallet("TRON", &wallet, "USDT", "225000000.00").unwrap();
+    let (issuer, processor) = concord_issuer::build(run.identity(ISSUER), &issuer_config).unwrap();
+    let stop = CancellationToken::new();
+    let issuer_task = tokio::spawn(issuer.run(processor, stop.clone()));
+
+    let to_issuer = sample_freeze_request("US-2026-0419");
+    enforcement.send(&to_issuer, ISSUER).await.unwrap();
+    // The exchange runs nothing here: this one will be overdue in a second.
+    let mut to_exchange: FreezeRequest = sample_freeze_request("US-2026-0419");
+    to_exchange.targets[0].action = concord_domain::TargetAction::FreezeExchangeAccount;
+    to_exchange.deadline = UnixMillis(UnixMillis::now().0 + 1_000);
+    enforcement.send(&to_exchange, EXCHANGE).await.unwrap();
+
+    let running = tokio::spawn(enforcement.run(stop.clone()));
+    let start = Instant::now();
+    let case = loop {
+        let case = tracker.lock().unwrap().case("US-2026-0419").unwrap();
+        let executed = case.iter().any(|r| r.request_id == to_issuer.request_id && r.state == "EXECUTED");
+        let escalated = case.iter().any(|r| r.request_id == to_exchange.request_id && r.escalations >= 1);
+        if executed && escalated {
+            break case;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "case state after 60 s: {case:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    issuer_task.await.unwrap().unwrap();
+
+    let executed = case.iter().find(|r| r.request_id == to_issuer.request_id).unwrap();
+    assert_eq!(executed.targets[0].status, "FROZEN");
+    assert!(executed.targets[0].detail.contains("225000000.00 USDT"), "{:?}", executed.targets[0]);
+    assert!(executed.targets[0].latency_ms.is_some());
+    let open = case.iter().find(|r| r.request_id == to_exchange.request_id).unwrap();
+    assert_eq!(open.state, "REQUESTED");
+
+    // The exchange's inbox holds the request and its escalation, marked as such.
+    let exchange = run.identity(EXCHANGE);
+    let verifier = exchange.verifier();
+    let inbox = read_topic(&exchange, &exchange.topics.inbox(&exchange.agency.id), 2, Duration::from_secs(10)).await;
+    let mut escalations = Vec::new();
+    for r in &inbox {
+        let Payload::FreezeRequest(request) = verifier.verify(r, Mode::live()).await.unwrap().payload else { panic!("not a request") };
+        assert_eq!(request.request_id, to_exchange.request_id);
+        escalations.push(request.escalation);
+    }
+    escalations.sort();
+    assert_eq!(escalations, [0, 1]);
+}
