@@ -4,6 +4,7 @@
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/concord/target
 export CONCORD ?= $(CARGO_TARGET_DIR)/debug/concord
 export CONCORD_AUDIT ?= $(CARGO_TARGET_DIR)/debug/concord-audit
+export CONCORD_BIN_DIR ?= $(CARGO_TARGET_DIR)/debug
 CARGO ?= cargo
 
 .PHONY: build up down status demo test bench clean

@@ -2,16 +2,20 @@
 # The hub's main job, end to end on the real stack (`make demo` starts it first):
 # two agencies publish signed alerts, a third agency's consumer verifies them,
 # a forged alert (one agency's key, another agency's name) is rejected to the
-# dead-letter topic, law enforcement sends a freeze request that only the issuer
-# can read, and the auditor logs everything, replays the case and exports
-# evidence that verifies offline. Exits non-zero if a step fails.
+# dead-letter topic, the committee ingests scam reports, law enforcement has the
+# issuer freeze a wallet (exactly once, tracked to EXECUTED), and the auditor
+# logs everything, replays the case and exports evidence that verifies offline.
+# Exits non-zero if a step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export RUST_BACKTRACE=0 # one step expects an error; its message is enough
 CONCORD=${CONCORD:-concord}
 CONCORD_AUDIT=${CONCORD_AUDIT:-concord-audit}
+BIN=${CONCORD_BIN_DIR:-$(dirname "$(command -v "$CONCORD")")}
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; rm -rf "$out"; }
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+trap cleanup EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 fail() { printf '\ndemo: FAILED: %s\n' "$*" >&2; exit 1; }
 
@@ -41,11 +45,27 @@ grep -q "event $forged_id .*issuer_key_mismatch" "$out/dlq" || fail "the forged 
 step "Anyone can tail the alerts as their agency: verified, or rejected and why"
 "$CONCORD" tail --as issuer-usdx --topic alerts --idle-secs 3 | tail -n 4
 
-step "Law enforcement sends a freeze request for the wallet to the issuer's inbox; only the issuer (and the auditor) can read it"
-"$CONCORD" publish --as enforcement-us --type FreezeRequest --to issuer-usdx --file config/samples/freeze-request.json | tee "$out/p4"
-"$CONCORD" tail --as issuer-usdx --topic inbox --idle-secs 3 >"$out/inbox"
-tail -n 2 "$out/inbox" | cut -c1-160
-grep -q "id=$(awk '{print $3}' "$out/p4")" "$out/inbox" || fail "the issuer did not receive the request"
+step "The national internet committee ingests a day's scam reports: normalized, de-duplicated, signed alerts"
+mkdir -p .state/committee-ph/reports
+cp config/samples/reports/2026-11-28-hotline.csv ".state/committee-ph/reports/hotline-$(date +%s%N).csv"
+"$BIN/concord-committee" config/committee.toml --once | tee "$out/committee"
+grep -q "refused .*call me maybe" "$out/committee" || fail "the malformed report line was not refused"
+
+step "Law enforcement asks the issuer to freeze the wallet; the issuer freezes it exactly once and confirms"
+"$BIN/concord-issuer" config/issuer.toml 2>"$out/issuer.log" & pids+=($!)
+"$BIN/concord-enforcement" config/enforcement.toml 2>"$out/enforcement.log" & pids+=($!)
+"$CONCORD" case send --file config/samples/freeze-request.json --to issuer-usdx | tee "$out/sent"
+request=$(awk '{print $4}' "$out/sent")
+for _ in $(seq 1 60); do
+  "$CONCORD" case status US-2026-0419 >"$out/case" 2>/dev/null || true
+  grep -q "request $request .*EXECUTED" "$out/case" && break
+  sleep 1
+done
+cat "$out/case" | grep -A1 "request $request"
+grep -q "request $request .*EXECUTED" "$out/case" || fail "the freeze request did not reach EXECUTED: $(tail -3 "$out/issuer.log")"
+grep -A1 "request $request" "$out/case" | grep -qE "FROZEN|ALREADY_FROZEN" || fail "the wallet is not frozen"
+for p in "${pids[@]}"; do kill -TERM "$p"; wait "$p" || true; done
+pids=()
 
 step "The auditor appends every record, verified or rejected, to its Merkle log"
 "$CONCORD_AUDIT" config/audit.toml 2>"$out/audit.log" &
@@ -77,5 +97,6 @@ fi
 cat "$out/tampered"
 
 printf '\ndemo: OK — 2 alerts verified and delivered, 1 forgery rejected to concord.dlq.v1 with its reason,\n'
-printf '      a freeze request delivered to the issuer only, every record in the signed audit log,\n'
+printf '      scam reports turned into alerts, a freeze executed once and tracked to EXECUTED,\n'
+printf '      every record in the signed audit log,\n'
 printf '      and an evidence bundle that verifies offline and fails when one bit changes.\n'

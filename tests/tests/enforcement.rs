@@ -42,6 +42,7 @@ async fn request_is_tracked_to_executed_and_an_overdue_one_escalates() {
             chains: vec!["TRON".into()],
             assets: vec!["USDT".into()],
         },
+        ledger_seed: None,
         topic_suffix: None,
     };
     let wallet = sample_alert().indicators[0].value.clone();

@@ -27,6 +27,7 @@ fn config(run: &TestRun) -> IssuerConfig {
             chains: vec!["TRON".into(), "ETHEREUM".into()],
             assets: vec!["USDT".into()],
         },
+        ledger_seed: None,
         topic_suffix: None,
     }
 }

@@ -251,6 +251,18 @@ pub(crate) async fn log(config: &Path, audit_config: &Path, command: LogCommand)
 
 #[derive(Subcommand)]
 pub(crate) enum CaseCommand {
+    /// Send a freeze request (JSON; request_id may be left out) and track it in the case tracker.
+    Send {
+        /// The request file.
+        #[arg(long)]
+        file: PathBuf,
+        /// The holder whose inbox receives it.
+        #[arg(long)]
+        to: String,
+        /// Enforcement service configuration.
+        #[arg(long, default_value = "config/enforcement.toml")]
+        enforcement_config: PathBuf,
+    },
     /// The live state of a case: each request, each target's outcome, time to confirmation.
     Status {
         /// The case reference.
@@ -261,8 +273,26 @@ pub(crate) enum CaseCommand {
     },
 }
 
-pub(crate) fn case(command: CaseCommand) -> anyhow::Result<()> {
-    let CaseCommand::Status { case, enforcement_config } = command;
+pub(crate) async fn case(command: CaseCommand) -> anyhow::Result<()> {
+    let (case, enforcement_config) = match command {
+        CaseCommand::Send { file, to, enforcement_config } => {
+            let config = concord_enforcement::EnforcementConfig::load(&enforcement_config)?;
+            let hub = HubConfig::load(&config.hub)?;
+            let identity = Identity::load(&hub, &config.agency)?;
+            let mut value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?)
+                .with_context(|| format!("{}: not JSON", file.display()))?;
+            if let Some(obj) = value.as_object_mut() {
+                obj.entry("request_id").or_insert_with(|| uuid::Uuid::new_v4().to_string().into());
+            }
+            let request: concord_domain::FreezeRequest =
+                serde_json::from_value(value).with_context(|| format!("{}: not a valid FreezeRequest", file.display()))?;
+            let enforcement = concord_enforcement::Enforcement::new(identity, config)?;
+            let sent = enforcement.send(&request, &to).await?;
+            println!("case {}: request {} sent to {to} (event {})", request.case_ref, request.request_id, sent.id);
+            return Ok(());
+        }
+        CaseCommand::Status { case, enforcement_config } => (case, enforcement_config),
+    };
     let config = concord_enforcement::EnforcementConfig::load(&enforcement_config)?;
     let tracker = concord_enforcement::store::Tracker::open(&config.database)?;
     let requests = tracker.case(&case)?;

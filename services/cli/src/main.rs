@@ -77,7 +77,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Replay(a) => audit::replay(&cli.config, a).await,
         Command::Evidence(c) => audit::evidence(&cli.config, c).await,
         Command::Log { audit_config, command } => audit::log(&cli.config, &audit_config, command).await,
-        Command::Case(c) => audit::case(c),
+        Command::Case(c) => audit::case(c).await,
         Command::Bench(a) => bench::run(&cli.config, a).await,
     }
 }

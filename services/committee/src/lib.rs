@@ -158,12 +158,22 @@ impl Committee {
     }
 }
 
+fn identity(config: &CommitteeConfig) -> Result<Identity, CommitteeError> {
+    let hub = HubConfig::load(&config.hub)?;
+    let identity = Identity::load(&hub, &config.agency)?;
+    Ok(match &config.topic_suffix {
+        Some(suffix) => identity.with_topic_suffix(suffix),
+        None => identity,
+    })
+}
+
+/// Reads the reports folder once.
+pub async fn once(config: CommitteeConfig) -> Result<Pass, CommitteeError> {
+    std::fs::create_dir_all(&config.reports_dir).ok();
+    Committee::new(identity(&config)?, config)?.ingest_once().await
+}
+
 /// Runs the committee as configured until `shutdown`.
 pub async fn run(config: CommitteeConfig, shutdown: CancellationToken) -> Result<(), CommitteeError> {
-    let hub = HubConfig::load(&config.hub)?;
-    let mut identity = Identity::load(&hub, &config.agency)?;
-    if let Some(suffix) = &config.topic_suffix {
-        identity = identity.with_topic_suffix(suffix);
-    }
-    Committee::new(identity, config)?.run(shutdown).await
+    Committee::new(identity(&config)?, config)?.run(shutdown).await
 }

@@ -18,6 +18,10 @@ pub struct IssuerConfig {
     pub database: PathBuf,
     /// Who may ask for what.
     pub policy: Policy,
+    /// A CSV of wallets (`chain,address,asset,balance`) to load into an empty
+    /// ledger position at start: a demo stand-in for the issuer's real ledger.
+    #[serde(default)]
+    pub ledger_seed: Option<PathBuf>,
     /// Use an isolated copy of the topics (`<topic>.<suffix>`): tests and benchmarks only.
     #[serde(default)]
     pub topic_suffix: Option<String>,

@@ -12,6 +12,15 @@ pub enum IssuerError {
     /// The ledger failed.
     #[error(transparent)]
     Ledger(#[from] crate::store::LedgerError),
+    /// The ledger seed file could not be read.
+    #[error("ledger seed {path}: {source}")]
+    Seed {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
     /// Kafka failed.
     #[error(transparent)]
     Consumer(#[from] concord_kafka::ConsumerError),

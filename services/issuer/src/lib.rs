@@ -32,6 +32,16 @@ pub fn build(identity: Identity, config: &IssuerConfig) -> Result<(Transactional
         std::fs::create_dir_all(parent).ok();
     }
     let ledger = Ledger::open(&config.database)?;
+    if let Some(seed) = &config.ledger_seed {
+        let text = std::fs::read_to_string(seed).map_err(|source| IssuerError::Seed { path: seed.clone(), source })?;
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+            if let [chain, address, asset, balance] = line.split(',').map(str::trim).collect::<Vec<_>>()[..] {
+                if ledger.is_frozen(chain, address, asset)?.is_none() {
+                    ledger.put_wallet(chain, address, asset, balance)?;
+                }
+            }
+        }
+    }
     let agency = identity.agency.id.clone();
     let consumer = TransactionalProcessor::new(
         &identity.kafka,
