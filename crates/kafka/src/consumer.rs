@@ -148,19 +148,7 @@ impl VerifiedConsumer {
     /// Consumes until `shutdown` is cancelled, then commits the stored offsets.
     pub async fn run<H: Handler>(self, handler: H, shutdown: CancellationToken) -> Result<(), ConsumerError> {
         info!(agency = %self.agency, "Consumer started.");
-        loop {
-            let message = tokio::select! {
-                () = shutdown.cancelled() => break,
-                m = self.consumer.recv() => m,
-            };
-            let record = match message {
-                Ok(m) => to_raw(&m),
-                Err(e) => {
-                    warn!(error = %e, "Kafka consumer error; continuing.");
-                    continue;
-                }
-            };
-            self.stats.consumed.fetch_add(1, Ordering::Relaxed);
+        while let Some(record) = next_record(&self.consumer, &self.stats, &shutdown).await {
             if self.process(&record, &handler, &shutdown).await {
                 if let Err(e) = self.consumer.store_offset(&record.topic, record.partition, record.offset) {
                     // The partition was revoked meanwhile: its new owner gets the record again,
@@ -236,6 +224,25 @@ impl VerifiedConsumer {
             }
             Err(HandlerError::Permanent { code, detail }) => Attempt::Reject(code, detail),
             Err(HandlerError::Transient(e)) => Attempt::Retry(e.to_string()),
+        }
+    }
+}
+
+/// The next record, counted as consumed; `None` once `shutdown` is cancelled.
+/// Consumer errors (a broker going away, a rebalance) are logged and skipped:
+/// librdkafka recovers from them by itself.
+pub(crate) async fn next_record(consumer: &StreamConsumer, stats: &ConsumerStats, shutdown: &CancellationToken) -> Option<RawRecord> {
+    loop {
+        let message = tokio::select! {
+            () = shutdown.cancelled() => return None,
+            m = consumer.recv() => m,
+        };
+        match message {
+            Ok(m) => {
+                stats.consumed.fetch_add(1, Ordering::Relaxed);
+                return Some(to_raw(&m));
+            }
+            Err(e) => warn!(error = %e, "Kafka consumer error; continuing."),
         }
     }
 }

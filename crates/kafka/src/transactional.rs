@@ -24,11 +24,11 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::consumer::{ConsumerError, ConsumerStats, HandlerError};
+use crate::consumer::{next_record, ConsumerError, ConsumerStats, HandlerError};
 use crate::dead_letter::DeadLetter;
 use crate::producer::send_record;
 use crate::seen::{SeenEvents, SeenOutcome};
-use crate::{to_raw, KafkaSettings};
+use crate::KafkaSettings;
 
 /// What one verified event makes: the records to produce in its transaction.
 pub trait Processor: Send + Sync {
@@ -99,19 +99,7 @@ impl TransactionalProcessor {
     /// stops the processor: its restart resumes from the last committed offset.
     pub async fn run<P: Processor>(self, processor: P, shutdown: CancellationToken) -> Result<(), ConsumerError> {
         info!(agency = %self.agency, "Transactional processor started.");
-        loop {
-            let message = tokio::select! {
-                () = shutdown.cancelled() => break,
-                m = self.consumer.recv() => m,
-            };
-            let record = match message {
-                Ok(m) => to_raw(&m),
-                Err(e) => {
-                    warn!(error = %e, "Kafka consumer error; continuing.");
-                    continue;
-                }
-            };
-            self.stats.consumed.fetch_add(1, Ordering::Relaxed);
+        while let Some(record) = next_record(&self.consumer, &self.stats, &shutdown).await {
             let mut delay = Duration::from_millis(100);
             loop {
                 match self.transact(&record, &processor).await {
