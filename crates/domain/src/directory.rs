@@ -126,7 +126,7 @@ impl Directory {
                 if key.agency() != agency.id.as_str() {
                     problems.push(format!("key {:?} of agency {} must be named '{}/<name>'", key.kid, agency.id, agency.id));
                 }
-                match base64_url_decode(&key.public_key) {
+                match base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &key.public_key).ok() {
                     Some(bytes) if bytes.len() == 32 => {}
                     _ => problems.push(format!("key {:?}: public_key must be 32 bytes in base64url", key.kid)),
                 }
@@ -173,30 +173,6 @@ impl Directory {
     pub fn current_key(&self, id: &str, now: OffsetDateTime) -> Option<&KeyRecord> {
         self.agency(id)?.keys.iter().rev().find(|k| k.covers(now) && !k.revoked_by(now))
     }
-}
-
-fn base64_url_decode(s: &str) -> Option<Vec<u8>> {
-    // A tiny decoder keeps this crate free of encoding dependencies; the
-    // protocol crate does the real work with the `base64` crate.
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'-' => 62,
-            b'_' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]

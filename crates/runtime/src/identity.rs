@@ -108,6 +108,16 @@ impl Identity {
         })
     }
 
+    /// Agency `id` as configured by the hub file `hub_path`, on an isolated copy of
+    /// the topics when `topic_suffix` is given: what every service binary does at start.
+    pub fn from_config(hub_path: &std::path::Path, id: &str, topic_suffix: Option<&str>) -> Result<Self, IdentityError> {
+        let identity = Identity::load(&HubConfig::load(hub_path)?, id)?;
+        Ok(match topic_suffix {
+            Some(suffix) => identity.with_topic_suffix(suffix),
+            None => identity,
+        })
+    }
+
     /// The same identity with its topics suffixed: an isolated copy for a test or benchmark run.
     pub fn with_topic_suffix(mut self, suffix: &str) -> Self {
         self.topics = Arc::new(self.topics.with_suffix(suffix));

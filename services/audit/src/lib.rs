@@ -267,8 +267,7 @@ impl Auditor {
 
 /// Runs the audit service as configured until `shutdown`.
 pub async fn run(config: AuditConfig, shutdown: CancellationToken) -> Result<(), AuditError> {
-    let hub = concord_runtime::config::HubConfig::load(&config.hub)?;
-    let identity = Identity::load(&hub, &config.agency)?;
+    let identity = Identity::from_config(&config.hub, &config.agency, None)?;
     Auditor::new(identity, &config)?.run(shutdown).await?;
     Ok(())
 }

@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use concord_domain::{IndicatorAlert, Tlp, UnixMillis};
 use concord_kafka::{PublishError, SignedProducer};
-use concord_runtime::config::HubConfig;
 use concord_runtime::identity::Identity;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -159,12 +158,7 @@ impl Committee {
 }
 
 fn identity(config: &CommitteeConfig) -> Result<Identity, CommitteeError> {
-    let hub = HubConfig::load(&config.hub)?;
-    let identity = Identity::load(&hub, &config.agency)?;
-    Ok(match &config.topic_suffix {
-        Some(suffix) => identity.with_topic_suffix(suffix),
-        None => identity,
-    })
+    Ok(Identity::from_config(&config.hub, &config.agency, config.topic_suffix.as_deref())?)
 }
 
 /// Reads the reports folder once.

@@ -16,7 +16,6 @@ use std::time::Duration;
 use concord_domain::{group_id, FreezeRequest, UnixMillis};
 use concord_kafka::{Handler, HandlerError, Published, PublishError, SignedProducer, VerifiedConsumer};
 use concord_protocol::{Payload, VerifiedEvent};
-use concord_runtime::config::HubConfig;
 use concord_runtime::identity::Identity;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -142,10 +141,6 @@ impl Enforcement {
 
 /// Runs the enforcement service as configured until `shutdown`.
 pub async fn run(config: EnforcementConfig, shutdown: CancellationToken) -> Result<(), EnforcementError> {
-    let hub = HubConfig::load(&config.hub)?;
-    let mut identity = Identity::load(&hub, &config.agency)?;
-    if let Some(suffix) = &config.topic_suffix {
-        identity = identity.with_topic_suffix(suffix);
-    }
+    let identity = Identity::from_config(&config.hub, &config.agency, config.topic_suffix.as_deref())?;
     Enforcement::new(identity, config)?.run(shutdown).await
 }

@@ -17,7 +17,6 @@ pub mod store;
 
 use concord_domain::group_id;
 use concord_kafka::TransactionalProcessor;
-use concord_runtime::config::HubConfig;
 use concord_runtime::identity::Identity;
 use tokio_util::sync::CancellationToken;
 
@@ -58,11 +57,7 @@ pub fn build(identity: Identity, config: &IssuerConfig) -> Result<(Transactional
 
 /// Runs the issuer as configured until `shutdown`.
 pub async fn run(config: IssuerConfig, shutdown: CancellationToken) -> Result<(), IssuerError> {
-    let hub = HubConfig::load(&config.hub)?;
-    let mut identity = Identity::load(&hub, &config.agency)?;
-    if let Some(suffix) = &config.topic_suffix {
-        identity = identity.with_topic_suffix(suffix);
-    }
+    let identity = Identity::from_config(&config.hub, &config.agency, config.topic_suffix.as_deref())?;
     let (consumer, processor) = build(identity, &config)?;
     consumer.run(processor, shutdown).await?;
     Ok(())
