@@ -380,3 +380,73 @@ pub fn with_key(directory: &Directory, agency: &str, key: KeyRecord) -> Arc<Dire
         .collect();
     Arc::new(Directory::new(agencies).expect("valid directory"))
 }
+
+/// The test configuration of the issuer: honours law enforcement on a court
+/// order, MLAT or emergency basis; USDT on TRON and Ethereum; no proactive freezes.
+pub fn issuer_config(run: &TestRun) -> concord_issuer::IssuerConfig {
+    use concord_domain::LegalBasisKind::*;
+    concord_issuer::IssuerConfig {
+        hub: root().join("config/concord.toml"),
+        agency: ISSUER.into(),
+        database: run.dir.join("issuer-ledger.sqlite"),
+        policy: concord_holder::RequestPolicy { requesters: vec![ENFORCEMENT.into()], legal_bases: vec![CourtOrder, Mlat, Emergency], proactive: None },
+        holdings: concord_issuer::config::Holdings { chains: vec!["TRON".into(), "ETHEREUM".into()], assets: vec!["USDT".into()] },
+        ledger_seed: None,
+        topic_suffix: None,
+    }
+}
+
+/// The test configuration of the exchange, with the sample accounts and a deposits folder in the run's folder.
+pub fn exchange_config(run: &TestRun) -> concord_exchange::ExchangeConfig {
+    use concord_domain::LegalBasisKind::*;
+    concord_exchange::ExchangeConfig {
+        hub: root().join("config/concord.toml"),
+        agency: EXCHANGE.into(),
+        database: run.dir.join("exchange-ledger.sqlite"),
+        policy: concord_holder::RequestPolicy { requesters: vec![ENFORCEMENT.into()], legal_bases: vec![CourtOrder, Mlat, Emergency], proactive: None },
+        screening: concord_exchange::config::Screening { deposits_dir: run.dir.join("deposits"), min_confidence: 50, poll_interval_ms: 100 },
+        accounts_seed: Some(root().join("config/samples/exchange-accounts.csv")),
+        topic_suffix: None,
+    }
+}
+
+/// The test configuration of the committee (country code 63), reading `reports`.
+pub fn committee_config(run: &TestRun, reports: &Path) -> concord_committee::CommitteeConfig {
+    use concord_domain::LegalBasisKind::*;
+    concord_committee::CommitteeConfig {
+        hub: root().join("config/concord.toml"),
+        agency: COMMITTEE.into(),
+        reports_dir: reports.to_owned(),
+        database: run.dir.join("committee.sqlite"),
+        country_code: "63".into(),
+        poll_interval_ms: 100,
+        policy: concord_holder::RequestPolicy {
+            requesters: vec![ENFORCEMENT.into()],
+            legal_bases: vec![CourtOrder, Mlat, Emergency, Administrative],
+            proactive: None,
+        },
+        topic_suffix: None,
+    }
+}
+
+/// Waits until `done()` or panics after `limit`, saying `what`.
+pub async fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "{what}: not reached in {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The confirmations among `records`, verified as `identity` would.
+pub async fn confirmations_of(identity: &Identity, records: &[RawRecord]) -> Vec<concord_domain::TakedownConfirmation> {
+    let verifier = identity.verifier();
+    let mut out = Vec::new();
+    for r in records {
+        match verifier.verify(r, concord_protocol::Mode::live()).await.expect("confirmations verify").payload {
+            concord_protocol::Payload::TakedownConfirmation(c) => out.push(c),
+            other => panic!("expected a confirmation, got {other:?}"),
+        }
+    }
+    out
+}

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use concord_committee::{Committee, CommitteeConfig};
+use concord_committee::Committee;
 use concord_protocol::{Mode, Payload};
 use concord_tests::*;
 
@@ -23,15 +23,7 @@ async fn malformed_report_line_is_refused_while_the_rest_is_published_once() {
         ]"#,
     )
     .unwrap();
-    let config = CommitteeConfig {
-        hub: root().join("config/concord.toml"),
-        agency: COMMITTEE.into(),
-        reports_dir: reports.clone(),
-        database: run.dir.join("committee.sqlite"),
-        country_code: "63".into(),
-        poll_interval_ms: 100,
-        topic_suffix: None,
-    };
+    let config = committee_config(&run, &reports);
     let committee = Committee::new(run.identity(COMMITTEE), config).unwrap();
     let pass = committee.ingest_once().await.unwrap();
     assert_eq!(pass.files, 2);

@@ -7,9 +7,6 @@ use std::time::{Duration, Instant};
 
 use concord_domain::{FreezeRequest, UnixMillis};
 use concord_enforcement::{Enforcement, EnforcementConfig};
-use concord_issuer::config::Policy;
-use concord_issuer::store::Ledger;
-use concord_issuer::IssuerConfig;
 use concord_protocol::{Mode, Payload};
 use concord_tests::*;
 use tokio_util::sync::CancellationToken;
@@ -32,21 +29,10 @@ async fn request_is_tracked_to_executed_and_an_overdue_one_escalates() {
     let tracker = enforcement.tracker();
 
     // The issuer holds the wallet and runs.
-    let issuer_config = IssuerConfig {
-        hub: root().join("config/concord.toml"),
-        agency: ISSUER.into(),
-        database: run.dir.join("ledger.sqlite"),
-        policy: Policy {
-            requesters: vec![ENFORCEMENT.into()],
-            legal_bases: vec![concord_domain::LegalBasisKind::CourtOrder],
-            chains: vec!["TRON".into()],
-            assets: vec!["USDT".into()],
-        },
-        ledger_seed: None,
-        topic_suffix: None,
-    };
+    let issuer_config = issuer_config(&run);
     let wallet = sample_alert().indicators[0].value.clone();
-    Ledger::open(&issuer_config.database).unwrap().put_wallet("TRON", &wallet, "USDT", "225000000.00").unwrap();
+    let ledger = concord_issuer::store::open(&issuer_config.database, &issuer_config.holdings).unwrap();
+    concord_issuer::store::put_wallet(&ledger, "TRON", &wallet, "USDT", "225000000.00").unwrap();
     let (issuer, processor) = concord_issuer::build(run.identity(ISSUER), &issuer_config).unwrap();
     let stop = CancellationToken::new();
     let issuer_task = tokio::spawn(issuer.run(processor, stop.clone()));

@@ -6,49 +6,18 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use concord_domain::{LegalBasisKind, TakedownConfirmation, TargetStatus};
-use concord_issuer::config::Policy;
-use concord_issuer::store::Ledger;
-use concord_issuer::IssuerConfig;
-use concord_protocol::{Payload, RawRecord};
+use concord_domain::{LegalBasisKind, TargetStatus};
+use concord_issuer::store;
 use concord_tests::*;
 use tokio_util::sync::CancellationToken;
 
 const WALLET: &str = "TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n";
 
-fn config(run: &TestRun) -> IssuerConfig {
-    IssuerConfig {
-        hub: root().join("config/concord.toml"),
-        agency: ISSUER.into(),
-        database: run.dir.join("ledger.sqlite"),
-        policy: Policy {
-            requesters: vec![ENFORCEMENT.into()],
-            legal_bases: vec![LegalBasisKind::CourtOrder, LegalBasisKind::Mlat, LegalBasisKind::Emergency],
-            chains: vec!["TRON".into(), "ETHEREUM".into()],
-            assets: vec!["USDT".into()],
-        },
-        ledger_seed: None,
-        topic_suffix: None,
-    }
-}
-
-async fn confirmations(run: &TestRun, records: &[RawRecord]) -> Vec<TakedownConfirmation> {
-    let verifier = run.identity(ENFORCEMENT).verifier();
-    let mut out = Vec::new();
-    for r in records {
-        match verifier.verify(r, concord_protocol::Mode::live()).await.expect("confirmations verify").payload {
-            Payload::TakedownConfirmation(c) => out.push(c),
-            other => panic!("unexpected {other:?}"),
-        }
-    }
-    out
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issuer_freezes_once_confirms_each_target_and_refuses_with_reasons() {
     let run = TestRun::new("issuer").await;
-    let config = config(&run);
-    Ledger::open(&config.database).unwrap().put_wallet("TRON", WALLET, "USDT", "1250000.00").unwrap();
+    let config = issuer_config(&run);
+    store::put_wallet(&store::open(&config.database, &config.holdings).unwrap(), "TRON", WALLET, "USDT", "1250000.00").unwrap();
 
     let issuer = run.identity(ISSUER);
     let inbox = issuer.topics.inbox(&issuer.agency.id);
@@ -77,7 +46,7 @@ async fn issuer_freezes_once_confirms_each_target_and_refuses_with_reasons() {
 
     let enforcement_id = run.identity(ENFORCEMENT);
     let records = read_topic(&enforcement_id, &enforcement_id.topics.inbox(&enforcement_id.agency.id), 7, Duration::from_secs(10)).await;
-    let confirmations = confirmations(&run, &records).await;
+    let confirmations = confirmations_of(&enforcement_id, &records).await;
     let mut by_request: BTreeMap<String, Vec<TargetStatus>> = BTreeMap::new();
     for c in &confirmations {
         by_request.entry(c.request_id.clone()).or_default().push(c.status);
@@ -92,7 +61,7 @@ async fn issuer_freezes_once_confirms_each_target_and_refuses_with_reasons() {
     let rejected = confirmations.iter().find(|c| c.status == TargetStatus::Rejected).unwrap();
     assert!(rejected.reason.as_deref().unwrap().contains("Administrative"), "{:?}", rejected.reason);
 
-    let ledger = Ledger::open(&config.database).unwrap();
-    assert_eq!(ledger.is_frozen("TRON", WALLET, "USDT").unwrap(), Some(true));
-    assert_eq!(ledger.freezes().unwrap(), 1, "the wallet was frozen exactly once");
+    let ledger = store::open(&config.database, &config.holdings).unwrap();
+    assert_eq!(store::is_frozen(&ledger, "TRON", WALLET, "USDT").unwrap(), Some(true));
+    assert_eq!(ledger.count(TargetStatus::Frozen).unwrap(), 1, "the wallet was frozen exactly once");
 }

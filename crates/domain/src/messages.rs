@@ -242,6 +242,42 @@ pub enum TargetStatus {
     Rejected,
 }
 
+impl TargetStatus {
+    /// Every status, in schema order.
+    pub const ALL: [TargetStatus; 7] = [
+        TargetStatus::Acknowledged,
+        TargetStatus::Frozen,
+        TargetStatus::TakenDown,
+        TargetStatus::PartiallyFrozen,
+        TargetStatus::AlreadyFrozen,
+        TargetStatus::NotFound,
+        TargetStatus::Rejected,
+    ];
+
+    /// The Avro symbol, e.g. `FROZEN`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetStatus::Acknowledged => "ACKNOWLEDGED",
+            TargetStatus::Frozen => "FROZEN",
+            TargetStatus::TakenDown => "TAKEN_DOWN",
+            TargetStatus::PartiallyFrozen => "PARTIALLY_FROZEN",
+            TargetStatus::AlreadyFrozen => "ALREADY_FROZEN",
+            TargetStatus::NotFound => "NOT_FOUND",
+            TargetStatus::Rejected => "REJECTED",
+        }
+    }
+
+    /// The status named by its Avro symbol.
+    pub fn from_symbol(symbol: &str) -> Option<TargetStatus> {
+        TargetStatus::ALL.into_iter().find(|s| s.as_str() == symbol)
+    }
+
+    /// Whether it is an outcome (anything but ACKNOWLEDGED).
+    pub fn is_final(self) -> bool {
+        self != TargetStatus::Acknowledged
+    }
+}
+
 /// What the recipient of a request did about one target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TakedownConfirmation {

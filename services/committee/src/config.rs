@@ -22,6 +22,8 @@ pub struct CommitteeConfig {
     /// How often the folder is looked at, in milliseconds.
     #[serde(default = "default_poll")]
     pub poll_interval_ms: u64,
+    /// Who may send it takedown requests, on which legal basis.
+    pub policy: concord_holder::RequestPolicy,
     /// Use an isolated copy of the topics (`<topic>.<suffix>`): tests only.
     #[serde(default)]
     pub topic_suffix: Option<String>,

@@ -8,17 +8,22 @@
 //! as published after the broker acknowledged it; a crash in between publishes
 //! it again on restart, which consumers see as a second alert for it.
 //!
-//! Not built yet (issue 3): takedown requests addressed to the committee.
+//! Takedown requests in its inbox (block a phone number of its country, take
+//! down a domain) are checked against its policy, recorded once per (request,
+//! target) in its takedown ledger and confirmed TAKEN_DOWN — exactly once, the
+//! same pipeline as the holders of funds ([`concord_holder`], [`takedown`]).
 
 pub mod config;
 pub mod report;
 pub mod store;
+pub mod takedown;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use concord_domain::{IndicatorAlert, Tlp, UnixMillis};
-use concord_kafka::{PublishError, SignedProducer};
+use concord_holder::HolderProcessor;
+use concord_kafka::{PublishError, SignedProducer, TransactionalProcessor};
 use concord_runtime::identity::Identity;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -41,6 +46,12 @@ pub enum CommitteeError {
     /// Publishing failed.
     #[error(transparent)]
     Publish(#[from] PublishError),
+    /// The takedown ledger failed.
+    #[error(transparent)]
+    Ledger(#[from] concord_holder::LedgerError),
+    /// The inbox consumer failed.
+    #[error(transparent)]
+    Consumer(#[from] concord_kafka::ConsumerError),
     /// The reports folder could not be read.
     #[error("reports folder {path}: {source}")]
     Folder {
@@ -167,7 +178,26 @@ pub async fn once(config: CommitteeConfig) -> Result<Pass, CommitteeError> {
     Committee::new(identity(&config)?, config)?.ingest_once().await
 }
 
-/// Runs the committee as configured until `shutdown`.
+/// The takedown side of a committee acting as `identity`: its inbox consumer and processor.
+pub fn takedowns(identity: Identity, config: &CommitteeConfig) -> Result<(TransactionalProcessor, HolderProcessor<takedown::Blocklist>), CommitteeError> {
+    let path = config.database.with_extension("takedowns.sqlite");
+    let ledger = takedown::open(&path, &config.country_code)?;
+    let consumer = concord_holder::consumer(&identity, false, &path)?;
+    Ok((consumer, HolderProcessor::new(identity, config.policy.clone(), ledger)))
+}
+
+/// Runs the committee as configured until `shutdown`: the reports folder and
+/// the takedown requests in its inbox.
 pub async fn run(config: CommitteeConfig, shutdown: CancellationToken) -> Result<(), CommitteeError> {
-    Committee::new(identity(&config)?, config)?.run(shutdown).await
+    let identity = identity(&config)?;
+    let (consumer, processor) = takedowns(identity.clone(), &config)?;
+    let inbox = tokio::spawn(consumer.run(processor, shutdown.clone()));
+    let reports = Committee::new(identity, config)?.run(shutdown.clone()).await;
+    if reports.is_err() {
+        shutdown.cancel();
+    }
+    let takedowns = inbox.await.expect("the inbox task does not panic");
+    reports?;
+    takedowns?;
+    Ok(())
 }

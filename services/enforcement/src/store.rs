@@ -50,18 +50,6 @@ pub struct RequestState {
 
 const FINAL: [&str; 6] = ["FROZEN", "TAKEN_DOWN", "PARTIALLY_FROZEN", "ALREADY_FROZEN", "NOT_FOUND", "REJECTED"];
 
-fn status_name(status: TargetStatus) -> &'static str {
-    match status {
-        TargetStatus::Acknowledged => "ACKNOWLEDGED",
-        TargetStatus::Frozen => "FROZEN",
-        TargetStatus::TakenDown => "TAKEN_DOWN",
-        TargetStatus::PartiallyFrozen => "PARTIALLY_FROZEN",
-        TargetStatus::AlreadyFrozen => "ALREADY_FROZEN",
-        TargetStatus::NotFound => "NOT_FOUND",
-        TargetStatus::Rejected => "REJECTED",
-    }
-}
-
 /// The tracker.
 pub struct Tracker {
     db: Connection,
@@ -117,7 +105,7 @@ impl Tracker {
 
     /// Applies a confirmation; idempotent. An acknowledgement never overwrites an outcome.
     pub fn confirmed(&self, c: &TakedownConfirmation, now_ms: i64) -> Result<(), TrackerError> {
-        let status = status_name(c.status);
+        let status = c.status.as_str();
         let detail = [c.reason.clone(), c.amount_frozen.clone().map(|a| format!("{a} {}", c.asset.clone().unwrap_or_default())), c.ledger_ref.clone()]
             .into_iter()
             .flatten()

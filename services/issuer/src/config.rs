@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use concord_domain::LegalBasisKind;
+use concord_holder::RequestPolicy;
 use serde::Deserialize;
 
 /// How the issuer runs.
@@ -16,8 +16,10 @@ pub struct IssuerConfig {
     pub agency: String,
     /// The ledger (SQLite).
     pub database: PathBuf,
-    /// Who may ask for what.
-    pub policy: Policy,
+    /// Who may ask, on which legal basis; which alerts it acts on unasked.
+    pub policy: RequestPolicy,
+    /// Where its token lives.
+    pub holdings: Holdings,
     /// A CSV of wallets (`chain,address,asset,balance`) to load into an empty
     /// ledger position at start: a demo stand-in for the issuer's real ledger.
     #[serde(default)]
@@ -27,16 +29,11 @@ pub struct IssuerConfig {
     pub topic_suffix: Option<String>,
 }
 
-/// The issuer's freeze policy.
+/// The chains and assets of the issuer's token.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Policy {
-    /// Agencies whose freeze requests are honoured (they must also have the
-    /// enforcement role, which the topic policy checks).
-    pub requesters: Vec<String>,
-    /// Legal bases accepted.
-    pub legal_bases: Vec<LegalBasisKind>,
-    /// Chains the issuer's token lives on, e.g. TRON, ETHEREUM.
+pub struct Holdings {
+    /// Chains the token lives on, e.g. TRON, ETHEREUM.
     pub chains: Vec<String>,
     /// Assets it issues, e.g. USDT.
     pub assets: Vec<String>,

@@ -11,7 +11,7 @@ pub enum IssuerError {
     Identity(#[from] concord_runtime::identity::IdentityError),
     /// The ledger failed.
     #[error(transparent)]
-    Ledger(#[from] crate::store::LedgerError),
+    Ledger(#[from] concord_holder::LedgerError),
     /// The ledger seed file could not be read.
     #[error("ledger seed {path}: {source}")]
     Seed {

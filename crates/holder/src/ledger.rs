@@ -1,0 +1,186 @@
+//! The execution ledger: one row per (request, target), written in the same
+//! SQLite transaction as the holder's own change (a wallet frozen, an account
+//! frozen, a number blocked). That row is the idempotency key: a redelivered
+//! request executes nothing twice and is answered from the row.
+
+use std::path::Path;
+
+use concord_domain::{AgencyId, FreezeTarget, Indicator, IndicatorAlert, TargetAction, TargetStatus};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+/// What a holder holds and how it executes one target.
+pub trait Book: Send + 'static {
+    /// The actions it carries out; any other is REJECTED.
+    const ACTIONS: &'static [TargetAction];
+
+    /// Creates its tables (idempotent).
+    fn create(&self, db: &Connection) -> rusqlite::Result<()>;
+
+    /// Executes `target` inside `tx`; `reference` names the (request, target)
+    /// for ledger references. Called at most once per (request, target).
+    fn execute(&self, tx: &Transaction<'_>, target: &FreezeTarget, reference: &str) -> rusqlite::Result<Outcome>;
+
+    /// The action to take on `indicator` when a trusted alert names it; `None`
+    /// (the default): this holder never acts on it without a request.
+    fn proactive_action(&self, _indicator: &Indicator) -> Option<TargetAction> {
+        None
+    }
+
+    /// Alerts that `alert` from `sender` gives rise to (an exchange's screening
+    /// hits). With `redelivery`, also those it gave rise to before. Default: none.
+    fn screen(&self, _db: &Connection, _sender: &AgencyId, _alert: &IndicatorAlert, _redelivery: bool) -> rusqlite::Result<Vec<IndicatorAlert>> {
+        Ok(Vec::new())
+    }
+}
+
+/// What executing one target did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The final status.
+    pub status: TargetStatus,
+    /// Why, when not executed.
+    pub reason: Option<String>,
+    /// Amount frozen, decimal.
+    pub amount: Option<String>,
+    /// Its asset.
+    pub asset: Option<String>,
+    /// The holder's reference for it.
+    pub ledger_ref: Option<String>,
+}
+
+impl Outcome {
+    /// An outcome with no amount: `status` because of `reason`.
+    pub fn refused(status: TargetStatus, reason: impl Into<String>) -> Outcome {
+        Outcome { status, reason: Some(reason.into()), amount: None, asset: None, ledger_ref: None }
+    }
+}
+
+/// The recorded outcome of one (request, target).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Execution {
+    /// What happened.
+    pub outcome: Outcome,
+    /// When, ms since the epoch.
+    pub executed_at: i64,
+}
+
+/// Why the ledger failed.
+#[derive(Debug, thiserror::Error)]
+#[error("ledger {path}: {source}")]
+pub struct LedgerError {
+    path: String,
+    #[source]
+    source: rusqlite::Error,
+}
+
+/// A holder's ledger over its book.
+pub struct Ledger<B> {
+    db: Connection,
+    path: String,
+    book: B,
+}
+
+impl<B: Book> Ledger<B> {
+    /// Opens or creates the ledger at `path` (and its parent folder).
+    pub fn open(path: &Path, book: B) -> Result<Self, LedgerError> {
+        let name = path.display().to_string();
+        let wrap = |source| LedgerError { path: name.clone(), source };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).ok();
+        }
+        let db = Connection::open(path).map_err(wrap)?;
+        db.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;
+             CREATE TABLE IF NOT EXISTS executions (request_id TEXT NOT NULL, target_id TEXT NOT NULL, status TEXT NOT NULL,
+                 reason TEXT, amount TEXT, asset TEXT, ledger_ref TEXT, executed_at INTEGER NOT NULL,
+                 PRIMARY KEY (request_id, target_id));",
+        )
+        .map_err(wrap)?;
+        book.create(&db).map_err(wrap)?;
+        Ok(Ledger { db, path: name, book })
+    }
+
+    fn wrap(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
+        |source| LedgerError { path: self.path.clone(), source }
+    }
+
+    /// The book.
+    pub fn book(&self) -> &B {
+        &self.book
+    }
+
+    /// The SQLite connection (set-up, inspection, screening).
+    pub fn db(&self) -> &Connection {
+        &self.db
+    }
+
+    /// Runs `f` on the book and the connection, mapping its error.
+    pub fn with_book<T>(&self, f: impl FnOnce(&B, &Connection) -> rusqlite::Result<T>) -> Result<T, LedgerError> {
+        f(&self.book, &self.db).map_err(self.wrap())
+    }
+
+    /// The recorded outcome of (request, target), if any.
+    pub fn execution(&self, request_id: &str, target_id: &str) -> Result<Option<Execution>, LedgerError> {
+        read_execution(&self.db, request_id, target_id).map_err(self.wrap())
+    }
+
+    /// Records `refusal` for (request, target) unless an outcome exists; returns the recorded one.
+    pub fn refuse(&mut self, request_id: &str, target_id: &str, refusal: Outcome, now_ms: i64) -> Result<Execution, LedgerError> {
+        let path = self.path.clone();
+        let wrap = |source| LedgerError { path: path.clone(), source };
+        let tx = self.db.transaction().map_err(wrap)?;
+        let recorded = record(&tx, request_id, target_id, &refusal, now_ms).map_err(wrap)?;
+        tx.commit().map_err(wrap)?;
+        Ok(recorded)
+    }
+
+    /// Executes `target` of `request_id` exactly once: the book's change and the
+    /// execution row commit together; a second call returns the first outcome.
+    pub fn execute(&mut self, request_id: &str, target: &FreezeTarget, now_ms: i64) -> Result<Execution, LedgerError> {
+        let path = self.path.clone();
+        let wrap = |source| LedgerError { path: path.clone(), source };
+        let tx = self.db.transaction().map_err(wrap)?;
+        if let Some(done) = read_execution(&tx, request_id, &target.target_id).map_err(wrap)? {
+            return Ok(done);
+        }
+        let outcome = self.book.execute(&tx, target, &format!("{request_id}/{}", target.target_id)).map_err(wrap)?;
+        let recorded = record(&tx, request_id, &target.target_id, &outcome, now_ms).map_err(wrap)?;
+        tx.commit().map_err(wrap)?;
+        Ok(recorded)
+    }
+
+    /// How many executions ended in `status`.
+    pub fn count(&self, status: TargetStatus) -> Result<i64, LedgerError> {
+        self.db.query_row("SELECT count(*) FROM executions WHERE status = ?1", [status.as_str()], |r| r.get(0)).map_err(self.wrap())
+    }
+}
+
+fn record(tx: &Transaction<'_>, request_id: &str, target_id: &str, o: &Outcome, now_ms: i64) -> rusqlite::Result<Execution> {
+    tx.execute(
+        "INSERT OR IGNORE INTO executions (request_id, target_id, status, reason, amount, asset, ledger_ref, executed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![request_id, target_id, o.status.as_str(), o.reason, o.amount, o.asset, o.ledger_ref, now_ms],
+    )?;
+    Ok(read_execution(tx, request_id, target_id)?.expect("just recorded"))
+}
+
+fn read_execution(db: &Connection, request_id: &str, target_id: &str) -> rusqlite::Result<Option<Execution>> {
+    db.query_row(
+        "SELECT status, reason, amount, asset, ledger_ref, executed_at FROM executions WHERE request_id = ?1 AND target_id = ?2",
+        params![request_id, target_id],
+        |r| {
+            let status: String = r.get(0)?;
+            Ok(Execution {
+                outcome: Outcome {
+                    status: TargetStatus::from_symbol(&status).unwrap_or(TargetStatus::Rejected),
+                    reason: r.get(1)?,
+                    amount: r.get(2)?,
+                    asset: r.get(3)?,
+                    ledger_ref: r.get(4)?,
+                },
+                executed_at: r.get(5)?,
+            })
+        },
+    )
+    .optional()
+}

@@ -1,0 +1,197 @@
+//! The holder's request processor: a verified FreezeRequest is checked against
+//! the policy, each target executed once in the ledger, and each confirmed to
+//! the requester (ACKNOWLEDGED, then the outcome) in the record's Kafka
+//! transaction. Alerts (when the holder reads them) are screened by the book
+//! and, when the policy trusts them, acted on without a request; the alert's
+//! publisher is told in a confirmation whose request id is the alert id.
+
+use std::sync::{Arc, Mutex};
+
+use concord_domain::{
+    FreezeRequest, FreezeTarget, IndicatorAlert, MessageType, TakedownConfirmation, TargetStatus, UnixMillis,
+};
+use concord_kafka::{HandlerError, Processor};
+use concord_protocol::{Payload, RawRecord, VerifiedEvent};
+use concord_runtime::identity::Identity;
+use time::OffsetDateTime;
+use tracing::{debug, info, warn};
+
+use crate::ledger::{Book, Execution, Ledger, LedgerError, Outcome};
+use crate::policy::RequestPolicy;
+
+/// The exactly-once request processor of a holder.
+pub struct HolderProcessor<B> {
+    identity: Identity,
+    policy: RequestPolicy,
+    ledger: Arc<Mutex<Ledger<B>>>,
+}
+
+fn transient(e: LedgerError) -> HandlerError {
+    HandlerError::Transient(Box::new(e))
+}
+
+/// Statuses that say something was done, worth telling an alert's publisher.
+const ACTED: [TargetStatus; 3] = [TargetStatus::Frozen, TargetStatus::PartiallyFrozen, TargetStatus::TakenDown];
+
+impl<B: Book> HolderProcessor<B> {
+    /// A processor acting as `identity` under `policy` on `ledger`.
+    pub fn new(identity: Identity, policy: RequestPolicy, ledger: Ledger<B>) -> Self {
+        HolderProcessor { identity, policy, ledger: Arc::new(Mutex::new(ledger)) }
+    }
+
+    /// The ledger, shared (inspection, other tasks of the same holder).
+    pub fn ledger(&self) -> Arc<Mutex<Ledger<B>>> {
+        Arc::clone(&self.ledger)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Ledger<B>> {
+        self.ledger.lock().expect("ledger lock is never poisoned")
+    }
+
+    /// Executes each target of `request` not executed before (all of them on a
+    /// redelivery, answered from the ledger); returns the outcomes to confirm.
+    fn settle(&self, sender: &str, request: &FreezeRequest, redelivery: bool) -> Result<Vec<(String, Execution)>, HandlerError> {
+        let mut ledger = self.lock();
+        let now = UnixMillis::now().0;
+        let refusal = self.policy.refusal(sender, request.legal_basis.kind);
+        let mut outcomes = Vec::new();
+        for target in &request.targets {
+            let known = ledger.execution(&request.request_id, &target.target_id).map_err(transient)?;
+            if known.is_some() && !redelivery {
+                // A duplicate request: this target was executed and confirmed already.
+                continue;
+            }
+            let execution = if let Some(why) = &refusal {
+                ledger.refuse(&request.request_id, &target.target_id, Outcome::refused(TargetStatus::Rejected, why), now)
+            } else if !B::ACTIONS.contains(&target.action) {
+                let why = format!("{} ({}) does not carry out {:?}", self.identity.agency.id, self.identity.agency.role, target.action);
+                ledger.refuse(&request.request_id, &target.target_id, Outcome::refused(TargetStatus::Rejected, why), now)
+            } else {
+                ledger.execute(&request.request_id, target, now)
+            }
+            .map_err(transient)?;
+            outcomes.push((target.target_id.clone(), execution));
+        }
+        Ok(outcomes)
+    }
+
+    fn signed(&self, topic: &str, key: &str, message_type: MessageType, value: Vec<u8>) -> RawRecord {
+        self.identity.signer.sign_record(topic, message_type, Some(key.as_bytes().to_vec()), value, OffsetDateTime::now_utc())
+    }
+
+    async fn confirmation(&self, topic: &str, confirmation: &TakedownConfirmation) -> Result<RawRecord, HandlerError> {
+        let value = self.identity.codec.encode(confirmation).await.map_err(|e| HandlerError::Transient(Box::new(e)))?;
+        Ok(self.signed(topic, &confirmation.request_id, MessageType::TakedownConfirmation, value))
+    }
+
+    async fn on_request(&self, event: &VerifiedEvent, request: &FreezeRequest, redelivery: bool) -> Result<Vec<RawRecord>, HandlerError> {
+        let outcomes = self.settle(event.sender.as_str(), request, redelivery)?;
+        if outcomes.is_empty() {
+            info!(request_id = %request.request_id, requester = %event.sender, "Duplicate request; every target was confirmed before.");
+            return Ok(Vec::new());
+        }
+        let inbox = self.identity.topics.inbox(&event.sender);
+        let mut out = Vec::with_capacity(outcomes.len() * 2);
+        for (target_id, execution) in outcomes {
+            let ack = TakedownConfirmation {
+                request_id: request.request_id.clone(),
+                target_id: target_id.clone(),
+                status: TargetStatus::Acknowledged,
+                reason: None,
+                amount_frozen: None,
+                asset: None,
+                ledger_ref: None,
+                executed_at: None,
+            };
+            out.push(self.confirmation(&inbox, &ack).await?);
+            let done = execution.outcome;
+            info!(request_id = %request.request_id, %target_id, status = done.status.as_str(), requester = %event.sender, "Request target settled.");
+            let outcome = TakedownConfirmation {
+                status: done.status,
+                reason: done.reason,
+                amount_frozen: done.amount,
+                asset: done.asset,
+                ledger_ref: done.ledger_ref,
+                executed_at: Some(UnixMillis(execution.executed_at)),
+                ..ack
+            };
+            out.push(self.confirmation(&inbox, &outcome).await?);
+        }
+        Ok(out)
+    }
+
+    async fn on_alert(&self, event: &VerifiedEvent, alert: &IndicatorAlert, redelivery: bool) -> Result<Vec<RawRecord>, HandlerError> {
+        if event.sender == self.identity.agency.id {
+            return Ok(Vec::new()); // Its own alerts (screening hits) come back to it.
+        }
+        let mut out = Vec::new();
+        let hits = self.lock().with_book(|book, db| book.screen(db, &event.sender, alert, redelivery)).map_err(transient)?;
+        let topic = self.identity.topics.alerts();
+        for hit in &hits {
+            info!(alert_id = %hit.alert_id, original = %alert.alert_id, "Screening hit published.");
+            let value = self.identity.codec.encode(hit).await.map_err(|e| HandlerError::Transient(Box::new(e)))?;
+            let key = hit.indicators.first().map_or(hit.alert_id.as_str(), |i| i.value.as_str());
+            out.push(self.signed(&topic, key, MessageType::IndicatorAlert, value));
+        }
+        let now = UnixMillis::now().0;
+        if !self.policy.trusts(event.sender.as_str(), event.role, alert, now) {
+            return Ok(out);
+        }
+        let mut acted = Vec::new();
+        {
+            let mut ledger = self.lock();
+            for (i, indicator) in alert.indicators.iter().enumerate() {
+                let Some(action) = ledger.book().proactive_action(indicator) else { continue };
+                let target = FreezeTarget { target_id: format!("indicator-{i}"), action, indicator: indicator.clone() };
+                let known = ledger.execution(&alert.alert_id, &target.target_id).map_err(transient)?;
+                if known.is_some() && !redelivery {
+                    continue; // The same alert again: acted on before.
+                }
+                let execution = ledger.execute(&alert.alert_id, &target, now).map_err(transient)?;
+                debug!(alert_id = %alert.alert_id, target = %target.target_id, status = execution.outcome.status.as_str(), "Proactive check.");
+                if ACTED.contains(&execution.outcome.status) {
+                    acted.push((target.target_id, execution));
+                }
+            }
+        }
+        let inbox = self.identity.topics.inbox(&event.sender);
+        let may_tell =
+            self.identity.topics.may_publish(&inbox, &self.identity.agency, MessageType::TakedownConfirmation, &self.identity.directory).is_ok();
+        for (target_id, execution) in acted {
+            let done = execution.outcome;
+            info!(alert_id = %alert.alert_id, %target_id, status = done.status.as_str(), publisher = %event.sender, confidence = alert.confidence, "Acted on a trusted alert without a request.");
+            if !may_tell {
+                warn!(alert_id = %alert.alert_id, publisher = %event.sender, "The topic policy does not let this holder confirm to the alert's publisher.");
+                continue;
+            }
+            let confirmation = TakedownConfirmation {
+                request_id: alert.alert_id.clone(),
+                target_id,
+                status: done.status,
+                reason: Some(format!(
+                    "proactive, on alert {} (confidence {}) from {} under {}'s policy",
+                    alert.alert_id, alert.confidence, event.sender, self.identity.agency.id
+                )),
+                amount_frozen: done.amount,
+                asset: done.asset,
+                ledger_ref: done.ledger_ref,
+                executed_at: Some(UnixMillis(execution.executed_at)),
+            };
+            out.push(self.confirmation(&inbox, &confirmation).await?);
+        }
+        Ok(out)
+    }
+}
+
+impl<B: Book> Processor for HolderProcessor<B> {
+    async fn process(&self, event: VerifiedEvent, redelivery: bool) -> Result<Vec<RawRecord>, HandlerError> {
+        match &event.payload {
+            Payload::FreezeRequest(request) => self.on_request(&event, request, redelivery).await,
+            Payload::IndicatorAlert(alert) => self.on_alert(&event, alert, redelivery).await,
+            _ => Err(HandlerError::Permanent {
+                code: "unexpected_type",
+                detail: format!("{} is not a request or an alert; a holder's consumer reads neither", event.message_type()),
+            }),
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! The crypto exchange's service.
+//!
+//! - **Freezes**: freeze requests in its inbox (FREEZE_EXCHANGE_ACCOUNT, the
+//!   target named by one of the account's deposit addresses) are checked
+//!   against its policy, executed once against its accounts and confirmed to
+//!   the requester — the same exactly-once pipeline as the issuer
+//!   ([`concord_holder`]).
+//! - **Screening**: it reads the alerts topic and keeps the crypto addresses of
+//!   live alerts; deposits (its deposit stream, as files dropped in a folder)
+//!   from or to such an address are hits, each published once as an alert that
+//!   references the original (`related_alert_ids`). An alert arriving after
+//!   the deposit is screened against the deposits already seen.
+//!
+//! Delivery guarantees: freezes and hits made while reading an alert are
+//! exactly once (one Kafka transaction per record, idempotent ledger); hits
+//! made while reading a deposit file are at least once, with a deterministic
+//! alert id ([`store::hit_id`]) so a hit published twice after a crash is
+//! recognisably the same hit.
+
+pub mod config;
+pub mod deposits;
+pub mod store;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use concord_domain::UnixMillis;
+use concord_holder::{HolderProcessor, LedgerError};
+use concord_kafka::{PublishError, SignedProducer, TransactionalProcessor};
+use concord_runtime::identity::Identity;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+pub use config::ExchangeConfig;
+use store::{Accounts, Ledger};
+
+/// Why the exchange failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ExchangeError {
+    /// The configuration does not load.
+    #[error(transparent)]
+    Config(#[from] concord_runtime::config::ConfigError),
+    /// The agency identity does not load.
+    #[error(transparent)]
+    Identity(#[from] concord_runtime::identity::IdentityError),
+    /// The ledger failed.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// Kafka failed.
+    #[error(transparent)]
+    Consumer(#[from] concord_kafka::ConsumerError),
+    /// Publishing a hit failed.
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    /// A file could not be read.
+    #[error("{path}: {why}")]
+    File {
+        /// The file or folder.
+        path: PathBuf,
+        /// What went wrong.
+        why: String,
+    },
+}
+
+/// What one pass over the deposits folder did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pass {
+    /// Files read.
+    pub files: usize,
+    /// Deposits recorded.
+    pub deposits: usize,
+    /// Lines refused, as `file:line: reason`.
+    pub refused: Vec<String>,
+    /// Hits published.
+    pub hits: usize,
+}
+
+/// The consumer side and the processor of an exchange acting as `identity`.
+pub fn build(identity: Identity, config: &ExchangeConfig) -> Result<(TransactionalProcessor, HolderProcessor<Accounts>), ExchangeError> {
+    let ledger = store::open(&config.database, identity.agency.id.clone(), config.screening.min_confidence)?;
+    if let Some(seed) = &config.accounts_seed {
+        seed_accounts(&ledger, seed)?;
+    }
+    let consumer = concord_holder::consumer(&identity, true, &config.database)?;
+    Ok((consumer, HolderProcessor::new(identity, config.policy.clone(), ledger)))
+}
+
+fn seed_accounts(ledger: &Ledger, seed: &std::path::Path) -> Result<(), ExchangeError> {
+    let bad = |why: String| ExchangeError::File { path: seed.to_owned(), why };
+    let text = std::fs::read_to_string(seed).map_err(|e| bad(e.to_string()))?;
+    for (n, line) in text.lines().enumerate().map(|(n, l)| (n + 1, l.trim())).filter(|(_, l)| !l.is_empty() && !l.starts_with('#')) {
+        let [account, customer, asset, balance, addresses] = line.split(',').map(str::trim).collect::<Vec<_>>()[..] else {
+            return Err(bad(format!("line {n}: expected account_id,customer,asset,balance,deposit_addresses")));
+        };
+        let mut parsed = Vec::new();
+        for entry in addresses.split(';').filter(|e| !e.is_empty()) {
+            let (chain, address) = entry.split_once(':').ok_or_else(|| bad(format!("line {n}: {entry:?} is not CHAIN:address")))?;
+            parsed.push(concord_domain::indicators::chain_address(chain, address).map_err(|e| bad(format!("line {n}: {e}")))?);
+        }
+        store::put_account(ledger, account, customer, asset, balance, &parsed)?;
+    }
+    Ok(())
+}
+
+/// The deposit screening side of an exchange: reads new deposit files, records
+/// their deposits and publishes the hits.
+pub struct DepositScreen {
+    identity: Identity,
+    producer: SignedProducer,
+    ledger: Arc<Mutex<Ledger>>,
+    config: ExchangeConfig,
+}
+
+impl DepositScreen {
+    /// Screening for `identity` over the processor's `ledger`.
+    pub fn new(identity: Identity, ledger: Arc<Mutex<Ledger>>, config: ExchangeConfig) -> Result<Self, ExchangeError> {
+        let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
+        std::fs::create_dir_all(&config.screening.deposits_dir).ok();
+        Ok(DepositScreen { identity, producer, ledger, config })
+    }
+
+    fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
+        self.ledger.lock().expect("ledger lock is never poisoned")
+    }
+
+    /// Reads every new deposit file once and publishes the hits (and any hit
+    /// left unpublished by a crash).
+    pub async fn once(&self) -> Result<Pass, ExchangeError> {
+        let dir = &self.config.screening.deposits_dir;
+        let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| ExchangeError::File { path: dir.clone(), why: e.to_string() })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        names.sort();
+        let mut pass = Pass::default();
+        for path in names {
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            if store::file_done(&self.ledger(), &name)? {
+                continue;
+            }
+            let (deposits, refused) = match deposits::read(&path, UnixMillis::now().0) {
+                Ok(read) => read,
+                Err(why) => {
+                    warn!(file = %name, %why, "Deposit file refused.");
+                    pass.refused.push(format!("{name}: {why}"));
+                    store::finish_file(&self.ledger(), &name, 0, 1)?;
+                    continue;
+                }
+            };
+            for r in &refused {
+                warn!(file = %name, line = r.line, reason = %r.reason, "Deposit line refused.");
+                pass.refused.push(format!("{name}:{}: {}", r.line, r.reason));
+            }
+            {
+                let ledger = self.ledger();
+                store::record_deposits(&ledger, &deposits, UnixMillis::now().0)?;
+                store::finish_file(&ledger, &name, deposits.len(), refused.len())?;
+            }
+            info!(file = %name, deposits = deposits.len(), refused = refused.len(), "Deposit file screened.");
+            pass.files += 1;
+            pass.deposits += deposits.len();
+        }
+        let hits = store::unpublished_hits(&self.ledger())?;
+        let topic = self.identity.topics.alerts();
+        for hit in hits {
+            let key = hit.indicators.first().map(|i| i.value.clone()).unwrap_or_default();
+            self.producer.publish(&topic, key.as_bytes(), &hit).await?;
+            store::hit_published(&self.ledger(), &hit.alert_id)?;
+            info!(alert_id = %hit.alert_id, original = ?hit.related_alert_ids, "Screening hit published.");
+            pass.hits += 1;
+        }
+        Ok(pass)
+    }
+
+    /// Watches the deposits folder until `shutdown`.
+    pub async fn run(self, shutdown: CancellationToken) -> Result<(), ExchangeError> {
+        info!(agency = %self.identity.agency.id, folder = %self.config.screening.deposits_dir.display(), "Exchange screening its deposits.");
+        while !shutdown.is_cancelled() {
+            self.once().await?;
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(Duration::from_millis(self.config.screening.poll_interval_ms)) => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs the exchange as configured until `shutdown`: the inbox and alerts
+/// processor, and the deposit screening.
+pub async fn run(config: ExchangeConfig, shutdown: CancellationToken) -> Result<(), ExchangeError> {
+    let identity = Identity::from_config(&config.hub, &config.agency, config.topic_suffix.as_deref())?;
+    let (consumer, processor) = build(identity.clone(), &config)?;
+    let screen = DepositScreen::new(identity, processor.ledger(), config)?;
+    let processing = tokio::spawn(consumer.run(processor, shutdown.clone()));
+    let screened = screen.run(shutdown.clone()).await;
+    if screened.is_err() {
+        shutdown.cancel();
+    }
+    let processed = processing.await.expect("the processor task does not panic");
+    screened?;
+    processed?;
+    Ok(())
+}

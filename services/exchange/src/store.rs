@@ -1,0 +1,298 @@
+//! The exchange's book: customer accounts with their deposit addresses and a
+//! frozen flag; and what screening needs — the crypto addresses of live
+//! alerts, the deposits seen, and the hits (one per alert and deposit).
+
+use concord_domain::{
+    AgencyId, FreezeTarget, Indicator, IndicatorAlert, IndicatorKind, ScamCategory, TargetAction, TargetStatus, Tlp, UnixMillis,
+};
+use concord_holder::{Book, LedgerError, Outcome};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+/// The exchange's ledger.
+pub type Ledger = concord_holder::Ledger<Accounts>;
+
+/// Customer accounts, and screening state.
+pub struct Accounts {
+    agency: AgencyId,
+    min_confidence: i32,
+}
+
+/// One deposit from the exchange's deposit stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deposit {
+    /// Chain transaction id.
+    pub tx_id: String,
+    /// Chain.
+    pub chain: String,
+    /// Where it came from (normalized).
+    pub from_address: String,
+    /// The exchange deposit address it went to (normalized).
+    pub to_address: String,
+    /// Asset.
+    pub asset: String,
+    /// Amount, decimal.
+    pub amount: String,
+    /// When the exchange saw it, ms since the epoch.
+    pub seen_at: i64,
+}
+
+/// Opens or creates the exchange's ledger at `path`.
+pub fn open(path: &std::path::Path, agency: AgencyId, min_confidence: i32) -> Result<Ledger, LedgerError> {
+    Ledger::open(path, Accounts { agency, min_confidence })
+}
+
+/// Adds an account with its deposit addresses `(chain, address)` unless it exists.
+pub fn put_account(ledger: &Ledger, account_id: &str, customer: &str, asset: &str, balance: &str, addresses: &[(String, String)]) -> Result<(), LedgerError> {
+    ledger.with_book(|_, db| {
+        db.execute(
+            "INSERT OR IGNORE INTO accounts (account_id, customer, asset, balance) VALUES (?1, ?2, ?3, ?4)",
+            params![account_id, customer, asset, balance],
+        )?;
+        for (chain, address) in addresses {
+            db.execute(
+                "INSERT OR IGNORE INTO deposit_addresses (chain, address, account_id) VALUES (?1, ?2, ?3)",
+                params![chain, address, account_id],
+            )?;
+        }
+        Ok(())
+    })
+}
+
+/// Whether an account is frozen (`None`: no such account).
+pub fn is_frozen(ledger: &Ledger, account_id: &str) -> Result<Option<bool>, LedgerError> {
+    ledger.with_book(|_, db| {
+        db.query_row("SELECT frozen FROM accounts WHERE account_id = ?1", [account_id], |r| r.get::<_, i64>(0).map(|f| f != 0)).optional()
+    })
+}
+
+/// How many times an account was frozen (for checks).
+pub fn freezes(ledger: &Ledger) -> Result<i64, LedgerError> {
+    ledger.count(TargetStatus::Frozen)
+}
+
+/// Records `deposits` not seen before and returns the screening hits they make
+/// against live alerts (recorded, not yet published).
+pub fn record_deposits(ledger: &Ledger, deposits: &[Deposit], now_ms: i64) -> Result<Vec<IndicatorAlert>, LedgerError> {
+    ledger.with_book(|book, db| {
+        let mut hits = Vec::new();
+        for d in deposits {
+            let new = db.execute(
+                "INSERT OR IGNORE INTO deposits (tx_id, chain, from_address, to_address, asset, amount, seen_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![d.tx_id, d.chain, d.from_address, d.to_address, d.asset, d.amount, d.seen_at],
+            )? == 1;
+            if !new {
+                continue;
+            }
+            let mut query = db.prepare(
+                "SELECT alert_id FROM alert_addresses WHERE chain = ?1 AND address IN (?2, ?3)
+                   AND (valid_until IS NULL OR valid_until > ?4) AND confidence >= ?5",
+            )?;
+            let alerts: Vec<String> =
+                query.query_map(params![d.chain, d.from_address, d.to_address, now_ms, book.min_confidence], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            for alert_id in alerts {
+                if let Some(hit) = book.hit(db, &alert_id, &d.tx_id, false)? {
+                    hits.push(hit);
+                }
+            }
+        }
+        Ok(hits)
+    })
+}
+
+/// Whether the deposit file `name` was read.
+pub fn file_done(ledger: &Ledger, name: &str) -> Result<bool, LedgerError> {
+    ledger.with_book(|_, db| db.query_row("SELECT count(*) FROM deposit_files WHERE name = ?1", [name], |r| r.get::<_, i64>(0)).map(|n| n > 0))
+}
+
+/// Records that the deposit file `name` was read.
+pub fn finish_file(ledger: &Ledger, name: &str, deposits: usize, refused: usize) -> Result<(), LedgerError> {
+    ledger.with_book(|_, db| {
+        db.execute("INSERT OR REPLACE INTO deposit_files (name, deposits, refused) VALUES (?1, ?2, ?3)", params![name, deposits as i64, refused as i64])
+            .map(|_| ())
+    })
+}
+
+/// Hits recorded but not yet published (after a crash, or just made).
+pub fn unpublished_hits(ledger: &Ledger) -> Result<Vec<IndicatorAlert>, LedgerError> {
+    ledger.with_book(|book, db| {
+        let pairs: Vec<(String, String)> = db
+            .prepare("SELECT alert_id, tx_id FROM hits WHERE published = 0 ORDER BY rowid")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut out = Vec::new();
+        for (alert_id, tx_id) in pairs {
+            out.extend(book.hit(db, &alert_id, &tx_id, true)?);
+        }
+        Ok(out)
+    })
+}
+
+/// Marks a hit published.
+pub fn hit_published(ledger: &Ledger, hit_alert_id: &str) -> Result<(), LedgerError> {
+    ledger.with_book(|_, db| db.execute("UPDATE hits SET published = 1 WHERE hit_alert_id = ?1", [hit_alert_id]).map(|_| ()))
+}
+
+/// The id of the hit of `alert_id` on deposit `tx_id`: the same on every run,
+/// so a hit published twice (after a crash) is recognisably one hit.
+pub fn hit_id(alert_id: &str, tx_id: &str) -> String {
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, format!("concord:screening-hit:{alert_id}:{tx_id}").as_bytes()).to_string()
+}
+
+struct AlertRow {
+    chain: String,
+    category: String,
+    confidence: i32,
+    tlp: String,
+}
+
+fn category(name: &str) -> ScamCategory {
+    serde_json::from_value(serde_json::Value::String(name.to_owned())).unwrap_or(ScamCategory::Other)
+}
+
+fn symbol<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+impl Accounts {
+    /// The hit of `alert_id` on `tx_id`: recorded (published or not) if new;
+    /// returned if new, or if `again` and already recorded.
+    fn hit(&self, db: &Connection, alert_id: &str, tx_id: &str, again: bool) -> rusqlite::Result<Option<IndicatorAlert>> {
+        let id = hit_id(alert_id, tx_id);
+        let new = db.execute("INSERT OR IGNORE INTO hits (alert_id, tx_id, hit_alert_id, published) VALUES (?1, ?2, ?3, 0)", params![alert_id, tx_id, id])? == 1;
+        if !new && !again {
+            return Ok(None);
+        }
+        let deposit = db.query_row(
+            "SELECT tx_id, chain, from_address, to_address, asset, amount, seen_at FROM deposits WHERE tx_id = ?1",
+            [tx_id],
+            |r| Ok(Deposit { tx_id: r.get(0)?, chain: r.get(1)?, from_address: r.get(2)?, to_address: r.get(3)?, asset: r.get(4)?, amount: r.get(5)?, seen_at: r.get(6)? }),
+        )?;
+        let alert = db.query_row(
+            "SELECT chain, category, confidence, tlp FROM alert_addresses WHERE alert_id = ?1 AND chain = ?2 LIMIT 1",
+            params![alert_id, deposit.chain],
+            |r| Ok(AlertRow { chain: r.get(0)?, category: r.get(1)?, confidence: r.get(2)?, tlp: r.get(3)? }),
+        )?;
+        let address = |value: &str| Indicator {
+            kind: IndicatorKind::CryptoAddress,
+            value: value.to_owned(),
+            chain: Some(alert.chain.clone()),
+            asset: Some(deposit.asset.clone()),
+            platform: None,
+        };
+        // At least AMBER: the hit tells which exchange address received the funds.
+        let tlp: Tlp = serde_json::from_value(serde_json::Value::String(alert.tlp.clone())).unwrap_or(Tlp::Amber).max(Tlp::Amber);
+        Ok(Some(IndicatorAlert {
+            alert_id: id,
+            indicators: vec![address(&deposit.from_address), address(&deposit.to_address)],
+            category: category(&alert.category),
+            confidence: alert.confidence,
+            tlp,
+            first_seen: UnixMillis(deposit.seen_at),
+            valid_until: None,
+            description: format!(
+                "Screening hit at {}: deposit of {} {} from {} to this exchange's deposit address {} (tx {}), an address named in alert {alert_id}",
+                self.agency, deposit.amount, deposit.asset, deposit.from_address, deposit.to_address, deposit.tx_id
+            ),
+            evidence_refs: vec![format!("tx:{}:{}", deposit.chain, deposit.tx_id)],
+            related_alert_ids: vec![alert_id.to_owned()],
+        }))
+    }
+}
+
+impl Book for Accounts {
+    const ACTIONS: &'static [TargetAction] = &[TargetAction::FreezeExchangeAccount];
+
+    fn create(&self, db: &Connection) -> rusqlite::Result<()> {
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS accounts (account_id TEXT PRIMARY KEY, customer TEXT NOT NULL, asset TEXT NOT NULL,
+                 balance TEXT NOT NULL, frozen INTEGER NOT NULL DEFAULT 0);
+             CREATE TABLE IF NOT EXISTS deposit_addresses (chain TEXT NOT NULL, address TEXT NOT NULL, account_id TEXT NOT NULL,
+                 PRIMARY KEY (chain, address));
+             CREATE TABLE IF NOT EXISTS alert_addresses (alert_id TEXT NOT NULL, publisher TEXT NOT NULL, chain TEXT NOT NULL,
+                 address TEXT NOT NULL, category TEXT NOT NULL, confidence INTEGER NOT NULL, tlp TEXT NOT NULL, valid_until INTEGER,
+                 PRIMARY KEY (alert_id, chain, address));
+             CREATE INDEX IF NOT EXISTS alert_addresses_by_address ON alert_addresses (chain, address);
+             CREATE TABLE IF NOT EXISTS deposits (tx_id TEXT PRIMARY KEY, chain TEXT NOT NULL, from_address TEXT NOT NULL,
+                 to_address TEXT NOT NULL, asset TEXT NOT NULL, amount TEXT NOT NULL, seen_at INTEGER NOT NULL);
+             CREATE INDEX IF NOT EXISTS deposits_from ON deposits (chain, from_address);
+             CREATE INDEX IF NOT EXISTS deposits_to ON deposits (chain, to_address);
+             CREATE TABLE IF NOT EXISTS deposit_files (name TEXT PRIMARY KEY, deposits INTEGER NOT NULL, refused INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS hits (alert_id TEXT NOT NULL, tx_id TEXT NOT NULL, hit_alert_id TEXT NOT NULL,
+                 published INTEGER NOT NULL, PRIMARY KEY (alert_id, tx_id));",
+        )
+    }
+
+    fn execute(&self, tx: &Transaction<'_>, target: &FreezeTarget, reference: &str) -> rusqlite::Result<Outcome> {
+        let indicator = &target.indicator;
+        let account: Option<String> = match indicator.kind {
+            // A deposit address of the exchange names the account it belongs to.
+            IndicatorKind::CryptoAddress => tx
+                .query_row(
+                    "SELECT account_id FROM deposit_addresses WHERE chain = ?1 AND address = ?2",
+                    params![indicator.chain.clone().unwrap_or_default(), indicator.value],
+                    |r| r.get(0),
+                )
+                .optional()?,
+            // An account id, given as a bank account at this exchange.
+            IndicatorKind::BankAccount if indicator.platform.as_deref() == Some(self.agency.as_str()) => Some(indicator.value.clone()),
+            kind => {
+                return Ok(Outcome::refused(
+                    TargetStatus::Rejected,
+                    format!("an account freeze needs a deposit address, or a BANK_ACCOUNT with platform {:?}, not a {kind:?}", self.agency.as_str()),
+                ))
+            }
+        };
+        let Some(account) = account else {
+            return Ok(Outcome::refused(TargetStatus::NotFound, format!("no account of this exchange has the deposit address {}", indicator.value)));
+        };
+        let row: Option<(String, String, i64)> = tx
+            .query_row("SELECT asset, balance, frozen FROM accounts WHERE account_id = ?1", [&account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()?;
+        Ok(match row {
+            None => Outcome::refused(TargetStatus::NotFound, format!("no account {account} at this exchange")),
+            Some((asset, balance, 1)) => Outcome { status: TargetStatus::AlreadyFrozen, reason: None, amount: Some(balance), asset: Some(asset), ledger_ref: None },
+            Some((asset, balance, _)) => {
+                tx.execute("UPDATE accounts SET frozen = 1 WHERE account_id = ?1", [&account])?;
+                Outcome {
+                    status: TargetStatus::Frozen,
+                    reason: None,
+                    amount: Some(balance),
+                    asset: Some(asset),
+                    ledger_ref: Some(format!("account-hold:{account}:{reference}")),
+                }
+            }
+        })
+    }
+
+    fn proactive_action(&self, indicator: &Indicator) -> Option<TargetAction> {
+        (indicator.kind == IndicatorKind::CryptoAddress).then_some(TargetAction::FreezeExchangeAccount)
+    }
+
+    fn screen(&self, db: &Connection, sender: &AgencyId, alert: &IndicatorAlert, redelivery: bool) -> rusqlite::Result<Vec<IndicatorAlert>> {
+        if alert.confidence < self.min_confidence {
+            return Ok(Vec::new());
+        }
+        let mut hits = Vec::new();
+        for indicator in alert.indicators.iter().filter(|i| i.kind == IndicatorKind::CryptoAddress) {
+            let chain = indicator.chain.clone().unwrap_or_default();
+            db.execute(
+                "INSERT OR IGNORE INTO alert_addresses (alert_id, publisher, chain, address, category, confidence, tlp, valid_until)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![alert.alert_id, sender.as_str(), chain, indicator.value, symbol(&alert.category), alert.confidence, symbol(&alert.tlp), alert.valid_until.map(|u| u.0)],
+            )?;
+            // Deposits seen before the alert (retro-screening).
+            let deposits: Vec<String> = db
+                .prepare("SELECT tx_id FROM deposits WHERE chain = ?1 AND (from_address = ?2 OR to_address = ?2) ORDER BY seen_at")?
+                .query_map(params![chain, indicator.value], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for tx_id in deposits {
+                if let Some(hit) = self.hit(db, &alert.alert_id, &tx_id, redelivery)? {
+                    // Published in this record's Kafka transaction.
+                    db.execute("UPDATE hits SET published = 1 WHERE hit_alert_id = ?1", [&hit.alert_id])?;
+                    hits.push(hit);
+                }
+            }
+        }
+        Ok(hits)
+    }
+}
