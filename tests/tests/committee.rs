@@ -1,12 +1,15 @@
 //! The committee turns dropped report files into normalized, signed alerts:
 //! a malformed line is refused with its line and reason while the rest of the
-//! file is published, and nothing is published twice.
+//! file is published, and nothing is published twice. Takedown requests in its
+//! inbox are executed once and confirmed TAKEN_DOWN; a number outside its
+//! country is NOT_FOUND, a mismatched or foreign action REJECTED.
 
 use std::time::Duration;
 
 use concord_committee::Committee;
 use concord_protocol::{Mode, Payload};
 use concord_tests::*;
+use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_report_line_is_refused_while_the_rest_is_published_once() {
@@ -56,4 +59,70 @@ async fn malformed_report_line_is_refused_while_the_rest_is_published_once() {
             "secure-bdo-verify.com",
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn committee_blocks_numbers_and_takes_down_domains_once_and_confirms() {
+    use concord_domain::{Indicator, IndicatorKind, TargetAction, TargetStatus};
+    let run = TestRun::new("takedown").await;
+    let config = committee_config(&run, &run.dir.join("reports"));
+    let identity = run.identity(COMMITTEE);
+    let target = |id: &str, action, kind, value: &str| concord_domain::FreezeTarget {
+        target_id: id.into(),
+        action,
+        indicator: Indicator { kind, value: value.into(), chain: None, asset: None, platform: None },
+    };
+    let mut request = sample_freeze_request("US-2026-0419");
+    request.targets = vec![
+        target("phone", TargetAction::BlockPhoneNumber, IndicatorKind::PhoneNumber, "+639171234567"),
+        target("domain", TargetAction::TakeDownDomain, IndicatorKind::Domain, "Secure-BDO-Verify.COM"),
+        target("abroad", TargetAction::BlockPhoneNumber, IndicatorKind::PhoneNumber, "+15551234567"),
+        target("mismatch", TargetAction::TakeDownDomain, IndicatorKind::PhoneNumber, "+639171234567"),
+        target("wallet", TargetAction::FreezeWallet, IndicatorKind::CryptoAddress, "TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n"),
+    ];
+    let mut administrative = sample_freeze_request("US-2026-0419");
+    administrative.legal_basis.kind = concord_domain::LegalBasisKind::Administrative;
+    administrative.targets = vec![target("phone", TargetAction::BlockPhoneNumber, IndicatorKind::PhoneNumber, "09171234567")];
+    let inbox = identity.topics.inbox(&identity.agency.id);
+    let enforcement = run.producer(ENFORCEMENT);
+    for r in [&request, &administrative, &request] {
+        enforcement.publish(&inbox, r.request_id.as_bytes(), r).await.unwrap();
+    }
+
+    let (consumer, processor) = concord_committee::takedowns(identity.clone(), &config).unwrap();
+    let ledger = processor.ledger();
+    let stats = consumer.stats();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(consumer.run(processor, shutdown.clone()));
+    wait_for("3 requests settled", Duration::from_secs(60), || stats.settled() >= 3).await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+
+    let enforcement_id = run.identity(ENFORCEMENT);
+    let records = read_topic(&enforcement_id, &enforcement_id.topics.inbox(&enforcement_id.agency.id), 13, Duration::from_secs(10)).await;
+    let confirmations = confirmations_of(&enforcement_id, &records).await;
+    assert_eq!(confirmations.len(), 12, "ACK + outcome for 5 + 1 targets; nothing for the duplicate: {confirmations:?}");
+    let outcome = |request: &str, t: &str| {
+        confirmations.iter().find(|c| c.request_id == request && c.target_id == t && c.status.is_final()).unwrap().clone()
+    };
+    let phone = outcome(&request.request_id, "phone");
+    assert_eq!(phone.status, TargetStatus::TakenDown);
+    assert!(phone.ledger_ref.as_deref().unwrap().starts_with("block:+639171234567:"), "{phone:?}");
+    let domain = outcome(&request.request_id, "domain");
+    assert_eq!(domain.status, TargetStatus::TakenDown);
+    assert!(domain.ledger_ref.as_deref().unwrap().starts_with("takedown:secure-bdo-verify.com:"), "{domain:?}");
+    let abroad = outcome(&request.request_id, "abroad");
+    assert_eq!(abroad.status, TargetStatus::NotFound);
+    assert!(abroad.reason.unwrap().contains("jurisdiction (+63)"));
+    assert_eq!(outcome(&request.request_id, "mismatch").status, TargetStatus::Rejected);
+    assert_eq!(outcome(&request.request_id, "wallet").status, TargetStatus::Rejected);
+    // A local number, on an administrative order: the same number, blocked before.
+    let again = outcome(&administrative.request_id, "phone");
+    assert_eq!(again.status, TargetStatus::TakenDown);
+    assert_eq!(again.ledger_ref, phone.ledger_ref, "blocked once; the second request is answered with the first block");
+
+    let ledger = ledger.lock().unwrap();
+    assert!(concord_committee::takedown::is_blocked(&ledger, IndicatorKind::PhoneNumber, "+639171234567").unwrap());
+    assert!(concord_committee::takedown::is_blocked(&ledger, IndicatorKind::Domain, "secure-bdo-verify.com").unwrap());
+    assert!(!concord_committee::takedown::is_blocked(&ledger, IndicatorKind::PhoneNumber, "+15551234567").unwrap());
 }

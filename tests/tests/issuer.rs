@@ -1,7 +1,8 @@
 //! The issuer on the real stack: a freeze request from law enforcement freezes
 //! the wallet once and is confirmed; an unacceptable legal basis is rejected
 //! with the reason; a wallet it does not hold is NOT_FOUND; a duplicate request
-//! is not confirmed twice.
+//! is not confirmed twice; trusted alerts (and only those) freeze a
+//! held wallet without a request, and the publisher is told.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -64,4 +65,52 @@ async fn issuer_freezes_once_confirms_each_target_and_refuses_with_reasons() {
     let ledger = store::open(&config.database, &config.holdings).unwrap();
     assert_eq!(store::is_frozen(&ledger, "TRON", WALLET, "USDT").unwrap(), Some(true));
     assert_eq!(ledger.count(TargetStatus::Frozen).unwrap(), 1, "the wallet was frozen exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issuer_freezes_proactively_on_trusted_alerts_only_and_tells_the_publisher() {
+    let run = TestRun::new("issuer-proactive").await;
+    let mut config = issuer_config(&run);
+    config.policy.proactive = Some(concord_holder::ProactivePolicy { roles: vec![concord_domain::Role::Enforcement], agencies: vec![], min_confidence: 90 });
+    let ledger = store::open(&config.database, &config.holdings).unwrap();
+    let wallets = ["TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n", "TPDjZSjLd4HeGH5CPbkauubfdn8Q2xMvMy", "TXrHJA5PcFAuLW2VwYHcdQLVVDC33kaipi"];
+    for w in wallets {
+        store::put_wallet(&ledger, "TRON", w, "USDT", "700000.00").unwrap();
+    }
+    let alert = |wallet: &str, confidence: i32| {
+        let mut a = sample_alert();
+        a.indicators[0].value = wallet.into();
+        a.confidence = confidence;
+        a
+    };
+    let trusted = alert(wallets[0], 95);
+    let unsure = alert(wallets[1], 80); // law enforcement, below 90
+    let untrusted_role = alert(wallets[2], 99); // a committee: not a trusted role
+    let issuer = run.identity(ISSUER);
+    let topic = issuer.topics.alerts();
+    let enforcement = run.producer(ENFORCEMENT);
+    enforcement.publish(&topic, b"k", &trusted).await.unwrap();
+    enforcement.publish(&topic, b"k", &unsure).await.unwrap();
+    run.producer(COMMITTEE).publish(&topic, b"k", &untrusted_role).await.unwrap();
+    enforcement.publish(&topic, b"k", &trusted).await.unwrap(); // the same alert sent again
+
+    let (consumer, processor) = concord_issuer::build(issuer.clone(), &config).unwrap();
+    let stats = consumer.stats();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(consumer.run(processor, shutdown.clone()));
+    wait_for("4 alerts settled", Duration::from_secs(60), || stats.settled() >= 4).await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+
+    let enforcement_id = run.identity(ENFORCEMENT);
+    let records = read_topic(&enforcement_id, &enforcement_id.topics.inbox(&enforcement_id.agency.id), 2, Duration::from_secs(10)).await;
+    let confirmations = confirmations_of(&enforcement_id, &records).await;
+    assert_eq!(confirmations.len(), 1, "one confirmation, for the trusted alert, once: {confirmations:?}");
+    let c = &confirmations[0];
+    assert_eq!((c.request_id.as_str(), c.status, c.amount_frozen.as_deref()), (trusted.alert_id.as_str(), TargetStatus::Frozen, Some("700000.00")));
+    assert!(c.reason.as_deref().unwrap().starts_with("proactive"), "{:?}", c.reason);
+    let frozen: Vec<Option<bool>> = wallets.iter().map(|w| store::is_frozen(&ledger, "TRON", w, "USDT").unwrap()).collect();
+    assert_eq!(frozen, [Some(true), Some(false), Some(false)]);
+    let committee = run.identity(COMMITTEE);
+    assert!(read_topic(&committee, &committee.topics.inbox(&committee.agency.id), 1, Duration::from_secs(2)).await.is_empty());
 }
