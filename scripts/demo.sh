@@ -2,9 +2,12 @@
 # The hub's main job, end to end on the real stack (`make demo` starts it first):
 # two agencies publish signed alerts, a third agency's consumer verifies them,
 # a forged alert (one agency's key, another agency's name) is rejected to the
-# dead-letter topic, the committee ingests scam reports, law enforcement has the
-# issuer freeze a wallet (exactly once, tracked to EXECUTED), and the auditor
-# logs everything, replays the case and exports evidence that verifies offline.
+# dead-letter topic, the committee ingests scam reports, the exchange's deposit
+# screening hits the ring's wallet, law enforcement has the issuer freeze the
+# wallet, the exchange freeze the receiving account and the committee block the
+# number and the look-alike domain (each exactly once, tracked to EXECUTED), and
+# the auditor logs everything, replays the case and exports evidence that
+# verifies offline.
 # Exits non-zero if a step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -51,20 +54,53 @@ cp config/samples/reports/2026-11-28-hotline.csv ".state/committee-ph/reports/ho
 "$BIN/concord-committee" config/committee.toml --once | tee "$out/committee"
 grep -q "refused .*call me maybe" "$out/committee" || fail "the malformed report line was not refused"
 
-step "Law enforcement asks the issuer to freeze the wallet; the issuer freezes it exactly once and confirms"
+step "The holders start: the issuer, the exchange (screening its deposits), the committee (takedowns), law enforcement"
 "$BIN/concord-issuer" config/issuer.toml 2>"$out/issuer.log" & pids+=($!)
+"$BIN/concord-exchange" config/exchange.toml 2>"$out/exchange.log" & pids+=($!)
+"$BIN/concord-committee" config/committee.toml 2>"$out/committee.log" & pids+=($!)
 "$BIN/concord-enforcement" config/enforcement.toml 2>"$out/enforcement.log" & pids+=($!)
-"$CONCORD" case send --file config/samples/freeze-request.json --to issuer-usdx | tee "$out/sent"
-request=$(awk '{print $4}' "$out/sent")
+
+step "The exchange sees a deposit from the ring's wallet into a customer account: a screening hit"
+mkdir -p .state/exchange-global/deposits
+run_id=$(date +%s%N)
+# A fresh transaction id per run, so each demo run makes its own hit.
+sed "s/^9c1f0e7b/demo${run_id}-9c1f0e7b/" config/samples/exchange-deposits.csv >".state/exchange-global/deposits/deposits-${run_id}.csv"
 for _ in $(seq 1 60); do
-  "$CONCORD" case status US-2026-0419 >"$out/case" 2>/dev/null || true
-  grep -q "request $request .*EXECUTED" "$out/case" && break
+  grep -q "Screening hit published" "$out/exchange.log" && break
   sleep 1
 done
-cat "$out/case" | grep -A1 "request $request"
-grep -q "request $request .*EXECUTED" "$out/case" || fail "the freeze request did not reach EXECUTED: $(tail -3 "$out/issuer.log")"
-grep -A1 "request $request" "$out/case" | grep -qE "FROZEN|ALREADY_FROZEN" || fail "the wallet is not frozen"
-for p in "${pids[@]}"; do kill -TERM "$p"; wait "$p" || true; done
+grep "Deposit line refused" "$out/exchange.log" | sed 's/\x1b\[[0-9;]*m//g' | tail -n 1 | cut -c1-220
+"$CONCORD" tail --as enforcement-us --topic alerts --idle-secs 3 >"$out/alerts"
+# One hit per live alert naming the wallet (law enforcement's and the committee's), each referencing it.
+grep "exchange-global  IndicatorAlert" "$out/alerts" | grep "demo${run_id}" >"$out/hit" || true
+[ -s "$out/hit" ] || fail "no screening hit alert from the exchange: $(tail -3 "$out/exchange.log")"
+echo "$(wc -l <"$out/hit") hit alert(s); the first:"
+head -n 1 "$out/hit" | python3 -c 'import json,sys; line=sys.stdin.read(); a=json.loads(line[line.index("{"):]); print("  " + a["description"]); print("  related_alert_ids:", a["related_alert_ids"], " indicators:", [i["value"] for i in a["indicators"]])'
+grep -q '"related_alert_ids":\["' "$out/hit" || fail "the hit does not reference the original alert"
+
+step "Law enforcement sends freeze requests to the issuer and the exchange, and a takedown request to the committee"
+"$CONCORD" case send --file config/samples/freeze-request.json --to issuer-usdx | tee "$out/sent"
+"$CONCORD" case send --file config/samples/freeze-request-exchange.json --to exchange-global | tee -a "$out/sent"
+"$CONCORD" case send --file config/samples/takedown-request.json --to committee-ph | tee -a "$out/sent"
+requests=$(awk '{print $4}' "$out/sent")
+done_all() {
+  "$CONCORD" case status US-2026-0419 >"$out/case" 2>/dev/null || return 1
+  for r in $requests; do grep -qE "request $r .*(EXECUTED|PARTIAL|REJECTED)" "$out/case" || return 1; done
+}
+for _ in $(seq 1 60); do done_all && break; sleep 1; done
+
+step "The case's final state: each target's outcome, amount, and time from request to confirmation"
+head -n 1 "$out/case"
+request_lines() { awk -v r="request $1" '/^  request/ { on = index($0, r) > 0 } on' "$out/case"; }
+for r in $requests; do request_lines "$r"; done
+for r in $requests; do
+  request_lines "$r" | head -n 1 | grep -q EXECUTED || fail "request $r did not reach EXECUTED: $(request_lines "$r")"
+done
+set -- $requests
+request_lines "$1" | grep -qE "target .*(FROZEN|ALREADY_FROZEN) .*USDT" || fail "the wallet is not frozen"
+request_lines "$2" | grep -qE "target .*(FROZEN|ALREADY_FROZEN) .*USDT" || fail "the exchange account is not frozen"
+[ "$(request_lines "$3" | grep -c "TAKEN_DOWN")" = 2 ] || fail "the number and the domain were not both taken down"
+for p in "${pids[@]}"; do kill -TERM "$p"; wait "$p" || fail "a service did not stop cleanly"; done
 pids=()
 
 step "The auditor appends every record, verified or rejected, to its Merkle log"
@@ -97,6 +133,7 @@ fi
 cat "$out/tampered"
 
 printf '\ndemo: OK — 2 alerts verified and delivered, 1 forgery rejected to concord.dlq.v1 with its reason,\n'
-printf '      scam reports turned into alerts, a freeze executed once and tracked to EXECUTED,\n'
+printf '      scam reports turned into alerts, a screening hit at the exchange,\n'
+printf '      a wallet and an account frozen and a number and a domain taken down, each once and tracked to EXECUTED,\n'
 printf '      every record in the signed audit log,\n'
 printf '      and an evidence bundle that verifies offline and fails when one bit changes.\n'

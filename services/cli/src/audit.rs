@@ -313,7 +313,7 @@ pub(crate) async fn case(command: CaseCommand) -> anyhow::Result<()> {
         );
         for t in r.targets {
             let latency = t.latency_ms.map(|ms| format!("  after {:.1} s", ms as f64 / 1000.0)).unwrap_or_default();
-            println!("    target {:<6} {:<16} {}{latency}", t.target_id, t.status, t.detail);
+            println!("    target {:<16} {:<16} {}{latency}", t.target_id, t.status, t.detail);
         }
     }
     Ok(())
