@@ -1,6 +1,7 @@
 //! The transactional processor: confirmations and offsets commit together, so
 //! after a crash — an aborted transaction, or a producer that died with one
-//! open — every request has exactly one visible confirmation.
+//! open — every request has exactly one visible confirmation. A transaction
+//! carries a batch of records; after a failure exactly that batch comes back.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,6 +24,7 @@ struct Confirmer {
     crash_on: Option<usize>,
     redelivered: Arc<Mutex<Vec<String>>>,
     crashed: Arc<Mutex<Option<String>>>,
+    processed: Arc<Mutex<Vec<String>>>,
 }
 
 impl Processor for Confirmer {
@@ -33,6 +35,7 @@ impl Processor for Confirmer {
         if redelivery {
             self.redelivered.lock().unwrap().push(request.request_id.clone());
         }
+        self.processed.lock().unwrap().push(request.request_id.clone());
         let confirmation = confirmation(&request);
         let value = self.identity.codec.encode(&confirmation).await.map_err(|e| HandlerError::Transient(Box::new(e)))?;
         let requester_inbox = self.identity.topics.inbox(&event.sender);
@@ -117,13 +120,16 @@ async fn every_request_gets_exactly_one_confirmation_across_aborted_and_orphaned
     // First life: the 15th transaction fails half-way; the processor stops.
     let redelivered = Arc::new(Mutex::new(Vec::new()));
     let crashed = Arc::new(Mutex::new(None));
+    let processed = Arc::new(Mutex::new(Vec::new()));
     let first = processor(&run, &txn);
+    let first_stats = first.stats();
     let confirmer = Confirmer {
         identity: exchange.clone(),
         calls: AtomicUsize::new(0),
         crash_on: Some(15),
         redelivered: redelivered.clone(),
         crashed: crashed.clone(),
+        processed: processed.clone(),
     };
     let result = tokio::time::timeout(Duration::from_secs(120), first.run(confirmer, CancellationToken::new())).await.expect("stops");
     assert!(result.is_err(), "the failed transaction stops the processor");
@@ -138,17 +144,29 @@ async fn every_request_gets_exactly_one_confirmation_across_aborted_and_orphaned
         crash_on: None,
         redelivered: redelivered.clone(),
         crashed: crashed.clone(),
+        processed: Arc::default(),
     };
     let task = tokio::spawn(second.run(confirmer, shutdown.clone()));
     let start = Instant::now();
-    while stats.handled.load(Ordering::SeqCst) < 26 {
+    // The first life committed some batches; the rest, from the failed batch on, come back.
+    let committed = first_stats.handled.load(Ordering::SeqCst);
+    assert!(committed < 15, "the failed transaction's records were not committed");
+    while stats.handled.load(Ordering::SeqCst) < 40 - committed {
         assert!(start.elapsed() < Duration::from_secs(120), "only {} handled", stats.handled.load(Ordering::SeqCst));
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     shutdown.cancel();
     task.await.unwrap().unwrap();
     let crashed = crashed.lock().unwrap().clone().expect("the 15th transaction failed");
-    assert_eq!(redelivered.lock().unwrap().as_slice(), [crashed], "the failed record, and only it, comes back as a redelivery");
+    // Redeliveries: the records of the failed transaction (its batch, up to the
+    // crash), each once — not the records whose transactions had committed.
+    let redelivered = redelivered.lock().unwrap().clone();
+    assert!(redelivered.contains(&crashed), "the failed record comes back as a redelivery");
+    assert_eq!(redelivered.len(), 15 - committed as usize, "the failed batch's records, and only they, come back as redeliveries: {redelivered:?}");
+    // Records are processed one after another and batches commit in order: the
+    // failed batch is what the first life processed after its last commit.
+    let first_uncommitted = processed.lock().unwrap()[committed as usize..15].to_vec();
+    assert!(redelivered.iter().all(|r| first_uncommitted.contains(r)), "no committed record is redelivered");
 
     // What the requester can see: exactly one confirmation per request, no ghost.
     let enforcement_id = run.identity(ENFORCEMENT);

@@ -17,7 +17,7 @@ pub use dead_letter::{dlq_header, DeadLetter};
 pub use producer::{send_record, PublishError, Published, SignedProducer};
 pub use seen::{SeenEvents, SeenOutcome, StoreError};
 pub use settings::{KafkaSettings, SettingsError, TlsFiles};
-pub use transactional::{Processor, TransactionalProcessor};
+pub use transactional::{Processor, TransactionalProcessor, MAX_BATCH};
 
 use concord_protocol::RawRecord;
 use rdkafka::message::{Headers, Message};

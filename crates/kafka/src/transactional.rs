@@ -1,7 +1,8 @@
 //! The exactly-once processor: consume → verify → act → produce in one Kafka
-//! transaction per record. The records a processor returns (confirmations) and
-//! the consumer offset are committed together, or not at all; a dead letter for
-//! a rejected record is part of the same transaction. Effects outside Kafka
+//! transaction per batch of records (one record when idle; what is already
+//! fetched, up to [`MAX_BATCH`], under load). The records a processor returns
+//! (confirmations) and the consumer offsets are committed together, or not at
+//! all; a dead letter for a rejected record is part of the same transaction. Effects outside Kafka
 //! (a ledger) must be idempotent per record: after a crash the record comes back
 //! and the processor is told it is a redelivery.
 //!
@@ -10,12 +11,14 @@
 //! makes its own effects idempotent.
 
 use std::future::Future;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use concord_domain::AgencyId;
+use futures::future::try_join_all;
 use concord_protocol::{Mode, RawRecord, RejectReason, VerifiedEvent, VerifyError, Verifier};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -25,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::consumer::{next_record, ConsumerError, ConsumerStats, HandlerError};
+use crate::to_raw;
 use crate::dead_letter::DeadLetter;
 use crate::producer::send_record;
 use crate::seen::{SeenEvents, SeenOutcome};
@@ -50,6 +54,9 @@ pub struct TransactionalProcessor {
 }
 
 const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The most records one transaction carries.
+pub const MAX_BATCH: usize = 500;
 
 impl TransactionalProcessor {
     /// A processor of `agency` in `group` over `topics`, producing with `transactional_id`.
@@ -99,13 +106,13 @@ impl TransactionalProcessor {
     /// stops the processor: its restart resumes from the last committed offset.
     pub async fn run<P: Processor>(self, processor: P, shutdown: CancellationToken) -> Result<(), ConsumerError> {
         info!(agency = %self.agency, "Transactional processor started.");
-        while let Some(record) = next_record(&self.consumer, &self.stats, &shutdown).await {
+        while let Some(batch) = self.next_batch(&shutdown).await {
             let mut delay = Duration::from_millis(100);
             loop {
-                match self.transact(&record, &processor).await {
+                match self.transact(&batch, &processor).await {
                     Ok(true) => break,
                     Ok(false) => {
-                        // Transient: the transaction was aborted; try the same record again.
+                        // Transient: the transaction was aborted; try the same records again.
                         self.stats.retries.fetch_add(1, Ordering::Relaxed);
                         tokio::select! {
                             () = shutdown.cancelled() => return Ok(()),
@@ -124,59 +131,91 @@ impl TransactionalProcessor {
         Ok(())
     }
 
-    /// One record in one transaction. `Ok(false)`: transient failure, aborted.
-    async fn transact<P: Processor>(&self, record: &RawRecord, processor: &P) -> Result<bool, ConsumerError> {
-        tokio::task::block_in_place(|| self.producer.begin_transaction())?;
-        let outcome = match self.verifier.verify(record, Mode::live()).await {
-            Err(VerifyError::Rejected(r)) => Err((r.reason.code(), r.detail)),
-            Err(VerifyError::Unavailable(e)) => {
-                warn!(error = %e, "Registry unavailable; retrying.");
-                tokio::task::block_in_place(|| self.producer.abort_transaction(TIMEOUT))?;
-                return Ok(false);
-            }
-            Ok(event) => {
-                let expires = event.expires_at.unix_timestamp();
-                match self.seen.check(&event.id, &record.topic, record.partition, record.offset, expires) {
-                    Ok(SeenOutcome::Replay { first }) => {
-                        Err((RejectReason::Replayed.code(), format!("event {} was accepted at {first}", event.id)))
-                    }
-                    Ok(seen) => match processor.process(event, seen == SeenOutcome::Redelivery).await {
-                        Ok(outputs) => Ok(outputs),
-                        Err(HandlerError::Permanent { code, detail }) => Err((code, detail)),
-                        Err(HandlerError::Transient(e)) => {
-                            warn!(error = %e, "Processor failed transiently; retrying.");
-                            tokio::task::block_in_place(|| self.producer.abort_transaction(TIMEOUT))?;
-                            return Ok(false);
-                        }
-                    },
-                    Err(e) => {
-                        warn!(error = %e, "Replay guard failed; retrying.");
-                        tokio::task::block_in_place(|| self.producer.abort_transaction(TIMEOUT))?;
-                        return Ok(false);
-                    }
+    /// The next record, and the records already fetched behind it (up to
+    /// [`MAX_BATCH`]): under load one transaction carries many records, idle it
+    /// carries one and adds no delay.
+    async fn next_batch(&self, shutdown: &CancellationToken) -> Option<Vec<RawRecord>> {
+        let first = next_record(&self.consumer, &self.stats, shutdown).await?;
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            // A zero timeout still polls once: only what is already here is taken.
+            match tokio::time::timeout(Duration::ZERO, self.consumer.recv()).await {
+                Ok(Ok(m)) => {
+                    self.stats.consumed.fetch_add(1, Ordering::Relaxed);
+                    batch.push(to_raw(&m));
                 }
-            }
-        };
-        match outcome {
-            Ok(outputs) => {
-                for out in &outputs {
-                    send_record(&self.producer, out).await?;
+                Ok(Err(e)) => {
+                    warn!(error = %e, "Kafka consumer error; continuing.");
+                    break;
                 }
-                self.stats.handled.fetch_add(1, Ordering::Relaxed);
-            }
-            Err((code, detail)) => {
-                warn!(topic = %record.topic, offset = record.offset, reason = code, %detail, "Record rejected to the dead-letter topic.");
-                self.dead_letter.send(record, code, &detail).await?;
-                *self.stats.rejected.lock().expect("stats lock").entry(code.to_owned()).or_default() += 1;
+                Err(_) => break,
             }
         }
+        Some(batch)
+    }
+
+    /// Aborts the open transaction after a transient failure.
+    fn abort(&self, what: &str, error: &dyn std::fmt::Display) -> Result<bool, ConsumerError> {
+        warn!(%error, "{what}; retrying.");
+        tokio::task::block_in_place(|| self.producer.abort_transaction(TIMEOUT))?;
+        Ok(false)
+    }
+
+    /// One batch of records in one transaction. `Ok(false)`: transient failure, aborted.
+    async fn transact<P: Processor>(&self, batch: &[RawRecord], processor: &P) -> Result<bool, ConsumerError> {
+        tokio::task::block_in_place(|| self.producer.begin_transaction())?;
+        let mut handled = 0;
+        let mut rejected = Vec::new();
+        let mut outputs = Vec::new();
+        let mut next_offsets: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+        for record in batch {
+            let outcome = match self.verifier.verify(record, Mode::live()).await {
+                Err(VerifyError::Rejected(r)) => Err((r.reason.code(), r.detail)),
+                Err(VerifyError::Unavailable(e)) => return self.abort("Registry unavailable", &e),
+                Ok(event) => {
+                    let expires = event.expires_at.unix_timestamp();
+                    match self.seen.check(&event.id, &record.topic, record.partition, record.offset, expires) {
+                        Ok(SeenOutcome::Replay { first }) => {
+                            Err((RejectReason::Replayed.code(), format!("event {} was accepted at {first}", event.id)))
+                        }
+                        Ok(seen) => match processor.process(event, seen == SeenOutcome::Redelivery).await {
+                            Ok(outputs) => Ok(outputs),
+                            Err(HandlerError::Permanent { code, detail }) => Err((code, detail)),
+                            Err(HandlerError::Transient(e)) => return self.abort("Processor failed transiently", &e),
+                        },
+                        Err(e) => return self.abort("Replay guard failed", &e),
+                    }
+                }
+            };
+            match outcome {
+                Ok(made) => {
+                    outputs.extend(made);
+                    handled += 1;
+                }
+                Err((code, detail)) => {
+                    warn!(topic = %record.topic, offset = record.offset, reason = code, %detail, "Record rejected to the dead-letter topic.");
+                    self.dead_letter.send(record, code, &detail).await?;
+                    rejected.push(code);
+                }
+            }
+            next_offsets.insert((record.topic.as_str(), record.partition), record.offset + 1);
+        }
+        // Sent together, not one round trip each; all acknowledged before the commit.
+        try_join_all(outputs.iter().map(|out| send_record(&self.producer, out))).await?;
         let mut offsets = TopicPartitionList::new();
-        offsets.add_partition_offset(&record.topic, record.partition, Offset::Offset(record.offset + 1))?;
+        for ((topic, partition), next) in next_offsets {
+            offsets.add_partition_offset(topic, partition, Offset::Offset(next))?;
+        }
         let metadata = self.consumer.group_metadata().ok_or(KafkaError::NoMessageReceived)?;
         tokio::task::block_in_place(|| {
             self.producer.send_offsets_to_transaction(&offsets, &metadata, TIMEOUT)?;
             self.producer.commit_transaction(TIMEOUT)
         })?;
+        self.stats.handled.fetch_add(handled, Ordering::Relaxed);
+        let mut counts = self.stats.rejected.lock().expect("stats lock");
+        for code in rejected {
+            *counts.entry(code.to_owned()).or_default() += 1;
+        }
         Ok(true)
     }
 }

@@ -33,6 +33,29 @@ pub(crate) struct BenchArgs {
     /// Messages in flight per producer batch.
     #[arg(long, default_value_t = 1_000)]
     batch: usize,
+    /// Which parts to run.
+    #[arg(long, value_enum, default_value = "all")]
+    only: Part,
+    /// Steady rate of the freeze round trip, requests/s.
+    #[arg(long, default_value_t = 200)]
+    freeze_rate: u32,
+    /// Seconds of the steady freeze phase.
+    #[arg(long, default_value_t = 20)]
+    freeze_secs: u64,
+    /// Seconds of each step of the maximum-rate search.
+    #[arg(long, default_value_t = 10)]
+    freeze_step_secs: u64,
+}
+
+/// The parts of the benchmark.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Part {
+    /// Everything.
+    All,
+    /// Signed vs raw messaging, verification, replay, audit log.
+    Messaging,
+    /// The freeze round trip through the issuer.
+    Freeze,
 }
 
 fn alert(i: usize) -> IndicatorAlert {
@@ -102,10 +125,23 @@ async fn raw_read(identity: &Identity, topic: &str, n: usize, purpose: &str) -> 
 pub(crate) async fn run(config: &Path, args: BenchArgs) -> anyhow::Result<()> {
     let hub = HubConfig::load(config)?;
     let run_id = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    if args.only != Part::Freeze {
+        messaging(&hub, &run_id, &args).await?;
+    }
+    if args.only != Part::Messaging {
+        let freeze = crate::bench_freeze::FreezeArgs { rate: args.freeze_rate, secs: args.freeze_secs, step_secs: args.freeze_step_secs };
+        let report = crate::bench_freeze::run(&hub, &run_id, &freeze).await?;
+        println!();
+        report.print();
+    }
+    Ok(())
+}
+
+async fn messaging(hub: &HubConfig, run_id: &str, args: &BenchArgs) -> anyhow::Result<()> {
     let signed_topics = format!("{run_id}-signed");
     let raw_topics = format!("{run_id}-raw");
-    let publisher = Identity::load(&hub, &args.agency)?.with_topic_suffix(&signed_topics);
-    let reader = Identity::load(&hub, &args.consumer)?.with_topic_suffix(&signed_topics);
+    let publisher = Identity::load(hub, &args.agency)?.with_topic_suffix(&signed_topics);
+    let reader = Identity::load(hub, &args.consumer)?.with_topic_suffix(&signed_topics);
     let raw_model = publisher.topics.with_suffix(&raw_topics);
     let admin = publisher.admin_settings();
     let mut topics = publisher.topics.topics(&publisher.directory);
@@ -202,7 +238,7 @@ pub(crate) async fn run(config: &Path, args: BenchArgs) -> anyhow::Result<()> {
     // Replay with full re-verification (as the auditor, keys as of each record's
     // time, Avro decoded) against a plain consume of the same topic.
     eprintln!("bench: replaying the signed topic");
-    let auditor = Identity::load(&hub, "audit-hub")?.with_topic_suffix(&signed_topics);
+    let auditor = Identity::load(hub, "audit-hub")?.with_topic_suffix(&signed_topics);
     let filter = concord_audit::replay::Filter { topics: vec![topic.clone()], ..Default::default() };
     let start = Instant::now();
     let (_, replayed) = concord_audit::replay::replay(&auditor, &filter, |_, _| {}).await?;

@@ -3,6 +3,7 @@
 
 mod audit;
 mod bench;
+mod bench_freeze;
 mod commands;
 mod consume;
 

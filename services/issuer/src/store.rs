@@ -39,6 +39,21 @@ pub fn put_wallet(ledger: &Ledger, chain: &str, address: &str, asset: &str, bala
     })
 }
 
+/// Adds or replaces many wallets `(chain, address, asset, balance)` in one transaction.
+pub fn put_wallets(ledger: &Ledger, wallets: &[(String, String, String, String)]) -> Result<(), LedgerError> {
+    ledger.with_book(|_, db| {
+        let tx = db.unchecked_transaction()?;
+        for (chain, address, asset, balance) in wallets {
+            tx.execute(
+                "INSERT INTO wallets (chain, address, asset, balance) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (chain, address, asset) DO UPDATE SET balance = excluded.balance",
+                params![chain, address, asset, balance],
+            )?;
+        }
+        tx.commit()
+    })
+}
+
 /// Whether a wallet is frozen (`None`: not held).
 pub fn is_frozen(ledger: &Ledger, chain: &str, address: &str, asset: &str) -> Result<Option<bool>, LedgerError> {
     ledger.with_book(|_, db| {

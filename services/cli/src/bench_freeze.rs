@@ -1,0 +1,318 @@
+//! The freeze round trip, measured end to end on the real stack: law
+//! enforcement signs and sends a FreezeRequest to the issuer's inbox; the
+//! issuer (in this process, the same code as `concord-issuer`) verifies it,
+//! freezes the wallet in its SQLite ledger and commits ACKNOWLEDGED + FROZEN
+//! and its offset in one Kafka transaction; law enforcement reads the outcome
+//! (read_committed) and verifies it. Latency is request signed → outcome
+//! verified at the requester.
+//!
+//! Two measurements: percentiles at a steady rate, and the highest rate the
+//! issuer keeps up with — a rate is sustained when, over a step of that rate,
+//! confirmations keep pace (≥ 95 % of the sending rate) and the backlog at the
+//! end of the step is under one second's worth of requests.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use concord_domain::{group_id, TargetStatus};
+use concord_issuer::store;
+use concord_kafka::{create_topics, delete_topics, to_raw, SignedProducer};
+use concord_protocol::{Mode, Payload};
+use concord_runtime::config::HubConfig;
+use concord_runtime::identity::Identity;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use tokio_util::sync::CancellationToken;
+
+/// What a freeze bench is asked to do.
+pub(crate) struct FreezeArgs {
+    /// Steady rate for the percentiles, requests/s.
+    pub rate: u32,
+    /// How long the steady phase lasts.
+    pub secs: u64,
+    /// How long each step of the maximum-rate search lasts.
+    pub step_secs: u64,
+}
+
+/// What the freeze bench measured.
+pub(crate) struct FreezeReport {
+    steady_rate: u32,
+    steady: Vec<Duration>,
+    steady_sent: usize,
+    steps: Vec<Step>,
+}
+
+struct Step {
+    rate: u32,
+    sent: usize,
+    confirmed_in_step: usize,
+    backlog: usize,
+    p99: Duration,
+    sustained: bool,
+}
+
+type Pending = Arc<Mutex<HashMap<String, Instant>>>;
+
+const WALLET_ASSET: &str = "USDT";
+const WARM_UP_RATE: u64 = 20;
+const WARM_UP_SECS: u64 = 2;
+
+fn wallet(i: usize) -> String {
+    format!("TBenchFreeze{i:022}")
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+struct Rig {
+    producer: Arc<SignedProducer>,
+    inbox: String,
+    pending: Pending,
+    latencies: Arc<Mutex<Vec<Duration>>>,
+    next: usize,
+}
+
+impl Rig {
+    /// Sends at `rate` for `secs` in 10 ms ticks, without waiting for the broker
+    /// between ticks; returns how many were sent.
+    async fn send_at(&mut self, rate: u32, secs: u64) -> anyhow::Result<usize> {
+        let tick = Duration::from_millis(10);
+        let total = (u64::from(rate) * secs) as usize;
+        let mut interval = tokio::time::interval(tick);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let start = Instant::now();
+        let mut sent = 0;
+        let mut tasks = Vec::new();
+        while sent < total {
+            interval.tick().await;
+            // How many should have gone by now.
+            let due = ((start.elapsed().as_secs_f64() + tick.as_secs_f64()) * f64::from(rate)) as usize;
+            while sent < due.min(total) {
+                let mut request = crate::bench_freeze::request(self.next);
+                request.targets[0].indicator.value = wallet(self.next);
+                self.next += 1;
+                sent += 1;
+                let (producer, inbox, pending) = (Arc::clone(&self.producer), self.inbox.clone(), Arc::clone(&self.pending));
+                tasks.push(tokio::spawn(async move {
+                    pending.lock().expect("pending lock").insert(request.request_id.clone(), Instant::now());
+                    producer.publish(&inbox, request.request_id.as_bytes(), &request).await.map(|_| ())
+                }));
+            }
+        }
+        for t in tasks {
+            t.await?.context("sending a benchmark freeze request")?;
+        }
+        Ok(total)
+    }
+
+    /// One step of the maximum-rate search: `rate` for `secs`, then the backlog drained.
+    async fn step(&mut self, rate: u32, secs: u64) -> anyhow::Result<Step> {
+        let sent = self.send_at(rate, secs).await?;
+        let backlog = self.outstanding();
+        let confirmed_in_step = sent - backlog;
+        self.drain(Duration::from_secs(120)).await;
+        let latencies = self.take_latencies();
+        anyhow::ensure!(self.outstanding() == 0, "{} requests of the {rate}/s step were not confirmed within 120 s", self.outstanding());
+        let sustained = confirmed_in_step as f64 >= 0.95 * sent as f64 && backlog <= rate as usize;
+        Ok(Step { rate, sent, confirmed_in_step, backlog, p99: percentile(&latencies, 0.99), sustained })
+    }
+
+    fn outstanding(&self) -> usize {
+        self.pending.lock().expect("pending lock").len()
+    }
+
+    fn take_latencies(&self) -> Vec<Duration> {
+        let mut l = std::mem::take(&mut *self.latencies.lock().expect("latency lock"));
+        l.sort();
+        l
+    }
+
+    async fn drain(&self, limit: Duration) {
+        let start = Instant::now();
+        while self.outstanding() > 0 && start.elapsed() < limit {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn request(i: usize) -> concord_domain::FreezeRequest {
+    use concord_domain::*;
+    FreezeRequest {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        case_ref: format!("BENCH-{}", i / 1000),
+        targets: vec![FreezeTarget {
+            target_id: "t1".into(),
+            action: TargetAction::FreezeWallet,
+            indicator: Indicator { kind: IndicatorKind::CryptoAddress, value: String::new(), chain: Some("TRON".into()), asset: Some(WALLET_ASSET.into()), platform: None },
+        }],
+        legal_basis: LegalBasis {
+            kind: LegalBasisKind::CourtOrder,
+            reference: "1:26-mj-00419".into(),
+            jurisdiction: "US".into(),
+            document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        },
+        deadline: UnixMillis(UnixMillis::now().0 + 3_600_000),
+        urgency: Urgency::Immediate,
+        embargo: true,
+        escalation: 0,
+        notes: "Benchmark request.".into(),
+    }
+}
+
+/// Runs the freeze round-trip benchmark on topic copies `<topic>.<run_id>-freeze`.
+pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> anyhow::Result<FreezeReport> {
+    let suffix = format!("{run_id}-freeze");
+    let issuer = Identity::load(hub, "issuer-usdx")?.with_topic_suffix(&suffix);
+    let enforcement = Identity::load(hub, "enforcement-us")?.with_topic_suffix(&suffix);
+    let admin = issuer.admin_settings();
+    let mut topics = issuer.topics.topics(&issuer.directory);
+    topics.retain(|t| t.name.contains(&format!(".inbox.{}.", issuer.agency.id)) || t.name.contains(&format!(".inbox.{}.", enforcement.agency.id)) || t.name.contains(".dlq."));
+    create_topics(&admin, &topics).await.context("creating freeze benchmark topics")?;
+
+    // The issuer's ledger: one wallet per request this run can send.
+    let steps = [50, 100, 200, 400, 800, 1600, 3200];
+    let capacity = (WARM_UP_RATE * WARM_UP_SECS + u64::from(args.rate) * args.secs + steps.iter().map(|r| u64::from(*r) * args.step_secs).sum::<u64>()
+        + 3200 * args.step_secs) as usize; // and the half-way step
+    let state = std::env::temp_dir().join(format!("concord-{suffix}"));
+    std::fs::create_dir_all(&state)?;
+    let config = concord_issuer::IssuerConfig {
+        hub: "config/concord.toml".into(),
+        agency: issuer.agency.id.to_string(),
+        database: state.join("ledger.sqlite"),
+        policy: concord_holder::RequestPolicy {
+            requesters: vec![enforcement.agency.id.to_string()],
+            legal_bases: vec![concord_domain::LegalBasisKind::CourtOrder],
+            proactive: None,
+        },
+        holdings: concord_issuer::config::Holdings { chains: vec!["TRON".into()], assets: vec![WALLET_ASSET.into()] },
+        ledger_seed: None,
+        topic_suffix: None,
+    };
+    {
+        let ledger = store::open(&config.database, &config.holdings)?;
+        let wallets: Vec<(String, String, String, String)> =
+            (0..capacity).map(|i| ("TRON".to_owned(), wallet(i), WALLET_ASSET.to_owned(), "1000.00".to_owned())).collect();
+        store::put_wallets(&ledger, &wallets)?;
+    }
+    let (processor_side, processor) = concord_issuer::build(issuer.clone(), &config)?;
+    let shutdown = CancellationToken::new();
+    let issuer_task = tokio::spawn(processor_side.run(processor, shutdown.clone()));
+
+    // Law enforcement's side: the sender, and a reader that verifies each outcome.
+    let consumer: StreamConsumer = enforcement
+        .kafka
+        .client_config(&[
+            ("group.id", &group_id(&enforcement.agency.id, &format!("{suffix}-confirmations"))),
+            ("enable.auto.commit", "false"),
+            ("isolation.level", "read_committed"),
+            ("auto.offset.reset", "earliest"),
+        ])?
+        .create()?;
+    consumer.subscribe(&[enforcement.topics.inbox(&enforcement.agency.id).as_str()])?;
+    let pending: Pending = Arc::default();
+    let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let verifier = enforcement.verifier();
+    let reader = {
+        let (pending, latencies, shutdown) = (Arc::clone(&pending), Arc::clone(&latencies), shutdown.clone());
+        tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    () = shutdown.cancelled() => return Ok::<(), anyhow::Error>(()),
+                    m = consumer.recv() => m?,
+                };
+                let event = verifier.verify(&to_raw(&message), Mode::live()).await.context("a confirmation failed verification")?;
+                if let Payload::TakedownConfirmation(c) = event.payload {
+                    if c.status != TargetStatus::Acknowledged {
+                        anyhow::ensure!(c.status == TargetStatus::Frozen, "request {} ended {:?}: {:?}", c.request_id, c.status, c.reason);
+                        if let Some(sent) = pending.lock().expect("pending lock").remove(&c.request_id) {
+                            latencies.lock().expect("latency lock").push(sent.elapsed());
+                        }
+                    }
+                }
+            }
+        })
+    };
+    let producer = Arc::new(SignedProducer::new(&enforcement.kafka, enforcement.signer.clone(), enforcement.codec.clone())?);
+    let inbox = issuer.topics.inbox(&issuer.agency.id);
+    let mut rig = Rig { producer, inbox, pending, latencies, next: 0 };
+
+    // Warm-up: the consumer groups join and the first transaction starts.
+    eprintln!("bench: freeze round trip — warming up");
+    rig.send_at(WARM_UP_RATE as u32, WARM_UP_SECS).await?;
+    rig.drain(Duration::from_secs(60)).await;
+    anyhow::ensure!(rig.outstanding() == 0, "the issuer did not confirm the warm-up requests within 60 s");
+    rig.take_latencies();
+
+    eprintln!("bench: freeze round trip at {} requests/s for {} s", args.rate, args.secs);
+    let steady_sent = rig.send_at(args.rate, args.secs).await?;
+    rig.drain(Duration::from_secs(120)).await;
+    let steady = rig.take_latencies();
+    anyhow::ensure!(rig.outstanding() == 0, "{} steady-phase requests were not confirmed within 120 s", rig.outstanding());
+
+    let mut measured: Vec<Step> = Vec::new();
+    for rate in steps {
+        eprintln!("bench: freeze round trip, step at {rate} requests/s for {} s", args.step_secs);
+        let step = rig.step(rate, args.step_secs).await?;
+        let sustained = step.sustained;
+        measured.push(step);
+        if !sustained {
+            // One more step half-way between the last rate sustained and this one.
+            if let Some(ok) = measured.iter().rev().find(|s| s.sustained).map(|s| s.rate) {
+                let mid = (ok + rate) / 2;
+                eprintln!("bench: freeze round trip, step at {mid} requests/s for {} s", args.step_secs);
+                measured.push(rig.step(mid, args.step_secs).await?);
+            }
+            break;
+        }
+    }
+
+    shutdown.cancel();
+    issuer_task.await?.context("the benchmark issuer failed")?;
+    reader.await??;
+    let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
+    delete_topics(&admin, &names).await?;
+    std::fs::remove_dir_all(&state).ok();
+    Ok(FreezeReport { steady_rate: args.rate, steady, steady_sent, steps: measured })
+}
+
+impl FreezeReport {
+    /// The report as Markdown tables.
+    pub(crate) fn print(&self) {
+        let s = &self.steady;
+        println!("| freeze round trip at {} requests/s ({} requests) | ms |", self.steady_rate, self.steady_sent);
+        println!("|---|---:|");
+        println!("| p50 | {:.1} |", ms(percentile(s, 0.50)));
+        println!("| p95 | {:.1} |", ms(percentile(s, 0.95)));
+        println!("| p99 | {:.1} |", ms(percentile(s, 0.99)));
+        println!("| max | {:.1} |", ms(s.last().copied().unwrap_or_default()));
+        println!();
+        println!("| step rate (req/s) | sent | confirmed during the step | backlog at its end | p99 (ms) | sustained |");
+        println!("|---:|---:|---:|---:|---:|---|");
+        for step in &self.steps {
+            println!(
+                "| {} | {} | {} | {} | {:.1} | {} |",
+                step.rate,
+                step.sent,
+                step.confirmed_in_step,
+                step.backlog,
+                ms(step.p99),
+                if step.sustained { "yes" } else { "no" }
+            );
+        }
+        let best = self.steps.iter().filter(|s| s.sustained).map(|s| s.rate).max();
+        println!();
+        match best {
+            Some(rate) => println!("Highest rate sustained without a growing backlog: {rate} requests/s (steps double from 50, then one step half-way)."),
+            None => println!("No step rate was sustained (the lowest step is 50 requests/s)."),
+        }
+    }
+}
