@@ -391,6 +391,7 @@ pub fn issuer_config(run: &TestRun) -> concord_issuer::IssuerConfig {
         database: run.dir.join("issuer-ledger.sqlite"),
         policy: concord_holder::RequestPolicy { requesters: vec![ENFORCEMENT.into()], legal_bases: vec![CourtOrder, Mlat, Emergency], proactive: None },
         holdings: concord_issuer::config::Holdings { chains: vec!["TRON".into(), "ETHEREUM".into()], assets: vec!["USDT".into()] },
+        admin_listen: String::new(),
         ledger_seed: None,
         topic_suffix: None,
     }
@@ -405,6 +406,7 @@ pub fn exchange_config(run: &TestRun) -> concord_exchange::ExchangeConfig {
         database: run.dir.join("exchange-ledger.sqlite"),
         policy: concord_holder::RequestPolicy { requesters: vec![ENFORCEMENT.into()], legal_bases: vec![CourtOrder, Mlat, Emergency], proactive: None },
         screening: concord_exchange::config::Screening { deposits_dir: run.dir.join("deposits"), min_confidence: 50, poll_interval_ms: 100 },
+        admin_listen: String::new(),
         accounts_seed: Some(root().join("config/samples/exchange-accounts.csv")),
         topic_suffix: None,
     }
@@ -419,6 +421,7 @@ pub fn committee_config(run: &TestRun, reports: &Path) -> concord_committee::Com
         reports_dir: reports.to_owned(),
         database: run.dir.join("committee.sqlite"),
         country_code: "63".into(),
+        admin_listen: String::new(),
         poll_interval_ms: 100,
         policy: concord_holder::RequestPolicy {
             requesters: vec![ENFORCEMENT.into()],

@@ -20,6 +20,7 @@ fn audit_config(run: &TestRun, name: &str) -> AuditConfig {
         agency: AUDITOR.into(),
         database: run.dir.join(format!("{name}.sqlite")),
         checkpoint_interval_secs: 0,
+        admin_listen: String::new(),
         ordering_grace_ms: 500,
     }
 }

@@ -1,7 +1,8 @@
 //! Law enforcement tracks its requests from the confirmations it receives and
 //! escalates an overdue one. With the issuer running, a freeze request goes
 //! REQUESTED → EXECUTED with the amount; a request to an exchange that does not
-//! answer is re-sent as an escalation after its deadline.
+//! answer is re-sent as an escalation after its deadline, and the escalation
+//! and the time to each confirmation are in the service's metrics.
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +19,7 @@ fn config(run: &TestRun) -> EnforcementConfig {
         database: run.dir.join("cases.sqlite"),
         escalation_check_ms: 200,
         escalation_deadline_secs: 3600,
+        admin_listen: String::new(),
         topic_suffix: None,
     }
 }
@@ -25,7 +27,8 @@ fn config(run: &TestRun) -> EnforcementConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_is_tracked_to_executed_and_an_overdue_one_escalates() {
     let run = TestRun::new("enforcement").await;
-    let enforcement = Enforcement::new(run.identity(ENFORCEMENT), config(&run)).unwrap();
+    let metrics = concord_runtime::metrics::Metrics::new();
+    let enforcement = Enforcement::new(run.identity(ENFORCEMENT), config(&run)).unwrap().with_metrics(&metrics);
     let tracker = enforcement.tracker();
 
     // The issuer holds the wallet and runs.
@@ -80,4 +83,16 @@ async fn request_is_tracked_to_executed_and_an_overdue_one_escalates() {
     }
     escalations.sort();
     assert_eq!(escalations, [0, 1]);
+
+    // The metrics say the same: one escalation (at least: the check runs every
+    // 200 ms and the new deadline is an hour away), one ACK and one outcome timed.
+    let text = metrics.render();
+    let value = |name: &str| -> f64 {
+        let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} not in:\n{text}"));
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("concord_escalations_total"), 1.0, "{text}");
+    assert_eq!(value("concord_outcome_latency_seconds_count"), 1.0, "{text}");
+    assert_eq!(value("concord_acknowledgement_latency_seconds_count"), 1.0, "{text}");
+    assert!(value("concord_outcome_latency_seconds_sum") > 0.0);
 }

@@ -8,11 +8,14 @@
 use std::sync::{Arc, Mutex};
 
 use concord_domain::{
-    FreezeRequest, FreezeTarget, IndicatorAlert, MessageType, TakedownConfirmation, TargetStatus, UnixMillis,
+    FreezeRequest, FreezeTarget, IndicatorAlert, MessageType, TakedownConfirmation, TargetAction, TargetStatus, UnixMillis,
 };
 use concord_kafka::{HandlerError, Processor};
 use concord_protocol::{Payload, RawRecord, VerifiedEvent};
 use concord_runtime::identity::Identity;
+use concord_runtime::metrics::{Labels, Metrics};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use time::OffsetDateTime;
 use tracing::{debug, info, warn};
 
@@ -24,6 +27,8 @@ pub struct HolderProcessor<B> {
     identity: Identity,
     policy: RequestPolicy,
     ledger: Arc<Mutex<Ledger<B>>>,
+    executed: Family<Labels, Counter>,
+    hits: Counter,
 }
 
 fn transient(e: LedgerError) -> HandlerError {
@@ -36,7 +41,29 @@ const ACTED: [TargetStatus; 3] = [TargetStatus::Frozen, TargetStatus::PartiallyF
 impl<B: Book> HolderProcessor<B> {
     /// A processor acting as `identity` under `policy` on `ledger`.
     pub fn new(identity: Identity, policy: RequestPolicy, ledger: Ledger<B>) -> Self {
-        HolderProcessor { identity, policy, ledger: Arc::new(Mutex::new(ledger)) }
+        HolderProcessor { identity, policy, ledger: Arc::new(Mutex::new(ledger)), executed: Family::default(), hits: Counter::default() }
+    }
+
+    /// Counts executions (`concord_targets_executed_total{action,status,origin}`)
+    /// and screening hits (`concord_screening_hits_total`) in `metrics`.
+    pub fn with_metrics(mut self, metrics: &Metrics) -> Self {
+        self.executed = metrics.counters("concord_targets_executed", "Targets executed once, by action, outcome and origin (request or proactive).");
+        self.hits = metrics.counter("concord_screening_hits", "Screening hits published (deposits from or to an address of a live alert).");
+        self
+    }
+
+    /// The screening-hit counter (shared with the deposit side of an exchange).
+    pub fn hits(&self) -> Counter {
+        self.hits.clone()
+    }
+
+    fn count(&self, action: TargetAction, status: TargetStatus, origin: &str) {
+        let labels = vec![
+            ("action".to_owned(), format!("{action:?}")),
+            ("status".to_owned(), status.as_str().to_owned()),
+            ("origin".to_owned(), origin.to_owned()),
+        ];
+        self.executed.get_or_create(&labels).inc();
     }
 
     /// The ledger, shared (inspection, other tasks of the same holder).
@@ -70,6 +97,9 @@ impl<B: Book> HolderProcessor<B> {
                 ledger.execute(&request.request_id, target, now)
             }
             .map_err(transient)?;
+            if known.is_none() {
+                self.count(target.action, execution.outcome.status, "request");
+            }
             outcomes.push((target.target_id.clone(), execution));
         }
         Ok(outcomes)
@@ -129,6 +159,7 @@ impl<B: Book> HolderProcessor<B> {
         let topic = self.identity.topics.alerts();
         for hit in &hits {
             info!(alert_id = %hit.alert_id, original = %alert.alert_id, "Screening hit published.");
+            self.hits.inc();
             let value = self.identity.codec.encode(hit).await.map_err(|e| HandlerError::Transient(Box::new(e)))?;
             let key = hit.indicators.first().map_or(hit.alert_id.as_str(), |i| i.value.as_str());
             out.push(self.signed(&topic, key, MessageType::IndicatorAlert, value));
@@ -148,6 +179,9 @@ impl<B: Book> HolderProcessor<B> {
                     continue; // The same alert again: acted on before.
                 }
                 let execution = ledger.execute(&alert.alert_id, &target, now).map_err(transient)?;
+                if known.is_none() {
+                    self.count(action, execution.outcome.status, "proactive");
+                }
                 debug!(alert_id = %alert.alert_id, target = %target.target_id, status = execution.outcome.status.as_str(), "Proactive check.");
                 if ACTED.contains(&execution.outcome.status) {
                     acted.push((target.target_id, execution));

@@ -20,6 +20,9 @@ pub struct AuditConfig {
     /// Seconds between checkpoints (only when the log grew); 0 turns them off.
     #[serde(default = "default_interval")]
     pub checkpoint_interval_secs: u64,
+    /// The admin port (`/healthz`, `/readyz`, `/metrics`); "" turns it off.
+    #[serde(default = "default_admin")]
+    pub admin_listen: String,
     /// A record is appended only when it is older than this (ms) and every
     /// partition has been read past it, so that the log's order — broker time,
     /// then topic, partition, offset — is the same when it is rebuilt.
@@ -29,6 +32,9 @@ pub struct AuditConfig {
 
 fn default_hub() -> PathBuf {
     "config/concord.toml".into()
+}
+fn default_admin() -> String {
+    "127.0.0.1:9465".into()
 }
 fn default_agency() -> String {
     "audit-hub".into()

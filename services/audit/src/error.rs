@@ -14,6 +14,9 @@ pub enum AuditError {
     /// Configuration or identity problem.
     #[error(transparent)]
     Identity(#[from] concord_runtime::identity::IdentityError),
+    /// The admin port failed to start.
+    #[error(transparent)]
+    Admin(#[from] concord_runtime::admin::AdminError),
     /// Client settings problem.
     #[error(transparent)]
     Settings(#[from] SettingsError),

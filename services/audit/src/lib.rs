@@ -28,6 +28,9 @@ use concord_kafka::{to_raw, SignedProducer};
 use concord_protocol::statement::{hex, sign_checkpoint, verify_checkpoint};
 use concord_protocol::{Payload, RawRecord, Verifier};
 use concord_runtime::identity::Identity;
+use concord_runtime::metrics::{Labels, Metrics};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
 use time::OffsetDateTime;
@@ -67,6 +70,7 @@ pub struct Auditor {
     grace: Duration,
     published_size: u64,
     appended: Arc<AtomicU64>,
+    leaves: Family<Labels, Counter>,
 }
 
 impl Auditor {
@@ -88,6 +92,7 @@ impl Auditor {
             grace: Duration::from_millis(config.ordering_grace_ms),
             published_size,
             appended: Arc::new(AtomicU64::new(0)),
+            leaves: Family::default(),
         })
     }
 
@@ -245,6 +250,9 @@ impl Auditor {
         };
         self.log.append(&audited.leaf, &audited.meta)?;
         self.appended.store(self.log.size(), Ordering::SeqCst);
+        // "verified", "dead_letter" or the rejection reason.
+        let outcome = audited.leaf.outcome.split(':').next().unwrap_or_default().to_owned();
+        self.leaves.get_or_create(&vec![("outcome".to_owned(), outcome)]).inc();
         if let Some(Payload::LogCheckpoint(cp)) = audited.event.map(|e| e.payload) {
             self.check_checkpoint(&cp)?;
         }
@@ -268,6 +276,14 @@ impl Auditor {
 /// Runs the audit service as configured until `shutdown`.
 pub async fn run(config: AuditConfig, shutdown: CancellationToken) -> Result<(), AuditError> {
     let identity = Identity::from_config(&config.hub, &config.agency, None)?;
-    Auditor::new(identity, &config)?.run(shutdown).await?;
-    Ok(())
+    let metrics = Metrics::new();
+    let mut auditor = Auditor::new(identity.clone(), &config)?;
+    auditor.leaves = metrics.counters("concord_audit_leaves", "Records appended to the audit log, by outcome (verified, dead_letter, or the rejection reason).");
+    let admin = concord_runtime::admin::start(&config.admin_listen, &identity, metrics, shutdown.clone()).await?;
+    let result = auditor.run(shutdown.clone()).await;
+    shutdown.cancel();
+    if let Some(admin) = admin {
+        admin.await.ok();
+    }
+    result
 }

@@ -194,6 +194,7 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
             proactive: None,
         },
         holdings: concord_issuer::config::Holdings { chains: vec!["TRON".into()], assets: vec![WALLET_ASSET.into()] },
+        admin_listen: String::new(),
         ledger_seed: None,
         topic_suffix: None,
     };

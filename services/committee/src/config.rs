@@ -24,6 +24,9 @@ pub struct CommitteeConfig {
     pub poll_interval_ms: u64,
     /// Who may send it takedown requests, on which legal basis.
     pub policy: concord_holder::RequestPolicy,
+    /// The admin port (`/healthz`, `/readyz`, `/metrics`); "" turns it off.
+    #[serde(default = "default_admin")]
+    pub admin_listen: String,
     /// Use an isolated copy of the topics (`<topic>.<suffix>`): tests only.
     #[serde(default)]
     pub topic_suffix: Option<String>,
@@ -31,6 +34,9 @@ pub struct CommitteeConfig {
 
 fn default_hub() -> PathBuf {
     "config/concord.toml".into()
+}
+fn default_admin() -> String {
+    "127.0.0.1:9463".into()
 }
 fn default_poll() -> u64 {
     1_000

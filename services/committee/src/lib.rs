@@ -25,6 +25,8 @@ use concord_domain::{IndicatorAlert, Tlp, UnixMillis};
 use concord_holder::HolderProcessor;
 use concord_kafka::{PublishError, SignedProducer, TransactionalProcessor};
 use concord_runtime::identity::Identity;
+use concord_runtime::metrics::Metrics;
+use prometheus_client::metrics::counter::Counter;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -52,6 +54,9 @@ pub enum CommitteeError {
     /// The inbox consumer failed.
     #[error(transparent)]
     Consumer(#[from] concord_kafka::ConsumerError),
+    /// The admin port failed to start.
+    #[error(transparent)]
+    Admin(#[from] concord_runtime::admin::AdminError),
     /// The reports folder could not be read.
     #[error("reports folder {path}: {source}")]
     Folder {
@@ -82,6 +87,8 @@ pub struct Committee {
     producer: SignedProducer,
     store: Store,
     config: CommitteeConfig,
+    published: Counter,
+    refused: Counter,
 }
 
 impl Committee {
@@ -92,7 +99,14 @@ impl Committee {
         }
         let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
         let store = Store::open(&config.database)?;
-        Ok(Committee { identity, producer, store, config })
+        Ok(Committee { identity, producer, store, config, published: Counter::default(), refused: Counter::default() })
+    }
+
+    /// Counts alerts published and report lines refused in `metrics`.
+    pub fn with_metrics(mut self, metrics: &Metrics) -> Self {
+        self.published = metrics.counter("concord_alerts_published", "Alerts published from scam reports.");
+        self.refused = metrics.counter("concord_report_lines_refused", "Report lines refused (see the log for file, line and reason).");
+        self
     }
 
     /// Reads every new report file once and publishes its new indicators.
@@ -114,11 +128,13 @@ impl Committee {
                 Ok(read) => read,
                 Err(why) => {
                     warn!(file = %name, %why, "Report file refused.");
+                    self.refused.inc();
                     pass.refused.push(format!("{name}: {why}"));
                     self.store.finish_file(&name, 0, 1)?;
                     continue;
                 }
             };
+            self.refused.inc_by(refused.len() as u64);
             for r in &refused {
                 warn!(file = %name, line = r.line, reason = %r.reason, "Report line refused.");
                 pass.refused.push(format!("{name}:{}: {}", r.line, r.reason));
@@ -144,6 +160,7 @@ impl Committee {
                 };
                 let sent = self.producer.publish(&self.identity.topics.alerts(), line.indicator.value.as_bytes(), &alert).await?;
                 self.store.record(&key, &alert.alert_id, &sent.id)?;
+                self.published.inc();
                 published += 1;
             }
             info!(file = %name, published, refused = refused.len(), "Report file ingested.");
@@ -190,13 +207,21 @@ pub fn takedowns(identity: Identity, config: &CommitteeConfig) -> Result<(Transa
 /// the takedown requests in its inbox.
 pub async fn run(config: CommitteeConfig, shutdown: CancellationToken) -> Result<(), CommitteeError> {
     let identity = identity(&config)?;
+    let metrics = Metrics::new();
     let (consumer, processor) = takedowns(identity.clone(), &config)?;
+    metrics.consumer("takedowns", consumer.stats());
+    let processor = processor.with_metrics(&metrics);
+    let admin = concord_runtime::admin::start(&config.admin_listen, &identity, metrics.clone(), shutdown.clone()).await?;
     let inbox = tokio::spawn(consumer.run(processor, shutdown.clone()));
-    let reports = Committee::new(identity, config)?.run(shutdown.clone()).await;
+    let reports = Committee::new(identity, config)?.with_metrics(&metrics).run(shutdown.clone()).await;
     if reports.is_err() {
         shutdown.cancel();
     }
     let takedowns = inbox.await.expect("the inbox task does not panic");
+    shutdown.cancel();
+    if let Some(admin) = admin {
+        admin.await.ok();
+    }
     reports?;
     takedowns?;
     Ok(())

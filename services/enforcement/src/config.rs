@@ -21,6 +21,9 @@ pub struct EnforcementConfig {
     /// How much time an escalated request gets, in seconds.
     #[serde(default = "default_extension")]
     pub escalation_deadline_secs: u64,
+    /// The admin port (`/healthz`, `/readyz`, `/metrics`); "" turns it off.
+    #[serde(default = "default_admin")]
+    pub admin_listen: String,
     /// Use an isolated copy of the topics (`<topic>.<suffix>`): tests only.
     #[serde(default)]
     pub topic_suffix: Option<String>,
@@ -28,6 +31,9 @@ pub struct EnforcementConfig {
 
 fn default_hub() -> PathBuf {
     "config/concord.toml".into()
+}
+fn default_admin() -> String {
+    "127.0.0.1:9464".into()
 }
 fn default_check() -> u64 {
     5_000

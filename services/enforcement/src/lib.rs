@@ -17,6 +17,9 @@ use concord_domain::{group_id, FreezeRequest, UnixMillis};
 use concord_kafka::{Handler, HandlerError, Published, PublishError, SignedProducer, VerifiedConsumer};
 use concord_protocol::{Payload, VerifiedEvent};
 use concord_runtime::identity::Identity;
+use concord_runtime::metrics::{latency_buckets, Metrics};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -41,6 +44,9 @@ pub enum EnforcementError {
     /// The inbox consumer failed.
     #[error(transparent)]
     Consumer(#[from] concord_kafka::ConsumerError),
+    /// The admin port failed to start.
+    #[error(transparent)]
+    Admin(#[from] concord_runtime::admin::AdminError),
     /// No such agency to send to.
     #[error("no agency {0:?} in the directory")]
     UnknownRecipient(String),
@@ -52,17 +58,44 @@ pub struct Enforcement {
     producer: SignedProducer,
     tracker: Arc<Mutex<Tracker>>,
     config: EnforcementConfig,
+    escalations: Counter,
+    latency: Latency,
 }
 
-struct Confirmations(Arc<Mutex<Tracker>>);
+/// Time from a request's sending to its confirmations.
+#[derive(Clone)]
+struct Latency {
+    acknowledged: Histogram,
+    outcome: Histogram,
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency { acknowledged: Histogram::new(latency_buckets()), outcome: Histogram::new(latency_buckets()) }
+    }
+}
+
+struct Confirmations {
+    tracker: Arc<Mutex<Tracker>>,
+    latency: Latency,
+}
 
 impl Handler for Confirmations {
-    async fn handle(&self, event: VerifiedEvent, _redelivery: bool) -> Result<(), HandlerError> {
+    async fn handle(&self, event: VerifiedEvent, redelivery: bool) -> Result<(), HandlerError> {
         let Payload::TakedownConfirmation(c) = &event.payload else {
             return Err(HandlerError::Permanent { code: "not_a_confirmation", detail: format!("{} in a requester's inbox", event.message_type()) });
         };
         info!(request_id = %c.request_id, target_id = %c.target_id, status = ?c.status, from = %event.sender, "Confirmation received.");
-        self.0.lock().expect("tracker lock").confirmed(c, UnixMillis::now().0).map_err(|e| HandlerError::Transient(Box::new(e)))
+        let now = UnixMillis::now().0;
+        let tracker = self.tracker.lock().expect("tracker lock");
+        let transient = |e: TrackerError| HandlerError::Transient(Box::new(e));
+        if !redelivery {
+            if let Some(sent_at) = tracker.sent_at(&c.request_id).map_err(transient)? {
+                let seconds = (now - sent_at).max(0) as f64 / 1000.0;
+                if c.status.is_final() { &self.latency.outcome } else { &self.latency.acknowledged }.observe(seconds);
+            }
+        }
+        tracker.confirmed(c, now).map_err(transient)
     }
 }
 
@@ -74,7 +107,27 @@ impl Enforcement {
         }
         let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
         let tracker = Arc::new(Mutex::new(Tracker::open(&config.database)?));
-        Ok(Enforcement { identity, producer, tracker, config })
+        Ok(Enforcement { identity, producer, tracker, config, escalations: Counter::default(), latency: Latency::default() })
+    }
+
+    /// Counts escalations (`concord_escalations_total`) and the time from
+    /// request to acknowledgement and to outcome
+    /// (`concord_confirmation_latency_seconds`, `concord_outcome_latency_seconds`) in `metrics`.
+    pub fn with_metrics(mut self, metrics: &Metrics) -> Self {
+        self.escalations = metrics.counter("concord_escalations", "Requests re-sent because they were still open after their deadline.");
+        self.latency = Latency {
+            acknowledged: metrics.histogram(
+                "concord_acknowledgement_latency_seconds",
+                "Time from sending a request to its ACKNOWLEDGED confirmation, per target.",
+                latency_buckets(),
+            ),
+            outcome: metrics.histogram(
+                "concord_outcome_latency_seconds",
+                "Time from sending a request to its outcome (FROZEN, TAKEN_DOWN, NOT_FOUND, REJECTED, ...), per target.",
+                latency_buckets(),
+            ),
+        };
+        self
     }
 
     /// The tracker (for status queries).
@@ -103,6 +156,7 @@ impl Enforcement {
                 (tracker.request(&open.request_id)?, tracker.escalated(&open.request_id, deadline)?)
             };
             warn!(request_id = %open.request_id, case = %open.case_ref, recipient = %open.recipient, state = %open.state, escalations, "Freeze request overdue; escalating.");
+            self.escalations.inc();
             request.escalation = escalations as i32;
             request.deadline = UnixMillis(deadline);
             let agency = self.identity.directory.agency(&open.recipient).ok_or_else(|| EnforcementError::UnknownRecipient(open.recipient.clone()))?;
@@ -124,7 +178,7 @@ impl Enforcement {
             self.identity.topics.dead_letter(),
             &self.config.database.with_extension("seen.sqlite"),
         )?;
-        let task = tokio::spawn(consumer.run(Confirmations(self.tracker()), shutdown.clone()));
+        let task = tokio::spawn(consumer.run(Confirmations { tracker: self.tracker(), latency: self.latency.clone() }, shutdown.clone()));
         while !shutdown.is_cancelled() {
             if let Err(e) = self.escalate_overdue().await {
                 warn!(error = %e, "Escalation pass failed; will retry.");
@@ -139,8 +193,15 @@ impl Enforcement {
     }
 }
 
-/// Runs the enforcement service as configured until `shutdown`.
+/// Runs the enforcement service as configured until `shutdown`, with its admin port.
 pub async fn run(config: EnforcementConfig, shutdown: CancellationToken) -> Result<(), EnforcementError> {
     let identity = Identity::from_config(&config.hub, &config.agency, config.topic_suffix.as_deref())?;
-    Enforcement::new(identity, config)?.run(shutdown).await
+    let metrics = Metrics::new();
+    let admin = concord_runtime::admin::start(&config.admin_listen, &identity, metrics.clone(), shutdown.clone()).await?;
+    let result = Enforcement::new(identity, config)?.with_metrics(&metrics).run(shutdown.clone()).await;
+    shutdown.cancel();
+    if let Some(admin) = admin {
+        admin.await.ok();
+    }
+    result
 }

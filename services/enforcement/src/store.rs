@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use concord_domain::{FreezeRequest, TakedownConfirmation, TargetStatus};
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
 
 /// Why the tracker failed.
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +125,14 @@ impl Tracker {
             self.db.execute(&sql, params![c.request_id, c.target_id, status, detail, now_ms]).map_err(self.wrap())?;
         }
         Ok(())
+    }
+
+    /// When `request_id` was sent (ms since the epoch), if it is tracked here.
+    pub fn sent_at(&self, request_id: &str) -> Result<Option<i64>, TrackerError> {
+        self.db
+            .query_row("SELECT sent_at FROM requests WHERE request_id = ?1", params![request_id], |r| r.get(0))
+            .optional()
+            .map_err(self.wrap())
     }
 
     /// Every request of `case` with its targets.

@@ -26,6 +26,9 @@ pub struct ExchangeConfig {
     /// stand-in for the exchange's account system.
     #[serde(default)]
     pub accounts_seed: Option<PathBuf>,
+    /// The admin port (`/healthz`, `/readyz`, `/metrics`); "" turns it off.
+    #[serde(default = "default_admin")]
+    pub admin_listen: String,
     /// Use an isolated copy of the topics (`<topic>.<suffix>`): tests only.
     #[serde(default)]
     pub topic_suffix: Option<String>,
@@ -55,6 +58,9 @@ impl Default for Screening {
 
 fn default_hub() -> PathBuf {
     "config/concord.toml".into()
+}
+fn default_admin() -> String {
+    "127.0.0.1:9462".into()
 }
 fn default_deposits() -> PathBuf {
     ".state/exchange/deposits".into()

@@ -29,6 +29,8 @@ use concord_domain::UnixMillis;
 use concord_holder::{HolderProcessor, LedgerError};
 use concord_kafka::{PublishError, SignedProducer, TransactionalProcessor};
 use concord_runtime::identity::Identity;
+use concord_runtime::metrics::Metrics;
+use prometheus_client::metrics::counter::Counter;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -53,6 +55,9 @@ pub enum ExchangeError {
     /// Publishing a hit failed.
     #[error(transparent)]
     Publish(#[from] PublishError),
+    /// The admin port failed to start.
+    #[error(transparent)]
+    Admin(#[from] concord_runtime::admin::AdminError),
     /// A file could not be read.
     #[error("{path}: {why}")]
     File {
@@ -110,6 +115,9 @@ pub struct DepositScreen {
     producer: SignedProducer,
     ledger: Arc<Mutex<Ledger>>,
     config: ExchangeConfig,
+    deposits: Counter,
+    refused: Counter,
+    hits: Counter,
 }
 
 impl DepositScreen {
@@ -117,7 +125,15 @@ impl DepositScreen {
     pub fn new(identity: Identity, ledger: Arc<Mutex<Ledger>>, config: ExchangeConfig) -> Result<Self, ExchangeError> {
         let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
         std::fs::create_dir_all(&config.screening.deposits_dir).ok();
-        Ok(DepositScreen { identity, producer, ledger, config })
+        Ok(DepositScreen { identity, producer, ledger, config, deposits: Counter::default(), refused: Counter::default(), hits: Counter::default() })
+    }
+
+    /// Counts deposits screened, deposit lines refused, and hits (into `hits`, shared with the alert side).
+    pub fn with_metrics(mut self, metrics: &Metrics, hits: Counter) -> Self {
+        self.deposits = metrics.counter("concord_deposits_screened", "Deposits read from the deposit stream and screened.");
+        self.refused = metrics.counter("concord_deposit_lines_refused", "Deposit lines refused (see the log for file, line and reason).");
+        self.hits = hits;
+        self
     }
 
     fn ledger(&self) -> std::sync::MutexGuard<'_, Ledger> {
@@ -149,6 +165,8 @@ impl DepositScreen {
                     continue;
                 }
             };
+            self.refused.inc_by(refused.len() as u64);
+            self.deposits.inc_by(deposits.len() as u64);
             for r in &refused {
                 warn!(file = %name, line = r.line, reason = %r.reason, "Deposit line refused.");
                 pass.refused.push(format!("{name}:{}: {}", r.line, r.reason));
@@ -169,6 +187,7 @@ impl DepositScreen {
             self.producer.publish(&topic, key.as_bytes(), &hit).await?;
             store::hit_published(&self.ledger(), &hit.alert_id)?;
             info!(alert_id = %hit.alert_id, original = ?hit.related_alert_ids, "Screening hit published.");
+            self.hits.inc();
             pass.hits += 1;
         }
         Ok(pass)
@@ -192,14 +211,23 @@ impl DepositScreen {
 /// processor, and the deposit screening.
 pub async fn run(config: ExchangeConfig, shutdown: CancellationToken) -> Result<(), ExchangeError> {
     let identity = Identity::from_config(&config.hub, &config.agency, config.topic_suffix.as_deref())?;
+    let metrics = Metrics::new();
     let (consumer, processor) = build(identity.clone(), &config)?;
-    let screen = DepositScreen::new(identity, processor.ledger(), config)?;
+    metrics.consumer("freeze", consumer.stats());
+    let processor = processor.with_metrics(&metrics);
+    let admin_listen = config.admin_listen.clone();
+    let screen = DepositScreen::new(identity.clone(), processor.ledger(), config)?.with_metrics(&metrics, processor.hits());
+    let admin = concord_runtime::admin::start(&admin_listen, &identity, metrics, shutdown.clone()).await?;
     let processing = tokio::spawn(consumer.run(processor, shutdown.clone()));
     let screened = screen.run(shutdown.clone()).await;
     if screened.is_err() {
         shutdown.cancel();
     }
     let processed = processing.await.expect("the processor task does not panic");
+    shutdown.cancel();
+    if let Some(admin) = admin {
+        admin.await.ok();
+    }
     screened?;
     processed?;
     Ok(())

@@ -24,6 +24,9 @@ pub struct IssuerConfig {
     /// ledger position at start: a demo stand-in for the issuer's real ledger.
     #[serde(default)]
     pub ledger_seed: Option<PathBuf>,
+    /// The admin port (`/healthz`, `/readyz`, `/metrics`); "" turns it off.
+    #[serde(default = "default_admin")]
+    pub admin_listen: String,
     /// Use an isolated copy of the topics (`<topic>.<suffix>`): tests and benchmarks only.
     #[serde(default)]
     pub topic_suffix: Option<String>,
@@ -41,6 +44,9 @@ pub struct Holdings {
 
 fn default_hub() -> PathBuf {
     "config/concord.toml".into()
+}
+fn default_admin() -> String {
+    "127.0.0.1:9461".into()
 }
 
 impl IssuerConfig {

@@ -21,6 +21,9 @@ pub enum IssuerError {
         #[source]
         source: std::io::Error,
     },
+    /// The admin port failed to start.
+    #[error(transparent)]
+    Admin(#[from] concord_runtime::admin::AdminError),
     /// Kafka failed.
     #[error(transparent)]
     Consumer(#[from] concord_kafka::ConsumerError),

@@ -19,6 +19,7 @@ pub mod store;
 use concord_holder::HolderProcessor;
 use concord_kafka::TransactionalProcessor;
 use concord_runtime::identity::Identity;
+use concord_runtime::metrics::Metrics;
 use tokio_util::sync::CancellationToken;
 
 pub use config::IssuerConfig;
@@ -42,10 +43,19 @@ pub fn build(identity: Identity, config: &IssuerConfig) -> Result<(Transactional
     Ok((consumer, HolderProcessor::new(identity, config.policy.clone(), ledger)))
 }
 
-/// Runs the issuer as configured until `shutdown`.
+/// Runs the issuer as configured until `shutdown`, with its admin port.
 pub async fn run(config: IssuerConfig, shutdown: CancellationToken) -> Result<(), IssuerError> {
     let identity = Identity::from_config(&config.hub, &config.agency, config.topic_suffix.as_deref())?;
-    let (consumer, processor) = build(identity, &config)?;
-    consumer.run(processor, shutdown).await?;
+    let metrics = Metrics::new();
+    let (consumer, processor) = build(identity.clone(), &config)?;
+    metrics.consumer("freeze", consumer.stats());
+    let processor = processor.with_metrics(&metrics);
+    let admin = concord_runtime::admin::start(&config.admin_listen, &identity, metrics, shutdown.clone()).await?;
+    let result = consumer.run(processor, shutdown.clone()).await;
+    shutdown.cancel();
+    if let Some(admin) = admin {
+        admin.await.ok();
+    }
+    result?;
     Ok(())
 }
