@@ -10,6 +10,9 @@
 #   scripts/stack.sh down     stop both; leaves no process behind
 #   scripts/stack.sh reset    down, then forget broker data (the PKI stays)
 #   scripts/stack.sh restart-kafka   stop and start the broker (crash tests)
+#   scripts/stack.sh cluster-up      three more brokers (replication 3, min ISR 2) beside
+#                                    the dev stack, for the broker-failure test; cluster-down,
+#                                    cluster-kill N, cluster-start N
 #
 # Environment: CONCORD_CACHE (default ~/.cache/concord), CONCORD_STACK_DIR (default
 # ./.stack), CONCORD_PKI_DIR (default ./.pki), CONCORD (the concord binary), ports
@@ -90,23 +93,28 @@ wait_for() { # what, seconds, command...
   say "$what answers after $((SECONDS - start)) s"
 }
 
+# write_broker_config DIR NODE ADMIN_PORT SSL_PORT CONTROLLER_PORT VOTERS REPLICAS
 write_broker_config() {
-  mkdir -p "$STACK/kafka"
-  cat >"$STACK/kafka/server.properties" <<PROPS
+  local dir=$1 node=$2 admin=$3 ssl=$4 controller=$5 voters=$6 replicas=$7
+  local min_isr=$(( replicas > 1 ? 2 : 1 ))
+  mkdir -p "$dir"
+  cat >"$dir/server.properties" <<PROPS
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
+node.id=$node
+controller.quorum.voters=$voters
 controller.listener.names=CONTROLLER
-listeners=ADMIN://127.0.0.1:$ADMIN_PORT,SSL://127.0.0.1:$SSL_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=ADMIN://127.0.0.1:$ADMIN_PORT,SSL://localhost:$SSL_PORT
+listeners=ADMIN://127.0.0.1:$admin,SSL://127.0.0.1:$ssl,CONTROLLER://127.0.0.1:$controller
+advertised.listeners=ADMIN://127.0.0.1:$admin,SSL://localhost:$ssl
 listener.security.protocol.map=ADMIN:PLAINTEXT,SSL:SSL,CONTROLLER:PLAINTEXT
 inter.broker.listener.name=ADMIN
-log.dirs=$STACK/kafka/data
+log.dirs=$dir/data
 num.partitions=3
 auto.create.topics.enable=false
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
+default.replication.factor=$replicas
+min.insync.replicas=$min_isr
+offsets.topic.replication.factor=$replicas
+transaction.state.log.replication.factor=$replicas
+transaction.state.log.min.isr=$min_isr
 group.initial.rebalance.delay.ms=0
 # Access: agencies authenticate with client certificates; their principal is the
 # certificate's CN (the agency id). The admin and controller listeners are
@@ -122,7 +130,7 @@ ssl.truststore.type=PEM
 ssl.truststore.location=$PKI/ca.pem
 ssl.endpoint.identification.algorithm=https
 PROPS
-  cat >"$STACK/kafka/log4j2.properties" <<'LOG'
+  cat >"$dir/log4j2.properties" <<'LOG'
 status = error
 appender.file.type = File
 appender.file.name = file
@@ -144,23 +152,81 @@ kafka_java() {
     -cp "$KAFKA_LIBS/*" "$@"
 }
 
+# start_node DIR HEAP CLUSTER_ID: formats the storage once, starts the node, writes DIR.pid.
+start_node() {
+  local dir=$1 heap=$2 cluster_id=$3
+  if [ ! -f "$dir/data/meta.properties" ]; then
+    java -Xmx256m -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" >"$dir/format.log" 2>&1 \
+      || die "formatting Kafka storage in $dir failed; see $dir/format.log"
+  fi
+  nohup java -Xms256m -Xmx"$heap" -XX:+UseG1GC -Dkafka.logs.dir="$dir" \
+    -Dlog4j2.configurationFile="$dir/log4j2.properties" \
+    -cp "$KAFKA_LIBS/*" kafka.Kafka "$dir/server.properties" >"$dir/stdout.log" 2>&1 &
+  echo $! >"$dir.pid"
+}
+
 start_kafka() {
   if alive "$STACK/kafka.pid"; then say "kafka already running (pid $(cat "$STACK/kafka.pid"))"; return; fi
   check_port_free "$ADMIN_PORT" "Kafka admin listener" CONCORD_ADMIN_PORT
   check_port_free "$SSL_PORT" "Kafka SSL listener" CONCORD_SSL_PORT
   check_port_free "$CONTROLLER_PORT" "Kafka controller" CONCORD_CONTROLLER_PORT
-  write_broker_config
-  if [ ! -f "$STACK/kafka/data/meta.properties" ]; then
-    local id
-    id=$(kafka_java kafka.tools.StorageTool random-uuid)
-    kafka_java kafka.tools.StorageTool format -t "$id" -c "$STACK/kafka/server.properties" >"$STACK/kafka/format.log" 2>&1 \
-      || die "formatting Kafka storage failed; see $STACK/kafka/format.log"
-  fi
+  write_broker_config "$STACK/kafka" 1 "$ADMIN_PORT" "$SSL_PORT" "$CONTROLLER_PORT" "1@127.0.0.1:$CONTROLLER_PORT" 1
   say "starting kafka $KAFKA_VERSION (admin 127.0.0.1:$ADMIN_PORT, agencies SSL localhost:$SSL_PORT)"
-  nohup java -Xms512m -Xmx1g -XX:+UseG1GC -Dkafka.logs.dir="$STACK/kafka" \
-    -Dlog4j2.configurationFile="$STACK/kafka/log4j2.properties" \
-    -cp "$KAFKA_LIBS/*" kafka.Kafka "$STACK/kafka/server.properties" >"$STACK/kafka/stdout.log" 2>&1 &
-  echo $! >"$STACK/kafka.pid"
+  start_node "$STACK/kafka" 1g "$(java -Xmx128m -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid)"
+}
+
+# The three-node cluster (replication factor 3, min.insync.replicas 2) beside the
+# dev stack, for the broker-failure test. Node N listens on 192N2 (admin), 192N3
+# (SSL), 192N4 (controller); it shares the dev stack's PKI and registry.
+CLUSTER=$STACK/cluster
+node_port() { echo $((19200 + 10 * $1 + $2)); } # node, 2|3|4
+cluster_voters() { echo "1@127.0.0.1:$(node_port 1 4),2@127.0.0.1:$(node_port 2 4),3@127.0.0.1:$(node_port 3 4)"; }
+cluster_ssl() { echo "localhost:$(node_port 1 3),localhost:$(node_port 2 3),localhost:$(node_port 3 3)"; }
+cluster_admin() { echo "127.0.0.1:$(node_port 1 2),127.0.0.1:$(node_port 2 2),127.0.0.1:$(node_port 3 2)"; }
+
+cluster_start_node() {
+  local n=$1 dir=$CLUSTER/kafka-$1
+  if alive "$dir.pid"; then say "cluster node $n already running"; return; fi
+  check_port_free "$(node_port "$n" 3)" "cluster node $n SSL listener" CONCORD_STACK_DIR
+  write_broker_config "$dir" "$n" "$(node_port "$n" 2)" "$(node_port "$n" 3)" "$(node_port "$n" 4)" "$(cluster_voters)" 3
+  [ -f "$CLUSTER/cluster.id" ] || java -Xmx128m -cp "$KAFKA_LIBS/*" kafka.tools.StorageTool random-uuid >"$CLUSTER/cluster.id"
+  say "starting cluster node $n (SSL localhost:$(node_port "$n" 3))"
+  start_node "$dir" 768m "$(cat "$CLUSTER/cluster.id")"
+}
+
+cluster_up() {
+  fetch
+  [ -f "$PKI/ca.pem" ] || die "the PKI is missing: run 'scripts/stack.sh up' first (the cluster shares its PKI and registry)"
+  mkdir -p "$CLUSTER"
+  for n in 1 2 3; do cluster_start_node "$n"; done
+  for n in 1 2 3; do
+    wait_for "cluster node $n" 120 port_open "$(node_port "$n" 3)" || { tail -20 "$CLUSTER/kafka-$n/server.log" >&2 || true; die "cluster node $n did not open its SSL port in 120 s"; }
+  done
+  # The topic model with three replicas and two in sync, as on a real cluster.
+  sed -e 's/^replication_factor = .*/replication_factor = 3/' -e 's/^min_insync_replicas = .*/min_insync_replicas = 2/' \
+    "$ROOT/config/topics.toml" >"$CLUSTER/topics.toml"
+  "$CONCORD" topics plan --topics "$CLUSTER/topics.toml" --directory "$PKI/agencies.toml" >"$CLUSTER/plan.txt"
+  local tries=0
+  until java -Xmx256m -cp "$KAFKA_LIBS/*" "$ROOT/scripts/stack/KafkaSetup.java" "$(cluster_admin)" "$CLUSTER/plan.txt" >"$CLUSTER/setup.log" 2>&1; do
+    tries=$((tries + 1)); [ $tries -lt 10 ] || { cat "$CLUSTER/setup.log" >&2; die "creating topics and ACLs on the cluster failed"; }
+    sleep 3 # the quorum may still be electing
+  done
+  cat >"$CLUSTER/concord.toml" <<HUB
+# The three-node test cluster (scripts/stack.sh cluster-up).
+bootstrap_servers = "$(cluster_ssl)"
+admin_bootstrap_servers = "$(cluster_admin)"
+registry_url = "$REGISTRY_URL"
+pki_dir = "$PKI"
+directory = "$PKI/agencies.toml"
+topics = "$CLUSTER/topics.toml"
+state_dir = "$CLUSTER/state"
+HUB
+  say "cluster up: SSL $(cluster_ssl); hub config $CLUSTER/concord.toml"
+}
+
+cluster_down() {
+  for n in 1 2 3; do stop_one "cluster node $n" "$CLUSTER/kafka-$n.pid"; done
+  rm -rf "$CLUSTER"
 }
 
 start_registry() {
@@ -213,6 +279,7 @@ stop_one() { # name pidfile
 }
 
 down() {
+  [ -d "$CLUSTER" ] && cluster_down
   stop_one registry "$STACK/registry.pid"
   stop_one kafka "$STACK/kafka.pid"
 }
@@ -235,5 +302,12 @@ case "${1:-}" in
   restart-kafka) # a broker restart, for crash tests
     stop_one kafka "$STACK/kafka.pid"; start_kafka
     wait_for kafka 90 port_open "$SSL_PORT" || die "kafka did not come back in 90 s" ;;
-  *) echo "usage: $0 fetch|up|down|status|reset|restart-kafka" >&2; exit 2 ;;
+  cluster-up) cluster_up ;;
+  cluster-down) cluster_down ;;
+  cluster-kill) # SIGKILL one node of the cluster: cluster-kill N
+    [ -n "${2:-}" ] && alive "$CLUSTER/kafka-$2.pid" || die "no running cluster node ${2:-?}"
+    kill -9 "$(cat "$CLUSTER/kafka-$2.pid")"; rm -f "$CLUSTER/kafka-$2.pid"; say "cluster node $2 killed" ;;
+  cluster-start) # start one node of the cluster again: cluster-start N
+    cluster_start_node "${2:?node}"; wait_for "cluster node $2" 120 port_open "$(node_port "$2" 3)" || die "cluster node $2 did not come back" ;;
+  *) echo "usage: $0 fetch|up|down|status|reset|restart-kafka|cluster-up|cluster-down|cluster-kill N|cluster-start N" >&2; exit 2 ;;
 esac

@@ -384,11 +384,16 @@ pub fn with_key(directory: &Directory, agency: &str, key: KeyRecord) -> Arc<Dire
 /// The test configuration of the issuer: honours law enforcement on a court
 /// order, MLAT or emergency basis; USDT on TRON and Ethereum; no proactive freezes.
 pub fn issuer_config(run: &TestRun) -> concord_issuer::IssuerConfig {
+    issuer_config_in(&run.dir)
+}
+
+/// [`issuer_config`] with its ledger in `dir`.
+pub fn issuer_config_in(dir: &Path) -> concord_issuer::IssuerConfig {
     use concord_domain::LegalBasisKind::*;
     concord_issuer::IssuerConfig {
         hub: root().join("config/concord.toml"),
         agency: ISSUER.into(),
-        database: run.dir.join("issuer-ledger.sqlite"),
+        database: dir.join("issuer-ledger.sqlite"),
         policy: concord_holder::RequestPolicy { requesters: vec![ENFORCEMENT.into()], legal_bases: vec![CourtOrder, Mlat, Emergency], proactive: None },
         holdings: concord_issuer::config::Holdings { chains: vec!["TRON".into(), "ETHEREUM".into()], assets: vec!["USDT".into()] },
         admin_listen: String::new(),

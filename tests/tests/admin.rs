@@ -136,7 +136,7 @@ async fn readiness_says_the_registry_is_down_while_health_stays_up() {
 
     // A port already taken gives a clear error.
     let taken = concord_runtime::admin::start(&format!("127.0.0.1:{port}"), &identity, concord_runtime::metrics::Metrics::new(), shutdown.clone()).await;
-    let message = taken.err().expect("the port is taken").to_string();
+    let message = taken.expect_err("the port is taken").to_string();
     assert!(message.starts_with(&format!("admin port 127.0.0.1:{port}:")) && message.contains("admin_listen"), "{message}");
     shutdown.cancel();
     server.await.unwrap();

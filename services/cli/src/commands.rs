@@ -42,17 +42,32 @@ pub(crate) enum TopicsCommand {
         /// Complete directory.
         #[arg(long)]
         directory: Option<PathBuf>,
+        /// `plan` (lines for scripts/stack/KafkaSetup.java) or `strimzi` (KafkaTopic and KafkaUser YAML).
+        #[arg(long, value_enum, default_value = "plan")]
+        format: PlanFormat,
     },
 }
 
+/// How `concord topics plan` writes the plan.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum PlanFormat {
+    /// Lines for scripts/stack/KafkaSetup.java.
+    Plan,
+    /// Strimzi KafkaTopic and KafkaUser resources (helm/concord/files/strimzi.yaml).
+    Strimzi,
+}
+
 pub(crate) fn topics(config: &Path, command: TopicsCommand) -> anyhow::Result<()> {
-    let TopicsCommand::Plan { topics, directory } = command;
+    let TopicsCommand::Plan { topics, directory, format } = command;
     let hub: HubConfig = concord_runtime::config::load(config, "CONCORD")?;
     let topics_path = topics.unwrap_or(hub.topics);
     let directory_path = directory.unwrap_or(hub.directory);
     let model = TopicModel::from_toml_str(&read(&topics_path)?, &topics_path.display().to_string())?;
     let directory = Directory::from_toml_str(&read(&directory_path)?, &directory_path.display().to_string())?;
-    print!("{}", model.plan(&directory));
+    match format {
+        PlanFormat::Plan => print!("{}", model.plan(&directory)),
+        PlanFormat::Strimzi => print!("{}", model.strimzi(&directory)),
+    }
     Ok(())
 }
 
