@@ -2,7 +2,8 @@
 # Installs what building and running Concord needs on a Debian machine, if it
 # is missing: a C toolchain, pkg-config, OpenSSL and zlib headers (librdkafka is
 # built from source by rdkafka-sys), Java 17+ and Maven (Kafka and the registry
-# run on the JVM and come from Maven Central), curl. Rust is expected (rustup).
+# run on the JVM and come from Maven Central), curl. Rust (rustup) and Go (which
+# builds helm) are expected.
 set -euo pipefail
 need=()
 for pkg in build-essential pkg-config libssl-dev zlib1g-dev curl maven openjdk-17-jre-headless; do
@@ -20,4 +21,6 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
 command -v cargo >/dev/null || { echo "install-deps: cargo is missing; install Rust with rustup (https://rustup.rs)" >&2; exit 1; }
+# helm (for the chart checks) is built from its Go module by scripts/helm.sh.
+command -v go >/dev/null || { echo "install-deps: go is missing; Go 1.24 or newer builds helm for the chart checks (https://go.dev/dl)" >&2; exit 1; }
 echo "install-deps: ok"

@@ -196,6 +196,7 @@ cluster_start_node() {
 
 cluster_up() {
   fetch
+  command -v "$CONCORD" >/dev/null || [ -x "$CONCORD" ] || die "the concord binary ($CONCORD) is missing: run 'make up', which builds it"
   [ -f "$PKI/ca.pem" ] || die "the PKI is missing: run 'scripts/stack.sh up' first (the cluster shares its PKI and registry)"
   mkdir -p "$CLUSTER"
   for n in 1 2 3; do cluster_start_node "$n"; done

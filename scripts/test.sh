@@ -27,7 +27,7 @@ if [ $status -eq 0 ] && [ -z "${CONCORD_SKIP_CLUSTER:-}" ]; then
   trap 'scripts/stack.sh cluster-down >/dev/null 2>&1 || true; rm -f "$log"' EXIT
   scripts/stack.sh cluster-up 2>&1 | tee -a "$log" || status=$?
   if [ $status -eq 0 ]; then
-    timeout 900 cargo test -p concord-tests --test cluster -- --ignored 2>&1 | tee -a "$log" || status=$?
+    RUST_LOG=${RUST_LOG:-warn} timeout 900 cargo test -p concord-tests --test cluster -- --ignored 2>&1 | tee -a "$log" || status=$?
   fi
   scripts/stack.sh cluster-down
 fi

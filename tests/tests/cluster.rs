@@ -37,6 +37,8 @@ fn leader(identity: &Identity, topic: &str, partition: i32) -> i32 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs the three-node cluster: scripts/stack.sh cluster-up (scripts/test.sh does)"]
 async fn inbox_leader_killed_during_a_freeze_stream_loses_no_request_and_no_confirmation() {
+    // The issuer's and the clients' warnings, on stderr (RUST_LOG=warn by scripts/test.sh).
+    concord_runtime::telemetry::init(false);
     let hub_path = root().join(".stack/cluster/concord.toml");
     assert!(hub_path.exists(), "{} is missing: run scripts/stack.sh cluster-up", hub_path.display());
     let hub = HubConfig::load(&hub_path).unwrap();
@@ -69,8 +71,11 @@ async fn inbox_leader_killed_during_a_freeze_stream_loses_no_request_and_no_conf
         let (identity, config, shutdown, restarts) = (issuer.clone(), config.clone(), shutdown.clone(), restarts.clone());
         tokio::spawn(async move {
             while !shutdown.is_cancelled() {
-                let (consumer, processor) = concord_issuer::build(identity.clone(), &config).expect("issuer builds");
-                if let Err(e) = consumer.run(processor, shutdown.clone()).await {
+                let result = match concord_issuer::build(identity.clone(), &config) {
+                    Ok((consumer, processor)) => consumer.run(processor, shutdown.clone()).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                if let Err(e) = result {
                     eprintln!("issuer stopped: {e}; restarting");
                     restarts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                     tokio::time::sleep(Duration::from_secs(1)).await;
@@ -104,7 +109,7 @@ async fn inbox_leader_killed_during_a_freeze_stream_loses_no_request_and_no_conf
     let status = Command::new(root().join("scripts/stack.sh")).args(["cluster-kill", &victim.to_string()]).status().unwrap();
     assert!(status.success(), "node {victim} killed");
     let killed_at = Instant::now();
-    let ids = sender.await.unwrap();
+    let ids = tokio::time::timeout(Duration::from_secs(180), sender).await.expect("the stream finishes within 180 s of the kill").unwrap();
     let new_leader = leader(&issuer, &issuer_inbox, 0);
     assert_ne!(new_leader, victim, "another replica leads the partition");
     eprintln!("stream finished {:.1} s after the kill; partition 0 now led by node {new_leader}", killed_at.elapsed().as_secs_f64());
@@ -136,6 +141,9 @@ async fn inbox_leader_killed_during_a_freeze_stream_loses_no_request_and_no_conf
     assert_eq!(ledger.count(TargetStatus::Frozen).unwrap(), REQUESTS as i64, "each wallet frozen once");
     eprintln!("issuer restarts during the test: {}", restarts.load(std::sync::atomic::Ordering::SeqCst));
 
+    // The node comes back (and catches up), so the cluster is whole again.
+    let status = Command::new(root().join("scripts/stack.sh")).args(["cluster-start", &victim.to_string()]).status().unwrap();
+    assert!(status.success(), "node {victim} restarted");
     let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
     delete_topics(&admin, &names).await.ok();
     std::fs::remove_dir_all(&dir).ok();
