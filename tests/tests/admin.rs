@@ -79,7 +79,9 @@ async fn issuer_binary_serves_health_readiness_and_metrics_and_stops_on_sigterm(
     let mut text = String::new();
     wait_for("the request counted in /metrics", Duration::from_secs(60), || {
         text = std::thread::scope(|s| s.spawn(|| fetch_blocking(&format!("{base}/metrics"))).join().unwrap());
+        // The execution is counted when done, the verified record once its transaction commits.
         text.lines().any(|l| l.starts_with("concord_targets_executed_total") && l.contains("status=\"FROZEN\"") && l.ends_with(" 1"))
+            && text.contains("concord_records_verified_total{consumer=\"freeze\"} 1")
     })
     .await;
     assert!(text.contains("concord_records_verified_total{consumer=\"freeze\"} 1"), "{text}");

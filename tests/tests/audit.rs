@@ -22,6 +22,7 @@ fn audit_config(run: &TestRun, name: &str) -> AuditConfig {
         checkpoint_interval_secs: 0,
         admin_listen: String::new(),
         ordering_grace_ms: 500,
+        catch_up_quiet_ms: 3_000,
     }
 }
 

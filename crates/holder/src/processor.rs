@@ -47,8 +47,8 @@ impl<B: Book> HolderProcessor<B> {
     /// Counts executions (`concord_targets_executed_total{action,status,origin}`)
     /// and screening hits (`concord_screening_hits_total`) in `metrics`.
     pub fn with_metrics(mut self, metrics: &Metrics) -> Self {
-        self.executed = metrics.counters("concord_targets_executed", "Targets executed once, by action, outcome and origin (request or proactive).");
-        self.hits = metrics.counter("concord_screening_hits", "Screening hits published (deposits from or to an address of a live alert).");
+        self.executed = metrics.counters("concord_targets_executed", "Targets executed once, by action, outcome and origin (request or proactive)");
+        self.hits = metrics.counter("concord_screening_hits", "Screening hits published (deposits from or to an address of a live alert)");
         self
     }
 

@@ -95,9 +95,9 @@ impl Collector for ConsumerCollector {
         use std::sync::atomic::Ordering::Relaxed;
         let consumer = [("consumer", self.consumer.as_str())];
         for (name, help, value) in [
-            ("concord_records_consumed", "Records read from Kafka.", self.stats.consumed.load(Relaxed)),
-            ("concord_records_verified", "Records verified and handled.", self.stats.handled.load(Relaxed)),
-            ("concord_records_retried", "Transient failures retried (registry, database, aborted transaction).", self.stats.retries.load(Relaxed)),
+            ("concord_records_consumed", "Records read from Kafka", self.stats.consumed.load(Relaxed)),
+            ("concord_records_verified", "Records verified and handled", self.stats.handled.load(Relaxed)),
+            ("concord_records_retried", "Transient failures retried (registry, database, aborted transaction)", self.stats.retries.load(Relaxed)),
         ] {
             let counter = ConstCounter::new(value);
             let mut metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;
@@ -106,7 +106,7 @@ impl Collector for ConsumerCollector {
         let rejected = self.stats.rejected.lock().expect("stats lock").clone();
         let mut metric = encoder.encode_descriptor(
             "concord_records_rejected",
-            "Records sent to the dead-letter topic, by reason (docs/operations.md).",
+            "Records sent to the dead-letter topic, by reason (docs/operations.md)",
             None,
             prometheus_client::metrics::MetricType::Counter,
         )?;

@@ -28,6 +28,11 @@ pub struct AuditConfig {
     /// then topic, partition, offset — is the same when it is rebuilt.
     #[serde(default = "default_grace")]
     pub ordering_grace_ms: u64,
+    /// A partition that delivers nothing for this long (ms) counts as read to
+    /// its end: a transactional topic ends with a commit marker that a
+    /// read_committed consumer never receives.
+    #[serde(default = "default_quiet")]
+    pub catch_up_quiet_ms: u64,
 }
 
 fn default_hub() -> PathBuf {
@@ -47,6 +52,9 @@ fn default_interval() -> u64 {
 }
 fn default_grace() -> u64 {
     2_000
+}
+fn default_quiet() -> u64 {
+    3_000
 }
 
 impl AuditConfig {

@@ -53,10 +53,10 @@ struct Partition {
 
 impl Partition {
     /// Whether everything that existed at start was read. A partition whose end
-    /// is a transaction marker never delivers it; after a quiet spell it counts
-    /// as caught up too.
-    fn caught_up(&self) -> bool {
-        self.fetched_to >= self.high_watermark || self.last_received.elapsed() > Duration::from_secs(10)
+    /// is a transaction marker (every holder's confirmations end with one) never
+    /// delivers it; after `quiet` without a record it counts as caught up too.
+    fn caught_up(&self, quiet: Duration) -> bool {
+        self.fetched_to >= self.high_watermark || self.last_received.elapsed() > quiet
     }
 }
 
@@ -68,6 +68,7 @@ pub struct Auditor {
     producer: SignedProducer,
     checkpoint_interval: Option<Duration>,
     grace: Duration,
+    quiet: Duration,
     published_size: u64,
     appended: Arc<AtomicU64>,
     leaves: Family<Labels, Counter>,
@@ -90,6 +91,7 @@ impl Auditor {
             producer,
             checkpoint_interval: (config.checkpoint_interval_secs > 0).then(|| Duration::from_secs(config.checkpoint_interval_secs)),
             grace: Duration::from_millis(config.ordering_grace_ms),
+            quiet: Duration::from_millis(config.catch_up_quiet_ms),
             published_size,
             appended: Arc::new(AtomicU64::new(0)),
             leaves: Family::default(),
@@ -211,7 +213,7 @@ impl Auditor {
                         }
                     }
                     // Records this partition has not delivered yet may come first.
-                    None if !p.caught_up() => return Ok(()),
+                    None if !p.caught_up(self.quiet) => return Ok(()),
                     None => any_caught_up_empty = true,
                 }
             }
@@ -278,12 +280,6 @@ pub async fn run(config: AuditConfig, shutdown: CancellationToken) -> Result<(),
     let identity = Identity::from_config(&config.hub, &config.agency, None)?;
     let metrics = Metrics::new();
     let mut auditor = Auditor::new(identity.clone(), &config)?;
-    auditor.leaves = metrics.counters("concord_audit_leaves", "Records appended to the audit log, by outcome (verified, dead_letter, or the rejection reason).");
-    let admin = concord_runtime::admin::start(&config.admin_listen, &identity, metrics, shutdown.clone()).await?;
-    let result = auditor.run(shutdown.clone()).await;
-    shutdown.cancel();
-    if let Some(admin) = admin {
-        admin.await.ok();
-    }
-    result
+    auditor.leaves = metrics.counters("concord_audit_leaves", "Records appended to the audit log, by outcome (verified, dead_letter, or the rejection reason)");
+    concord_runtime::admin::serving(&config.admin_listen, &identity, metrics, &shutdown, auditor.run(shutdown.clone())).await
 }

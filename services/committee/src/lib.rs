@@ -104,8 +104,8 @@ impl Committee {
 
     /// Counts alerts published and report lines refused in `metrics`.
     pub fn with_metrics(mut self, metrics: &Metrics) -> Self {
-        self.published = metrics.counter("concord_alerts_published", "Alerts published from scam reports.");
-        self.refused = metrics.counter("concord_report_lines_refused", "Report lines refused (see the log for file, line and reason).");
+        self.published = metrics.counter("concord_alerts_published", "Alerts published from scam reports");
+        self.refused = metrics.counter("concord_report_lines_refused", "Report lines refused (see the log for file, line and reason)");
         self
     }
 
@@ -211,18 +211,19 @@ pub async fn run(config: CommitteeConfig, shutdown: CancellationToken) -> Result
     let (consumer, processor) = takedowns(identity.clone(), &config)?;
     metrics.consumer("takedowns", consumer.stats());
     let processor = processor.with_metrics(&metrics);
-    let admin = concord_runtime::admin::start(&config.admin_listen, &identity, metrics.clone(), shutdown.clone()).await?;
-    let inbox = tokio::spawn(consumer.run(processor, shutdown.clone()));
-    let reports = Committee::new(identity, config)?.with_metrics(&metrics).run(shutdown.clone()).await;
-    if reports.is_err() {
-        shutdown.cancel();
-    }
-    let takedowns = inbox.await.expect("the inbox task does not panic");
-    shutdown.cancel();
-    if let Some(admin) = admin {
-        admin.await.ok();
-    }
-    reports?;
-    takedowns?;
+    let listen = config.admin_listen.clone();
+    let committee = Committee::new(identity.clone(), config)?.with_metrics(&metrics);
+    let work = async {
+        let inbox = tokio::spawn(consumer.run(processor, shutdown.clone()));
+        let reports = committee.run(shutdown.clone()).await;
+        if reports.is_err() {
+            shutdown.cancel();
+        }
+        let takedowns = inbox.await.expect("the inbox task does not panic");
+        reports?;
+        takedowns?;
+        Ok::<_, CommitteeError>(())
+    };
+    concord_runtime::admin::serving(&listen, &identity, metrics, &shutdown, work).await?;
     Ok(())
 }

@@ -114,16 +114,16 @@ impl Enforcement {
     /// request to acknowledgement and to outcome
     /// (`concord_confirmation_latency_seconds`, `concord_outcome_latency_seconds`) in `metrics`.
     pub fn with_metrics(mut self, metrics: &Metrics) -> Self {
-        self.escalations = metrics.counter("concord_escalations", "Requests re-sent because they were still open after their deadline.");
+        self.escalations = metrics.counter("concord_escalations", "Requests re-sent because they were still open after their deadline");
         self.latency = Latency {
             acknowledged: metrics.histogram(
                 "concord_acknowledgement_latency_seconds",
-                "Time from sending a request to its ACKNOWLEDGED confirmation, per target.",
+                "Time from sending a request to its ACKNOWLEDGED confirmation, per target",
                 latency_buckets(),
             ),
             outcome: metrics.histogram(
                 "concord_outcome_latency_seconds",
-                "Time from sending a request to its outcome (FROZEN, TAKEN_DOWN, NOT_FOUND, REJECTED, ...), per target.",
+                "Time from sending a request to its outcome (FROZEN, TAKEN_DOWN, NOT_FOUND, REJECTED, ...), per target",
                 latency_buckets(),
             ),
         };
@@ -197,11 +197,7 @@ impl Enforcement {
 pub async fn run(config: EnforcementConfig, shutdown: CancellationToken) -> Result<(), EnforcementError> {
     let identity = Identity::from_config(&config.hub, &config.agency, config.topic_suffix.as_deref())?;
     let metrics = Metrics::new();
-    let admin = concord_runtime::admin::start(&config.admin_listen, &identity, metrics.clone(), shutdown.clone()).await?;
-    let result = Enforcement::new(identity, config)?.with_metrics(&metrics).run(shutdown.clone()).await;
-    shutdown.cancel();
-    if let Some(admin) = admin {
-        admin.await.ok();
-    }
-    result
+    let listen = config.admin_listen.clone();
+    let enforcement = Enforcement::new(identity.clone(), config)?.with_metrics(&metrics);
+    concord_runtime::admin::serving(&listen, &identity, metrics, &shutdown, enforcement.run(shutdown.clone())).await
 }

@@ -130,8 +130,8 @@ impl DepositScreen {
 
     /// Counts deposits screened, deposit lines refused, and hits (into `hits`, shared with the alert side).
     pub fn with_metrics(mut self, metrics: &Metrics, hits: Counter) -> Self {
-        self.deposits = metrics.counter("concord_deposits_screened", "Deposits read from the deposit stream and screened.");
-        self.refused = metrics.counter("concord_deposit_lines_refused", "Deposit lines refused (see the log for file, line and reason).");
+        self.deposits = metrics.counter("concord_deposits_screened", "Deposits read from the deposit stream and screened");
+        self.refused = metrics.counter("concord_deposit_lines_refused", "Deposit lines refused (see the log for file, line and reason)");
         self.hits = hits;
         self
     }
@@ -217,18 +217,17 @@ pub async fn run(config: ExchangeConfig, shutdown: CancellationToken) -> Result<
     let processor = processor.with_metrics(&metrics);
     let admin_listen = config.admin_listen.clone();
     let screen = DepositScreen::new(identity.clone(), processor.ledger(), config)?.with_metrics(&metrics, processor.hits());
-    let admin = concord_runtime::admin::start(&admin_listen, &identity, metrics, shutdown.clone()).await?;
-    let processing = tokio::spawn(consumer.run(processor, shutdown.clone()));
-    let screened = screen.run(shutdown.clone()).await;
-    if screened.is_err() {
-        shutdown.cancel();
-    }
-    let processed = processing.await.expect("the processor task does not panic");
-    shutdown.cancel();
-    if let Some(admin) = admin {
-        admin.await.ok();
-    }
-    screened?;
-    processed?;
+    let work = async {
+        let processing = tokio::spawn(consumer.run(processor, shutdown.clone()));
+        let screened = screen.run(shutdown.clone()).await;
+        if screened.is_err() {
+            shutdown.cancel();
+        }
+        let processed = processing.await.expect("the processor task does not panic");
+        screened?;
+        processed?;
+        Ok::<_, ExchangeError>(())
+    };
+    concord_runtime::admin::serving(&admin_listen, &identity, metrics, &shutdown, work).await?;
     Ok(())
 }

@@ -50,12 +50,6 @@ pub async fn run(config: IssuerConfig, shutdown: CancellationToken) -> Result<()
     let (consumer, processor) = build(identity.clone(), &config)?;
     metrics.consumer("freeze", consumer.stats());
     let processor = processor.with_metrics(&metrics);
-    let admin = concord_runtime::admin::start(&config.admin_listen, &identity, metrics, shutdown.clone()).await?;
-    let result = consumer.run(processor, shutdown.clone()).await;
-    shutdown.cancel();
-    if let Some(admin) = admin {
-        admin.await.ok();
-    }
-    result?;
-    Ok(())
+    let work = async { Ok::<_, IssuerError>(consumer.run(processor, shutdown.clone()).await?) };
+    concord_runtime::admin::serving(&config.admin_listen, &identity, metrics, &shutdown, work).await
 }
