@@ -78,6 +78,18 @@ echo "$(wc -l <"$out/hit") hit alert(s); the first:"
 head -n 1 "$out/hit" | python3 -c 'import json,sys; line=sys.stdin.read(); a=json.loads(line[line.index("{"):]); print("  " + a["description"]); print("  related_alert_ids:", a["related_alert_ids"], " indicators:", [i["value"] for i in a["indicators"]])'
 grep -q '"related_alert_ids":\["' "$out/hit" || fail "the hit does not reference the original alert"
 
+step "The issuer trusts law enforcement's alerts of confidence 90 or more: it freezes the ring's wallet without waiting for a request"
+for _ in $(seq 1 15); do
+  grep -q "Acted on a trusted alert" "$out/issuer.log" && break
+  sleep 1
+done
+if grep -q "Acted on a trusted alert" "$out/issuer.log"; then
+  grep "Acted on a trusted alert" "$out/issuer.log" | sed 's/\x1b\[[0-9;]*m//g' | head -n 1 | cut -c1-260
+  echo "(law enforcement gets a FROZEN confirmation for its alert; the freeze request below then finds the wallet ALREADY_FROZEN)"
+else
+  echo "(the wallet was frozen in an earlier run: the freeze request below finds it ALREADY_FROZEN)"
+fi
+
 step "Law enforcement sends freeze requests to the issuer and the exchange, and a takedown request to the committee"
 "$CONCORD" case send --file config/samples/freeze-request.json --to issuer-usdx | tee "$out/sent"
 "$CONCORD" case send --file config/samples/freeze-request-exchange.json --to exchange-global | tee -a "$out/sent"
