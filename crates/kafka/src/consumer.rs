@@ -66,6 +66,15 @@ pub enum ConsumerError {
     /// A record could not be produced inside a transaction.
     #[error(transparent)]
     Publish(#[from] crate::PublishError),
+    /// A transaction call did not return in time; the producer cannot be
+    /// trusted any more and the processor stops so that it is restarted.
+    #[error("kafka: {what} did not return within {after:?} (librdkafka can ignore its own timeout when a coordinator dies, confluentinc/librdkafka#5456); stopping so that a fresh producer takes over")]
+    Stuck {
+        /// The call.
+        what: &'static str,
+        /// How long it was given.
+        after: std::time::Duration,
+    },
 }
 
 /// Counters of what the consumer did, for metrics and tests.

@@ -34,6 +34,31 @@ use crate::producer::send_record;
 use crate::seen::{SeenEvents, SeenOutcome};
 use crate::KafkaSettings;
 
+/// Runs a blocking transaction call on a thread of its own and gives up after
+/// `limit`: `send_offsets_to_transaction` can block past its own timeout when
+/// the group coordinator dies (confluentinc/librdkafka#5456, #5511). The thread
+/// is detached, so a stuck call does not keep the process from exiting.
+async fn bounded<T: Send + 'static>(
+    what: &'static str,
+    limit: Duration,
+    call: impl FnOnce() -> Result<T, KafkaError> + Send + 'static,
+) -> Result<T, ConsumerError> {
+    let (done, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("concord-txn".into())
+        .spawn(move || {
+            let _ = done.send(call());
+        })
+        .map_err(|_| ConsumerError::Stuck { what, after: Duration::ZERO })?;
+    match tokio::time::timeout(limit, result).await {
+        Ok(Ok(outcome)) => Ok(outcome?),
+        Ok(Err(_)) | Err(_) => {
+            warn!(what, ?limit, "Kafka transaction call did not return; stopping the processor.");
+            Err(ConsumerError::Stuck { what, after: limit })
+        }
+    }
+}
+
 /// What one verified event makes: the records to produce in its transaction.
 pub trait Processor: Send + Sync {
     /// Processes `event`; `redelivery` is true when this exact record was
@@ -120,6 +145,7 @@ impl TransactionalProcessor {
                         }
                         delay = (delay * 2).min(Duration::from_secs(10));
                     }
+                    Err(e @ ConsumerError::Stuck { .. }) => return Err(e), // an abort would block behind it
                     Err(e) => {
                         let _ = tokio::task::block_in_place(|| self.producer.abort_transaction(TIMEOUT));
                         return Err(e);
@@ -207,10 +233,12 @@ impl TransactionalProcessor {
             offsets.add_partition_offset(topic, partition, Offset::Offset(next))?;
         }
         let metadata = self.consumer.group_metadata().ok_or(KafkaError::NoMessageReceived)?;
-        tokio::task::block_in_place(|| {
-            self.producer.send_offsets_to_transaction(&offsets, &metadata, TIMEOUT)?;
-            self.producer.commit_transaction(TIMEOUT)
-        })?;
+        let producer = self.producer.clone();
+        bounded("committing the offsets and the transaction", TIMEOUT * 2 + Duration::from_secs(5), move || {
+            producer.send_offsets_to_transaction(&offsets, &metadata, TIMEOUT)?;
+            producer.commit_transaction(TIMEOUT)
+        })
+        .await?;
         self.stats.handled.fetch_add(handled, Ordering::Relaxed);
         let mut counts = self.stats.rejected.lock().expect("stats lock");
         for code in rejected {
