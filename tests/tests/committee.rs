@@ -88,15 +88,29 @@ async fn committee_blocks_numbers_and_takes_down_domains_once_and_confirms() {
     for r in [&request, &administrative, &request] {
         enforcement.publish(&inbox, r.request_id.as_bytes(), r).await.unwrap();
     }
+    // An issuer that froze a wallet on one of the committee's alerts tells it so:
+    // a confirmation in the committee's inbox is taken note of, not dead-lettered.
+    let proactive = concord_domain::TakedownConfirmation {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        target_id: "indicator-0".into(),
+        status: TargetStatus::Frozen,
+        reason: Some("proactive".into()),
+        amount_frozen: Some("10.00".into()),
+        asset: Some("USDT".into()),
+        ledger_ref: None,
+        executed_at: None,
+    };
+    run.producer(ISSUER).publish(&inbox, proactive.request_id.as_bytes(), &proactive).await.unwrap();
 
     let (consumer, processor) = concord_committee::takedowns(identity.clone(), &config).unwrap();
     let ledger = processor.ledger();
     let stats = consumer.stats();
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(consumer.run(processor, shutdown.clone()));
-    wait_for("3 requests settled", Duration::from_secs(60), || stats.settled() >= 3).await;
+    wait_for("3 requests and a confirmation settled", Duration::from_secs(60), || stats.settled() >= 4).await;
     shutdown.cancel();
     task.await.unwrap().unwrap();
+    assert!(stats.rejected.lock().unwrap().is_empty(), "nothing dead-lettered: {:?}", stats.rejected.lock().unwrap());
 
     let enforcement_id = run.identity(ENFORCEMENT);
     let records = read_topic(&enforcement_id, &enforcement_id.topics.inbox(&enforcement_id.agency.id), 13, Duration::from_secs(10)).await;

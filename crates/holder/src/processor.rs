@@ -222,9 +222,15 @@ impl<B: Book> Processor for HolderProcessor<B> {
         match &event.payload {
             Payload::FreezeRequest(request) => self.on_request(&event, request, redelivery).await,
             Payload::IndicatorAlert(alert) => self.on_alert(&event, alert, redelivery).await,
+            // A committee is also a recipient of confirmations (a holder acting
+            // on one of its alerts): noted, nothing to do.
+            Payload::TakedownConfirmation(c) => {
+                info!(request_id = %c.request_id, target_id = %c.target_id, status = c.status.as_str(), from = %event.sender, "Confirmation received.");
+                Ok(Vec::new())
+            }
             _ => Err(HandlerError::Permanent {
                 code: "unexpected_type",
-                detail: format!("{} is not a request or an alert; a holder's consumer reads neither", event.message_type()),
+                detail: format!("{} is not a request, an alert or a confirmation; a holder's consumer reads none of it", event.message_type()),
             }),
         }
     }
