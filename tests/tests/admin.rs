@@ -10,6 +10,16 @@ use std::time::Duration;
 use concord_tests::*;
 use tokio_util::sync::CancellationToken;
 
+/// The service process, killed if the test ends early (a failed assertion).
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -60,14 +70,14 @@ async fn issuer_binary_serves_health_readiness_and_metrics_and_stops_on_sigterm(
         ),
     )
     .unwrap();
-    let mut child = Command::new(binary("concord-issuer"))
+    let mut child = KillOnDrop(Command::new(binary("concord-issuer"))
         .arg(&config)
         .current_dir(root())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(run.dir.join("issuer.log")).unwrap())
         .spawn()
-        .expect("the concord-issuer binary is built (make build)");
+        .expect("the concord-issuer binary is built (make build)"));
     let base = format!("http://127.0.0.1:{port}");
 
     assert_eq!(until(&format!("{base}/healthz"), 200, Duration::from_secs(30)).await, "ok\n");
@@ -90,11 +100,11 @@ async fn issuer_binary_serves_health_readiness_and_metrics_and_stops_on_sigterm(
     assert!(text.trim_end().ends_with("# EOF"), "OpenMetrics text ends with # EOF");
 
     // SIGTERM: the service stops its consumer, commits, and exits 0.
-    let status = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let status = Command::new("kill").arg("-TERM").arg(child.0.id().to_string()).status().unwrap();
     assert!(status.success());
     let start = std::time::Instant::now();
     let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
+        if let Some(exit) = child.0.try_wait().unwrap() {
             break exit;
         }
         assert!(start.elapsed() < Duration::from_secs(20), "the issuer did not stop within 20 s of SIGTERM");
