@@ -26,6 +26,7 @@ use concord_holder::HolderProcessor;
 use concord_kafka::{PublishError, SignedProducer, TransactionalProcessor};
 use concord_runtime::identity::Identity;
 use concord_runtime::metrics::Metrics;
+use concord_runtime::shutdown::together;
 use prometheus_client::metrics::counter::Counter;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -213,17 +214,7 @@ pub async fn run(config: CommitteeConfig, shutdown: CancellationToken) -> Result
     let processor = processor.with_metrics(&metrics);
     let listen = config.admin_listen.clone();
     let committee = Committee::new(identity.clone(), config)?.with_metrics(&metrics);
-    let work = async {
-        let inbox = tokio::spawn(consumer.run(processor, shutdown.clone()));
-        let reports = committee.run(shutdown.clone()).await;
-        if reports.is_err() {
-            shutdown.cancel();
-        }
-        let takedowns = inbox.await.expect("the inbox task does not panic");
-        reports?;
-        takedowns?;
-        Ok::<_, CommitteeError>(())
-    };
+    let work = together::<_, _, CommitteeError>(&shutdown, consumer.run(processor, shutdown.clone()), committee.run(shutdown.clone()));
     concord_runtime::admin::serving(&listen, &identity, metrics, &shutdown, work).await?;
     Ok(())
 }

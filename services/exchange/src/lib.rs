@@ -30,6 +30,7 @@ use concord_holder::{HolderProcessor, LedgerError};
 use concord_kafka::{PublishError, SignedProducer, TransactionalProcessor};
 use concord_runtime::identity::Identity;
 use concord_runtime::metrics::Metrics;
+use concord_runtime::shutdown::together;
 use prometheus_client::metrics::counter::Counter;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -217,17 +218,7 @@ pub async fn run(config: ExchangeConfig, shutdown: CancellationToken) -> Result<
     let processor = processor.with_metrics(&metrics);
     let admin_listen = config.admin_listen.clone();
     let screen = DepositScreen::new(identity.clone(), processor.ledger(), config)?.with_metrics(&metrics, processor.hits());
-    let work = async {
-        let processing = tokio::spawn(consumer.run(processor, shutdown.clone()));
-        let screened = screen.run(shutdown.clone()).await;
-        if screened.is_err() {
-            shutdown.cancel();
-        }
-        let processed = processing.await.expect("the processor task does not panic");
-        screened?;
-        processed?;
-        Ok::<_, ExchangeError>(())
-    };
+    let work = together::<_, _, ExchangeError>(&shutdown, consumer.run(processor, shutdown.clone()), screen.run(shutdown.clone()));
     concord_runtime::admin::serving(&admin_listen, &identity, metrics, &shutdown, work).await?;
     Ok(())
 }
