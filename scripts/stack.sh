@@ -257,6 +257,7 @@ up() {
   command -v "$CONCORD" >/dev/null || [ -x "$CONCORD" ] || die "the concord binary ($CONCORD) is missing: run 'make up', which builds it"
   mkdir -p "$STACK"
   [ -f "$PKI/ca.pem" ] || "$CONCORD" pki init --agencies "$ROOT/config/agencies.toml" --out "$PKI"
+  [ -f "$PKI/gateway/server.pem" ] || die "$PKI predates the partner gateway (no gateway/server.pem): run 'scripts/stack.sh reset && rm -rf $PKI', then 'make up'"
   start_kafka
   start_registry
   wait_for kafka 90 port_open "$SSL_PORT" || { tail -20 "$STACK/kafka/server.log" >&2 || true; die "kafka did not open port $SSL_PORT in 90 s; see $STACK/kafka/server.log"; }

@@ -366,6 +366,7 @@ pub fn extra_key(agency: &str, kid: &str, revoked_at: Option<OffsetDateTime>) ->
         not_before: None,
         not_after: None,
         revoked_at,
+        delegated: false,
     };
     (key, record)
 }
@@ -398,7 +399,7 @@ pub fn issuer_config_in(dir: &Path) -> concord_issuer::IssuerConfig {
         hub: root().join("config/concord.toml"),
         agency: ISSUER.into(),
         database: dir.join("issuer-ledger.sqlite"),
-        policy: concord_holder::RequestPolicy { requesters: vec![ENFORCEMENT.into()], legal_bases: vec![CourtOrder, Mlat, Emergency], proactive: None },
+        policy: concord_holder::RequestPolicy { requesters: vec![ENFORCEMENT.into()], legal_bases: vec![CourtOrder, Mlat, Emergency], accept_delegated: false, proactive: None },
         holdings: concord_issuer::config::Holdings { chains: vec!["TRON".into(), "ETHEREUM".into()], assets: vec!["USDT".into()] },
         admin_listen: String::new(),
         ledger_seed: None,
@@ -413,7 +414,7 @@ pub fn exchange_config(run: &TestRun) -> concord_exchange::ExchangeConfig {
         hub: root().join("config/concord.toml"),
         agency: EXCHANGE.into(),
         database: run.dir.join("exchange-ledger.sqlite"),
-        policy: concord_holder::RequestPolicy { requesters: vec![ENFORCEMENT.into()], legal_bases: vec![CourtOrder, Mlat, Emergency], proactive: None },
+        policy: concord_holder::RequestPolicy { requesters: vec![ENFORCEMENT.into()], legal_bases: vec![CourtOrder, Mlat, Emergency], accept_delegated: false, proactive: None },
         screening: concord_exchange::config::Screening { deposits_dir: run.dir.join("deposits"), min_confidence: 50, poll_interval_ms: 100 },
         admin_listen: String::new(),
         accounts_seed: Some(root().join("config/samples/exchange-accounts.csv")),
@@ -435,6 +436,7 @@ pub fn committee_config(run: &TestRun, reports: &Path) -> concord_committee::Com
         policy: concord_holder::RequestPolicy {
             requesters: vec![ENFORCEMENT.into()],
             legal_bases: vec![CourtOrder, Mlat, Emergency, Administrative],
+            accept_delegated: false,
             proactive: None,
         },
         topic_suffix: None,

@@ -58,6 +58,11 @@ pub struct KeyRecord {
     /// from then on; an audit replay accepts signatures issued before it.
     #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
     pub revoked_at: Option<OffsetDateTime>,
+    /// The partner gateway holds this key and signs with it for the agency
+    /// (records the agency published over HTTPS). Never used by the agency's
+    /// own services; a holder's policy may refuse what it signs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delegated: bool,
 }
 
 impl KeyRecord {
@@ -169,9 +174,16 @@ impl Directory {
         Some((agency, &agency.keys[*i]))
     }
 
-    /// The key an agency signs with now: the last one listed that is valid and not revoked.
+    /// The key an agency signs with now: the last one listed that is valid,
+    /// not revoked and its own (not delegated to the gateway).
     pub fn current_key(&self, id: &str, now: OffsetDateTime) -> Option<&KeyRecord> {
-        self.agency(id)?.keys.iter().rev().find(|k| k.covers(now) && !k.revoked_by(now))
+        self.agency(id)?.keys.iter().rev().find(|k| !k.delegated && k.covers(now) && !k.revoked_by(now))
+    }
+
+    /// The key the gateway signs with for agency `id` now: the last delegated one
+    /// listed that is valid and not revoked.
+    pub fn current_delegated_key(&self, id: &str, now: OffsetDateTime) -> Option<&KeyRecord> {
+        self.agency(id)?.keys.iter().rev().find(|k| k.delegated && k.covers(now) && !k.revoked_by(now))
     }
 }
 
@@ -194,6 +206,11 @@ revoked_at = "2026-06-01T00:00:00Z"
 kid = "committee-ph/2"
 alg = "EdDSA"
 public_key = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+[[agency.key]]
+kid = "committee-ph/gateway-1"
+alg = "EdDSA"
+public_key = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+delegated = true
 "#;
 
     #[test]
@@ -201,6 +218,7 @@ public_key = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
         let dir = Directory::from_toml_str(DIR, "test").unwrap();
         let now = OffsetDateTime::now_utc();
         assert_eq!(dir.current_key("committee-ph", now).unwrap().kid, "committee-ph/2");
+        assert_eq!(dir.current_delegated_key("committee-ph", now).unwrap().kid, "committee-ph/gateway-1");
         let (agency, key) = dir.key("committee-ph/1").unwrap();
         assert_eq!(agency.role, Role::Committee);
         assert!(key.revoked_by(now));

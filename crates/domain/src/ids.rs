@@ -77,11 +77,15 @@ pub enum Role {
     Exchange,
     /// The auditor: reads everything, publishes checkpoints.
     Audit,
+    /// The partner gateway: publishes for agencies over HTTPS with their
+    /// delegated keys and reads what it serves back to them. It sends nothing
+    /// in its own name.
+    Gateway,
 }
 
 impl Role {
     /// Every role, in a fixed order.
-    pub const ALL: [Role; 5] = [Role::Committee, Role::Enforcement, Role::Issuer, Role::Exchange, Role::Audit];
+    pub const ALL: [Role; 6] = [Role::Committee, Role::Enforcement, Role::Issuer, Role::Exchange, Role::Audit, Role::Gateway];
 
     /// The role's name as written in config files.
     pub fn as_str(self) -> &'static str {
@@ -91,6 +95,7 @@ impl Role {
             Role::Issuer => "issuer",
             Role::Exchange => "exchange",
             Role::Audit => "audit",
+            Role::Gateway => "gateway",
         }
     }
 }

@@ -12,6 +12,11 @@ pub struct RequestPolicy {
     pub requesters: Vec<String>,
     /// Legal bases accepted.
     pub legal_bases: Vec<LegalBasisKind>,
+    /// Whether requests published through the partner gateway (signed with the
+    /// requester's delegated key, not its own) are honoured. Off by default: a
+    /// freeze then needs the requester's own systems and key.
+    #[serde(default)]
+    pub accept_delegated: bool,
     /// Alerts trusted enough to act on without a request; absent: none.
     #[serde(default)]
     pub proactive: Option<ProactivePolicy>,
@@ -32,10 +37,16 @@ pub struct ProactivePolicy {
 }
 
 impl RequestPolicy {
-    /// Why a request from `sender` on `basis` is refused, if it is.
-    pub fn refusal(&self, sender: &str, basis: LegalBasisKind) -> Option<String> {
+    /// Why a request from `sender` on `basis` is refused, if it is;
+    /// `delegated` says it was signed with the sender's gateway key.
+    pub fn refusal(&self, sender: &str, delegated: bool, basis: LegalBasisKind) -> Option<String> {
         if !self.requesters.iter().any(|r| r == sender) {
             return Some(format!("{sender} is not an agency this holder accepts requests from"));
+        }
+        if delegated && !self.accept_delegated {
+            return Some(format!(
+                "the request came through the partner gateway (a key {sender} delegated to it); this holder accepts requests signed with the agency's own key only"
+            ));
         }
         if !self.legal_bases.contains(&basis) {
             return Some(format!("legal basis {basis:?} is not accepted by this holder"));

@@ -77,10 +77,10 @@ impl<B: Book> HolderProcessor<B> {
 
     /// Executes each target of `request` not executed before (all of them on a
     /// redelivery, answered from the ledger); returns the outcomes to confirm.
-    fn settle(&self, sender: &str, request: &FreezeRequest, redelivery: bool) -> Result<Vec<(String, Execution)>, HandlerError> {
+    fn settle(&self, event: &VerifiedEvent, request: &FreezeRequest, redelivery: bool) -> Result<Vec<(String, Execution)>, HandlerError> {
         let mut ledger = self.lock();
         let now = UnixMillis::now().0;
-        let refusal = self.policy.refusal(sender, request.legal_basis.kind);
+        let refusal = self.policy.refusal(event.sender.as_str(), event.delegated, request.legal_basis.kind);
         let mut outcomes = Vec::new();
         for target in &request.targets {
             let known = ledger.execution(&request.request_id, &target.target_id).map_err(transient)?;
@@ -115,7 +115,7 @@ impl<B: Book> HolderProcessor<B> {
     }
 
     async fn on_request(&self, event: &VerifiedEvent, request: &FreezeRequest, redelivery: bool) -> Result<Vec<RawRecord>, HandlerError> {
-        let outcomes = self.settle(event.sender.as_str(), request, redelivery)?;
+        let outcomes = self.settle(event, request, redelivery)?;
         if outcomes.is_empty() {
             info!(request_id = %request.request_id, requester = %event.sender, "Duplicate request; every target was confirmed before.");
             return Ok(Vec::new());

@@ -65,6 +65,9 @@ pub struct VerifiedEvent {
     pub role: Role,
     /// The key it signed with.
     pub kid: String,
+    /// The key is one the directory marks as delegated to the partner gateway:
+    /// the agency published this over HTTPS, not from its own systems.
+    pub delegated: bool,
     /// `ce_time`.
     pub time: String,
     /// `iat`.
@@ -123,6 +126,8 @@ pub struct Envelope {
     pub role: Role,
     /// Its key id.
     pub kid: String,
+    /// Whether the key is delegated to the partner gateway.
+    pub delegated: bool,
     /// The message type named by `ce_type`.
     pub message_type: MessageType,
 }
@@ -167,6 +172,7 @@ impl Verifier {
             sender: envelope.sender,
             role: envelope.role,
             kid: envelope.kid,
+            delegated: envelope.delegated,
             time: envelope.claims.time,
             issued_at: unix(envelope.claims.iat),
             expires_at: unix(envelope.claims.exp),
@@ -285,7 +291,7 @@ impl Verifier {
         self.topics
             .may_publish(&record.topic, agency, message_type, &self.directory)
             .map_err(|why| reject(RejectReason::RoleNotAllowed, format!("{} ({}): {why}", agency.id, agency.role)))?;
-        Ok(Envelope { sender: agency.id.clone(), role: agency.role, kid, message_type, claims })
+        Ok(Envelope { sender: agency.id.clone(), role: agency.role, kid, delegated: key.delegated, message_type, claims })
     }
 
     fn check_headers(&self, record: &RawRecord, claims: &EventClaims) -> Result<(), Rejection> {

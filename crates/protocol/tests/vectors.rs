@@ -148,6 +148,7 @@ fn published_vector_verifies_and_a_flipped_bit_does_not() {
             not_before: None,
             not_after: None,
             revoked_at: None,
+            delegated: false,
         }],
     }])
     .unwrap();

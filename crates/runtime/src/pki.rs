@@ -1,13 +1,15 @@
 //! The dev PKI: a CA, the broker's server certificate, and for each agency in
 //! the directory a client certificate (CN = agency id) and an Ed25519 signing
-//! key, plus the complete directory with each agency's public key. For
+//! key, the partner gateway's HTTPS certificate and one delegated signing key
+//! per publishing agency, plus the complete directory with each agency's
+//! public keys. For
 //! development and tests only; docs/operations.md says how a real deployment
 //! issues these.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use concord_domain::{Directory, KeyAlgorithm, KeyRecord};
+use concord_domain::{Directory, KeyAlgorithm, KeyRecord, Role};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
@@ -71,6 +73,35 @@ impl AgencyFiles {
         self.dir.join("signing-key.pem")
     }
 }
+
+/// Where the partner gateway's files are.
+#[derive(Debug, Clone)]
+pub struct GatewayFiles {
+    /// Its folder.
+    pub dir: PathBuf,
+}
+
+impl GatewayFiles {
+    /// The gateway's files under the PKI folder `pki`.
+    pub fn new(pki: &Path) -> Self {
+        GatewayFiles { dir: pki.join("gateway") }
+    }
+    /// HTTPS server certificate (PEM; SANs localhost and 127.0.0.1).
+    pub fn server_certificate(&self) -> PathBuf {
+        self.dir.join("server.pem")
+    }
+    /// Its key (PKCS#8 PEM).
+    pub fn server_key(&self) -> PathBuf {
+        self.dir.join("server-key.pem")
+    }
+    /// The folder of delegated signing keys, one `<agency>.pem` each.
+    pub fn delegated_keys(&self) -> PathBuf {
+        self.dir.join("delegated")
+    }
+}
+
+/// The roles whose agencies get a key delegated to the gateway: those that publish.
+pub const DELEGATING_ROLES: [Role; 4] = [Role::Committee, Role::Enforcement, Role::Issuer, Role::Exchange];
 
 fn write(path: &Path, contents: &str, private: bool) -> Result<(), PkiError> {
     let io = |source| PkiError::Io { path: path.to_owned(), source };
@@ -150,6 +181,11 @@ pub fn init(agencies_toml: &Path, out: &Path) -> Result<Directory, PkiError> {
     write(&out.join("broker/cert.pem"), &cert, false)?;
     write(&out.join("broker/keystore.pem"), &format!("{key}{cert}"), true)?;
 
+    let gateway = GatewayFiles::new(out);
+    let (cert, key) = leaf("concord-gateway", vec!["localhost".into(), "127.0.0.1".into()], ExtendedKeyUsagePurpose::ServerAuth)?;
+    write(&gateway.server_certificate(), &cert, false)?;
+    write(&gateway.server_key(), &key, true)?;
+
     let mut agencies = Vec::new();
     for agency in template.agencies() {
         let files = AgencyFiles::new(out, agency.id.as_str());
@@ -166,7 +202,21 @@ pub fn init(agencies_toml: &Path, out: &Path) -> Result<Directory, PkiError> {
             not_before: Some(now - Duration::hours(1)),
             not_after: None,
             revoked_at: None,
+            delegated: false,
         });
+        if DELEGATING_ROLES.contains(&agency.role) {
+            let (pem, public) = new_signing_key()?;
+            write(&gateway.delegated_keys().join(format!("{}.pem", agency.id)), &pem, true)?;
+            agency.keys.push(KeyRecord {
+                kid: format!("{}/gateway-1", agency.id),
+                alg: KeyAlgorithm::EdDSA,
+                public_key: concord_protocol::b64(&public),
+                not_before: Some(now - Duration::hours(1)),
+                not_after: None,
+                revoked_at: None,
+                delegated: true,
+            });
+        }
         agencies.push(agency);
     }
     let directory = Directory::new(agencies).map_err(|problems| concord_domain::DirectoryError::Invalid {

@@ -191,6 +191,7 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
         policy: concord_holder::RequestPolicy {
             requesters: vec![enforcement.agency.id.to_string()],
             legal_bases: vec![concord_domain::LegalBasisKind::CourtOrder],
+            accept_delegated: false,
             proactive: None,
         },
         holdings: concord_issuer::config::Holdings { chains: vec!["TRON".into()], assets: vec![WALLET_ASSET.into()] },

@@ -1,0 +1,256 @@
+//! Bearer tokens: short-lived JWTs an agency signs with a key the directory
+//! lists for it (EdDSA; the algorithm is fixed by the key record, never by the
+//! token), bound to the gateway's audience, carrying scopes. A token that does
+//! not verify gets 401 with a reason code; a valid token without the scope an
+//! operation needs gets 403.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode};
+use concord_domain::{Agency, Directory, KeyAlgorithm};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use time::OffsetDateTime;
+
+use crate::problem::Problem;
+
+/// The operations a token may grant.
+pub mod scope {
+    /// POST an alert.
+    pub const ALERTS_PUBLISH: &str = "alerts:publish";
+    /// POST a freeze request.
+    pub const FREEZE_REQUEST: &str = "freeze:request";
+    /// Read the agency's events (inbox and alerts): history and SSE.
+    pub const INBOX_READ: &str = "inbox:read";
+    /// Read the alerts over TAXII.
+    pub const ALERTS_READ: &str = "alerts:read";
+}
+
+/// The JWT `typ` values accepted (RFC 7519 and RFC 9068).
+const TOKEN_TYPES: [&str; 2] = ["JWT", "at+jwt"];
+
+/// Why a token was refused: each a stable reason code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No `Authorization: Bearer` header.
+    #[error("no bearer token: send 'Authorization: Bearer <JWT>'")]
+    Missing,
+    /// Not a compact JWS with a JSON header.
+    #[error("malformed token: {0}")]
+    Malformed(String),
+    /// `typ` is not a token type (for example a Concord event signature).
+    #[error("token typ {0:?} is not JWT or at+jwt")]
+    WrongType(String),
+    /// `alg` is not the key's algorithm.
+    #[error("token alg {0:?}, but Concord keys are EdDSA (the algorithm is fixed by the key record)")]
+    WrongAlgorithm(String),
+    /// `kid` names no key in the directory.
+    #[error("no key {0:?} in the directory")]
+    UnknownKey(String),
+    /// The key is revoked.
+    #[error("key {0:?} is revoked")]
+    RevokedKey(String),
+    /// The key is outside its validity period.
+    #[error("key {0:?} is not valid now (outside not_before..not_after)")]
+    KeyNotValid(String),
+    /// The key is the one the agency delegated to the gateway.
+    #[error("key {0:?} is delegated to the gateway; tokens are signed with the agency's own key")]
+    DelegatedKey(String),
+    /// The signature does not verify.
+    #[error("signature does not verify with key {0:?}")]
+    BadSignature(String),
+    /// `exp` has passed.
+    #[error("token expired")]
+    Expired,
+    /// `nbf` lies in the future.
+    #[error("token not valid yet (nbf in the future)")]
+    NotYetValid,
+    /// `aud` is not this gateway.
+    #[error("token audience is not {0:?}")]
+    WrongAudience(String),
+    /// `iss` is not the agency of the key.
+    #[error("token issuer is not {0}, the agency of its key")]
+    WrongIssuer(String),
+    /// A required claim is missing or malformed.
+    #[error("token claims: {0}")]
+    Claims(String),
+    /// `exp` − `iat` is longer than allowed.
+    #[error("token lives {0} s, longer than the {1} s allowed")]
+    TooLong(i64, u64),
+}
+
+impl AuthError {
+    /// The reason code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "token_missing",
+            AuthError::Malformed(_) => "token_malformed",
+            AuthError::WrongType(_) => "token_wrong_type",
+            AuthError::WrongAlgorithm(_) => "token_wrong_algorithm",
+            AuthError::UnknownKey(_) => "token_unknown_key",
+            AuthError::RevokedKey(_) => "token_revoked_key",
+            AuthError::KeyNotValid(_) => "token_key_not_valid",
+            AuthError::DelegatedKey(_) => "token_delegated_key",
+            AuthError::BadSignature(_) => "token_bad_signature",
+            AuthError::Expired => "token_expired",
+            AuthError::NotYetValid => "token_not_yet_valid",
+            AuthError::WrongAudience(_) => "token_wrong_audience",
+            AuthError::WrongIssuer(_) => "token_wrong_issuer",
+            AuthError::Claims(_) => "token_claims",
+            AuthError::TooLong(..) => "token_lifetime_too_long",
+        }
+    }
+}
+
+impl From<AuthError> for Problem {
+    fn from(e: AuthError) -> Self {
+        let mut problem = Problem::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string());
+        problem.challenge = Some(match e {
+            AuthError::Missing => "Bearer realm=\"concord\"".to_owned(),
+            _ => format!("Bearer realm=\"concord\", error=\"invalid_token\", error_description=\"{}\"", e.code()),
+        });
+        problem
+    }
+}
+
+/// The claims of a bearer token.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TokenClaims {
+    /// The agency.
+    pub iss: String,
+    /// Expiry (seconds since the epoch).
+    pub exp: i64,
+    /// Issue time.
+    pub iat: i64,
+    /// Space-separated scopes.
+    #[serde(default)]
+    pub scope: String,
+    /// Token id, for the agency's own records.
+    #[serde(default)]
+    pub jti: Option<String>,
+}
+
+/// An authenticated agency and what its token grants.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The agency.
+    pub agency: Agency,
+    /// The key that signed the token.
+    pub kid: String,
+    /// Its scopes.
+    pub scopes: BTreeSet<String>,
+}
+
+impl Caller {
+    /// `Ok` if the token grants `scope`, else 403.
+    pub fn require(&self, scope: &str) -> Result<(), Problem> {
+        if self.scopes.contains(scope) {
+            return Ok(());
+        }
+        let mut problem = Problem::new(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            format!("this needs scope {scope:?}; the token grants {:?}", self.scopes.iter().collect::<Vec<_>>()),
+        );
+        problem.challenge = Some(format!("Bearer realm=\"concord\", error=\"insufficient_scope\", scope=\"{scope}\""));
+        Err(problem)
+    }
+}
+
+#[derive(Deserialize)]
+struct Header {
+    alg: String,
+    #[serde(default)]
+    kid: Option<String>,
+    #[serde(default)]
+    typ: Option<String>,
+}
+
+/// Checks bearer tokens against the directory.
+#[derive(Debug, Clone)]
+pub struct Authenticator {
+    directory: Arc<Directory>,
+    audience: String,
+    max_lifetime: Duration,
+    leeway: Duration,
+}
+
+impl Authenticator {
+    /// Trusts the keys of `directory`; tokens must name `audience`.
+    pub fn new(directory: Arc<Directory>, audience: &str, max_lifetime: Duration, leeway: Duration) -> Self {
+        Authenticator { directory, audience: audience.to_owned(), max_lifetime, leeway }
+    }
+
+    /// The caller of a request with these headers, at `now`.
+    pub fn authenticate(&self, headers: &HeaderMap, now: OffsetDateTime) -> Result<Caller, AuthError> {
+        let value = headers.get(axum::http::header::AUTHORIZATION).ok_or(AuthError::Missing)?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+            .map(str::trim)
+            .ok_or_else(|| AuthError::Malformed("Authorization is not 'Bearer <JWT>'".into()))?;
+        self.verify(token, now)
+    }
+
+    /// Verifies `token` at `now`.
+    pub fn verify(&self, token: &str, now: OffsetDateTime) -> Result<Caller, AuthError> {
+        let encoded = token.split('.').next().filter(|_| token.split('.').count() == 3).ok_or_else(|| AuthError::Malformed("not a compact JWS (three dot-separated parts)".into()))?;
+        let header: Header = concord_protocol::unb64(encoded)
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| AuthError::Malformed("the JOSE header is not base64url JSON with an alg".into()))?;
+        if let Some(typ) = header.typ.as_deref().filter(|t| !TOKEN_TYPES.iter().any(|ok| ok.eq_ignore_ascii_case(t))) {
+            return Err(AuthError::WrongType(typ.to_owned()));
+        }
+        let kid = header.kid.ok_or_else(|| AuthError::Malformed("the JOSE header has no kid".into()))?;
+        let (agency, key) = self.directory.key(&kid).ok_or_else(|| AuthError::UnknownKey(kid.clone()))?;
+        let KeyAlgorithm::EdDSA = key.alg;
+        if header.alg != "EdDSA" {
+            return Err(AuthError::WrongAlgorithm(header.alg));
+        }
+        if key.delegated {
+            return Err(AuthError::DelegatedKey(kid));
+        }
+        if key.revoked_by(now) {
+            return Err(AuthError::RevokedKey(kid));
+        }
+        if !key.covers(now) {
+            return Err(AuthError::KeyNotValid(kid));
+        }
+        let decoding = DecodingKey::from_ed_components(&key.public_key).map_err(|_| AuthError::UnknownKey(kid.clone()))?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.set_audience(&[&self.audience]);
+        validation.set_issuer(&[agency.id.as_str()]);
+        validation.set_required_spec_claims(&["exp", "iat", "aud", "iss"]);
+        validation.validate_nbf = true;
+        validation.leeway = self.leeway.as_secs();
+        let claims = jsonwebtoken::decode::<TokenClaims>(token, &decoding, &validation)
+            .map_err(|e| match e.kind() {
+                ErrorKind::ExpiredSignature => AuthError::Expired,
+                ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+                ErrorKind::InvalidAudience => AuthError::WrongAudience(self.audience.clone()),
+                ErrorKind::InvalidIssuer => AuthError::WrongIssuer(agency.id.to_string()),
+                ErrorKind::InvalidSignature => AuthError::BadSignature(kid.clone()),
+                ErrorKind::MissingRequiredClaim(c) => AuthError::Claims(format!("{c} is required")),
+                ErrorKind::InvalidAlgorithm => AuthError::WrongAlgorithm(header.alg.clone()),
+                _ => AuthError::Claims(e.to_string()),
+            })?
+            .claims;
+        // jsonwebtoken checks exp against its own clock; the caller's `now` decides too.
+        let now_s = now.unix_timestamp();
+        if claims.exp + self.leeway.as_secs() as i64 <= now_s {
+            return Err(AuthError::Expired);
+        }
+        let lifetime = claims.exp - claims.iat;
+        if lifetime > self.max_lifetime.as_secs() as i64 {
+            return Err(AuthError::TooLong(lifetime, self.max_lifetime.as_secs()));
+        }
+        if claims.iat > now_s + self.leeway.as_secs() as i64 {
+            return Err(AuthError::NotYetValid);
+        }
+        Ok(Caller { agency: agency.clone(), kid, scopes: claims.scope.split_whitespace().map(str::to_owned).collect() })
+    }
+}

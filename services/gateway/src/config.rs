@@ -1,0 +1,167 @@
+//! The gateway's configuration (`config/gateway.toml`, `CONCORD_GATEWAY__*`).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use concord_domain::Tlp;
+use serde::Deserialize;
+
+/// How the gateway runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// The hub configuration file (brokers, registry, PKI, directory, topics).
+    #[serde(default = "default_hub")]
+    pub hub: PathBuf,
+    /// The gateway's own agency id: its Kafka principal (role `gateway`).
+    #[serde(default = "default_agency")]
+    pub agency: String,
+    /// The SQLite file of the events served back (SSE, history, TAXII) and of what was published.
+    #[serde(default = "default_database")]
+    pub database: PathBuf,
+    /// The HTTPS listener, `host:port` (port 0: any free port).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// The URL partners reach the listener at; TAXII discovery names API roots under it.
+    #[serde(default = "default_public_url")]
+    pub public_url: String,
+    /// The admin port (`/healthz`, `/readyz`, `/metrics`); "" turns it off.
+    #[serde(default = "default_admin")]
+    pub admin_listen: String,
+    /// TLS of the HTTPS listener.
+    #[serde(default)]
+    pub tls: TlsConfig,
+    /// The folder of delegated signing keys, `<agency>.pem` each; default `<pki_dir>/gateway/delegated`.
+    #[serde(default)]
+    pub delegated_keys: Option<PathBuf>,
+    /// The `aud` a bearer token must carry.
+    #[serde(default = "default_audience")]
+    pub audience: String,
+    /// The longest a token may live (`exp` − `iat`), in seconds: tokens are short-lived.
+    #[serde(default = "default_max_token_lifetime")]
+    pub max_token_lifetime_secs: u64,
+    /// Clock difference tolerated on `exp` and `nbf`, in seconds.
+    #[serde(default = "default_leeway")]
+    pub token_leeway_secs: u64,
+    /// Which alerts each agency sees, by TLP.
+    #[serde(default)]
+    pub tlp: TlpAccess,
+    /// The most events or objects one page returns.
+    #[serde(default = "default_page_limit")]
+    pub page_limit: usize,
+    /// Run on isolated copies `<topic>.<suffix>` (tests, benchmarks).
+    #[serde(default)]
+    pub topic_suffix: Option<String>,
+}
+
+/// TLS of the HTTPS listener.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// Server certificate chain (PEM); default `<pki_dir>/gateway/server.pem`.
+    #[serde(default)]
+    pub certificate: Option<PathBuf>,
+    /// Its private key (PKCS#8 PEM); default `<pki_dir>/gateway/server-key.pem`.
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// Verify client certificates against this CA (PEM) when a client presents one; absent: not asked for.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+    /// Refuse a handshake without a client certificate (needs `client_ca`).
+    #[serde(default)]
+    pub require_client_certificate: bool,
+}
+
+/// The highest TLP each agency may read. An agency always sees its own alerts.
+///
+/// TLP 2.0 leaves AMBER+STRICT and RED to named recipients, and an alert has
+/// none, so by default agencies see up to AMBER (the hub's members are the
+/// "need to know" community); raise it per agency only by agreement.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlpAccess {
+    /// The default for every agency.
+    #[serde(default = "default_tlp")]
+    pub default: Tlp,
+    /// Per-agency exceptions, agency id → highest TLP.
+    #[serde(default)]
+    pub agencies: BTreeMap<String, Tlp>,
+}
+
+impl Default for TlpAccess {
+    fn default() -> Self {
+        TlpAccess { default: default_tlp(), agencies: BTreeMap::new() }
+    }
+}
+
+impl TlpAccess {
+    /// The highest TLP `agency` may read.
+    pub fn max_for(&self, agency: &str) -> Tlp {
+        self.agencies.get(agency).copied().unwrap_or(self.default)
+    }
+}
+
+fn default_hub() -> PathBuf {
+    "config/concord.toml".into()
+}
+fn default_agency() -> String {
+    "gateway-hub".into()
+}
+fn default_database() -> PathBuf {
+    ".state/gateway.sqlite".into()
+}
+fn default_listen() -> String {
+    "127.0.0.1:8443".into()
+}
+fn default_public_url() -> String {
+    "https://localhost:8443".into()
+}
+fn default_admin() -> String {
+    "127.0.0.1:9466".into()
+}
+fn default_audience() -> String {
+    "concord-gateway".into()
+}
+fn default_max_token_lifetime() -> u64 {
+    3600
+}
+fn default_leeway() -> u64 {
+    30
+}
+fn default_tlp() -> Tlp {
+    Tlp::Amber
+}
+fn default_page_limit() -> usize {
+    1000
+}
+
+impl GatewayConfig {
+    /// Loads `path` with `CONCORD_GATEWAY__…` overrides and checks it.
+    pub fn load(path: &Path) -> Result<Self, concord_runtime::config::ConfigError> {
+        let config: GatewayConfig = concord_runtime::config::load(path, "CONCORD_GATEWAY")?;
+        config.check().map_err(|problems| concord_runtime::config::ConfigError::Invalid { origin: path.display().to_string(), problems })?;
+        Ok(config)
+    }
+
+    /// Every inconsistency, or nothing.
+    pub fn check(&self) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        if self.tls.require_client_certificate && self.tls.client_ca.is_none() {
+            problems.push("tls.require_client_certificate needs tls.client_ca (the CA client certificates are checked against)".into());
+        }
+        if self.max_token_lifetime_secs == 0 {
+            problems.push("max_token_lifetime_secs must be at least 1".into());
+        }
+        if self.page_limit == 0 {
+            problems.push("page_limit must be at least 1".into());
+        }
+        if !self.public_url.starts_with("https://") {
+            problems.push(format!("public_url {:?} must be an https:// URL", self.public_url));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! What the gateway serves back: every verified event it read (an agency's
+//! inbox, the alerts) in the order it read them, numbered by `seq` — the SSE
+//! event id and the resume point — and the receipts of what it published.
+//!
+//! An event is stored once per (topic, partition, offset), so a redelivered
+//! record changes nothing, and `seq` only grows: a reader that resumes after
+//! `seq` N misses nothing and sees nothing twice.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use concord_domain::{MessageType, Tlp};
+use concord_protocol::{Payload, VerifiedEvent};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("gateway store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored message no longer parses.
+    #[error("gateway store: stored message {seq} is not JSON: {source}")]
+    Json {
+        /// The event.
+        seq: i64,
+        /// What serde said.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// One event as an agency receives it.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    /// Position in the gateway's order: the SSE id and the resume point.
+    pub seq: i64,
+    /// `ce_id`.
+    pub event_id: String,
+    /// The message type, e.g. `IndicatorAlert`.
+    #[serde(rename = "type")]
+    pub message_type: String,
+    /// The agency that signed it.
+    pub sender: String,
+    /// The key it was signed with.
+    pub kid: String,
+    /// Signed with a key delegated to the gateway (published over HTTPS).
+    pub delegated: bool,
+    /// Where it was read.
+    pub topic: String,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+    /// `ce_time`.
+    pub time: String,
+    /// When the gateway stored it, ms since the epoch (TAXII `date_added`).
+    pub added_ms: i64,
+    /// For an alert: its TLP.
+    #[serde(skip)]
+    pub tlp: Option<Tlp>,
+    /// The message, as JSON in the shape of its Avro schema.
+    pub message: serde_json::Value,
+}
+
+/// Where a published message landed, remembered so a retried POST is not published twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Receipt {
+    /// `ce_id` of the record.
+    pub event_id: String,
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset.
+    pub offset: i64,
+    /// The delegated key it was signed with.
+    pub kid: String,
+}
+
+/// Which alerts of a TAXII collection to list.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    /// Only alerts stored after this instant (ms).
+    pub added_after_ms: Option<i64>,
+    /// Only these STIX ids.
+    pub ids: Option<Vec<String>>,
+    /// Resume after this `seq` (the `next` cursor).
+    pub after_seq: i64,
+}
+
+fn tlp_rank(tlp: Tlp) -> i64 {
+    match tlp {
+        Tlp::Clear => 0,
+        Tlp::Green => 1,
+        Tlp::Amber => 2,
+        Tlp::AmberStrict => 3,
+        Tlp::Red => 4,
+    }
+}
+
+fn tlp_of(rank: i64) -> Option<Tlp> {
+    [Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict, Tlp::Red].into_iter().find(|t| tlp_rank(*t) == rank)
+}
+
+fn message_json(payload: &Payload) -> serde_json::Value {
+    let value = match payload {
+        Payload::IndicatorAlert(m) => serde_json::to_value(m),
+        Payload::FreezeRequest(m) => serde_json::to_value(m),
+        Payload::TakedownConfirmation(m) => serde_json::to_value(m),
+        Payload::LogCheckpoint(m) => serde_json::to_value(m),
+    };
+    value.expect("a decoded message always serializes")
+}
+
+const COLUMNS: &str = "seq, event_id, type, sender, kid, delegated, topic, partition, offset, time, added_ms, tlp, message";
+
+/// The gateway's SQLite store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Mutex<Connection>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).ok();
+        }
+        let db = Connection::open(path)?;
+        db.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             PRAGMA synchronous=NORMAL;
+             CREATE TABLE IF NOT EXISTS events (
+                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                 topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
+                 event_id TEXT NOT NULL, type TEXT NOT NULL, sender TEXT NOT NULL, kid TEXT NOT NULL,
+                 delegated INTEGER NOT NULL,
+                 audience TEXT,      -- the inbox owner; NULL for an alert
+                 tlp INTEGER,        -- an alert's TLP, 0 (CLEAR) to 4 (RED)
+                 object_id TEXT,     -- an alert's STIX indicator id
+                 time TEXT NOT NULL, added_ms INTEGER NOT NULL, message TEXT NOT NULL,
+                 UNIQUE (topic, partition, offset));
+             CREATE INDEX IF NOT EXISTS events_by_audience ON events (audience, seq);
+             CREATE INDEX IF NOT EXISTS alerts_by_tlp ON events (tlp, seq);
+             CREATE TABLE IF NOT EXISTS published (
+                 agency TEXT NOT NULL, type TEXT NOT NULL, message_id TEXT NOT NULL,
+                 event_id TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
+                 offset INTEGER NOT NULL, kid TEXT NOT NULL,
+                 PRIMARY KEY (agency, type, message_id));",
+        )?;
+        Ok(Store { db: Arc::new(Mutex::new(db)) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.db.lock().expect("gateway store lock is never poisoned")
+    }
+
+    /// Stores `event` (read from the inbox of `audience`, or the alerts when
+    /// `None`); returns its `seq`, or `None` when this record was stored before.
+    pub fn insert(&self, event: &VerifiedEvent, audience: Option<&str>, object_id: Option<&str>) -> Result<Option<i64>, StoreError> {
+        let db = self.lock();
+        let tlp = match &event.payload {
+            Payload::IndicatorAlert(a) if audience.is_none() => Some(tlp_rank(a.tlp)),
+            _ => None,
+        };
+        // TAXII's added_after needs date_added to grow with seq, whatever the clock does.
+        let last: i64 = db.query_row("SELECT COALESCE(MAX(added_ms), 0) FROM events", [], |r| r.get(0))?;
+        let added = concord_domain::UnixMillis::now().0.max(last);
+        let inserted = db.execute(
+            "INSERT OR IGNORE INTO events (topic, partition, offset, event_id, type, sender, kid, delegated, audience, tlp, object_id, time, added_ms, message)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+            params![
+                event.topic,
+                event.partition,
+                event.offset,
+                event.id,
+                event.message_type().short_name(),
+                event.sender.as_str(),
+                event.kid,
+                event.delegated,
+                audience,
+                tlp,
+                object_id,
+                event.time,
+                added,
+                message_json(&event.payload).to_string(),
+            ],
+        )?;
+        Ok((inserted == 1).then(|| db.last_insert_rowid()))
+    }
+
+    /// The highest `seq` stored (0 when empty).
+    pub fn latest(&self) -> Result<i64, StoreError> {
+        Ok(self.lock().query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?)
+    }
+
+    fn rows(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<StoredEvent>, StoreError> {
+        let db = self.lock();
+        let mut stmt = db.prepare_cached(sql)?;
+        let rows = stmt.query_map(params, |r| {
+            Ok((
+                StoredEvent {
+                    seq: r.get(0)?,
+                    event_id: r.get(1)?,
+                    message_type: r.get(2)?,
+                    sender: r.get(3)?,
+                    kid: r.get(4)?,
+                    delegated: r.get(5)?,
+                    topic: r.get(6)?,
+                    partition: r.get(7)?,
+                    offset: r.get(8)?,
+                    time: r.get(9)?,
+                    added_ms: r.get(10)?,
+                    tlp: r.get::<_, Option<i64>>(11)?.and_then(tlp_of),
+                    message: serde_json::Value::Null,
+                },
+                r.get::<_, String>(12)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (mut event, text) = row?;
+            event.message = serde_json::from_str(&text).map_err(|source| StoreError::Json { seq: event.seq, source })?;
+            out.push(event);
+        }
+        Ok(out)
+    }
+
+    /// What `agency` may see after `after`: its inbox, and the alerts up to
+    /// `max_tlp` plus its own; at most `limit`, in `seq` order.
+    pub fn events_for(&self, agency: &str, max_tlp: Tlp, after: i64, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        self.rows(
+            &format!(
+                "SELECT {COLUMNS} FROM events WHERE seq > ?1
+                 AND (audience = ?2 OR (audience IS NULL AND type = 'IndicatorAlert' AND (tlp <= ?3 OR sender = ?2)))
+                 ORDER BY seq LIMIT ?4"
+            ),
+            &[&after, &agency, &tlp_rank(max_tlp), &(limit as i64)],
+        )
+    }
+
+    /// The alerts marked `tlp` that pass `filter`; at most `limit`, in `seq` order.
+    pub fn alerts(&self, tlp: Tlp, filter: &AlertFilter, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let ids = filter.ids.as_ref().map(|ids| serde_json::to_string(ids).expect("strings serialize"));
+        self.rows(
+            &format!(
+                "SELECT {COLUMNS} FROM events WHERE audience IS NULL AND type = 'IndicatorAlert' AND tlp = ?1
+                 AND seq > ?2 AND added_ms > ?3
+                 AND (?4 IS NULL OR object_id IN (SELECT value FROM json_each(?4)))
+                 ORDER BY seq LIMIT ?5"
+            ),
+            &[&tlp_rank(tlp), &filter.after_seq, &filter.added_after_ms.unwrap_or(i64::MIN), &ids, &(limit as i64)],
+        )
+    }
+
+    /// The receipt of `message_id` (an alert or request id) of `message_type` published for `agency`, if it was.
+    pub fn receipt(&self, agency: &str, message_type: MessageType, message_id: &str) -> Result<Option<Receipt>, StoreError> {
+        Ok(self
+            .lock()
+            .query_row(
+                "SELECT event_id, topic, partition, offset, kid FROM published WHERE agency = ?1 AND type = ?2 AND message_id = ?3",
+                params![agency, message_type.short_name(), message_id],
+                |r| Ok(Receipt { event_id: r.get(0)?, topic: r.get(1)?, partition: r.get(2)?, offset: r.get(3)?, kid: r.get(4)? }),
+            )
+            .optional()?)
+    }
+
+    /// Remembers that `message_id` was published for `agency`.
+    pub fn record_receipt(&self, agency: &str, message_type: MessageType, message_id: &str, receipt: &Receipt) -> Result<(), StoreError> {
+        self.lock().execute(
+            "INSERT OR IGNORE INTO published (agency, type, message_id, event_id, topic, partition, offset, kid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![agency, message_type.short_name(), message_id, receipt.event_id, receipt.topic, receipt.partition, receipt.offset, receipt.kid],
+        )?;
+        Ok(())
+    }
+}
