@@ -25,6 +25,9 @@ use time::OffsetDateTime;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+/// The partner gateway's principal.
+pub const GATEWAY: &str = "gateway-hub";
+
 /// The agency that publishes alerts in most tests.
 pub const COMMITTEE: &str = "committee-ph";
 /// The agency that consumes alerts in most tests.
@@ -463,4 +466,64 @@ pub async fn confirmations_of(identity: &Identity, records: &[RawRecord]) -> Vec
         }
     }
     out
+}
+
+/// A partner gateway running in-process on this run's topics.
+pub struct RunningGateway {
+    /// Where it listens (HTTPS).
+    pub addr: std::net::SocketAddr,
+    /// A client trusting the dev CA.
+    pub client: concord_gateway::client::GatewayClient,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), concord_gateway::GatewayError>>,
+}
+
+impl RunningGateway {
+    /// Stops it (SSE streams end, connections drain) and checks it stopped cleanly.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.expect("gateway task").expect("gateway stops cleanly");
+    }
+}
+
+impl TestRun {
+    /// The gateway's configuration for this run: any free port, state in the run's folder.
+    pub fn gateway_config(&self) -> concord_gateway::GatewayConfig {
+        serde_json::from_value(serde_json::json!({
+            "listen": "127.0.0.1:0",
+            "admin_listen": "",
+            "database": self.dir.join(format!("gateway-{}.sqlite", uuid::Uuid::new_v4().simple())),
+            "topic_suffix": self.suffix,
+        }))
+        .expect("gateway config")
+    }
+
+    /// Starts a gateway with `config` acting as `identity` (normally `self.identity(GATEWAY)`).
+    pub async fn start_gateway_as(&self, identity: Identity, config: concord_gateway::GatewayConfig) -> RunningGateway {
+        let shutdown = CancellationToken::new();
+        let gateway = concord_gateway::Gateway::bind(identity, config, concord_runtime::metrics::Metrics::new(), shutdown.clone())
+            .await
+            .expect("gateway binds");
+        let addr = gateway.local_addr();
+        let task = tokio::spawn(gateway.run(shutdown.clone()));
+        let client = concord_gateway::client::GatewayClient::new(addr, &self.hub.pki_dir.join("ca.pem"), None).expect("client");
+        RunningGateway { addr, client, shutdown, task }
+    }
+
+    /// Starts a gateway with the default configuration.
+    pub async fn start_gateway(&self) -> RunningGateway {
+        self.start_gateway_as(self.identity(GATEWAY), self.gateway_config()).await
+    }
+}
+
+/// A bearer token for `agency` signed with its own dev key, for `audience`
+/// "concord-gateway", granting `scopes`, valid for five minutes.
+pub fn token_for(agency: &str, scopes: &[&str]) -> String {
+    token_with(agency, concord_gateway::client::claims(agency, "concord-gateway", scopes, 300))
+}
+
+/// A token of `agency`'s own dev key over exactly `claims`.
+pub fn token_with(agency: &str, claims: serde_json::Value) -> String {
+    let pem = std::fs::read_to_string(concord_runtime::pki::AgencyFiles::new(&hub().pki_dir, agency).signing_key()).expect("dev signing key");
+    concord_gateway::client::token(&pem, &format!("{agency}/dev-1"), &claims).expect("token")
 }

@@ -230,6 +230,11 @@ impl TopicModel {
         TopicModel { suffix: Some(suffix.to_owned()), ..self.clone() }
     }
 
+    /// The suffix of an isolated copy, if this is one.
+    pub fn suffix(&self) -> Option<&str> {
+        self.suffix.as_deref()
+    }
+
     fn spec(&self, kind: TopicKind) -> &TopicSpec {
         self.specs.iter().find(|t| t.kind == kind).expect("checked at load: one topic of each kind")
     }

@@ -234,7 +234,7 @@ impl Gateway {
         let consumer = VerifiedConsumer::new(
             &identity.kafka,
             identity.agency.id.clone(),
-            &concord_domain::group_id(&identity.agency.id, "events"),
+            &concord_domain::group_id(&identity.agency.id, &identity.topics.suffix().map_or("events".to_owned(), |s| format!("events.{s}"))),
             &topics,
             identity.verifier(),
             dlq_producer,

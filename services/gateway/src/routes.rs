@@ -28,14 +28,23 @@ use crate::{validate, AppState};
 /// The OpenAPI 3.1 document of these routes.
 pub const OPENAPI: &str = include_str!("../openapi.yaml");
 
+/// Every REST route (method, path), as the OpenAPI document lists them.
+pub const ROUTES: [(&str, &str); 5] = [
+    ("post", "/v1/alerts"),
+    ("post", "/v1/freeze-requests/{recipient}"),
+    ("get", "/v1/events"),
+    ("get", "/v1/events/stream"),
+    ("get", "/openapi.yaml"),
+];
+
 /// The REST routes.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/v1/alerts", post(post_alert))
-        .route("/v1/freeze-requests/{recipient}", post(post_freeze_request))
-        .route("/v1/events", get(events))
-        .route("/v1/events/stream", get(stream))
-        .route("/openapi.yaml", get(|| async { ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI) }))
+        .route(ROUTES[0].1, post(post_alert))
+        .route(ROUTES[1].1, post(post_freeze_request))
+        .route(ROUTES[2].1, get(events))
+        .route(ROUTES[3].1, get(stream))
+        .route(ROUTES[4].1, get(|| async { ([(header::CONTENT_TYPE, "application/yaml")], OPENAPI) }))
 }
 
 fn json_body(headers: &HeaderMap) -> Result<(), Problem> {
