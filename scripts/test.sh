@@ -13,6 +13,11 @@ trap 'rm -f "$log"' EXIT
 status=0
 # The chart: helm lint and helm template (helm is built from its Go module once).
 scripts/helm.sh check 2>&1 | tee -a "$log" || status=$?
+# The OASIS STIX validator the gateway's TAXII test checks its output with (cached venv).
+if [ $status -eq 0 ]; then
+  CONCORD_STIX_VALIDATOR=$(scripts/stix-validator.sh ensure) || status=$?
+  export CONCORD_STIX_VALIDATOR
+fi
 [ $status -eq 0 ] && { cargo test --workspace --exclude concord-tests --no-fail-fast 2>&1 | tee -a "$log" || status=$?; }
 if [ $status -eq 0 ]; then
   # A hung test must fail the run, not eat CI's time: 15 minutes is ~30x the usual.

@@ -174,11 +174,17 @@ pub fn indicator(event: &StoredEvent) -> Option<Value> {
                 "event_id": event.event_id,
                 "delegated": event.delegated,
                 "category": category_label(alert.category),
-                "evidence_refs": alert.evidence_refs,
-                "related_alert_ids": alert.related_alert_ids,
             }
         }
     });
+    // STIX forbids empty lists: an absent list is an empty one.
+    let extension = &mut object["extensions"][alert_extension_id()];
+    if !alert.evidence_refs.is_empty() {
+        extension["evidence_refs"] = json!(alert.evidence_refs);
+    }
+    if !alert.related_alert_ids.is_empty() {
+        extension["related_alert_ids"] = json!(alert.related_alert_ids);
+    }
     if !alert.description.is_empty() {
         object["description"] = json!(alert.description);
     }
