@@ -2,15 +2,17 @@
 # Installs what building and running Concord needs on a Debian machine, if it
 # is missing: a C toolchain, pkg-config, OpenSSL and zlib headers (librdkafka is
 # built from source by rdkafka-sys), Java 17+ and Maven (Kafka and the registry
-# run on the JVM and come from Maven Central), curl. Rust (rustup) and Go (which
+# run on the JVM and come from Maven Central), curl, Python's venv (the STIX
+# validator the gateway tests use comes from PyPI). Rust (rustup) and Go (which
 # builds helm) are expected.
 set -euo pipefail
 need=()
-for pkg in build-essential pkg-config libssl-dev zlib1g-dev curl maven openjdk-17-jre-headless; do
+for pkg in build-essential pkg-config libssl-dev zlib1g-dev curl maven openjdk-17-jre-headless python3-venv; do
   case $pkg in
     openjdk-17-jre-headless) command -v java >/dev/null && continue ;;
     maven) command -v mvn >/dev/null && continue ;;
     curl) command -v curl >/dev/null && continue ;;
+    python3-venv) python3 -c 'import ensurepip, venv' 2>/dev/null && continue ;;
   esac
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -45,6 +45,18 @@ pub(crate) struct BenchArgs {
     /// Seconds of each step of the maximum-rate search.
     #[arg(long, default_value_t = 10)]
     freeze_step_secs: u64,
+    /// Alerts published over HTTPS in the gateway's throughput phase.
+    #[arg(long, default_value_t = 4_000)]
+    gateway_count: usize,
+    /// Concurrent HTTPS connections (and, for the baseline, producer calls).
+    #[arg(long, default_value_t = 16)]
+    gateway_connections: usize,
+    /// Steady rate of the gateway's publish → SSE delay phase, alerts/s.
+    #[arg(long, default_value_t = 50)]
+    gateway_rate: u32,
+    /// Seconds of the delay phase.
+    #[arg(long, default_value_t = 10)]
+    gateway_secs: u64,
 }
 
 /// The parts of the benchmark.
@@ -56,6 +68,8 @@ pub(crate) enum Part {
     Messaging,
     /// The freeze round trip through the issuer.
     Freeze,
+    /// The partner gateway: HTTPS publish rate and publish → SSE delay.
+    Gateway,
 }
 
 fn alert(i: usize) -> IndicatorAlert {
@@ -125,12 +139,23 @@ async fn raw_read(identity: &Identity, topic: &str, n: usize, purpose: &str) -> 
 pub(crate) async fn run(config: &Path, args: BenchArgs) -> anyhow::Result<()> {
     let hub = HubConfig::load(config)?;
     let run_id = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    if args.only != Part::Freeze {
+    if matches!(args.only, Part::All | Part::Messaging) {
         messaging(&hub, &run_id, &args).await?;
     }
-    if args.only != Part::Messaging {
+    if matches!(args.only, Part::All | Part::Freeze) {
         let freeze = crate::bench_freeze::FreezeArgs { rate: args.freeze_rate, secs: args.freeze_secs, step_secs: args.freeze_step_secs };
         let report = crate::bench_freeze::run(&hub, &run_id, &freeze).await?;
+        println!();
+        report.print();
+    }
+    if matches!(args.only, Part::All | Part::Gateway) {
+        let gateway = crate::bench_gateway::GatewayArgs {
+            count: args.gateway_count,
+            connections: args.gateway_connections.max(1),
+            rate: args.gateway_rate.max(1),
+            secs: args.gateway_secs.max(1),
+        };
+        let report = crate::bench_gateway::run(&hub, &run_id, gateway).await?;
         println!();
         report.print();
     }

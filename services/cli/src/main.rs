@@ -4,6 +4,7 @@
 mod audit;
 mod bench;
 mod bench_freeze;
+mod bench_gateway;
 mod commands;
 mod consume;
 

@@ -111,7 +111,7 @@ impl AppState {
         self.metrics.published.get_or_create(&vec![("type".to_owned(), M::TYPE.short_name().to_owned())]).inc();
         let (store, id, owner, kept) = (self.store.clone(), message_id.to_owned(), agency.id.to_string(), receipt.clone());
         blocking(move || store.record_receipt(&owner, ty, &id, &kept)).await?;
-        tracing::info!(agency = %agency.id, message_type = M::TYPE.short_name(), %message_id, event_id = %receipt.event_id, %topic, "Published for an agency over HTTPS.");
+        tracing::debug!(agency = %agency.id, message_type = M::TYPE.short_name(), %message_id, event_id = %receipt.event_id, %topic, "Published for an agency over HTTPS.");
         Ok((StatusCode::ACCEPTED, Json(json!({"duplicate": false, "receipt": receipt, "message": message}))).into_response())
     }
 
