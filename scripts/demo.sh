@@ -6,8 +6,10 @@
 # screening hits the ring's wallet, law enforcement has the issuer freeze the
 # wallet, the exchange freeze the receiving account and the committee block the
 # number and the look-alike domain (each exactly once, tracked to EXECUTED), and
-# the auditor logs everything, replays the case and exports evidence that
-# verifies offline.
+# a partner without Kafka publishes an alert over HTTPS through the partner
+# gateway that another agency receives over SSE and a TAXII client reads as
+# STIX, and the auditor logs everything, replays the case and exports evidence
+# that verifies offline.
 # Exits non-zero if a step fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -59,6 +61,7 @@ step "The holders start: the issuer, the exchange (screening its deposits), the 
 "$BIN/concord-exchange" config/exchange.toml 2>"$out/exchange.log" & pids+=($!)
 "$BIN/concord-committee" config/committee.toml 2>"$out/committee.log" & pids+=($!)
 "$BIN/concord-enforcement" config/enforcement.toml 2>"$out/enforcement.log" & pids+=($!)
+"$BIN/concord-gateway" config/gateway.toml 2>"$out/gateway.log" & pids+=($!)
 
 step "The exchange sees a deposit from the ring's wallet into a customer account: a screening hit"
 mkdir -p .state/exchange-global/deposits
@@ -112,6 +115,50 @@ set -- $requests
 request_lines "$1" | grep -qE "target .*(FROZEN|ALREADY_FROZEN) .*USDT" || fail "the wallet is not frozen"
 request_lines "$2" | grep -qE "target .*(FROZEN|ALREADY_FROZEN) .*USDT" || fail "the exchange account is not frozen"
 [ "$(request_lines "$3" | grep -c "TAKEN_DOWN")" = 2 ] || fail "the number and the domain were not both taken down"
+step "A partner without Kafka: the Thai committee publishes an alert over HTTPS through the partner gateway"
+gw=https://localhost:8443
+https() { curl -sS --cacert .pki/ca.pem "$@"; }
+for _ in $(seq 1 30); do https -o /dev/null "$gw/openapi.yaml" 2>/dev/null && break; sleep 1; done
+echo "A token the gateway refuses (signed for another audience):"
+https -H "Authorization: Bearer $("$CONCORD" token --as committee-th --audience another-gateway)" "$gw/v1/events" | tee "$out/refused"; echo
+grep -q '"reason":"token_wrong_audience"' "$out/refused" || fail "the gateway did not refuse a token for another audience"
+exchange_token=$("$CONCORD" token --as exchange-global --scope inbox:read --scope alerts:read)
+# The exchange follows its events over Server-Sent Events (from the start of its history).
+https -N --max-time 60 -H "Authorization: Bearer $exchange_token" "$gw/v1/events/stream" >"$out/sse" 2>/dev/null & sse_pid=$!
+alert_id=$(python3 -c 'import uuid; print(uuid.uuid4())')
+python3 - "$alert_id" >"$out/gateway-alert.json" <<'PY'
+import json, sys, time
+print(json.dumps({
+    "alert_id": sys.argv[1],
+    "indicators": [{"kind": "DOMAIN", "value": "KBank-Verify-Refund.com."}, {"kind": "PHONE_NUMBER", "value": "+66 2 888 8888"}],
+    "category": "IMPERSONATION", "confidence": 85, "tlp": "GREEN",
+    "first_seen": int(time.time() * 1000), "valid_until": None,
+    "description": "Callers impersonating a Thai bank send victims to a look-alike refund site",
+    "evidence_refs": ["th-hotline/2026-11-29/0412"], "related_alert_ids": []}))
+PY
+https -H "Authorization: Bearer $("$CONCORD" token --as committee-th --scope alerts:publish)" -H 'Content-Type: application/json' \
+  --data @"$out/gateway-alert.json" -w '\nHTTP %{http_code}\n' "$gw/v1/alerts" | tee "$out/posted"
+grep -q "HTTP 202" "$out/posted" || fail "the gateway did not accept the alert"
+grep -q '"kid":"committee-th/gateway-1"' "$out/posted" || fail "the alert was not signed with the committee's delegated key"
+for _ in $(seq 1 30); do grep -q "$alert_id" "$out/sse" && break; sleep 1; done
+grep "$alert_id" "$out/sse" | head -n 1 | cut -c6- >"$out/sse-event"
+[ -s "$out/sse-event" ] || fail "the exchange's SSE stream did not receive the alert"
+python3 - "$out/sse-event" <<'PY'
+import json, sys
+e = json.load(open(sys.argv[1]))
+values = [i["value"] for i in e["message"]["indicators"]]
+print("The exchange receives it over SSE: event %s, %s from %s, key %s, delegated=%s, indicators %s"
+      % (e["seq"], e["type"], e["sender"], e["kid"], e["delegated"], values))
+PY
+kill "$sse_pid" 2>/dev/null || true
+echo "A TAXII 2.1 client (OpenCTI, MISP) reads it as a STIX 2.1 indicator:"
+taxii() { https -H "Authorization: Bearer $exchange_token" -H 'Accept: application/taxii+json;version=2.1' "$@"; }
+green=$(taxii "$gw/taxii2/concord/collections/" | python3 -c 'import json,sys; print([c["id"] for c in json.load(sys.stdin)["collections"] if c["title"].endswith("TLP:GREEN")][0])')
+since=$(date -u -d '-5 min' +%Y-%m-%dT%H:%M:%SZ)
+indicator=$(taxii "$gw/taxii2/concord/collections/$green/objects/?added_after=$since" | python3 -c "import json,sys; print([o for o in json.load(sys.stdin).get('objects', []) if o['extensions'][next(iter(o['extensions']))]['alert_id'] == '$alert_id'][0]['id'])") \
+  || fail "the alert is not in the TAXII GREEN collection"
+taxii "$gw/taxii2/concord/collections/$green/objects/$indicator/" | python3 -c 'import json,sys; o=json.load(sys.stdin)["objects"][0]; print("  " + o["id"]); print("  pattern:", o["pattern"]); print("  marking:", o["object_marking_refs"][0], "(TLP:GREEN)")'
+
 for p in "${pids[@]}"; do kill -TERM "$p"; wait "$p" || fail "a service did not stop cleanly"; done
 pids=()
 
@@ -146,6 +193,7 @@ cat "$out/tampered"
 
 printf '\ndemo: OK — 2 alerts verified and delivered, 1 forgery rejected to concord.dlq.v1 with its reason,\n'
 printf '      scam reports turned into alerts, a screening hit at the exchange,\n'
-printf '      a wallet and an account frozen and a number and a domain taken down, each once and tracked to EXECUTED,\n'
+printf '      a wallet and an account frozen and a number and a domain taken down, each once and tracked to EXECUTED,
+      an alert published over HTTPS through the partner gateway, received over SSE and read as STIX over TAXII,\n'
 printf '      every record in the signed audit log,\n'
 printf '      and an evidence bundle that verifies offline and fails when one bit changes.\n'

@@ -303,7 +303,8 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  reset) down; rm -rf "$STACK"; say "broker data removed" ;;
+  reset) # the services' state (.state: ledgers, audit log, gateway) describes that broker's data, so it goes too
+    down; rm -rf "$STACK" "$ROOT/.state"; say "broker data and service state removed" ;;
   restart-kafka) # a broker restart, for crash tests
     stop_one kafka "$STACK/kafka.pid"; start_kafka
     wait_for kafka 90 port_open "$SSL_PORT" || die "kafka did not come back in 90 s" ;;

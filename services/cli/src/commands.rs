@@ -325,3 +325,46 @@ fn describe_dead_letter(record: &RawRecord) -> String {
         header_text(record, dlq_header::DETAIL),
     )
 }
+
+#[derive(Args)]
+pub(crate) struct TokenArgs {
+    /// The agency the token is for; it is signed with the agency's own current key.
+    #[arg(long = "as")]
+    agency: String,
+    /// A scope to grant (repeat); default: all of alerts:publish, freeze:request, inbox:read, alerts:read.
+    #[arg(long = "scope")]
+    scopes: Vec<String>,
+    /// The gateway's audience (`audience` in config/gateway.toml).
+    #[arg(long, default_value = "concord-gateway")]
+    audience: String,
+    /// Seconds until it expires (the gateway refuses more than its max_token_lifetime_secs).
+    #[arg(long, default_value_t = 600)]
+    lifetime_secs: i64,
+    /// The agency's Ed25519 signing key (PKCS#8 PEM); default: its dev key in the PKI folder.
+    #[arg(long)]
+    key: Option<PathBuf>,
+}
+
+/// Prints a bearer token for the partner gateway.
+pub(crate) fn token(config: &Path, args: TokenArgs) -> anyhow::Result<()> {
+    use concord_gateway::auth::scope;
+    let hub = HubConfig::load(config)?;
+    let directory = hub.load_directory()?;
+    let key = directory
+        .current_key(&args.agency, time::OffsetDateTime::now_utc())
+        .with_context(|| format!("{}: no current key of agency {:?} in the directory", hub.directory.display(), args.agency))?;
+    let path = args.key.unwrap_or_else(|| concord_runtime::pki::AgencyFiles::new(&hub.pki_dir, &args.agency).signing_key());
+    let pem = read(&path)?;
+    let scopes: Vec<&str> = if args.scopes.is_empty() {
+        vec![scope::ALERTS_PUBLISH, scope::FREEZE_REQUEST, scope::INBOX_READ, scope::ALERTS_READ]
+    } else {
+        args.scopes.iter().map(String::as_str).collect()
+    };
+    if args.lifetime_secs <= 0 {
+        bail!("--lifetime-secs must be positive, not {}", args.lifetime_secs);
+    }
+    let claims = concord_gateway::client::claims(&args.agency, &args.audience, &scopes, args.lifetime_secs);
+    let token = concord_gateway::client::token(&pem, &key.kid, &claims).with_context(|| format!("{}: not an Ed25519 PKCS#8 key", path.display()))?;
+    println!("{token}");
+    Ok(())
+}

@@ -62,6 +62,8 @@ enum Command {
     Case(audit::CaseCommand),
     /// Measure signed against raw throughput on the real broker.
     Bench(bench::BenchArgs),
+    /// A bearer token for the partner gateway, signed with an agency's own key.
+    Token(commands::TokenArgs),
 }
 
 #[tokio::main]
@@ -70,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
     concord_runtime::telemetry::init(cli.json_logs);
     match cli.command {
         Command::Pki(c) => commands::pki(c),
+        Command::Token(a) => commands::token(&cli.config, a),
         Command::Topics(c) => commands::topics(&cli.config, c),
         Command::Schemas(c) => commands::schemas(c).await,
         Command::Publish(a) => commands::publish(&cli.config, a).await,
