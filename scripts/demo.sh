@@ -193,7 +193,7 @@ cat "$out/tampered"
 
 printf '\ndemo: OK — 2 alerts verified and delivered, 1 forgery rejected to concord.dlq.v1 with its reason,\n'
 printf '      scam reports turned into alerts, a screening hit at the exchange,\n'
-printf '      a wallet and an account frozen and a number and a domain taken down, each once and tracked to EXECUTED,
-      an alert published over HTTPS through the partner gateway, received over SSE and read as STIX over TAXII,\n'
+printf '      a wallet and an account frozen and a number and a domain taken down, each once and tracked to EXECUTED,\n'
+printf '      an alert published over HTTPS through the partner gateway, received over SSE and read as STIX over TAXII,\n'
 printf '      every record in the signed audit log,\n'
 printf '      and an evidence bundle that verifies offline and fails when one bit changes.\n'
