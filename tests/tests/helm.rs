@@ -49,7 +49,14 @@ fn chart_deploys_every_service_with_probes_on_the_admin_port_and_no_secret_in_co
     }
     assert_eq!(
         by_kind,
-        BTreeMap::from([("audit".into(), 1), ("committee".into(), 2), ("enforcement".into(), 1), ("exchange".into(), 1), ("issuer".into(), 1)]),
+        BTreeMap::from([
+            ("audit".into(), 1),
+            ("committee".into(), 2),
+            ("enforcement".into(), 1),
+            ("exchange".into(), 1),
+            ("gateway".into(), 1),
+            ("issuer".into(), 1),
+        ]),
         "every service, and two committees as two Deployments"
     );
     let admin_port = 9460;
@@ -117,10 +124,45 @@ fn optional_service_monitor_and_strimzi_resources_come_from_the_topic_model() {
 #[test]
 fn an_instance_of_an_unknown_kind_or_without_a_secret_is_refused_with_a_message() {
     let err = render(&["--set", "instances[0].kind=bank"]).expect_err("an unknown kind is refused");
-    assert!(err.contains("kind \"bank\" is not one of issuer, exchange, committee, enforcement, audit"), "{err}");
+    assert!(err.contains("kind \"bank\" is not one of issuer, exchange, committee, enforcement, audit, gateway"), "{err}");
     let values = std::env::temp_dir().join(format!("concord-helm-{}.yaml", std::process::id()));
     std::fs::write(&values, "instances:\n  - {name: issuer-x, kind: issuer, agency: issuer-usdx, config: \"\"}\n").unwrap();
     let err = render(&["-f", values.to_str().unwrap()]).expect_err("an instance without a Secret is refused");
     std::fs::remove_file(&values).ok();
     assert!(err.contains("name the Secret with its certificate and keys"), "{err}");
+}
+
+#[test]
+fn gateway_serves_https_from_secrets_and_its_rendered_config_loads() {
+    let docs = render(&[]).expect("the chart renders with its default values");
+    let gateway = of_kind(&docs, "Deployment").into_iter().find(|d| d["metadata"]["labels"]["app.kubernetes.io/component"] == "gateway").expect("a gateway Deployment");
+    let pod = &gateway["spec"]["template"]["spec"];
+    let container = &pod["containers"][0];
+    let https = container["ports"].as_sequence().unwrap().iter().find(|p| p["name"] == "https").expect("an https port");
+    assert_eq!(https["containerPort"].as_u64(), Some(8443));
+    let volumes = pod["volumes"].as_sequence().unwrap();
+    for (volume, secret) in [("gateway-tls", "concord-gateway-tls"), ("gateway-delegated", "concord-gateway-delegated")] {
+        let v = volumes.iter().find(|v| v["name"] == volume).unwrap_or_else(|| panic!("volume {volume}"));
+        assert_eq!(v["secret"]["secretName"], secret, "{volume} comes from a Secret");
+    }
+    let name = gateway["metadata"]["name"].as_str().unwrap();
+    let service = of_kind(&docs, "Service").into_iter().find(|s| s["metadata"]["name"] == name).unwrap();
+    assert!(service["spec"]["ports"].as_sequence().unwrap().iter().any(|p| p["name"] == "https" && p["targetPort"] == "https"));
+    // The ConfigMap's service.toml is a gateway configuration the binary accepts.
+    let config = of_kind(&docs, "ConfigMap").into_iter().find(|c| c["metadata"]["name"] == name).unwrap();
+    let text = config["data"]["service.toml"].as_str().unwrap();
+    let file = std::env::temp_dir().join(format!("concord-helm-gateway-{}.toml", std::process::id()));
+    std::fs::write(&file, text).unwrap();
+    let loaded = concord_gateway::GatewayConfig::load(&file);
+    std::fs::remove_file(&file).ok();
+    let loaded = loaded.unwrap_or_else(|e| panic!("{e}\n{text}"));
+    assert_eq!(loaded.listen, "0.0.0.0:8443");
+    assert_eq!(loaded.delegated_keys.as_deref(), Some(std::path::Path::new("/etc/concord/gateway/delegated")));
+    assert_eq!(loaded.tls.certificate.as_deref(), Some(std::path::Path::new("/etc/concord/gateway/tls/tls.crt")));
+
+    let values = std::env::temp_dir().join(format!("concord-helm-gw-{}.yaml", std::process::id()));
+    std::fs::write(&values, "instances:\n  - {name: gw, kind: gateway, agency: gateway-hub, secret: s, config: \"\"}\n").unwrap();
+    let err = render(&["-f", values.to_str().unwrap()]).expect_err("a gateway without its Secrets is refused");
+    std::fs::remove_file(&values).ok();
+    assert!(err.contains("a gateway needs `gateway`"), "{err}");
 }
