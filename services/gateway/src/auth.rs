@@ -125,6 +125,9 @@ pub struct TokenClaims {
     pub exp: i64,
     /// Issue time.
     pub iat: i64,
+    /// Not before.
+    #[serde(default)]
+    pub nbf: Option<i64>,
     /// Space-separated scopes.
     #[serde(default)]
     pub scope: String,
@@ -225,8 +228,9 @@ impl Authenticator {
         validation.set_audience(&[&self.audience]);
         validation.set_issuer(&[agency.id.as_str()]);
         validation.set_required_spec_claims(&["exp", "iat", "aud", "iss"]);
-        validation.validate_nbf = true;
-        validation.leeway = self.leeway.as_secs();
+        // Times are checked below against the caller's `now`, not jsonwebtoken's clock.
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
         let claims = jsonwebtoken::decode::<TokenClaims>(token, &decoding, &validation)
             .map_err(|e| match e.kind() {
                 ErrorKind::ExpiredSignature => AuthError::Expired,
@@ -239,18 +243,75 @@ impl Authenticator {
                 _ => AuthError::Claims(e.to_string()),
             })?
             .claims;
-        // jsonwebtoken checks exp against its own clock; the caller's `now` decides too.
-        let now_s = now.unix_timestamp();
-        if claims.exp + self.leeway.as_secs() as i64 <= now_s {
+        let (now_s, leeway) = (now.unix_timestamp(), self.leeway.as_secs() as i64);
+        if claims.exp + leeway <= now_s {
             return Err(AuthError::Expired);
+        }
+        if claims.nbf.is_some_and(|nbf| nbf > now_s + leeway) {
+            return Err(AuthError::NotYetValid);
         }
         let lifetime = claims.exp - claims.iat;
         if lifetime > self.max_lifetime.as_secs() as i64 {
             return Err(AuthError::TooLong(lifetime, self.max_lifetime.as_secs()));
         }
-        if claims.iat > now_s + self.leeway.as_secs() as i64 {
+        if claims.iat > now_s + leeway {
             return Err(AuthError::NotYetValid);
         }
         Ok(Caller { agency: agency.clone(), kid, scopes: claims.scope.split_whitespace().map(str::to_owned).collect() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+    use concord_domain::{Agency, KeyRecord, Role};
+
+    /// The token vector of docs/protocol.md §11.2: seed 00 01 … 1f, kid enforcement-us/2026-1.
+    pub(crate) const VECTOR: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJFZERTQSIsImtpZCI6ImVuZm9yY2VtZW50LXVzLzIwMjYtMSJ9.eyJhdWQiOiJjb25jb3JkLWdhdGV3YXkiLCJleHAiOjE3OTU5MTA3MDAsImlhdCI6MTc5NTkxMDQwMCwiaXNzIjoiZW5mb3JjZW1lbnQtdXMiLCJqdGkiOiI4ZDViOWMzZS0wYTUxLTRhMzktOWIxZS0yZjdjMWEwZTZiMTEiLCJuYmYiOjE3OTU5MTA0MDAsInNjb3BlIjoiYWxlcnRzOnB1Ymxpc2ggaW5ib3g6cmVhZCJ9.zcZgElCgr42Xwra-RgzUXL5N6jAT0FXpVhHxRMlNBCX5WsLQIW67l74MPigneRCCucB3-lsBmI6myyAaQ2X0Ag";
+
+    fn vector_key() -> (String, Arc<Directory>) {
+        let seed: [u8; 32] = std::array::from_fn(|i| i as u8);
+        let der = concord_protocol::pkcs8_from_seed(&seed);
+        let pem = format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", base64::engine::general_purpose::STANDARD.encode(&der));
+        let signing = concord_protocol::SigningKey::from_seed("enforcement-us".parse().unwrap(), "enforcement-us/2026-1", &seed).unwrap();
+        let agency = Agency {
+            id: "enforcement-us".parse().unwrap(),
+            name: "Law enforcement".into(),
+            role: Role::Enforcement,
+            country: "US".into(),
+            keys: vec![KeyRecord {
+                kid: "enforcement-us/2026-1".into(),
+                alg: KeyAlgorithm::EdDSA,
+                public_key: concord_protocol::b64(&signing.public_key()),
+                not_before: None,
+                not_after: None,
+                revoked_at: None,
+                delegated: false,
+            }],
+        };
+        (pem, Arc::new(Directory::new(vec![agency]).unwrap()))
+    }
+
+    fn at(unix: i64) -> OffsetDateTime {
+        OffsetDateTime::from_unix_timestamp(unix).unwrap()
+    }
+
+    #[test]
+    fn the_documented_token_vector_is_reproduced_and_verifies() {
+        let (pem, directory) = vector_key();
+        let claims = serde_json::json!({
+            "iss": "enforcement-us", "aud": "concord-gateway", "iat": 1_795_910_400, "nbf": 1_795_910_400,
+            "exp": 1_795_910_700, "jti": "8d5b9c3e-0a51-4a39-9b1e-2f7c1a0e6b11", "scope": "alerts:publish inbox:read",
+        });
+        let token = crate::client::token(&pem, "enforcement-us/2026-1", &claims).unwrap();
+        assert_eq!(token, VECTOR, "Ed25519 is deterministic: the same key and claims give the same token");
+        let auth = Authenticator::new(directory, "concord-gateway", Duration::from_secs(3600), Duration::from_secs(30));
+        let caller = auth.verify(&token, at(1_795_910_500)).unwrap();
+        assert_eq!(caller.agency.id.as_str(), "enforcement-us");
+        assert_eq!(caller.scopes.iter().map(String::as_str).collect::<Vec<_>>(), ["alerts:publish", "inbox:read"]);
+        assert_eq!(auth.verify(&token, at(1_795_910_800)).unwrap_err(), AuthError::Expired);
+        let other = Authenticator::new(Arc::clone(&auth.directory), "elsewhere", Duration::from_secs(3600), Duration::from_secs(30));
+        assert!(matches!(other.verify(&token, at(1_795_910_500)), Err(AuthError::WrongAudience(_))));
     }
 }
