@@ -241,7 +241,7 @@ impl Gateway {
             identity.topics.dead_letter(),
             &config.database.with_extension("seen.sqlite"),
         )?;
-        metrics.consumer("concord_gateway", consumer.stats());
+        metrics.consumer("events", consumer.stats());
         let ingest = handler::Ingest { store: state.store.clone(), inboxes, latest, stored: state.metrics.stored.clone() };
         let app = routes::router().merge(taxii::router()).with_state(state);
         let addr = listener.local_addr().map_err(|source| GatewayError::Bind { listen: config.listen.clone(), source })?;
