@@ -168,6 +168,9 @@ impl Follow {
     /// The next event after `after`, waiting for one; `None` at shutdown or on a store failure.
     async fn next(&mut self) -> Option<StoredEvent> {
         loop {
+            if self.shutdown.is_cancelled() {
+                return None;
+            }
             if let Some(event) = self.buffer.pop_front() {
                 self.after = event.seq;
                 return Some(event);

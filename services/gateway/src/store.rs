@@ -116,10 +116,16 @@ fn message_json(payload: &Payload) -> serde_json::Value {
 
 const COLUMNS: &str = "seq, event_id, type, sender, kid, delegated, topic, partition, offset, time, added_ms, tlp, message";
 
+struct Inner {
+    db: Connection,
+    /// The latest `added_ms` given out, so that it never goes backwards.
+    last_added: i64,
+}
+
 /// The gateway's SQLite store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Mutex<Connection>>,
+    inner: Arc<Mutex<Inner>>,
 }
 
 impl Store {
@@ -150,25 +156,25 @@ impl Store {
                  offset INTEGER NOT NULL, kid TEXT NOT NULL,
                  PRIMARY KEY (agency, type, message_id));",
         )?;
-        Ok(Store { db: Arc::new(Mutex::new(db)) })
+        let last_added = db.query_row("SELECT COALESCE(MAX(added_ms), 0) FROM events", [], |r| r.get(0))?;
+        Ok(Store { inner: Arc::new(Mutex::new(Inner { db, last_added })) })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.db.lock().expect("gateway store lock is never poisoned")
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("gateway store lock is never poisoned")
     }
 
     /// Stores `event` (read from the inbox of `audience`, or the alerts when
     /// `None`); returns its `seq`, or `None` when this record was stored before.
     pub fn insert(&self, event: &VerifiedEvent, audience: Option<&str>, object_id: Option<&str>) -> Result<Option<i64>, StoreError> {
-        let db = self.lock();
+        let mut inner = self.lock();
         let tlp = match &event.payload {
             Payload::IndicatorAlert(a) if audience.is_none() => Some(tlp_rank(a.tlp)),
             _ => None,
         };
         // TAXII's added_after needs date_added to grow with seq, whatever the clock does.
-        let last: i64 = db.query_row("SELECT COALESCE(MAX(added_ms), 0) FROM events", [], |r| r.get(0))?;
-        let added = concord_domain::UnixMillis::now().0.max(last);
-        let inserted = db.execute(
+        let added = concord_domain::UnixMillis::now().0.max(inner.last_added);
+        let inserted = inner.db.execute(
             "INSERT OR IGNORE INTO events (topic, partition, offset, event_id, type, sender, kid, delegated, audience, tlp, object_id, time, added_ms, message)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
@@ -188,17 +194,20 @@ impl Store {
                 message_json(&event.payload).to_string(),
             ],
         )?;
-        Ok((inserted == 1).then(|| db.last_insert_rowid()))
+        if inserted == 1 {
+            inner.last_added = added;
+        }
+        Ok((inserted == 1).then(|| inner.db.last_insert_rowid()))
     }
 
     /// The highest `seq` stored (0 when empty).
     pub fn latest(&self) -> Result<i64, StoreError> {
-        Ok(self.lock().query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?)
+        Ok(self.lock().db.query_row("SELECT COALESCE(MAX(seq), 0) FROM events", [], |r| r.get(0))?)
     }
 
     fn rows(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<StoredEvent>, StoreError> {
-        let db = self.lock();
-        let mut stmt = db.prepare_cached(sql)?;
+        let inner = self.lock();
+        let mut stmt = inner.db.prepare_cached(sql)?;
         let rows = stmt.query_map(params, |r| {
             Ok((
                 StoredEvent {
@@ -259,6 +268,7 @@ impl Store {
     pub fn receipt(&self, agency: &str, message_type: MessageType, message_id: &str) -> Result<Option<Receipt>, StoreError> {
         Ok(self
             .lock()
+            .db
             .query_row(
                 "SELECT event_id, topic, partition, offset, kid FROM published WHERE agency = ?1 AND type = ?2 AND message_id = ?3",
                 params![agency, message_type.short_name(), message_id],
@@ -269,7 +279,7 @@ impl Store {
 
     /// Remembers that `message_id` was published for `agency`.
     pub fn record_receipt(&self, agency: &str, message_type: MessageType, message_id: &str, receipt: &Receipt) -> Result<(), StoreError> {
-        self.lock().execute(
+        self.lock().db.execute(
             "INSERT OR IGNORE INTO published (agency, type, message_id, event_id, topic, partition, offset, kid) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![agency, message_type.short_name(), message_id, receipt.event_id, receipt.topic, receipt.partition, receipt.offset, receipt.kid],
         )?;
