@@ -485,3 +485,34 @@ fn openapi_document_lists_exactly_the_served_routes() {
     let served: BTreeSet<(String, String)> = concord_gateway::routes::ROUTES.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
     assert_eq!(documented, served);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_resumes_across_a_gateway_restart_with_nothing_lost_or_repeated() {
+    let run = TestRun::new("gw-restart").await;
+    let config = run.gateway_config();
+    let token = token_for(EXCHANGE, &["inbox:read"]);
+    let gateway = run.start_gateway_as(run.identity(GATEWAY), config.clone()).await;
+    let first: Vec<_> = (0..5).map(|_| alert_with(Tlp::Green)).collect();
+    publish_alerts(&run, COMMITTEE, &first).await;
+    let mut connection = gateway.client.connect().await.unwrap();
+    let mut reader = SseReader::new(connection.open(Method::GET, "/v1/events/stream", Some(&token), &[], None).await.unwrap());
+    let mut seen = read_alerts(&mut reader, 5).await;
+    // The gateway stops (a redeploy): the stream ends, and alerts keep coming while it is down.
+    gateway.stop().await;
+    assert!(tokio::time::timeout(Duration::from_secs(5), reader.next()).await.expect("the stream ends at shutdown").unwrap().is_none());
+    let second: Vec<_> = (0..5).map(|_| alert_with(Tlp::Green)).collect();
+    publish_alerts(&run, COMMITTEE, &second).await;
+
+    let gateway = run.start_gateway_as(run.identity(GATEWAY), config).await;
+    let last = seen.last().unwrap().0.to_string();
+    let mut connection = gateway.client.connect().await.unwrap();
+    let mut reader = SseReader::new(connection.open(Method::GET, "/v1/events/stream", Some(&token), &[("last-event-id", &last)], None).await.unwrap());
+    seen.extend(read_alerts(&mut reader, 5).await);
+    assert!(tokio::time::timeout(Duration::from_secs(2), reader.next()).await.is_err(), "nothing beyond the ten alerts");
+    let ids: Vec<i64> = seen.iter().map(|(id, _)| *id).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids only grow across the restart: {ids:?}");
+    let received: BTreeSet<&str> = seen.iter().map(|(_, a)| a.as_str()).collect();
+    let published: BTreeSet<&str> = first.iter().chain(&second).map(|a| a.alert_id.as_str()).collect();
+    assert_eq!((seen.len(), received), (10, published), "each alert exactly once across the restart");
+    gateway.stop().await;
+}

@@ -247,15 +247,20 @@ fn with_dates(mut response: Response, page: &Page) -> Response {
     response
 }
 
-fn envelope(page: &Page, objects: Vec<Value>) -> Value {
+/// The TAXII envelope (or manifest) of `page` holding `entries`, with the date headers.
+fn answer(page: &Page, entries: Vec<Value>) -> Response {
     let mut body = json!({ "more": page.more });
     if let Some(next) = &page.next {
         body["next"] = json!(next);
     }
-    if !objects.is_empty() {
-        body["objects"] = json!(objects);
+    if !entries.is_empty() {
+        body["objects"] = json!(entries);
     }
-    body
+    with_dates(taxii(StatusCode::OK, body), page)
+}
+
+fn objects_of(page: &Page) -> Vec<Value> {
+    page.objects.iter().map(|(_, o)| o.clone()).collect()
 }
 
 async fn objects(
@@ -267,8 +272,7 @@ async fn objects(
     let caller = reader(&state, &headers)?;
     let holds = find(&state, &caller, &id)?;
     let page = page(&state, holds, &filters(&state, &query)?).await?;
-    let objects = page.objects.iter().map(|(_, o)| o.clone()).collect();
-    Ok(with_dates(taxii(StatusCode::OK, envelope(&page, objects)), &page))
+    Ok(answer(&page, objects_of(&page)))
 }
 
 async fn object(
@@ -285,8 +289,7 @@ async fn object(
     if page.objects.is_empty() {
         return Err(Problem::not_found(format!("no object {object_id:?} in collection {id}")).taxii());
     }
-    let objects = page.objects.iter().map(|(_, o)| o.clone()).collect();
-    Ok(with_dates(taxii(StatusCode::OK, envelope(&page, objects)), &page))
+    Ok(answer(&page, objects_of(&page)))
 }
 
 async fn manifest(
@@ -303,5 +306,5 @@ async fn manifest(
         .iter()
         .map(|(added, o)| json!({"id": o["id"], "date_added": stix::timestamp(*added), "version": o["modified"], "media_type": stix::STIX}))
         .collect();
-    Ok(with_dates(taxii(StatusCode::OK, envelope(&page, records)), &page))
+    Ok(answer(&page, records))
 }
