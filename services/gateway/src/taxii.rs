@@ -201,7 +201,7 @@ struct Page {
 
 fn keep(filters: &Filters, object: &Value) -> bool {
     let field = |name: &str| object[name].as_str().unwrap_or_default().to_owned();
-    let in_list = |list: &Option<Vec<String>>, value: String| list.as_ref().is_none_or(|l| l.iter().any(|x| *x == value));
+    let in_list = |list: &Option<Vec<String>>, value: String| list.as_ref().is_none_or(|l| l.contains(&value));
     // Each object has one version: "first", "last" and "all" all match it.
     let version_ok = filters.versions.as_ref().is_none_or(|v| v.iter().any(|x| matches!(x.as_str(), "first" | "last" | "all") || *x == field("modified")));
     in_list(&filters.types, field("type")) && in_list(&filters.ids, field("id")) && in_list(&filters.spec_versions, field("spec_version")) && version_ok
