@@ -165,3 +165,29 @@ impl GatewayConfig {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_inconsistency_is_named() {
+        let file = std::env::temp_dir().join(format!("concord-gateway-config-{}.toml", std::process::id()));
+        std::fs::write(&file, "public_url = \"http://gateway\"\npage_limit = 0\n[tls]\nrequire_client_certificate = true\n").unwrap();
+        let err = GatewayConfig::load(&file).unwrap_err().to_string();
+        std::fs::write(&file, "listen = \"127.0.0.1:8443\"\ncolour = \"blue\"\n").unwrap();
+        let unknown = GatewayConfig::load(&file).unwrap_err().to_string();
+        std::fs::remove_file(&file).ok();
+        for expected in ["require_client_certificate needs tls.client_ca", "page_limit must be at least 1", "\"http://gateway\" must be an https:// URL"] {
+            assert!(err.contains(expected), "{err}");
+        }
+        assert!(unknown.contains("colour"), "{unknown}");
+    }
+
+    #[test]
+    fn tlp_access_has_a_default_and_exceptions() {
+        let access: TlpAccess = toml::from_str("default = \"GREEN\"\n[agencies]\nexchange-global = \"RED\"\n").unwrap();
+        assert_eq!(access.max_for("exchange-global"), Tlp::Red);
+        assert_eq!(access.max_for("committee-th"), Tlp::Green);
+    }
+}
