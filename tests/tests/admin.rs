@@ -1,7 +1,8 @@
 //! The admin port of a service binary (`concord-issuer`, the others share the
 //! code): `/healthz` answers, `/readyz` turns ready once the broker and the
 //! registry answer and says what fails when the registry does not, `/metrics`
-//! counts what the service did, and SIGTERM stops it cleanly.
+//! counts what the service did, and SIGTERM stops it cleanly — the gateway
+//! binary too, with an SSE stream open.
 
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
@@ -152,4 +153,63 @@ async fn readiness_says_the_registry_is_down_while_health_stays_up() {
     assert!(message.starts_with(&format!("admin port 127.0.0.1:{port}:")) && message.contains("admin_listen"), "{message}");
     shutdown.cancel();
     server.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_binary_counts_what_it_published_and_refused_and_stops_on_sigterm_with_a_stream_open() {
+    let run = TestRun::new("admin-gw").await;
+    let (port, https) = (free_port(), free_port());
+    let config = run.dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "hub = {:?}\ndatabase = {:?}\ntopic_suffix = {:?}\nadmin_listen = \"127.0.0.1:{port}\"\nlisten = \"127.0.0.1:{https}\"\n",
+            root().join("config/concord.toml").display().to_string(),
+            run.dir.join("gateway.sqlite").display().to_string(),
+            run.suffix
+        ),
+    )
+    .unwrap();
+    let mut child = KillOnDrop(
+        Command::new(binary("concord-gateway"))
+            .arg(&config)
+            .current_dir(root())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(run.dir.join("gateway.log")).unwrap())
+            .spawn()
+            .expect("the concord-gateway binary is built (make build)"),
+    );
+    let base = format!("http://127.0.0.1:{port}");
+    assert_eq!(until(&format!("{base}/readyz"), 200, Duration::from_secs(30)).await, "ready\n");
+
+    let client = concord_gateway::client::GatewayClient::new(format!("127.0.0.1:{https}").parse().unwrap(), &run.hub.pki_dir.join("ca.pem"), None).unwrap();
+    let token = token_for(COMMITTEE, &["alerts:publish", "inbox:read"]);
+    let posted = client.post_json("/v1/alerts", &token, &serde_json::to_value(sample_alert()).unwrap()).await.unwrap();
+    assert_eq!(posted.status, 202, "{}", String::from_utf8_lossy(&posted.body));
+    assert_eq!(client.send(hyper::Method::GET, "/v1/events", Some("not.a.token"), &[], None).await.unwrap().status, 401);
+    // A partner follows its stream while the gateway is told to stop.
+    let mut connection = client.connect().await.unwrap();
+    let mut stream = concord_gateway::client::SseReader::new(connection.open(hyper::Method::GET, "/v1/events/stream", Some(&token), &[], None).await.unwrap());
+    let first = tokio::time::timeout(Duration::from_secs(60), stream.next()).await.expect("the alert comes back over SSE").unwrap().unwrap();
+    assert_eq!(first.event.as_deref(), Some("IndicatorAlert"));
+
+    let text = get(&format!("{base}/metrics")).await.expect("metrics").1;
+    assert!(text.contains("concord_gateway_published_total{type=\"IndicatorAlert\"} 1"), "{text}");
+    assert!(text.contains("concord_gateway_refused_total{reason=\"token_malformed\"} 1"), "{text}");
+    assert!(text.contains("concord_gateway_sse_streams_total 1"), "{text}");
+    assert!(text.contains("concord_records_verified_total{consumer=\"events\"}"), "{text}");
+
+    let status = Command::new("kill").arg("-TERM").arg(child.0.id().to_string()).status().unwrap();
+    assert!(status.success());
+    let start = std::time::Instant::now();
+    let exit = loop {
+        if let Some(exit) = child.0.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "the gateway did not stop within 20 s of SIGTERM");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(exit.success(), "exit after SIGTERM: {exit:?}; log: {}", std::fs::read_to_string(run.dir.join("gateway.log")).unwrap_or_default());
+    assert!(tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("the stream ends").map_or(true, |e| e.is_none()), "the SSE stream ends with the gateway");
 }
