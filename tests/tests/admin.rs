@@ -101,6 +101,11 @@ async fn issuer_binary_serves_health_readiness_and_metrics_and_stops_on_sigterm(
     assert!(text.trim_end().ends_with("# EOF"), "OpenMetrics text ends with # EOF");
 
     // SIGTERM: the service stops its consumer, commits, and exits 0.
+    stops_cleanly_on_sigterm(&mut child, &run.dir.join("issuer.log")).await;
+}
+
+/// Sends SIGTERM and asserts the process exits 0 within 20 s (its log in the message if not).
+async fn stops_cleanly_on_sigterm(child: &mut KillOnDrop, log: &std::path::Path) {
     let status = Command::new("kill").arg("-TERM").arg(child.0.id().to_string()).status().unwrap();
     assert!(status.success());
     let start = std::time::Instant::now();
@@ -108,10 +113,10 @@ async fn issuer_binary_serves_health_readiness_and_metrics_and_stops_on_sigterm(
         if let Some(exit) = child.0.try_wait().unwrap() {
             break exit;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "the issuer did not stop within 20 s of SIGTERM");
+        assert!(start.elapsed() < Duration::from_secs(20), "no exit within 20 s of SIGTERM; log: {}", std::fs::read_to_string(log).unwrap_or_default());
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert!(exit.success(), "exit after SIGTERM: {exit:?}; log: {}", std::fs::read_to_string(run.dir.join("issuer.log")).unwrap_or_default());
+    assert!(exit.success(), "exit after SIGTERM: {exit:?}; log: {}", std::fs::read_to_string(log).unwrap_or_default());
 }
 
 /// A blocking GET for use inside `wait_for`'s synchronous closure.
@@ -200,16 +205,6 @@ async fn gateway_binary_counts_what_it_published_and_refused_and_stops_on_sigter
     assert!(text.contains("concord_gateway_sse_streams_total 1"), "{text}");
     assert!(text.contains("concord_records_verified_total{consumer=\"events\"}"), "{text}");
 
-    let status = Command::new("kill").arg("-TERM").arg(child.0.id().to_string()).status().unwrap();
-    assert!(status.success());
-    let start = std::time::Instant::now();
-    let exit = loop {
-        if let Some(exit) = child.0.try_wait().unwrap() {
-            break exit;
-        }
-        assert!(start.elapsed() < Duration::from_secs(20), "the gateway did not stop within 20 s of SIGTERM");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    assert!(exit.success(), "exit after SIGTERM: {exit:?}; log: {}", std::fs::read_to_string(run.dir.join("gateway.log")).unwrap_or_default());
+    stops_cleanly_on_sigterm(&mut child, &run.dir.join("gateway.log")).await;
     assert!(tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("the stream ends").map_or(true, |e| e.is_none()), "the SSE stream ends with the gateway");
 }
