@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use concord_domain::{IndicatorAlert, Tlp};
-use concord_gateway::client::{claims, token, GatewayClient, SseReader};
+use concord_gateway::client::{claims, token, Connection, GatewayClient, SseReader};
 use concord_gateway::{Gateway, GatewayConfig};
 use concord_kafka::{create_topics, delete_topics, Handler, HandlerError, SignedProducer, VerifiedConsumer};
 use concord_protocol::{Payload, VerifiedEvent};
@@ -83,19 +83,24 @@ fn bearer(hub: &HubConfig, agency: &str, scopes: &[&str]) -> anyhow::Result<Stri
     Ok(token(&pem, &format!("{agency}/dev-1"), &claims(agency, "concord-gateway", scopes, 3600))?)
 }
 
-/// POSTs `alerts` on one keep-alive connection, recording when each was sent and how long the POST took.
+/// POSTs `alert` on `connection`, recording in `sent` when it went out; returns how long the POST took.
+async fn post(connection: &mut Connection, token: &str, alert: &IndicatorAlert, sent: &Clock) -> anyhow::Result<Duration> {
+    let body = serde_json::to_vec(alert)?;
+    let start = Instant::now();
+    sent.lock().expect("clock").insert(alert.alert_id.clone(), start);
+    let answer = connection.send(Method::POST, "/v1/alerts", Some(token), &[("content-type", "application/json")], Some(body)).await?;
+    if answer.status != 202 {
+        bail!("POST /v1/alerts answered {}: {}", answer.status, String::from_utf8_lossy(&answer.body));
+    }
+    Ok(start.elapsed())
+}
+
+/// POSTs `alerts` one after the other on one keep-alive connection; returns how long each took.
 async fn post_all(client: GatewayClient, token: String, alerts: Vec<IndicatorAlert>, sent: Clock) -> anyhow::Result<Vec<Duration>> {
     let mut connection = client.connect().await?;
     let mut latencies = Vec::with_capacity(alerts.len());
     for alert in alerts {
-        let body = serde_json::to_vec(&alert)?;
-        let start = Instant::now();
-        sent.lock().expect("clock").insert(alert.alert_id.clone(), start);
-        let answer = connection.send(Method::POST, "/v1/alerts", Some(&token), &[("content-type", "application/json")], Some(body)).await?;
-        if answer.status != 202 {
-            bail!("POST /v1/alerts answered {}: {}", answer.status, String::from_utf8_lossy(&answer.body));
-        }
-        latencies.push(start.elapsed());
+        latencies.push(post(&mut connection, &token, &alert, &sent).await?);
     }
     Ok(latencies)
 }
@@ -137,12 +142,7 @@ async fn sse_delay(client: &GatewayClient, hub: &HubConfig, args: &GatewayArgs) 
         workers.push(tokio::spawn(async move {
             let mut connection = client.connect().await?;
             while let Some(alert) = rx.recv().await {
-                let body = serde_json::to_vec(&alert)?;
-                sent.lock().expect("clock").insert(alert.alert_id.clone(), Instant::now());
-                let answer = connection.send(Method::POST, "/v1/alerts", Some(&token), &[("content-type", "application/json")], Some(body)).await?;
-                if answer.status != 202 {
-                    bail!("POST /v1/alerts answered {}", answer.status);
-                }
+                post(&mut connection, &token, &alert, &sent).await?;
             }
             Ok::<(), anyhow::Error>(())
         }));

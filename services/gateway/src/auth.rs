@@ -131,9 +131,6 @@ pub struct TokenClaims {
     /// Space-separated scopes.
     #[serde(default)]
     pub scope: String,
-    /// Token id, for the agency's own records.
-    #[serde(default)]
-    pub jti: Option<String>,
 }
 
 /// An authenticated agency and what its token grants.
@@ -141,8 +138,6 @@ pub struct TokenClaims {
 pub struct Caller {
     /// The agency.
     pub agency: Agency,
-    /// The key that signed the token.
-    pub kid: String,
     /// Its scopes.
     pub scopes: BTreeSet<String>,
 }
@@ -257,7 +252,7 @@ impl Authenticator {
         if claims.iat > now_s + leeway {
             return Err(AuthError::NotYetValid);
         }
-        Ok(Caller { agency: agency.clone(), kid, scopes: claims.scope.split_whitespace().map(str::to_owned).collect() })
+        Ok(Caller { agency: agency.clone(), scopes: claims.scope.split_whitespace().map(str::to_owned).collect() })
     }
 }
 

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -85,11 +84,6 @@ impl GatewayClient {
     /// A client of the gateway at `addr` trusting `ca`, presenting `client` (certificate, key) if given.
     pub fn new(addr: SocketAddr, ca: &Path, client: Option<(&Path, &Path)>) -> Result<Self, ClientError> {
         Ok(GatewayClient { addr, connector: TlsConnector::from(client_config(ca, client)?) })
-    }
-
-    /// A client with ready-made TLS settings.
-    pub fn with_config(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> Self {
-        GatewayClient { addr, connector: TlsConnector::from(config) }
     }
 
     /// A new keep-alive connection (TLS handshake included).

@@ -218,11 +218,6 @@ impl Gateway {
         self.listener.local_addr().expect("a bound listener has an address")
     }
 
-    /// The agencies the gateway signs for.
-    pub fn delegating(&self) -> Vec<AgencyId> {
-        self.state.publisher.signers.keys().cloned().collect()
-    }
-
     /// Serves HTTPS and reads the topics it serves back until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), GatewayError> {
         let Gateway { identity, config, listener, tls, state, latest, dlq_producer, metrics } = self;

@@ -57,9 +57,6 @@ pub struct StoredEvent {
     pub time: String,
     /// When the gateway stored it, ms since the epoch (TAXII `date_added`).
     pub added_ms: i64,
-    /// For an alert: its TLP.
-    #[serde(skip)]
-    pub tlp: Option<Tlp>,
     /// The message, as JSON in the shape of its Avro schema.
     pub message: serde_json::Value,
 }
@@ -80,7 +77,7 @@ pub struct Receipt {
 }
 
 /// Which alerts of a TAXII collection to list.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AlertFilter {
     /// Only alerts stored after this instant (ms).
     pub added_after_ms: Option<i64>,
@@ -100,10 +97,6 @@ fn tlp_rank(tlp: Tlp) -> i64 {
     }
 }
 
-fn tlp_of(rank: i64) -> Option<Tlp> {
-    [Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict, Tlp::Red].into_iter().find(|t| tlp_rank(*t) == rank)
-}
-
 fn message_json(payload: &Payload) -> serde_json::Value {
     let value = match payload {
         Payload::IndicatorAlert(m) => serde_json::to_value(m),
@@ -114,7 +107,7 @@ fn message_json(payload: &Payload) -> serde_json::Value {
     value.expect("a decoded message always serializes")
 }
 
-const COLUMNS: &str = "seq, event_id, type, sender, kid, delegated, topic, partition, offset, time, added_ms, tlp, message";
+const COLUMNS: &str = "seq, event_id, type, sender, kid, delegated, topic, partition, offset, time, added_ms, message";
 
 struct Inner {
     db: Connection,
@@ -222,10 +215,9 @@ impl Store {
                     offset: r.get(8)?,
                     time: r.get(9)?,
                     added_ms: r.get(10)?,
-                    tlp: r.get::<_, Option<i64>>(11)?.and_then(tlp_of),
                     message: serde_json::Value::Null,
                 },
-                r.get::<_, String>(12)?,
+                r.get::<_, String>(11)?,
             ))
         })?;
         let mut out = Vec::new();
