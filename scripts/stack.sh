@@ -47,6 +47,7 @@ need_java() {
 
 fetch() {
   need_java
+  mkdir -p "$CACHE"
   command -v mvn >/dev/null || die "Maven (mvn) is missing: it fetches the broker and registry from Maven Central (apt-get install maven)"
   if [ ! -f "$KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar" ]; then
     say "fetching Apache Kafka $KAFKA_VERSION from Maven Central"
