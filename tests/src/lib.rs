@@ -129,7 +129,7 @@ impl TestRun {
         let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone()).expect("dlq producer");
         let consumer = VerifiedConsumer::new(
             &identity.kafka,
-            identity.agency.id.clone(),
+            identity.signer.clone(),
             &group_id(&identity.agency.id, &format!("{}-{name}", self.suffix)),
             topics,
             identity.verifier(),

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use concord_audit::evidence::{self, Bundle};
-use concord_audit::store::{AuditLog, CheckpointOutcome, Tamper};
+use concord_audit::store::{AuditLog, CheckpointOutcome, Tamper, LOCAL, PUBLISHED};
 use concord_audit::{AuditConfig, Auditor};
 use concord_domain::{LogCheckpoint, TakedownConfirmation, TargetStatus, UnixMillis};
 use concord_protocol::statement::{hex, sign_checkpoint};
@@ -23,6 +23,7 @@ fn audit_config(run: &TestRun, name: &str) -> AuditConfig {
         admin_listen: String::new(),
         ordering_grace_ms: 500,
         catch_up_quiet_ms: 3_000,
+        topic_suffix: Some(run.suffix.clone()),
     }
 }
 
@@ -104,22 +105,84 @@ async fn rebuilding_the_log_from_offset_zero_gives_the_same_root() {
     assert_eq!(restarted.log().size(), 6);
 }
 
+/// A copy of `log`'s database at `path`, opened as a log: what someone holding the file can edit.
+fn copy_of(log: &AuditLog, path: &std::path::Path) -> AuditLog {
+    log.connection().execute("VACUUM INTO ?1", [path.display().to_string()]).unwrap();
+    AuditLog::open(path, AUDITOR).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn flipped_byte_in_a_stored_leaf_is_found_at_its_index() {
+async fn every_tampering_with_the_stored_log_is_found_and_named() {
     let run = TestRun::new("audit-tamper").await;
     case_traffic(&run).await;
     let mut auditor = audit_until(&run, "log", 6).await;
     auditor.publish_checkpoint().await.unwrap();
-    assert!(auditor.log().check().unwrap().is_empty(), "an untouched log checks out");
-    let db = auditor.log().connection();
-    let mut leaf: Vec<u8> = db.query_row("SELECT leaf FROM leaves WHERE idx = 3", [], |r| r.get(0)).unwrap();
+    let identity = run.identity(AUDITOR);
+    let directory = &identity.directory;
+    let published = concord_audit::published_checkpoints(&identity).await.unwrap();
+    assert_eq!(published.len(), 1, "the checkpoint is on the run's checkpoints topic");
+    let check = |log: &AuditLog| log.check(directory, &published).unwrap();
+
+    let untouched = check(auditor.log());
+    assert!(untouched.problems.is_empty(), "an untouched log checks out: {:?}", untouched.problems);
+    assert_eq!((untouched.covered, untouched.checkpoints), (6, 1));
+
+    // One flipped byte in a stored leaf.
+    let log = copy_of(auditor.log(), &run.dir.join("flipped.sqlite"));
+    let mut leaf: Vec<u8> = log.connection().query_row("SELECT leaf FROM leaves WHERE idx = 3", [], |r| r.get(0)).unwrap();
     let middle = leaf.len() / 2;
     leaf[middle] ^= 0x01;
-    db.execute("UPDATE leaves SET leaf = ?1 WHERE idx = 3", [leaf]).unwrap();
-    let problems = auditor.log().check().unwrap();
-    assert!(problems.contains(&Tamper::LeafAltered { index: 3 }), "{problems:?}");
-    assert!(problems.contains(&Tamper::RootDiffers { size: 6 }), "{problems:?}");
-    assert_eq!(problems.iter().filter(|p| matches!(p, Tamper::LeafAltered { .. })).count(), 1, "only leaf 3 is reported");
+    log.connection().execute("UPDATE leaves SET leaf = ?1 WHERE idx = 3", [leaf]).unwrap();
+    let problems = check(&log).problems;
+    assert_eq!(problems, vec![Tamper::LeafAltered { index: 3 }, Tamper::RootDiffers { size: 6, origin: LOCAL }], "only leaf 3 is reported");
+
+    // The last five leaves deleted.
+    let log = copy_of(auditor.log(), &run.dir.join("tail.sqlite"));
+    log.connection().execute("DELETE FROM leaves WHERE idx >= 1", []).unwrap();
+    assert_eq!(check(&log).problems, vec![Tamper::Truncated { size: 6, have: 1, origin: LOCAL }]);
+
+    // One leaf deleted in the middle.
+    let log = copy_of(auditor.log(), &run.dir.join("middle.sqlite"));
+    log.connection().execute("DELETE FROM leaves WHERE idx = 3", []).unwrap();
+    let problems = check(&log).problems;
+    assert_eq!(problems[0], Tamper::IndexGap { after: 2, next: 4 }, "{problems:?}");
+    assert!(problems.contains(&Tamper::Truncated { size: 6, have: 5, origin: LOCAL }), "{problems:?}");
+
+    // The checkpoints table emptied, then the tail deleted: the published checkpoint still vouches.
+    let log = copy_of(auditor.log(), &run.dir.join("no-checkpoints.sqlite"));
+    log.connection().execute("DELETE FROM checkpoints", []).unwrap();
+    let root = hex(&auditor.log().root(6).unwrap());
+    assert_eq!(check(&log).problems, vec![Tamper::CheckpointMissing { size: 6, root: root.clone() }]);
+    log.connection().execute("DELETE FROM leaves WHERE idx >= 4", []).unwrap();
+    assert_eq!(
+        check(&log).problems,
+        vec![Tamper::CheckpointMissing { size: 6, root }, Tamper::Truncated { size: 6, have: 4, origin: PUBLISHED }]
+    );
+
+    // A leaf rewritten with its hash, and the stored checkpoint's root rewritten to match.
+    let log = copy_of(auditor.log(), &run.dir.join("rewritten.sqlite"));
+    let db = log.connection();
+    let mut leaf: Vec<u8> = db.query_row("SELECT leaf FROM leaves WHERE idx = 2", [], |r| r.get(0)).unwrap();
+    let at = leaf.len() - 10;
+    leaf[at] ^= 0x04;
+    db.execute("UPDATE leaves SET leaf = ?1, leaf_hash = ?2 WHERE idx = 2", rusqlite::params![leaf, concord_merkle::leaf_hash(&leaf).to_vec()]).unwrap();
+    let rewritten = AuditLog::open(&run.dir.join("rewritten.sqlite"), AUDITOR).unwrap();
+    let new_root = hex(&rewritten.root(6).unwrap());
+    rewritten.connection().execute("UPDATE checkpoints SET root = ?1", [&new_root]).unwrap();
+    let problems = check(&rewritten).problems;
+    let signed = hex(&auditor.log().root(6).unwrap());
+    assert_eq!(problems.len(), 3, "{problems:?}");
+    assert!(matches!(&problems[0], Tamper::CheckpointInvalid { size: 6, why } if why.contains("but it signs size 6 root")), "{problems:?}");
+    assert_eq!(problems[1..], [Tamper::CheckpointMissing { size: 6, root: signed }, Tamper::RootDiffers { size: 6, origin: PUBLISHED }]);
+
+    // A stored checkpoint re-signed by another agency's key.
+    let log = copy_of(auditor.log(), &run.dir.join("forged.sqlite"));
+    let committee = run.identity(COMMITTEE);
+    let forged = sign_checkpoint(&committee.signer, AUDITOR, 6, &auditor.log().root(6).unwrap(), time::OffsetDateTime::now_utc()).1;
+    log.connection().execute("UPDATE checkpoints SET jws = ?1", [forged]).unwrap();
+    let problems = check(&log).problems;
+    assert!(matches!(&problems[0], Tamper::CheckpointInvalid { size: 6, why } if why.contains("not to an auditor")), "{problems:?}");
+    assert!(matches!(&problems[1..], [Tamper::CheckpointMissing { size: 6, .. }]), "{problems:?}");
 }
 
 async fn case_bundle(run: &TestRun) -> (Bundle, concord_domain::Directory, concord_domain::TopicModel) {
@@ -156,7 +219,7 @@ async fn evidence_bundle_verifies_offline_and_fails_precisely_when_changed() {
     let run = TestRun::new("audit-evidence").await;
     let (bundle, directory, topics) = case_bundle(&run).await;
     let ok = evidence::verify(&bundle, &directory, &topics).expect("the bundle verifies");
-    assert_eq!(ok.records, 2);
+    assert_eq!((ok.records, ok.subject.as_str()), (2, "case US-2026-0419"));
     assert!(ok.consistency_checked, "the consistency proof from the earlier checkpoint is checked");
 
     // A removed record.
@@ -189,6 +252,19 @@ async fn evidence_bundle_verifies_offline_and_fails_precisely_when_changed() {
     foreign.checkpoint = sign_checkpoint(&committee.signer, AUDITOR, 8, &[0; 32], time::OffsetDateTime::now_utc()).1;
     let problems = evidence::verify(&foreign, &directory, &topics).unwrap_err();
     assert!(problems[0].contains("not to an auditor"), "{problems:?}");
+
+    // The subject changed: what the bundle claims to be about is what the auditor signed.
+    let mut renamed = bundle.clone();
+    renamed.subject = "case XX-9999-0001".into();
+    let problems = evidence::verify(&renamed, &directory, &topics).unwrap_err();
+    assert_eq!(problems, vec!["the bundle says it is about \"case XX-9999-0001\", but its signed manifest is about \"case US-2026-0419\"".to_owned()]);
+
+    // A record repeated.
+    let mut repeated = bundle.clone();
+    repeated.records.push(repeated.records[0].clone());
+    let index = repeated.records[0].index;
+    let problems = evidence::verify(&repeated, &directory, &topics).unwrap_err();
+    assert_eq!(problems, vec![format!("record at leaf index {index} appears 2 times; a bundle holds each record once")]);
 
     // A broken consistency proof.
     let mut inconsistent = bundle.clone();
@@ -223,4 +299,39 @@ async fn two_signed_checkpoints_of_one_size_with_different_roots_raise_a_split_v
     let (claims, jws) = (concord_protocol::statement::verify_checkpoint(&kept[0].1, &auditor_id.directory).unwrap(), kept[0].1.clone());
     assert!(matches!(auditor.log().record_checkpoint(&claims, &jws).unwrap(), CheckpointOutcome::SplitView { .. }));
     assert_eq!(auditor.log().alarms().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_blaming_another_agency_is_logged_as_unverified() {
+    use concord_kafka::dlq_header;
+    use concord_protocol::dead_letter::dead_letter;
+    let run = TestRun::new("audit-dlq").await;
+    // Six records, among them the exchange's own dead letter for a forgery.
+    case_traffic(&run).await;
+    let committee = run.identity(COMMITTEE);
+    let dlq = committee.topics.dead_letter();
+    let original = run.signed_alert(COMMITTEE).await;
+    let now = time::OffsetDateTime::now_utc();
+    // The committee writes a letter with its own key but naming the issuer as the rejecter…
+    let mut blaming = dead_letter(&committee.signer, &original, &dlq, "bad_signature", "forged by the committee", now);
+    blaming.set_header(dlq_header::CONSUMER, ISSUER);
+    // …one with the issuer named and no signature at all (a letter as written before signing)…
+    let mut unsigned = blaming.clone();
+    unsigned.headers.retain(|(name, _)| name != dlq_header::SIGNATURE);
+    // …and its own genuine letter with the reason changed afterwards.
+    let mut edited = dead_letter(&committee.signer, &original, &dlq, "bad_signature", "genuine", now);
+    edited.set_header(dlq_header::REASON, "replayed");
+    run.send(COMMITTEE, &[blaming, unsigned, edited]).await;
+
+    let auditor = audit_until(&run, "dlq", 9).await;
+    let leaves: Vec<concord_audit::leaf::Leaf> =
+        (0..auditor.log().size()).map(|i| concord_audit::leaf::Leaf::from_bytes(&auditor.log().leaf_bytes(i).unwrap()).unwrap()).collect();
+    let letters: Vec<(&str, &str)> = leaves.iter().filter(|l| l.outcome.starts_with("dead_letter")).map(|l| (l.outcome.as_str(), l.detail.as_str())).collect();
+    assert_eq!(letters.len(), 4, "{letters:?}");
+    assert!(letters.contains(&("dead_letter:issuer_key_mismatch", letters.iter().find(|l| l.0 == "dead_letter:issuer_key_mismatch").unwrap().1)), "the exchange's own letter verifies: {letters:?}");
+    let unverified: Vec<&(&str, &str)> = letters.iter().filter(|l| l.0.starts_with("dead_letter_unverified:")).collect();
+    assert_eq!(unverified.len(), 3, "{letters:?}");
+    assert!(unverified.iter().any(|l| l.0 == "dead_letter_unverified:bad_signature" && l.1.starts_with("not shown to come from issuer-usdx: the letter's concord-dlq-consumer differs")), "{letters:?}");
+    assert!(unverified.iter().any(|l| l.1.contains("no single concord-dlq-signature header")), "{letters:?}");
+    assert!(unverified.iter().any(|l| l.0 == "dead_letter_unverified:replayed" && l.1.contains("concord-dlq-reason differs")), "{letters:?}");
 }

@@ -1,9 +1,12 @@
-//! Crash safety of the freeze pipeline, with the real `concord-issuer` and
-//! `concord-exchange` binaries side by side: during a stream of 2,000 freeze
-//! requests to each, each holder is killed with SIGKILL three times and
-//! restarted, and the broker is restarted once. Afterwards every request has
-//! exactly one acknowledgement and one final confirmation, and every wallet and
-//! account was frozen exactly once.
+//! Crash safety of the freeze pipeline, with the real `concord-issuer`,
+//! `concord-exchange` and `concord-committee` binaries side by side: during a
+//! stream of freeze and takedown requests to each — every third one sent a
+//! second time with a new event id, as the requester's escalation does, some
+//! while the holder is down — each holder is killed with SIGKILL three times
+//! (once staying down for a few seconds), and the broker is restarted once.
+//! Afterwards every (request, target) has exactly one ACKNOWLEDGED and one
+//! outcome at the read_committed requester, each under its deterministic event
+//! id, and every wallet, account and number was acted on exactly once.
 //!
 //! It restarts the shared broker, so it runs alone after the parallel suite:
 //! `cargo test -p concord-tests --test crash -- --ignored` (scripts/test.sh does).
@@ -13,11 +16,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use concord_domain::{TargetAction, TargetStatus};
+use concord_domain::{Indicator, IndicatorKind, TargetAction, TargetStatus};
 use concord_protocol::{Mode, Payload};
 use concord_tests::*;
 
 const REQUESTS: usize = 2_000;
+/// The committee's stream is smaller: three holders share two cores.
+const TAKEDOWNS: usize = 1_000;
+/// How long a holder stays down on its second kill (requests and re-sends pile up meanwhile).
+const DOWN: Duration = Duration::from_secs(3);
 
 fn binary(name: &str) -> PathBuf {
     // target/debug/deps/crash-… → target/debug/<name>
@@ -30,14 +37,15 @@ struct Holder {
     binary: &'static str,
     config: PathBuf,
     log: PathBuf,
-    child: Child,
+    child: Option<Child>,
     kills: u64,
+    down_until: Option<Instant>,
 }
 
 impl Holder {
     fn start(binary: &'static str, config: PathBuf, log: PathBuf) -> Holder {
         let child = Self::spawn(binary, &config, &log);
-        Holder { binary, config, log, child, kills: 0 }
+        Holder { binary, config, log, child: Some(child), kills: 0, down_until: None }
     }
 
     fn spawn(binary: &str, config: &Path, log: &Path) -> Child {
@@ -52,23 +60,37 @@ impl Holder {
             .unwrap_or_else(|e| panic!("the {binary} binary is built (make build): {e}"))
     }
 
-    fn kill_and_restart(&mut self) {
-        self.child.kill().unwrap(); // SIGKILL
-        self.child.wait().unwrap();
+    /// SIGKILL; it comes back after `down` (at once for zero).
+    fn kill(&mut self, down: Duration) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+        }
         self.kills += 1;
-        self.child = Self::spawn(self.binary, &self.config, &self.log);
+        self.down_until = Some(Instant::now() + down);
+        self.keep_running();
     }
 
-    /// Restarts it if it stopped by itself (it stops on a broker error inside a transaction).
+    /// Starts it when its down time is over, or if it stopped by itself (it
+    /// stops on a broker error inside a transaction).
     fn keep_running(&mut self) {
-        if let Ok(Some(_)) = self.child.try_wait() {
-            self.child = Self::spawn(self.binary, &self.config, &self.log);
+        if self.down_until.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        let exited = match &mut self.child {
+            Some(child) => matches!(child.try_wait(), Ok(Some(_))),
+            None => true,
+        };
+        if exited {
+            self.child = Some(Self::spawn(self.binary, &self.config, &self.log));
         }
     }
 
     fn stop(&mut self) -> String {
-        self.child.kill().ok();
-        self.child.wait().ok();
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
         log[log.len().saturating_sub(2000)..].to_owned()
     }
@@ -82,6 +104,10 @@ fn deposit_address(i: usize) -> String {
     format!("TCrashDeposit{i:021}")
 }
 
+fn phone(i: usize) -> String {
+    format!("+63917{i:07}")
+}
+
 fn write_config(path: &Path, text: String) -> PathBuf {
     std::fs::write(path, text).unwrap();
     path.to_owned()
@@ -89,7 +115,7 @@ fn write_config(path: &Path, text: String) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "restarts the shared broker: run alone, after the parallel suite"]
-async fn issuer_and_exchange_killed_three_times_and_broker_restarted_freeze_each_target_exactly_once() {
+async fn holders_killed_three_times_with_requests_resent_and_broker_restarted_confirm_each_target_exactly_once() {
     let run = TestRun::new("crash").await;
     let hub = root().join("config/concord.toml").display().to_string();
     let policy = format!("[policy]\nrequesters = [{ENFORCEMENT:?}]\nlegal_bases = [\"COURT_ORDER\"]\n");
@@ -127,41 +153,73 @@ async fn issuer_and_exchange_killed_three_times_and_broker_restarted_freeze_each
         ),
     );
 
-    // Law enforcement sends each stream at ~200 requests/s in the background.
-    let stream = |to: &'static str, action: TargetAction, target: fn(usize) -> String| {
+    let committee_db = run.dir.join("committee.sqlite");
+    std::fs::create_dir_all(run.dir.join("reports")).unwrap();
+    let committee_config = write_config(
+        &run.dir.join("committee.toml"),
+        format!(
+            "hub = {hub:?}\nagency = {COMMITTEE:?}\ndatabase = {:?}\nreports_dir = {:?}\ncountry_code = \"63\"\nadmin_listen = \"\"\ntopic_suffix = {:?}\n{policy}",
+            committee_db.display().to_string(),
+            run.dir.join("reports").display().to_string(),
+            run.suffix
+        ),
+    );
+
+    // Law enforcement sends each stream at ~200 requests/s in the background;
+    // every third request goes out a second time, with a new event id, 60
+    // requests later (as an escalation would), and a holder's kill falls
+    // between many of the two.
+    let stream = |to: &'static str, count: usize, action: TargetAction, kind: IndicatorKind, target: fn(usize) -> String| {
         let inbox = run.identity(to).topics.inbox(&to.parse().unwrap());
         let enforcement = run.producer(ENFORCEMENT);
         tokio::spawn(async move {
-            let mut ids = Vec::with_capacity(REQUESTS);
-            for i in 0..REQUESTS {
-                let mut request = sample_freeze_request(&format!("CRASH-{}", i / 100));
-                request.targets[0].action = action;
-                request.targets[0].indicator.value = target(i);
-                enforcement.publish(&inbox, request.request_id.as_bytes(), &request).await.expect("publish survives restarts");
-                ids.push(request.request_id);
+            let mut requests = Vec::with_capacity(count);
+            let mut resent = 0;
+            for i in 0..count + 60 {
+                if i < count {
+                    let mut request = sample_freeze_request(&format!("CRASH-{}", i / 100));
+                    request.targets[0].action = action;
+                    request.targets[0].indicator = Indicator { kind, value: target(i), chain: None, asset: None, platform: None };
+                    if kind == IndicatorKind::CryptoAddress {
+                        request.targets[0].indicator.chain = Some("TRON".into());
+                        request.targets[0].indicator.asset = Some("USDT".into());
+                    }
+                    enforcement.publish(&inbox, request.request_id.as_bytes(), &request).await.expect("publish survives restarts");
+                    requests.push(request);
+                }
+                if i >= 60 && (i - 60) % 3 == 0 {
+                    let mut again = requests[i - 60].clone();
+                    again.escalation = 1;
+                    enforcement.publish(&inbox, again.request_id.as_bytes(), &again).await.expect("publish survives restarts");
+                    resent += 1;
+                }
                 if i % 20 == 19 {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
-            ids
+            (requests.into_iter().map(|r| r.request_id).collect::<Vec<_>>(), resent)
         })
     };
-    let to_issuer = stream(ISSUER, TargetAction::FreezeWallet, wallet);
-    let to_exchange = stream(EXCHANGE, TargetAction::FreezeExchangeAccount, deposit_address);
+    let streams = [
+        stream(ISSUER, REQUESTS, TargetAction::FreezeWallet, IndicatorKind::CryptoAddress, wallet),
+        stream(EXCHANGE, REQUESTS, TargetAction::FreezeExchangeAccount, IndicatorKind::CryptoAddress, deposit_address),
+        stream(COMMITTEE, TAKEDOWNS, TargetAction::BlockPhoneNumber, IndicatorKind::PhoneNumber, phone),
+    ];
 
     let mut holders = [
         Holder::start("concord-issuer", issuer_config, run.dir.join("issuer.log")),
         Holder::start("concord-exchange", exchange_config, run.dir.join("exchange.log")),
+        Holder::start("concord-committee", committee_config, run.dir.join("committee.log")),
     ];
     let mut broker_restarted = false;
     let start = Instant::now();
-    while !(to_issuer.is_finished() && to_exchange.is_finished()) || start.elapsed() < Duration::from_secs(5) {
+    while !streams.iter().all(|s| s.is_finished()) || start.elapsed() < Duration::from_secs(5) {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let t = start.elapsed().as_secs();
         for (n, holder) in holders.iter_mut().enumerate() {
-            // The two are killed a second apart, three times each.
-            if holder.kills < 3 && t >= 2 + n as u64 + 2 * holder.kills {
-                holder.kill_and_restart();
+            // Killed a second apart, three times each; the second kill keeps it down.
+            if holder.kills < 3 && t >= 2 + n as u64 + 3 * holder.kills {
+                holder.kill(if holder.kills == 1 { DOWN } else { Duration::ZERO });
             }
         }
         if holders.iter().all(|h| h.kills == 3) && !broker_restarted {
@@ -171,46 +229,57 @@ async fn issuer_and_exchange_killed_three_times_and_broker_restarted_freeze_each
         }
         holders.iter_mut().for_each(Holder::keep_running);
     }
-    let issuer_ids = to_issuer.await.unwrap();
-    let exchange_ids = to_exchange.await.unwrap();
-    assert_eq!((holders[0].kills, holders[1].kills, broker_restarted), (3, 3, true));
+    let mut sent = Vec::new();
+    for s in streams {
+        sent.push(s.await.unwrap());
+    }
+    assert_eq!(holders.iter().map(|h| h.kills).collect::<Vec<_>>(), [3, 3, 3]);
+    assert!(broker_restarted);
+    assert!(sent.iter().all(|(ids, resent)| *resent == ids.len().div_ceil(3)), "every third request was re-sent");
 
-    // Wait until every request has its confirmations, restarting a holder that stopped.
+    // Wait until every request has its confirmations, restarting a holder that
+    // stopped; each read lasts its whole window, so late duplicates are seen too.
     let enforcement = run.identity(ENFORCEMENT);
     let inbox = enforcement.topics.inbox(&enforcement.agency.id);
-    let expected = 4 * REQUESTS; // ACKNOWLEDGED + outcome, two streams
+    let expected = 2 * (2 * REQUESTS + TAKEDOWNS); // ACKNOWLEDGED + outcome per target
     let deadline = Instant::now() + Duration::from_secs(300);
     let records = loop {
         holders.iter_mut().for_each(Holder::keep_running);
-        let records = read_topic(&enforcement, &inbox, expected + 1, Duration::from_secs(10)).await;
+        let records = read_topic(&enforcement, &inbox, 2 * expected, Duration::from_secs(15)).await;
         if records.len() >= expected || Instant::now() > deadline {
             break records;
         }
     };
     let logs: Vec<String> = holders.iter_mut().map(Holder::stop).collect();
 
+    // Per (holder, request, target, step): how many, and under which event ids.
     let verifier = enforcement.verifier();
-    let mut finals: BTreeMap<String, Vec<TargetStatus>> = BTreeMap::new();
-    let mut acks: BTreeMap<String, usize> = BTreeMap::new();
+    let mut steps: BTreeMap<(String, String, String, &str), Vec<(TargetStatus, String)>> = BTreeMap::new();
     for r in &records {
-        let Payload::TakedownConfirmation(c) = verifier.verify(r, Mode::live()).await.expect("confirmations verify").payload else {
-            panic!("not a confirmation");
-        };
-        if c.status == TargetStatus::Acknowledged {
-            *acks.entry(c.request_id).or_default() += 1;
-        } else {
-            finals.entry(c.request_id).or_default().push(c.status);
-        }
+        let event = verifier.verify(r, Mode::live()).await.expect("confirmations verify");
+        let Payload::TakedownConfirmation(c) = &event.payload else { panic!("not a confirmation") };
+        assert_eq!(event.id, c.event_id(&event.sender), "a confirmation carries its deterministic event id");
+        steps.entry((event.sender.to_string(), c.request_id.clone(), c.target_id.clone(), c.step())).or_default().push((c.status, event.id.clone()));
     }
-    assert_eq!(records.len(), expected, "exactly two confirmations per request; logs:\nissuer: {}\nexchange: {}", logs[0], logs[1]);
-    for (holder, ids) in [("issuer", &issuer_ids), ("exchange", &exchange_ids)] {
+    let twice: Vec<_> = steps.iter().filter(|(_, seen)| seen.len() > 1).map(|(k, seen)| format!("{k:?}: {seen:?}")).take(5).collect();
+    assert!(
+        twice.is_empty(),
+        "{} (holder, request, target, step) confirmed more than once, e.g. {twice:#?}; logs:\nissuer: {}\nexchange: {}\ncommittee: {}",
+        steps.values().filter(|seen| seen.len() > 1).count(),
+        logs[0],
+        logs[1],
+        logs[2]
+    );
+    for ((holder, outcome), (ids, _)) in [(ISSUER, TargetStatus::Frozen), (EXCHANGE, TargetStatus::Frozen), (COMMITTEE, TargetStatus::TakenDown)].into_iter().zip(&sent) {
         let unique: BTreeSet<&String> = ids.iter().collect();
-        assert_eq!(unique.len(), REQUESTS);
+        assert_eq!(unique.len(), ids.len());
         for id in ids {
-            assert_eq!(finals.get(id).map(Vec::as_slice), Some(&[TargetStatus::Frozen][..]), "{holder} request {id}: exactly one final confirmation, FROZEN");
-            assert_eq!(acks.get(id), Some(&1), "{holder} request {id} was acknowledged exactly once");
+            let step = |step| steps.get(&(holder.to_owned(), id.clone(), "t1".to_owned(), step)).map(|seen| seen.iter().map(|(s, _)| *s).collect::<Vec<_>>());
+            assert_eq!(step("ack"), Some(vec![TargetStatus::Acknowledged]), "{holder} request {id} was acknowledged exactly once");
+            assert_eq!(step("outcome"), Some(vec![outcome]), "{holder} request {id}: exactly one outcome, {}", outcome.as_str());
         }
     }
+    assert_eq!(records.len(), expected, "nothing else in the requester's inbox");
 
     let ledger = concord_issuer::store::open(&issuer_db, &holdings).unwrap();
     assert_eq!(ledger.count(TargetStatus::Frozen).unwrap(), REQUESTS as i64, "each wallet frozen exactly once");
@@ -222,4 +291,6 @@ async fn issuer_and_exchange_killed_three_times_and_broker_restarted_freeze_each
     for i in (0..REQUESTS).step_by(97) {
         assert_eq!(concord_exchange::store::is_frozen(&ledger, &format!("ACC-{i}")).unwrap(), Some(true));
     }
+    let ledger = concord_committee::takedown::open(&committee_db.with_extension("takedowns.sqlite"), "63").unwrap();
+    assert_eq!(ledger.count(TargetStatus::TakenDown).unwrap(), TAKEDOWNS as i64, "each number blocked exactly once");
 }

@@ -73,7 +73,7 @@ fn processor(run: &TestRun, txn: &str) -> TransactionalProcessor {
     let exchange = run.identity(EXCHANGE);
     TransactionalProcessor::new(
         &exchange.kafka,
-        exchange.agency.id.clone(),
+        exchange.signer.clone(),
         &group_id(&exchange.agency.id, &format!("{}-freeze", run.suffix)),
         txn,
         &[exchange.topics.inbox(&exchange.agency.id)],

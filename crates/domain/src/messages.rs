@@ -304,6 +304,27 @@ pub struct TakedownConfirmation {
     pub executed_at: Option<UnixMillis>,
 }
 
+impl TakedownConfirmation {
+    /// Which step of a target this confirms: `ack` for ACKNOWLEDGED, `outcome` for any other status.
+    pub fn step(&self) -> &'static str {
+        if self.status == TargetStatus::Acknowledged {
+            "ack"
+        } else {
+            "outcome"
+        }
+    }
+
+    /// The deterministic event id (`ce_id`) of this confirmation sent by
+    /// `holder`: UUID v5 in the OID namespace over
+    /// `concord:confirmation:<holder>:<request_id>:<target_id>:<step>`. Each step
+    /// of each target has one id whoever sends it how often, so a requester can
+    /// de-duplicate (its replay guard refuses a second copy as `replayed`).
+    pub fn event_id(&self, holder: &crate::AgencyId) -> String {
+        let name = format!("concord:confirmation:{holder}:{}:{}:{}", self.request_id, self.target_id, self.step());
+        uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()
+    }
+}
+
 impl Message for TakedownConfirmation {
     const TYPE: MessageType = MessageType::TakedownConfirmation;
 }

@@ -2,6 +2,15 @@
 //! SQLite transaction as the holder's own change (a wallet frozen, an account
 //! frozen, a number blocked). That row is the idempotency key: a redelivered
 //! request executes nothing twice and is answered from the row.
+//!
+//! The row also names its *source*: the position (topic, partition, offset) of
+//! the record that executed it. Only that record confirms the target. Kafka
+//! commits a record's offset with its outputs, so the source record comes back
+//! exactly when its confirmations were not committed, and any other record
+//! naming the same (request, target) — a re-sent request with a new event id,
+//! an escalation — confirms nothing, whether or not the transaction that
+//! carried it survived. That is what makes one ACKNOWLEDGED and one outcome
+//! per target hold across aborted transactions.
 
 use std::path::Path;
 
@@ -26,9 +35,11 @@ pub trait Book: Send + 'static {
         None
     }
 
-    /// Alerts that `alert` from `sender` gives rise to (an exchange's screening
-    /// hits). With `redelivery`, also those it gave rise to before. Default: none.
-    fn screen(&self, _db: &Connection, _sender: &AgencyId, _alert: &IndicatorAlert, _redelivery: bool) -> rusqlite::Result<Vec<IndicatorAlert>> {
+    /// Alerts that `alert` from `sender`, read at `source`, gives rise to (an
+    /// exchange's screening hits): new ones, and those the record at `source`
+    /// gave rise to before (its earlier transaction was not committed).
+    /// Default: none.
+    fn screen(&self, _db: &Connection, _sender: &AgencyId, _alert: &IndicatorAlert, _source: &str) -> rusqlite::Result<Vec<IndicatorAlert>> {
         Ok(Vec::new())
     }
 }
@@ -62,6 +73,34 @@ pub struct Execution {
     pub outcome: Outcome,
     /// When, ms since the epoch.
     pub executed_at: i64,
+    /// The position of the record that executed it (see [`source_of`]);
+    /// `None` in rows written before positions were kept.
+    pub source: Option<String>,
+}
+
+impl Execution {
+    /// Whether the record at `source` is the one that confirms this execution.
+    pub fn confirmed_by(&self, source: &str) -> bool {
+        self.source.as_deref() == Some(source)
+    }
+}
+
+/// The position of a record, as the ledger keeps it: `topic/partition@offset`.
+pub fn source_of(topic: &str, partition: i32, offset: i64) -> String {
+    format!("{topic}/{partition}@{offset}")
+}
+
+/// Adds `column` to `table` in a database made before it existed.
+pub fn add_column(db: &Connection, table: &str, column: &str, declaration: &str) -> rusqlite::Result<()> {
+    let exists: bool = db.query_row(
+        &format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+        [column],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if !exists {
+        db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {declaration}"))?;
+    }
+    Ok(())
 }
 
 /// Why the ledger failed.
@@ -92,10 +131,11 @@ impl<B: Book> Ledger<B> {
         db.execute_batch(
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;
              CREATE TABLE IF NOT EXISTS executions (request_id TEXT NOT NULL, target_id TEXT NOT NULL, status TEXT NOT NULL,
-                 reason TEXT, amount TEXT, asset TEXT, ledger_ref TEXT, executed_at INTEGER NOT NULL,
+                 reason TEXT, amount TEXT, asset TEXT, ledger_ref TEXT, executed_at INTEGER NOT NULL, source TEXT,
                  PRIMARY KEY (request_id, target_id));",
         )
         .map_err(wrap)?;
+        add_column(&db, "executions", "source", "TEXT").map_err(wrap)?;
         book.create(&db).map_err(wrap)?;
         Ok(Ledger { db, path: name, book })
     }
@@ -124,19 +164,21 @@ impl<B: Book> Ledger<B> {
         read_execution(&self.db, request_id, target_id).map_err(self.wrap())
     }
 
-    /// Records `refusal` for (request, target) unless an outcome exists; returns the recorded one.
-    pub fn refuse(&mut self, request_id: &str, target_id: &str, refusal: Outcome, now_ms: i64) -> Result<Execution, LedgerError> {
+    /// Records `refusal` for (request, target), decided on the record at
+    /// `source`, unless an outcome exists; returns the recorded one.
+    pub fn refuse(&mut self, request_id: &str, target_id: &str, refusal: Outcome, source: &str, now_ms: i64) -> Result<Execution, LedgerError> {
         let path = self.path.clone();
         let wrap = |source| LedgerError { path: path.clone(), source };
         let tx = self.db.transaction().map_err(wrap)?;
-        let recorded = record(&tx, request_id, target_id, &refusal, now_ms).map_err(wrap)?;
+        let recorded = record(&tx, request_id, target_id, &refusal, source, now_ms).map_err(wrap)?;
         tx.commit().map_err(wrap)?;
         Ok(recorded)
     }
 
-    /// Executes `target` of `request_id` exactly once: the book's change and the
-    /// execution row commit together; a second call returns the first outcome.
-    pub fn execute(&mut self, request_id: &str, target: &FreezeTarget, now_ms: i64) -> Result<Execution, LedgerError> {
+    /// Executes `target` of `request_id`, asked by the record at `source`,
+    /// exactly once: the book's change and the execution row commit together;
+    /// a second call returns the first outcome (and its first source).
+    pub fn execute(&mut self, request_id: &str, target: &FreezeTarget, source: &str, now_ms: i64) -> Result<Execution, LedgerError> {
         let path = self.path.clone();
         let wrap = |source| LedgerError { path: path.clone(), source };
         let tx = self.db.transaction().map_err(wrap)?;
@@ -144,7 +186,7 @@ impl<B: Book> Ledger<B> {
             return Ok(done);
         }
         let outcome = self.book.execute(&tx, target, &format!("{request_id}/{}", target.target_id)).map_err(wrap)?;
-        let recorded = record(&tx, request_id, &target.target_id, &outcome, now_ms).map_err(wrap)?;
+        let recorded = record(&tx, request_id, &target.target_id, &outcome, source, now_ms).map_err(wrap)?;
         tx.commit().map_err(wrap)?;
         Ok(recorded)
     }
@@ -155,18 +197,18 @@ impl<B: Book> Ledger<B> {
     }
 }
 
-fn record(tx: &Transaction<'_>, request_id: &str, target_id: &str, o: &Outcome, now_ms: i64) -> rusqlite::Result<Execution> {
+fn record(tx: &Transaction<'_>, request_id: &str, target_id: &str, o: &Outcome, source: &str, now_ms: i64) -> rusqlite::Result<Execution> {
     tx.execute(
-        "INSERT OR IGNORE INTO executions (request_id, target_id, status, reason, amount, asset, ledger_ref, executed_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![request_id, target_id, o.status.as_str(), o.reason, o.amount, o.asset, o.ledger_ref, now_ms],
+        "INSERT OR IGNORE INTO executions (request_id, target_id, status, reason, amount, asset, ledger_ref, executed_at, source)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![request_id, target_id, o.status.as_str(), o.reason, o.amount, o.asset, o.ledger_ref, now_ms, source],
     )?;
     Ok(read_execution(tx, request_id, target_id)?.expect("just recorded"))
 }
 
 fn read_execution(db: &Connection, request_id: &str, target_id: &str) -> rusqlite::Result<Option<Execution>> {
     db.query_row(
-        "SELECT status, reason, amount, asset, ledger_ref, executed_at FROM executions WHERE request_id = ?1 AND target_id = ?2",
+        "SELECT status, reason, amount, asset, ledger_ref, executed_at, source FROM executions WHERE request_id = ?1 AND target_id = ?2",
         params![request_id, target_id],
         |r| {
             let status: String = r.get(0)?;
@@ -179,6 +221,7 @@ fn read_execution(db: &Connection, request_id: &str, target_id: &str) -> rusqlit
                     ledger_ref: r.get(4)?,
                 },
                 executed_at: r.get(5)?,
+                source: r.get(6)?,
             })
         },
     )

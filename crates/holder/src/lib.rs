@@ -19,11 +19,10 @@ mod processor;
 
 use std::path::Path;
 
-use concord_domain::group_id;
 use concord_kafka::{ConsumerError, TransactionalProcessor};
 use concord_runtime::identity::Identity;
 
-pub use ledger::{Book, Execution, Ledger, LedgerError, Outcome};
+pub use ledger::{add_column, source_of, Book, Execution, Ledger, LedgerError, Outcome};
 pub use policy::{ProactivePolicy, RequestPolicy};
 pub use processor::HolderProcessor;
 
@@ -38,10 +37,10 @@ pub fn consumer(identity: &Identity, with_alerts: bool, database: &Path) -> Resu
     }
     TransactionalProcessor::new(
         &identity.kafka,
-        agency.clone(),
-        &group_id(&agency, "freeze"),
+        identity.signer.clone(),
+        &identity.group("freeze"),
         // One transactional id per holder and topic set: a restarted instance fences the old one.
-        &group_id(&agency, &format!("freeze-tx-{inbox}")),
+        &concord_domain::group_id(&agency, &format!("freeze-tx-{inbox}")),
         &topics,
         identity.verifier(),
         identity.topics.dead_letter(),

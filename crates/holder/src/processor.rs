@@ -19,7 +19,7 @@ use prometheus_client::metrics::family::Family;
 use time::OffsetDateTime;
 use tracing::{debug, info, warn};
 
-use crate::ledger::{Book, Execution, Ledger, LedgerError, Outcome};
+use crate::ledger::{source_of, Book, Execution, Ledger, LedgerError, Outcome};
 use crate::policy::RequestPolicy;
 
 /// The exactly-once request processor of a holder.
@@ -75,31 +75,35 @@ impl<B: Book> HolderProcessor<B> {
         self.ledger.lock().expect("ledger lock is never poisoned")
     }
 
-    /// Executes each target of `request` not executed before (all of them on a
-    /// redelivery, answered from the ledger); returns the outcomes to confirm.
-    fn settle(&self, event: &VerifiedEvent, request: &FreezeRequest, redelivery: bool) -> Result<Vec<(String, Execution)>, HandlerError> {
+    /// Executes each target of `request` not executed before and returns the
+    /// outcomes this record confirms: those it executed now, or in an earlier
+    /// attempt whose transaction was not committed. A target executed on
+    /// another record (the same request sent again with a new event id) is
+    /// confirmed by that record, never by this one.
+    fn settle(&self, event: &VerifiedEvent, request: &FreezeRequest) -> Result<Vec<(String, Execution)>, HandlerError> {
         let mut ledger = self.lock();
         let now = UnixMillis::now().0;
+        let source = source_of(&event.topic, event.partition, event.offset);
         let refusal = self.policy.refusal(event.sender.as_str(), event.delegated, request.legal_basis.kind);
         let mut outcomes = Vec::new();
         for target in &request.targets {
-            let known = ledger.execution(&request.request_id, &target.target_id).map_err(transient)?;
-            if known.is_some() && !redelivery {
-                // A duplicate request: this target was executed and confirmed already.
-                continue;
-            }
-            let execution = if let Some(why) = &refusal {
-                ledger.refuse(&request.request_id, &target.target_id, Outcome::refused(TargetStatus::Rejected, why), now)
-            } else if !B::ACTIONS.contains(&target.action) {
-                let why = format!("{} ({}) does not carry out {:?}", self.identity.agency.id, self.identity.agency.role, target.action);
-                ledger.refuse(&request.request_id, &target.target_id, Outcome::refused(TargetStatus::Rejected, why), now)
-            } else {
-                ledger.execute(&request.request_id, target, now)
-            }
-            .map_err(transient)?;
-            if known.is_none() {
-                self.count(target.action, execution.outcome.status, "request");
-            }
+            let execution = match ledger.execution(&request.request_id, &target.target_id).map_err(transient)? {
+                Some(known) if known.confirmed_by(&source) => known,
+                Some(_) => continue, // Confirmed by the record that executed it.
+                None => {
+                    let execution = if let Some(why) = &refusal {
+                        ledger.refuse(&request.request_id, &target.target_id, Outcome::refused(TargetStatus::Rejected, why), &source, now)
+                    } else if !B::ACTIONS.contains(&target.action) {
+                        let why = format!("{} ({}) does not carry out {:?}", self.identity.agency.id, self.identity.agency.role, target.action);
+                        ledger.refuse(&request.request_id, &target.target_id, Outcome::refused(TargetStatus::Rejected, why), &source, now)
+                    } else {
+                        ledger.execute(&request.request_id, target, &source, now)
+                    }
+                    .map_err(transient)?;
+                    self.count(target.action, execution.outcome.status, "request");
+                    execution
+                }
+            };
             outcomes.push((target.target_id.clone(), execution));
         }
         Ok(outcomes)
@@ -109,13 +113,17 @@ impl<B: Book> HolderProcessor<B> {
         self.identity.signer.sign_record(topic, message_type, Some(key.as_bytes().to_vec()), value, OffsetDateTime::now_utc())
     }
 
+    /// A confirmation signed under its deterministic event id, so that the
+    /// same step of the same target always carries the same `ce_id`.
     async fn confirmation(&self, topic: &str, confirmation: &TakedownConfirmation) -> Result<RawRecord, HandlerError> {
         let value = self.identity.codec.encode(confirmation).await.map_err(|e| HandlerError::Transient(Box::new(e)))?;
-        Ok(self.signed(topic, &confirmation.request_id, MessageType::TakedownConfirmation, value))
+        let id = confirmation.event_id(&self.identity.agency.id);
+        let key = Some(confirmation.request_id.as_bytes().to_vec());
+        Ok(self.identity.signer.sign_record_with_id(&id, topic, MessageType::TakedownConfirmation, key, value, OffsetDateTime::now_utc()))
     }
 
-    async fn on_request(&self, event: &VerifiedEvent, request: &FreezeRequest, redelivery: bool) -> Result<Vec<RawRecord>, HandlerError> {
-        let outcomes = self.settle(event, request, redelivery)?;
+    async fn on_request(&self, event: &VerifiedEvent, request: &FreezeRequest) -> Result<Vec<RawRecord>, HandlerError> {
+        let outcomes = self.settle(event, request)?;
         if outcomes.is_empty() {
             info!(request_id = %request.request_id, requester = %event.sender, "Duplicate request; every target was confirmed before.");
             return Ok(Vec::new());
@@ -150,12 +158,13 @@ impl<B: Book> HolderProcessor<B> {
         Ok(out)
     }
 
-    async fn on_alert(&self, event: &VerifiedEvent, alert: &IndicatorAlert, redelivery: bool) -> Result<Vec<RawRecord>, HandlerError> {
+    async fn on_alert(&self, event: &VerifiedEvent, alert: &IndicatorAlert) -> Result<Vec<RawRecord>, HandlerError> {
         if event.sender == self.identity.agency.id {
             return Ok(Vec::new()); // Its own alerts (screening hits) come back to it.
         }
         let mut out = Vec::new();
-        let hits = self.lock().with_book(|book, db| book.screen(db, &event.sender, alert, redelivery)).map_err(transient)?;
+        let source = source_of(&event.topic, event.partition, event.offset);
+        let hits = self.lock().with_book(|book, db| book.screen(db, &event.sender, alert, &source)).map_err(transient)?;
         let topic = self.identity.topics.alerts();
         for hit in &hits {
             info!(alert_id = %hit.alert_id, original = %alert.alert_id, "Screening hit published.");
@@ -174,14 +183,15 @@ impl<B: Book> HolderProcessor<B> {
             for (i, indicator) in alert.indicators.iter().enumerate() {
                 let Some(action) = ledger.book().proactive_action(indicator) else { continue };
                 let target = FreezeTarget { target_id: format!("indicator-{i}"), action, indicator: indicator.clone() };
-                let known = ledger.execution(&alert.alert_id, &target.target_id).map_err(transient)?;
-                if known.is_some() && !redelivery {
-                    continue; // The same alert again: acted on before.
-                }
-                let execution = ledger.execute(&alert.alert_id, &target, now).map_err(transient)?;
-                if known.is_none() {
-                    self.count(action, execution.outcome.status, "proactive");
-                }
+                let execution = match ledger.execution(&alert.alert_id, &target.target_id).map_err(transient)? {
+                    Some(known) if known.confirmed_by(&source) => known,
+                    Some(_) => continue, // The same alert again: acted on, and told, on its first record.
+                    None => {
+                        let execution = ledger.execute(&alert.alert_id, &target, &source, now).map_err(transient)?;
+                        self.count(action, execution.outcome.status, "proactive");
+                        execution
+                    }
+                };
                 debug!(alert_id = %alert.alert_id, target = %target.target_id, status = execution.outcome.status.as_str(), "Proactive check.");
                 if ACTED.contains(&execution.outcome.status) {
                     acted.push((target.target_id, execution));
@@ -218,10 +228,12 @@ impl<B: Book> HolderProcessor<B> {
 }
 
 impl<B: Book> Processor for HolderProcessor<B> {
-    async fn process(&self, event: VerifiedEvent, redelivery: bool) -> Result<Vec<RawRecord>, HandlerError> {
+    /// Whether this record confirms what it names is decided by its position
+    /// (see the ledger's `source`), so `redelivery` is not needed here.
+    async fn process(&self, event: VerifiedEvent, _redelivery: bool) -> Result<Vec<RawRecord>, HandlerError> {
         match &event.payload {
-            Payload::FreezeRequest(request) => self.on_request(&event, request, redelivery).await,
-            Payload::IndicatorAlert(alert) => self.on_alert(&event, alert, redelivery).await,
+            Payload::FreezeRequest(request) => self.on_request(&event, request).await,
+            Payload::IndicatorAlert(alert) => self.on_alert(&event, alert).await,
             // A committee is also a recipient of confirmations (a holder acting
             // on one of its alerts): noted, nothing to do.
             Payload::TakedownConfirmation(c) => {

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use concord_domain::AgencyId;
-use concord_protocol::{Mode, RawRecord, RejectReason, VerifiedEvent, VerifyError, Verifier};
+use concord_protocol::{Mode, RawRecord, RejectReason, Signer, VerifiedEvent, VerifyError, Verifier};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
@@ -121,12 +121,13 @@ impl VerifiedConsumer {
         ("auto.offset.reset", "earliest"),
     ];
 
-    /// A consumer in `group` of `agency` over `topics`, writing rejects to `dead_letter_topic`
-    /// through `producer`, with its replay guard at `seen_path`.
+    /// A consumer in `group` of `signer`'s agency over `topics`, writing rejects
+    /// (signed by `signer`) to `dead_letter_topic` through `producer`, with its
+    /// replay guard at `seen_path`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: &KafkaSettings,
-        agency: AgencyId,
+        signer: Signer,
         group: &str,
         topics: &[String],
         verifier: Verifier,
@@ -142,9 +143,9 @@ impl VerifiedConsumer {
         Ok(VerifiedConsumer {
             consumer,
             verifier,
-            dead_letter: DeadLetter::new(producer, dead_letter_topic, agency.to_string()),
+            agency: signer.key().agency().clone(),
+            dead_letter: DeadLetter::new(producer, dead_letter_topic, signer),
             seen: SeenEvents::open(seen_path)?,
-            agency,
             stats: Arc::default(),
         })
     }

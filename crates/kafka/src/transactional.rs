@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use concord_domain::AgencyId;
 use futures::future::try_join_all;
-use concord_protocol::{Mode, RawRecord, RejectReason, VerifiedEvent, VerifyError, Verifier};
+use concord_protocol::{Mode, RawRecord, RejectReason, Signer, VerifiedEvent, VerifyError, Verifier};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, Producer};
@@ -84,11 +84,12 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_BATCH: usize = 500;
 
 impl TransactionalProcessor {
-    /// A processor of `agency` in `group` over `topics`, producing with `transactional_id`.
+    /// A processor of `signer`'s agency in `group` over `topics`, producing with
+    /// `transactional_id`; its dead letters are signed by `signer`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         settings: &KafkaSettings,
-        agency: AgencyId,
+        signer: Signer,
         group: &str,
         transactional_id: &str,
         topics: &[String],
@@ -113,11 +114,11 @@ impl TransactionalProcessor {
         tokio::task::block_in_place(|| producer.init_transactions(TIMEOUT))?;
         Ok(TransactionalProcessor {
             consumer,
-            dead_letter: DeadLetter::new(producer.clone(), dead_letter_topic, agency.to_string()),
+            agency: signer.key().agency().clone(),
+            dead_letter: DeadLetter::new(producer.clone(), dead_letter_topic, signer),
             producer,
             verifier,
             seen: SeenEvents::open(seen_path)?,
-            agency,
             stats: Arc::default(),
         })
     }

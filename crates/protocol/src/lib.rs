@@ -16,6 +16,7 @@ mod headers;
 mod reason;
 mod record;
 mod sign;
+pub mod dead_letter;
 pub mod statement;
 mod verify;
 pub mod wire;

@@ -150,7 +150,26 @@ impl Signer {
         value: Vec<u8>,
         now: OffsetDateTime,
     ) -> RawRecord {
-        let event = CloudEvent::new(&self.key.agency, message_type, now);
+        self.sign_event(CloudEvent::new(&self.key.agency, message_type, now), topic, key, value, now)
+    }
+
+    /// Like [`Signer::sign_record`], with a given event id (`ce_id` and `jti`):
+    /// for messages whose id is derived from what they say (confirmations).
+    pub fn sign_record_with_id(
+        &self,
+        id: &str,
+        topic: &str,
+        message_type: MessageType,
+        key: Option<Vec<u8>>,
+        value: Vec<u8>,
+        now: OffsetDateTime,
+    ) -> RawRecord {
+        let mut event = CloudEvent::new(&self.key.agency, message_type, now);
+        id.clone_into(&mut event.id);
+        self.sign_event(event, topic, key, value, now)
+    }
+
+    fn sign_event(&self, event: CloudEvent, topic: &str, key: Option<Vec<u8>>, value: Vec<u8>, now: OffsetDateTime) -> RawRecord {
         let iat = now.unix_timestamp();
         let claims = self.claims(&event, topic, key.as_deref(), &value, iat, iat + self.ttl.as_secs() as i64);
         let mut record = RawRecord { topic: topic.to_owned(), partition: -1, offset: -1, key, value: Some(value), ..Default::default() };

@@ -79,6 +79,9 @@ pub enum StatementError {
     /// The signature does not verify.
     #[error("signature does not verify: {0}")]
     Signature(String),
+    /// The statement verifies but what it signs differs from what it is attached to.
+    #[error("{0}")]
+    Mismatch(String),
 }
 
 #[derive(Deserialize)]
@@ -103,18 +106,22 @@ pub fn sign_checkpoint(signer: &Signer, log: &str, size: u64, root: &[u8; 32], a
 
 /// Verifies a checkpoint against the directory.
 pub fn verify_checkpoint(jws: &str, directory: &Directory) -> Result<CheckpointClaims, StatementError> {
-    verify_statement(jws, CHECKPOINT_TYP, directory, |c: &CheckpointClaims| (c.iss.clone(), c.iat))
+    verify_statement(jws, CHECKPOINT_TYP, directory, Some(Role::Audit), |c: &CheckpointClaims| (c.iss.clone(), c.iat))
 }
 
 /// Verifies an evidence manifest against the directory.
 pub fn verify_manifest(jws: &str, directory: &Directory) -> Result<ManifestClaims, StatementError> {
-    verify_statement(jws, MANIFEST_TYP, directory, |c: &ManifestClaims| (c.iss.clone(), c.iat))
+    verify_statement(jws, MANIFEST_TYP, directory, Some(Role::Audit), |c: &ManifestClaims| (c.iss.clone(), c.iat))
 }
 
-fn verify_statement<T: DeserializeOwned>(
+/// Verifies a standalone statement of type `typ`: its key is in `directory`,
+/// of `role` when one is required, valid and unrevoked when it was made, and it
+/// signs for its own agency.
+pub(crate) fn verify_statement<T: DeserializeOwned>(
     jws: &str,
     typ: &'static str,
     directory: &Directory,
+    role: Option<Role>,
     issuer_and_time: impl Fn(&T) -> (String, i64),
 ) -> Result<T, StatementError> {
     let head = jws.split('.').next().and_then(unb64).ok_or_else(|| StatementError::Malformed("header is not base64url".into()))?;
@@ -125,8 +132,9 @@ fn verify_statement<T: DeserializeOwned>(
     let kid = header.kid.unwrap_or_default();
     let key_error = |why: &str| StatementError::Key { kid: kid.clone(), why: why.to_owned() };
     let (agency, key) = directory.key(&kid).ok_or_else(|| key_error("not in the directory"))?;
-    if agency.role != Role::Audit {
-        return Err(key_error(&format!("belongs to {} ({}), not to an auditor", agency.id, agency.role)));
+    if let Some(role) = role.filter(|r| *r != agency.role) {
+        let wanted = if role == Role::Audit { "an auditor".to_owned() } else { format!("a {role}") };
+        return Err(key_error(&format!("belongs to {} ({}), not to {wanted}", agency.id, agency.role)));
     }
     let KeyAlgorithm::EdDSA = key.alg;
     if header.alg != "EdDSA" {

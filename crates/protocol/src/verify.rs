@@ -162,6 +162,11 @@ impl Verifier {
         Verifier { directory, topics, codec, limits }
     }
 
+    /// The directory it trusts.
+    pub fn directory(&self) -> &Directory {
+        &self.directory
+    }
+
     /// Every check, then the decode. See the module doc for the order.
     pub async fn verify(&self, record: &RawRecord, mode: Mode) -> Result<VerifiedEvent, VerifyError> {
         let envelope = self.check_envelope(record, mode)?;

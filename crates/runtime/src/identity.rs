@@ -124,6 +124,16 @@ impl Identity {
         self
     }
 
+    /// The consumer group for `purpose`: `concord.<agency>.<purpose>`, and
+    /// `.<suffix>` after it on an isolated copy of the topics, so that two runs
+    /// with different suffixes never share a group (or its offsets).
+    pub fn group(&self, purpose: &str) -> String {
+        match self.topics.suffix() {
+            Some(suffix) => concord_domain::group_id(&self.agency.id, &format!("{purpose}.{suffix}")),
+            None => concord_domain::group_id(&self.agency.id, purpose),
+        }
+    }
+
     /// A verifier trusting this identity's directory and topic model.
     pub fn verifier(&self) -> Verifier {
         let limits = Limits { max_record_bytes: self.hub.max_record_bytes, ..Limits::default() };

@@ -33,6 +33,9 @@ pub struct AuditConfig {
     /// read_committed consumer never receives.
     #[serde(default = "default_quiet")]
     pub catch_up_quiet_ms: u64,
+    /// Audit an isolated copy of the topics (`<topic>.<suffix>`): tests only.
+    #[serde(default)]
+    pub topic_suffix: Option<String>,
 }
 
 fn default_hub() -> PathBuf {

@@ -108,6 +108,8 @@ pub fn export(
 /// What a successful verification established.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
+    /// What the bundle is about, as the signed manifest states it.
+    pub subject: String,
     /// Records checked.
     pub records: usize,
     /// The checkpoint's tree size.
@@ -136,8 +138,22 @@ pub fn verify(bundle: &Bundle, directory: &Directory, topics: &TopicModel) -> Re
     if manifest.size != checkpoint.size || manifest.root != checkpoint.root || manifest.log != checkpoint.log {
         return Err(vec!["manifest: it is for another checkpoint than the bundle's".to_owned()]);
     }
+    if bundle.subject != manifest.subject {
+        problems.push(format!("the bundle says it is about {:?}, but its signed manifest is about {:?}", bundle.subject, manifest.subject));
+    }
+    if manifest.indices.len() != manifest.leaf_hashes.len() || manifest.indices.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(vec!["manifest: its leaf indices are not strictly ascending, one hash each".to_owned()]);
+    }
     let listed: BTreeMap<u64, &String> = manifest.indices.iter().copied().zip(manifest.leaf_hashes.iter()).collect();
-    let present: BTreeMap<u64, &BundleRecord> = bundle.records.iter().map(|r| (r.index, r)).collect();
+    let mut present: BTreeMap<u64, usize> = BTreeMap::new();
+    for record in &bundle.records {
+        *present.entry(record.index).or_default() += 1;
+    }
+    for (index, times) in &present {
+        if *times > 1 {
+            problems.push(format!("record at leaf index {index} appears {times} times; a bundle holds each record once"));
+        }
+    }
     for index in listed.keys() {
         if !present.contains_key(index) {
             problems.push(format!("record at leaf index {index} is listed in the signed manifest but missing from the bundle"));
@@ -186,12 +202,13 @@ pub fn verify(bundle: &Bundle, directory: &Directory, topics: &TopicModel) -> Re
                 continue;
             }
         };
-        if leaf.outcome.starts_with("dead_letter:") {
-            continue; // a rejecting consumer's report; its integrity is the leaf's
-        }
-        let now = match verifier.check_envelope(&leaf.record, Mode::Audit) {
-            Ok(_) => "verified".to_owned(),
-            Err(r) => r.reason.code().to_owned(),
+        let now = if leaf.outcome.starts_with("dead_letter") {
+            crate::handler::dead_letter_outcome(&leaf.record, directory).0
+        } else {
+            match verifier.check_envelope(&leaf.record, Mode::Audit) {
+                Ok(_) => "verified".to_owned(),
+                Err(r) => r.reason.code().to_owned(),
+            }
         };
         if now != leaf.outcome {
             problems.push(format!("record at leaf index {index}: the log says {:?}, re-verification says {now:?}", leaf.outcome));
@@ -212,7 +229,7 @@ pub fn verify(bundle: &Bundle, directory: &Directory, topics: &TopicModel) -> Re
         }
     }
     if problems.is_empty() {
-        Ok(Verified { records: bundle.records.len(), tree_size: checkpoint.size, root: checkpoint.root, consistency_checked })
+        Ok(Verified { subject: manifest.subject, records: bundle.records.len(), tree_size: checkpoint.size, root: checkpoint.root, consistency_checked })
     } else {
         Err(problems)
     }

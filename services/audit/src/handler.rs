@@ -2,6 +2,8 @@
 //! outcome, and pick out the facts the log is searched by.
 
 use concord_kafka::dlq_header;
+use concord_domain::Directory;
+use concord_protocol::dead_letter::verify_dead_letter;
 use concord_protocol::{header, Mode, Payload, RawRecord, VerifiedEvent, VerifyError, Verifier};
 
 use crate::leaf::Leaf;
@@ -21,6 +23,23 @@ fn header_text(record: &RawRecord, name: &str) -> Option<String> {
     record.header_values(name).next().flatten().map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
+/// A dead letter is the rejecting consumer's report, not an event: its
+/// outcome is `dead_letter:<reason>` when its signature shows it comes from the
+/// consumer it names, `dead_letter_unverified:<reason>` (and why, in the
+/// detail) when it does not — a letter anyone allowed to write the topic
+/// could have written.
+pub fn dead_letter_outcome(record: &RawRecord, directory: &Directory) -> (String, String) {
+    let reason = header_text(record, dlq_header::REASON).unwrap_or_else(|| "unknown".into());
+    let detail = header_text(record, dlq_header::DETAIL).unwrap_or_default();
+    match verify_dead_letter(record, directory) {
+        Ok(_) => (format!("dead_letter:{reason}"), detail),
+        Err(e) => {
+            let consumer = header_text(record, dlq_header::CONSUMER).unwrap_or_else(|| "no consumer".into());
+            (format!("dead_letter_unverified:{reason}"), format!("not shown to come from {consumer}: {e}; it says: {detail}"))
+        }
+    }
+}
+
 /// Audits `record`; `Err` means the registry is unavailable and it must be retried.
 pub async fn audit(verifier: &Verifier, record: &RawRecord, dead_letter_topic: &str) -> Result<Audited, VerifyError> {
     let claimed = LeafMeta {
@@ -30,10 +49,8 @@ pub async fn audit(verifier: &Verifier, record: &RawRecord, dead_letter_topic: &
         ..LeafMeta::default()
     };
     if record.topic == dead_letter_topic {
-        // A dead letter is the rejecting consumer's report, not a signed event: record what it says.
-        let reason = header_text(record, dlq_header::REASON).unwrap_or_else(|| "unknown".into());
-        let detail = header_text(record, dlq_header::DETAIL).unwrap_or_default();
-        return Ok(Audited { leaf: Leaf::new(record, format!("dead_letter:{reason}"), detail), meta: claimed, event: None });
+        let (outcome, detail) = dead_letter_outcome(record, verifier.directory());
+        return Ok(Audited { leaf: Leaf::new(record, outcome, detail), meta: claimed, event: None });
     }
     match verifier.verify(record, Mode::Audit).await {
         Ok(event) => {

@@ -6,7 +6,8 @@
 //! then each field as a 4-byte big-endian length and the bytes (0xFFFFFFFF: absent):
 //!   topic, partition (decimal), offset (decimal), timestamp_ms (decimal, or absent),
 //!   key, value, header count (decimal), per header: name, value,
-//!   outcome ("verified", a reason code, or "dead_letter:<code>"), detail
+//!   outcome ("verified", a reason code, "dead_letter:<code>" for a dead letter
+//!   signed by the consumer it names, "dead_letter_unverified:<code>" otherwise), detail
 //! ```
 
 use concord_protocol::RawRecord;

@@ -137,7 +137,7 @@ impl Auditor {
 
     /// Reads and appends until `shutdown`; publishes checkpoints at the configured interval.
     pub async fn run(&mut self, shutdown: CancellationToken) -> Result<(), AuditError> {
-        let group = concord_domain::group_id(&self.identity.agency.id, "audit-log");
+        let group = self.identity.group("audit-log");
         let consumer: StreamConsumer = self.identity.kafka.client_config(&[
             ("group.id", group.as_str()),
             ("enable.auto.commit", "false"),
@@ -252,7 +252,7 @@ impl Auditor {
         };
         self.log.append(&audited.leaf, &audited.meta)?;
         self.appended.store(self.log.size(), Ordering::SeqCst);
-        // "verified", "dead_letter" or the rejection reason.
+        // "verified", "dead_letter", "dead_letter_unverified" or the rejection reason.
         let outcome = audited.leaf.outcome.split(':').next().unwrap_or_default().to_owned();
         self.leaves.get_or_create(&vec![("outcome".to_owned(), outcome)]).inc();
         if let Some(Payload::LogCheckpoint(cp)) = audited.event.map(|e| e.payload) {
@@ -275,9 +275,22 @@ impl Auditor {
     }
 }
 
+/// The signed statements (JWS) of every checkpoint on the checkpoints topic,
+/// read to its end as `identity`: what `log check` compares the local log
+/// with, since whoever holds the log's file cannot rewrite the topic.
+pub async fn published_checkpoints(identity: &Identity) -> Result<Vec<String>, AuditError> {
+    let filter = replay::Filter { topics: vec![identity.topics.checkpoints()], ..Default::default() };
+    let (entries, _) = replay::replay(identity, &filter, |_, _| {}).await?;
+    Ok(entries
+        .into_iter()
+        .filter(|e| e.outcome == "verified")
+        .filter_map(|e| e.message?.get("jws")?.as_str().map(str::to_owned))
+        .collect())
+}
+
 /// Runs the audit service as configured until `shutdown`.
 pub async fn run(config: AuditConfig, shutdown: CancellationToken) -> Result<(), AuditError> {
-    let identity = Identity::from_config(&config.hub, &config.agency, None)?;
+    let identity = Identity::from_config(&config.hub, &config.agency, config.topic_suffix.as_deref())?;
     let metrics = Metrics::new();
     let mut auditor = Auditor::new(identity.clone(), &config)?;
     auditor.leaves = metrics.counters("concord_audit_leaves", "Records appended to the audit log, by outcome (verified, dead_letter, or the rejection reason)");

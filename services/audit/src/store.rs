@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use concord_merkle::{Hash, ProofError};
-use concord_protocol::statement::{hex, CheckpointClaims};
+use concord_domain::Directory;
+use concord_protocol::statement::{hex, verify_checkpoint, CheckpointClaims};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::leaf::Leaf;
@@ -76,12 +77,66 @@ pub enum Tamper {
         /// The leaf index.
         index: u64,
     },
+    /// Leaf indices are not 0, 1, 2, …: leaves were deleted (or inserted).
+    #[error("leaf indices jump from {after} to {next}: {} leaf(s) missing in the middle of the log", next.saturating_sub(*after + 1))]
+    IndexGap {
+        /// The last index before the gap (-1: the log does not start at 0).
+        after: i64,
+        /// The index found next.
+        next: i64,
+    },
+    /// A stored checkpoint whose signed statement does not verify, or whose
+    /// stored size or root differs from what it signs.
+    #[error("stored checkpoint of size {size}: {why}")]
+    CheckpointInvalid {
+        /// The size stored with it.
+        size: u64,
+        /// What is wrong.
+        why: String,
+    },
+    /// A validly signed checkpoint covers more leaves than the log holds.
+    #[error("the log holds {have} leaves but a signed checkpoint ({origin}) covers {size}: leaves were deleted from its end")]
+    Truncated {
+        /// The checkpoint's size.
+        size: u64,
+        /// The log's size.
+        have: u64,
+        /// Where the checkpoint was found.
+        origin: &'static str,
+    },
     /// The recomputed root differs from a checkpoint the auditor signed.
-    #[error("the root of the first {size} leaves differs from the signed checkpoint")]
+    #[error("the root of the first {size} leaves differs from the signed checkpoint ({origin})")]
     RootDiffers {
         /// The checkpoint's size.
         size: u64,
+        /// Where the checkpoint was found.
+        origin: &'static str,
     },
+    /// A checkpoint published on the checkpoints topic is not in the local
+    /// database: its checkpoints were deleted.
+    #[error("the checkpoint of size {size} with root {root} published on the checkpoints topic is missing from the local database")]
+    CheckpointMissing {
+        /// Its size.
+        size: u64,
+        /// Its root.
+        root: String,
+    },
+}
+
+/// Where a checkpoint `check` compares with was found.
+pub const LOCAL: &str = "local database";
+/// A checkpoint read back from the checkpoints topic.
+pub const PUBLISHED: &str = "checkpoints topic";
+
+/// What `check` found.
+#[derive(Debug, Clone, Default)]
+pub struct CheckReport {
+    /// Every problem, in the order found.
+    pub problems: Vec<Tamper>,
+    /// The largest size a valid signed checkpoint vouches for (0: none).
+    pub covered: u64,
+    /// Valid signed checkpoints compared (local and published, counted once each).
+    pub checkpoints: usize,
 }
 
 /// The audit log.
@@ -310,31 +365,78 @@ impl AuditLog {
         rows.collect::<Result<_, _>>().map_err(self.wrap())
     }
 
-    /// Re-hashes every stored leaf and compares with the recorded hashes, then the
-    /// roots with this log's checkpoints. Returns every problem found.
-    pub fn check(&self) -> Result<Vec<Tamper>, StoreError> {
-        let mut problems = Vec::new();
+    /// Checks the stored log against itself and against the auditor's signed
+    /// checkpoints: every stored leaf re-hashed; leaf indices contiguous from 0;
+    /// every stored checkpoint's signature verified against `directory` and its
+    /// stored size and root compared with what it signs; then, for every valid
+    /// checkpoint of this log — stored, and `published` (the JWS of those read
+    /// back from the checkpoints topic, which whoever holds this file cannot
+    /// rewrite) — the log must hold at least its size and reproduce its root,
+    /// and each published one must also be stored. Returns every problem found.
+    pub fn check(&self, directory: &Directory, published: &[String]) -> Result<CheckReport, StoreError> {
+        let mut report = CheckReport::default();
         let mut stmt = self.db.prepare("SELECT idx, leaf, leaf_hash FROM leaves ORDER BY idx").map_err(self.wrap())?;
         let rows = stmt
             .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?)))
             .map_err(self.wrap())?;
         let mut stored = Vec::new();
+        let mut last = -1i64;
         for row in rows {
             let (idx, bytes, hash) = row.map_err(self.wrap())?;
-            if concord_merkle::leaf_hash(&bytes).as_slice() != hash.as_slice() {
-                problems.push(Tamper::LeafAltered { index: idx as u64 });
+            if idx != last + 1 {
+                report.problems.push(Tamper::IndexGap { after: last, next: idx });
             }
-            stored.push(concord_merkle::leaf_hash(&bytes));
+            last = idx;
+            let recomputed = concord_merkle::leaf_hash(&bytes);
+            if recomputed.as_slice() != hash.as_slice() {
+                report.problems.push(Tamper::LeafAltered { index: idx as u64 });
+            }
+            stored.push(recomputed);
         }
-        let mut stmt = self.db.prepare("SELECT size, root FROM checkpoints WHERE log = ?1").map_err(self.wrap())?;
-        let rows = stmt.query_map(params![self.log_id], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?))).map_err(self.wrap())?;
+
+        // (size, root) of every valid checkpoint, with where it was found.
+        let mut valid: Vec<(u64, String, &'static str)> = Vec::new();
+        let mut stmt = self.db.prepare("SELECT size, root, jws FROM checkpoints WHERE log = ?1 ORDER BY size").map_err(self.wrap())?;
+        let rows = stmt
+            .query_map(params![self.log_id], |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, String>(1)?, r.get::<_, String>(2)?)))
+            .map_err(self.wrap())?;
         for row in rows {
-            let (size, root) = row.map_err(self.wrap())?;
-            if size as usize <= stored.len() && hex(&concord_merkle::root(&stored[..size as usize])) != root {
-                problems.push(Tamper::RootDiffers { size });
+            let (size, root, jws) = row.map_err(self.wrap())?;
+            match verify_checkpoint(&jws, directory) {
+                Ok(claims) if claims.log == self.log_id && claims.size == size && claims.root == root => valid.push((size, root, LOCAL)),
+                Ok(claims) => report.problems.push(Tamper::CheckpointInvalid {
+                    size,
+                    why: format!(
+                        "stored as size {size} root {root} of log {}, but it signs size {} root {} of log {}",
+                        self.log_id, claims.size, claims.root, claims.log
+                    ),
+                }),
+                Err(e) => report.problems.push(Tamper::CheckpointInvalid { size, why: format!("its signed statement does not verify: {e}") }),
             }
         }
-        Ok(problems)
+        for jws in published {
+            // Checkpoints of other logs, or statements that do not verify, vouch for nothing here.
+            let Ok(claims) = verify_checkpoint(jws, directory) else { continue };
+            if claims.log != self.log_id {
+                continue;
+            }
+            if !valid.iter().any(|(size, root, origin)| *origin == LOCAL && *size == claims.size && *root == claims.root) {
+                report.problems.push(Tamper::CheckpointMissing { size: claims.size, root: claims.root.clone() });
+            }
+            if !valid.iter().any(|(size, root, _)| *size == claims.size && *root == claims.root) {
+                valid.push((claims.size, claims.root, PUBLISHED));
+            }
+        }
+        for (size, root, origin) in &valid {
+            if *size > stored.len() as u64 {
+                report.problems.push(Tamper::Truncated { size: *size, have: stored.len() as u64, origin });
+            } else if hex(&concord_merkle::root(&stored[..*size as usize])) != *root {
+                report.problems.push(Tamper::RootDiffers { size: *size, origin });
+            }
+        }
+        report.covered = valid.iter().map(|(size, _, _)| *size).max().unwrap_or(0);
+        report.checkpoints = valid.len();
+        Ok(report)
     }
 
     /// Direct access for tests that simulate tampering with the file.

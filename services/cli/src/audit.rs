@@ -11,8 +11,7 @@ use concord_audit::store::AuditLog;
 use concord_audit::{AuditConfig, Auditor};
 use concord_domain::{Directory, TopicModel};
 use concord_protocol::statement::hex;
-use concord_runtime::config::HubConfig;
-use concord_runtime::identity::Identity;
+use crate::Hub;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -70,9 +69,8 @@ fn progress_bar(done: u64, total: u64) {
     }
 }
 
-pub(crate) async fn replay(config: &Path, args: ReplayArgs) -> anyhow::Result<()> {
-    let hub = HubConfig::load(config)?;
-    let identity = Identity::load(&hub, &args.agency)?;
+pub(crate) async fn replay(hub: &Hub, args: ReplayArgs) -> anyhow::Result<()> {
+    let identity = hub.identity(&args.agency)?;
     let filter = Filter {
         from_ms: parse_time("from", &args.from)?,
         to_ms: parse_time("to", &args.to)?,
@@ -143,12 +141,11 @@ pub(crate) enum EvidenceCommand {
     },
 }
 
-pub(crate) async fn evidence(config: &Path, command: EvidenceCommand) -> anyhow::Result<()> {
+pub(crate) async fn evidence(hub: &Hub, command: EvidenceCommand) -> anyhow::Result<()> {
     match command {
         EvidenceCommand::Export { case, out, audit_config } => {
             let audit = AuditConfig::load(&audit_config)?;
-            let hub = HubConfig::load(config)?;
-            let identity = Identity::load(&hub, &audit.agency)?;
+            let identity = hub.identity_as(&audit.hub, &audit.agency, audit.topic_suffix.as_deref())?;
             let mut auditor = Auditor::new(identity.clone(), &audit)?;
             let indices = auditor.log().case_indices(&case)?;
             if indices.is_empty() {
@@ -180,7 +177,7 @@ pub(crate) async fn evidence(config: &Path, command: EvidenceCommand) -> anyhow:
                     println!(
                         "evidence OK: {} records of {} are in the log of size {} with root {}{}",
                         v.records,
-                        bundle.subject,
+                        v.subject,
                         v.tree_size,
                         v.root,
                         if v.consistency_checked { ", which extends the previous checkpoint" } else { "" }
@@ -200,8 +197,14 @@ pub(crate) async fn evidence(config: &Path, command: EvidenceCommand) -> anyhow:
 
 #[derive(Subcommand)]
 pub(crate) enum LogCommand {
-    /// Re-hash every stored leaf and compare roots with the signed checkpoints.
-    Check,
+    /// Re-hash every stored leaf, verify every signed checkpoint (stored, and
+    /// published on the checkpoints topic) and compare the log with each.
+    Check {
+        /// Do not read the checkpoints topic: compare only with the checkpoints
+        /// stored in the database (which whoever holds it can delete).
+        #[arg(long)]
+        offline: bool,
+    },
     /// Sign and publish a checkpoint now.
     Checkpoint,
     /// Print the consistency proof between two tree sizes.
@@ -215,24 +218,35 @@ pub(crate) enum LogCommand {
     },
 }
 
-pub(crate) async fn log(config: &Path, audit_config: &Path, command: LogCommand) -> anyhow::Result<()> {
+pub(crate) async fn log(hub: &Hub, audit_config: &Path, command: LogCommand) -> anyhow::Result<()> {
     let audit = AuditConfig::load(audit_config)?;
     match command {
-        LogCommand::Check => {
+        LogCommand::Check { offline } => {
+            let identity = hub.identity_as(&audit.hub, &audit.agency, audit.topic_suffix.as_deref())?;
             let log = AuditLog::open(&audit.database, &audit.agency)?;
-            let problems = log.check()?;
-            if problems.is_empty() {
-                println!("log OK: {} leaves, root {}", log.size(), hex(&log.root(log.size())?));
-                return Ok(());
+            let published = if offline { Vec::new() } else { concord_audit::published_checkpoints(&identity).await? };
+            let report = log.check(&identity.directory, &published)?;
+            if !report.problems.is_empty() {
+                for p in &report.problems {
+                    eprintln!("log FAILED: {p}");
+                }
+                bail!("{} problem(s) in {}", report.problems.len(), audit.database.display());
             }
-            for p in &problems {
-                eprintln!("log FAILED: {p}");
+            println!(
+                "log OK: {} leaves, root {}; {} signed checkpoint(s) verified{}, the largest covering {} leaves",
+                log.size(),
+                hex(&log.root(log.size())?),
+                report.checkpoints,
+                if offline { " (stored only: the checkpoints topic was not read)" } else { ", stored and published" },
+                report.covered
+            );
+            if report.covered < log.size() {
+                println!("note: the last {} leaves come after the latest signed checkpoint; nothing vouches for them yet", log.size() - report.covered);
             }
-            bail!("{} problem(s) in {}", problems.len(), audit.database.display())
+            Ok(())
         }
         LogCommand::Checkpoint => {
-            let hub = HubConfig::load(config)?;
-            let identity = Identity::load(&hub, &audit.agency)?;
+            let identity = hub.identity_as(&audit.hub, &audit.agency, audit.topic_suffix.as_deref())?;
             let checkpoint = Auditor::new(identity, &audit)?.publish_checkpoint().await?;
             println!("checkpoint: size {} root {}", checkpoint.tree_size, checkpoint.root_hash);
             Ok(())
@@ -273,12 +287,11 @@ pub(crate) enum CaseCommand {
     },
 }
 
-pub(crate) async fn case(command: CaseCommand) -> anyhow::Result<()> {
+pub(crate) async fn case(hub: &Hub, command: CaseCommand) -> anyhow::Result<()> {
     let (case, enforcement_config) = match command {
         CaseCommand::Send { file, to, enforcement_config } => {
             let config = concord_enforcement::EnforcementConfig::load(&enforcement_config)?;
-            let hub = HubConfig::load(&config.hub)?;
-            let identity = Identity::load(&hub, &config.agency)?;
+            let identity = hub.identity_as(&config.hub, &config.agency, config.topic_suffix.as_deref())?;
             let mut value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?)
                 .with_context(|| format!("{}: not JSON", file.display()))?;
             if let Some(obj) = value.as_object_mut() {

@@ -237,7 +237,7 @@ async fn messaging(hub: &HubConfig, run_id: &str, args: &BenchArgs) -> anyhow::R
     let dlq_producer = SignedProducer::new(&reader.kafka, reader.signer.clone(), reader.codec.clone())?;
     let verified = VerifiedConsumer::new(
         &reader.kafka,
-        reader.agency.id.clone(),
+        reader.signer.clone(),
         &group_id(&reader.agency.id, &format!("{run_id}-signed")),
         std::slice::from_ref(&topic),
         reader.verifier(),

@@ -182,7 +182,7 @@ async fn kafka_delay(publisher: &Identity, subscriber: &Identity, args: &Gateway
     let received: Clock = Arc::default();
     let consumer = VerifiedConsumer::new(
         &subscriber.kafka,
-        subscriber.agency.id.clone(),
+        subscriber.signer.clone(),
         &concord_domain::group_id(&subscriber.agency.id, &format!("bench-delay-{}", uuid::Uuid::new_v4())),
         &[subscriber.topics.alerts()],
         subscriber.verifier(),

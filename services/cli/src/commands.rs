@@ -10,6 +10,7 @@ use concord_kafka::{dlq_header, to_raw, SignedProducer};
 use concord_protocol::{header, Mode, RawRecord, VerifyError};
 use concord_runtime::config::HubConfig;
 use concord_runtime::identity::Identity;
+use crate::Hub;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 
 #[derive(Subcommand)]
@@ -164,9 +165,8 @@ fn target_topic(identity: &Identity, ty: MessageType, to: Option<&str>) -> anyho
     }
 }
 
-pub(crate) async fn publish(config: &Path, args: PublishArgs) -> anyhow::Result<()> {
-    let hub = HubConfig::load(config)?;
-    let identity = Identity::load(&hub, &args.agency)?;
+pub(crate) async fn publish(hub: &Hub, args: PublishArgs) -> anyhow::Result<()> {
+    let identity = hub.identity(&args.agency)?;
     let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
     match args.message_type {
         MessageType::IndicatorAlert => send::<IndicatorAlert>(&producer, &identity, &args, alert_key).await,
@@ -197,9 +197,8 @@ pub(crate) struct ForgeArgs {
     file: PathBuf,
 }
 
-pub(crate) async fn forge(config: &Path, args: ForgeArgs) -> anyhow::Result<()> {
-    let hub = HubConfig::load(config)?;
-    let identity = Identity::load(&hub, &args.agency)?;
+pub(crate) async fn forge(hub: &Hub, args: ForgeArgs) -> anyhow::Result<()> {
+    let identity = hub.identity(&args.agency)?;
     let claimed: concord_domain::AgencyId = args.claim.parse()?;
     let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
     let alert: IndicatorAlert = parse_message(&args.file)?;
@@ -231,9 +230,8 @@ pub(crate) struct TailArgs {
     idle_secs: u64,
 }
 
-pub(crate) async fn tail(config: &Path, args: TailArgs) -> anyhow::Result<()> {
-    let hub = HubConfig::load(config)?;
-    let identity = Identity::load(&hub, &args.agency)?;
+pub(crate) async fn tail(hub: &Hub, args: TailArgs) -> anyhow::Result<()> {
+    let identity = hub.identity(&args.agency)?;
     let topic = match args.topic.as_str() {
         "alerts" => identity.topics.alerts(),
         "dlq" => identity.topics.dead_letter(),
@@ -245,7 +243,7 @@ pub(crate) async fn tail(config: &Path, args: TailArgs) -> anyhow::Result<()> {
         },
     };
     // A throw-away group inside the agency's ACL prefix: tail reads from the start and commits nothing.
-    let group = concord_domain::group_id(&identity.agency.id, &format!("tail-{}", uuid::Uuid::new_v4()));
+    let group = identity.group(&format!("tail-{}", uuid::Uuid::new_v4()));
     let consumer: StreamConsumer = identity
         .kafka
         .client_config(&[("group.id", &group), ("enable.auto.commit", "false"), ("auto.offset.reset", "earliest")])?
@@ -280,7 +278,7 @@ pub(crate) async fn tail(config: &Path, args: TailArgs) -> anyhow::Result<()> {
         count += 1;
         let record = to_raw(&message);
         if is_dlq {
-            println!("{}", describe_dead_letter(&record));
+            println!("{}", describe_dead_letter(&record, &identity.directory));
             continue;
         }
         match verifier.verify(&record, Mode::live()).await {
@@ -312,9 +310,13 @@ fn header_text(record: &RawRecord, name: &str) -> String {
         .map_or_else(|| "-".to_owned(), |v| String::from_utf8_lossy(v).into_owned())
 }
 
-fn describe_dead_letter(record: &RawRecord) -> String {
+fn describe_dead_letter(record: &RawRecord, directory: &concord_domain::Directory) -> String {
+    let origin = match concord_protocol::dead_letter::verify_dead_letter(record, directory) {
+        Ok(_) => "signed".to_owned(),
+        Err(e) => format!("NOT shown to come from it: {e}"),
+    };
     format!(
-        "✘ dead letter: event {} from {} partition {} offset {}, rejected by {} at {}: {} — {}",
+        "✘ dead letter: event {} from {} partition {} offset {}, rejected by {} ({origin}) at {}: {} — {}",
         header_text(record, header::ID),
         header_text(record, dlq_header::TOPIC),
         header_text(record, dlq_header::PARTITION),

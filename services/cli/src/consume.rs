@@ -1,7 +1,6 @@
 //! `concord consume`: the real verifying consumer as one agency, printing each
 //! verified event and each rejection (which goes to the dead-letter topic).
 
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -9,8 +8,6 @@ use anyhow::bail;
 use clap::Args;
 use concord_kafka::{Handler, HandlerError, SignedProducer, VerifiedConsumer};
 use concord_protocol::VerifiedEvent;
-use concord_runtime::config::HubConfig;
-use concord_runtime::identity::Identity;
 
 #[derive(Args)]
 pub(crate) struct ConsumeArgs {
@@ -51,25 +48,25 @@ impl Handler for Printer {
     }
 }
 
-pub(crate) async fn run(config: &Path, args: ConsumeArgs) -> anyhow::Result<()> {
-    let hub = HubConfig::load(config)?;
-    let identity = Identity::load(&hub, &args.agency)?;
+pub(crate) async fn run(hub: &crate::Hub, args: ConsumeArgs) -> anyhow::Result<()> {
+    let identity = hub.identity(&args.agency)?;
+    let state_dir = &identity.hub.state_dir;
     let topic = match args.topic.as_str() {
         "alerts" => identity.topics.alerts(),
         "inbox" => identity.topics.inbox(&identity.agency.id),
         other => other.to_owned(),
     };
-    std::fs::create_dir_all(&hub.state_dir)?;
+    std::fs::create_dir_all(state_dir)?;
     let dlq = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
     let consumer = VerifiedConsumer::new(
         &identity.kafka,
-        identity.agency.id.clone(),
-        &concord_domain::group_id(&identity.agency.id, &args.group),
+        identity.signer.clone(),
+        &identity.group(&args.group),
         std::slice::from_ref(&topic),
         identity.verifier(),
         dlq.inner().clone(),
         identity.topics.dead_letter(),
-        &hub.state_dir.join(format!("{}-{}-seen.sqlite", identity.agency.id, args.group)),
+        &state_dir.join(format!("{}-{}-seen.sqlite", identity.agency.id, identity.group(&args.group))),
     )?;
     let stats = consumer.stats();
     let shutdown = concord_runtime::shutdown::on_signal();

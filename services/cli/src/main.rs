@@ -21,6 +21,10 @@ struct Cli {
     /// Log as JSON lines.
     #[arg(long, global = true)]
     json_logs: bool,
+    /// Act on an isolated copy of the topics (`<topic>.<suffix>`) and its own
+    /// consumer groups, as a service with `topic_suffix` in its config does.
+    #[arg(long, global = true, env = "CONCORD_TOPIC_SUFFIX")]
+    topic_suffix: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -66,23 +70,50 @@ enum Command {
     Token(commands::TokenArgs),
 }
 
+/// Where the command's agencies live: the hub file and, for an isolated run,
+/// the topic suffix.
+pub(crate) struct Hub {
+    config: PathBuf,
+    topic_suffix: Option<String>,
+}
+
+impl Hub {
+    /// Agency `agency` as the hub file and `--topic-suffix` say.
+    pub(crate) fn identity(&self, agency: &str) -> anyhow::Result<concord_runtime::identity::Identity> {
+        Ok(concord_runtime::identity::Identity::from_config(&self.config, agency, self.topic_suffix.as_deref())?)
+    }
+
+    /// Agency `agency` as a service's config says (its hub file and topic
+    /// suffix); a `--topic-suffix` that contradicts the config's is an error.
+    pub(crate) fn identity_as(&self, hub_file: &std::path::Path, agency: &str, suffix: Option<&str>) -> anyhow::Result<concord_runtime::identity::Identity> {
+        let suffix = match (self.topic_suffix.as_deref(), suffix) {
+            (Some(flag), Some(config)) if flag != config => {
+                anyhow::bail!("--topic-suffix {flag:?} contradicts topic_suffix = {config:?} in the service's config")
+            }
+            (flag, config) => config.or(flag),
+        };
+        Ok(concord_runtime::identity::Identity::from_config(hub_file, agency, suffix)?)
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     concord_runtime::telemetry::init(cli.json_logs);
+    let hub = Hub { config: cli.config.clone(), topic_suffix: cli.topic_suffix.clone() };
     match cli.command {
         Command::Pki(c) => commands::pki(c),
         Command::Token(a) => commands::token(&cli.config, a),
         Command::Topics(c) => commands::topics(&cli.config, c),
         Command::Schemas(c) => commands::schemas(c).await,
-        Command::Publish(a) => commands::publish(&cli.config, a).await,
-        Command::Tail(a) => commands::tail(&cli.config, a).await,
-        Command::Consume(a) => consume::run(&cli.config, a).await,
-        Command::Forge(a) => commands::forge(&cli.config, a).await,
-        Command::Replay(a) => audit::replay(&cli.config, a).await,
-        Command::Evidence(c) => audit::evidence(&cli.config, c).await,
-        Command::Log { audit_config, command } => audit::log(&cli.config, &audit_config, command).await,
-        Command::Case(c) => audit::case(c).await,
+        Command::Publish(a) => commands::publish(&hub, a).await,
+        Command::Tail(a) => commands::tail(&hub, a).await,
+        Command::Consume(a) => consume::run(&hub, a).await,
+        Command::Forge(a) => commands::forge(&hub, a).await,
+        Command::Replay(a) => audit::replay(&hub, a).await,
+        Command::Evidence(c) => audit::evidence(&hub, c).await,
+        Command::Log { audit_config, command } => audit::log(&hub, &audit_config, command).await,
+        Command::Case(c) => audit::case(&hub, c).await,
         Command::Bench(a) => bench::run(&cli.config, a).await,
     }
 }

@@ -13,7 +13,7 @@ pub mod store;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use concord_domain::{group_id, FreezeRequest, UnixMillis};
+use concord_domain::{FreezeRequest, UnixMillis};
 use concord_kafka::{Handler, HandlerError, Published, PublishError, SignedProducer, VerifiedConsumer};
 use concord_protocol::{Payload, VerifiedEvent};
 use concord_runtime::identity::Identity;
@@ -170,8 +170,8 @@ impl Enforcement {
         let agency = self.identity.agency.id.clone();
         let consumer = VerifiedConsumer::new(
             &self.identity.kafka,
-            agency.clone(),
-            &group_id(&agency, "confirmations"),
+            self.identity.signer.clone(),
+            &self.identity.group("confirmations"),
             &[self.identity.topics.inbox(&agency)],
             self.identity.verifier(),
             self.producer.inner().clone(),

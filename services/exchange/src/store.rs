@@ -90,7 +90,7 @@ pub fn record_deposits(ledger: &Ledger, deposits: &[Deposit], now_ms: i64) -> Re
             let alerts: Vec<String> =
                 query.query_map(params![d.chain, d.from_address, d.to_address, now_ms, book.min_confidence], |r| r.get(0))?.collect::<Result<_, _>>()?;
             for alert_id in alerts {
-                if let Some(hit) = book.hit(db, &alert_id, &d.tx_id, false)? {
+                if let Some(hit) = book.hit(db, &alert_id, &d.tx_id, HitSource::Deposits)? {
                     hits.push(hit);
                 }
             }
@@ -121,7 +121,7 @@ pub fn unpublished_hits(ledger: &Ledger) -> Result<Vec<IndicatorAlert>, LedgerEr
             .collect::<Result<_, _>>()?;
         let mut out = Vec::new();
         for (alert_id, tx_id) in pairs {
-            out.extend(book.hit(db, &alert_id, &tx_id, true)?);
+            out.extend(book.hit(db, &alert_id, &tx_id, HitSource::Unpublished)?);
         }
         Ok(out)
     })
@@ -153,12 +153,39 @@ fn symbol<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
+/// Who asks for a hit, which decides whether a known one is returned again.
+#[derive(Debug, Clone, Copy)]
+enum HitSource<'a> {
+    /// The alert record at this position (its Kafka transaction publishes the
+    /// hit): a known hit is returned only to the record that made it.
+    Record(&'a str),
+    /// A deposit file just read: only new hits.
+    Deposits,
+    /// The republisher of recorded but unpublished hits: always.
+    Unpublished,
+}
+
 impl Accounts {
     /// The hit of `alert_id` on `tx_id`: recorded (published or not) if new;
-    /// returned if new, or if `again` and already recorded.
-    fn hit(&self, db: &Connection, alert_id: &str, tx_id: &str, again: bool) -> rusqlite::Result<Option<IndicatorAlert>> {
+    /// returned if new, or as `source` says when already recorded.
+    fn hit(&self, db: &Connection, alert_id: &str, tx_id: &str, source: HitSource<'_>) -> rusqlite::Result<Option<IndicatorAlert>> {
         let id = hit_id(alert_id, tx_id);
-        let new = db.execute("INSERT OR IGNORE INTO hits (alert_id, tx_id, hit_alert_id, published) VALUES (?1, ?2, ?3, 0)", params![alert_id, tx_id, id])? == 1;
+        let position = match source {
+            HitSource::Record(position) => Some(position),
+            HitSource::Deposits | HitSource::Unpublished => None,
+        };
+        let new = db.execute(
+            "INSERT OR IGNORE INTO hits (alert_id, tx_id, hit_alert_id, published, source) VALUES (?1, ?2, ?3, 0, ?4)",
+            params![alert_id, tx_id, id, position],
+        )? == 1;
+        let again = match source {
+            HitSource::Record(position) => {
+                db.query_row("SELECT source FROM hits WHERE alert_id = ?1 AND tx_id = ?2", params![alert_id, tx_id], |r| r.get::<_, Option<String>>(0))?.as_deref()
+                    == Some(position)
+            }
+            HitSource::Deposits => false,
+            HitSource::Unpublished => true,
+        };
         if !new && !again {
             return Ok(None);
         }
@@ -218,8 +245,10 @@ impl Book for Accounts {
              CREATE INDEX IF NOT EXISTS deposits_to ON deposits (chain, to_address);
              CREATE TABLE IF NOT EXISTS deposit_files (name TEXT PRIMARY KEY, deposits INTEGER NOT NULL, refused INTEGER NOT NULL);
              CREATE TABLE IF NOT EXISTS hits (alert_id TEXT NOT NULL, tx_id TEXT NOT NULL, hit_alert_id TEXT NOT NULL,
-                 published INTEGER NOT NULL, PRIMARY KEY (alert_id, tx_id));",
-        )
+                 published INTEGER NOT NULL, source TEXT, PRIMARY KEY (alert_id, tx_id));",
+        )?;
+        // The alert record whose transaction publishes the hit (see `HitSource::Record`).
+        concord_holder::add_column(db, "hits", "source", "TEXT")
     }
 
     fn execute(&self, tx: &Transaction<'_>, target: &FreezeTarget, reference: &str) -> rusqlite::Result<Outcome> {
@@ -268,7 +297,7 @@ impl Book for Accounts {
         (indicator.kind == IndicatorKind::CryptoAddress).then_some(TargetAction::FreezeExchangeAccount)
     }
 
-    fn screen(&self, db: &Connection, sender: &AgencyId, alert: &IndicatorAlert, redelivery: bool) -> rusqlite::Result<Vec<IndicatorAlert>> {
+    fn screen(&self, db: &Connection, sender: &AgencyId, alert: &IndicatorAlert, source: &str) -> rusqlite::Result<Vec<IndicatorAlert>> {
         if alert.confidence < self.min_confidence {
             return Ok(Vec::new());
         }
@@ -286,7 +315,7 @@ impl Book for Accounts {
                 .query_map(params![chain, indicator.value], |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
             for tx_id in deposits {
-                if let Some(hit) = self.hit(db, &alert.alert_id, &tx_id, redelivery)? {
+                if let Some(hit) = self.hit(db, &alert.alert_id, &tx_id, HitSource::Record(source))? {
                     // Published in this record's Kafka transaction.
                     db.execute("UPDATE hits SET published = 1 WHERE hit_alert_id = ?1", [&hit.alert_id])?;
                     hits.push(hit);

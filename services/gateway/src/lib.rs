@@ -228,8 +228,8 @@ impl Gateway {
         topics.extend(inboxes.iter().map(|(t, _)| t.clone()));
         let consumer = VerifiedConsumer::new(
             &identity.kafka,
-            identity.agency.id.clone(),
-            &concord_domain::group_id(&identity.agency.id, &identity.topics.suffix().map_or("events".to_owned(), |s| format!("events.{s}"))),
+            identity.signer.clone(),
+            &identity.group("events"),
             &topics,
             identity.verifier(),
             dlq_producer,
