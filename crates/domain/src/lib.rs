@@ -11,7 +11,7 @@ mod topics;
 pub use directory::{Agency, Directory, DirectoryError, KeyAlgorithm, KeyRecord};
 pub use ids::{AgencyId, IdError, MessageType, Role};
 pub use messages::{
-    FreezeRequest, FreezeTarget, Indicator, IndicatorAlert, IndicatorKind, LegalBasis,
+    tlp_name, FreezeRequest, FreezeTarget, Indicator, IndicatorAlert, IndicatorKind, LegalBasis,
     LegalBasisKind, LogCheckpoint, Message, ScamCategory, TakedownConfirmation, TargetAction, TargetStatus, Tlp,
     UnixMillis, Urgency,
 };

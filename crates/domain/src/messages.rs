@@ -96,7 +96,15 @@ pub enum Tlp {
     Red,
 }
 
-/// Indicators seen by one agency, broadcast to all.
+impl Tlp {
+    /// AMBER+STRICT and RED: only for the recipients the publisher names.
+    pub fn is_restricted(self) -> bool {
+        matches!(self, Tlp::AmberStrict | Tlp::Red)
+    }
+}
+
+/// Indicators seen by one agency: broadcast to all on the alerts topic, or
+/// sent to named recipients' inboxes (the only way for AMBER+STRICT and RED).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct IndicatorAlert {
     /// UUID chosen by the publisher.
@@ -123,6 +131,17 @@ pub struct IndicatorAlert {
     /// Earlier alerts this one relates to.
     #[serde(default)]
     pub related_alert_ids: Vec<String>,
+}
+
+/// The TLP 2.0 label: `RED`, `AMBER+STRICT`, ...
+pub fn tlp_name(tlp: Tlp) -> &'static str {
+    match tlp {
+        Tlp::Clear => "CLEAR",
+        Tlp::Green => "GREEN",
+        Tlp::Amber => "AMBER",
+        Tlp::AmberStrict => "AMBER+STRICT",
+        Tlp::Red => "RED",
+    }
 }
 
 impl Message for IndicatorAlert {

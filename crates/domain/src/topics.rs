@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::Deserialize;
 
-use crate::{Agency, AgencyId, Directory, MessageType, Role};
+use crate::{tlp_name, Agency, AgencyId, Directory, IndicatorAlert, MessageType, Role};
 
 /// Why a topic model was refused.
 #[derive(Debug, thiserror::Error)]
@@ -39,10 +39,20 @@ pub enum TopicKind {
     Alerts,
     /// One per agency (`{agency}` in the name): messages addressed to it.
     Inbox,
+    /// One per agency (`{agency}` in the name): alerts for named recipients
+    /// only (TLP AMBER+STRICT and RED), one copy per recipient.
+    Restricted,
     /// Records a consumer rejected, with the reason.
     DeadLetter,
     /// The auditor's signed log checkpoints.
     Checkpoints,
+}
+
+impl TopicKind {
+    /// Inboxes and restricted-alert topics exist once per agency, readable by their owner.
+    pub fn per_agency(self) -> bool {
+        matches!(self, TopicKind::Inbox | TopicKind::Restricted)
+    }
 }
 
 /// Whether ACLs match topic names exactly or by prefix.
@@ -198,7 +208,7 @@ impl TopicModel {
         let file: TopicsFile =
             toml::from_str(text).map_err(|source| TopicsError::Parse { origin: origin.to_owned(), source })?;
         let mut problems = Vec::new();
-        for kind in [TopicKind::Alerts, TopicKind::Inbox, TopicKind::DeadLetter, TopicKind::Checkpoints] {
+        for kind in [TopicKind::Alerts, TopicKind::Inbox, TopicKind::Restricted, TopicKind::DeadLetter, TopicKind::Checkpoints] {
             let n = file.topics.iter().filter(|t| t.kind == kind).count();
             if n != 1 {
                 problems.push(format!("exactly one topic of kind {kind:?} is needed, found {n}"));
@@ -206,11 +216,11 @@ impl TopicModel {
         }
         for t in &file.topics {
             let templated = t.name.contains("{agency}");
-            if templated != (t.kind == TopicKind::Inbox) {
-                problems.push(format!("topic {:?}: only the inbox topic, and always it, names {{agency}}", t.name));
+            if templated != t.kind.per_agency() {
+                problems.push(format!("topic {:?}: only the per-agency topics (inbox, restricted), and always they, name {{agency}}", t.name));
             }
             for rule in &t.publish {
-                if t.kind == TopicKind::Inbox && rule.recipients.is_empty() {
+                if t.kind.per_agency() && rule.recipients.is_empty() {
                     problems.push(format!("topic {:?}: the rule for {} names no recipients", t.name, rule.message_type.short_name()));
                 }
             }
@@ -256,6 +266,11 @@ impl TopicModel {
         self.full(self.spec(TopicKind::Inbox).name.replace("{agency}", agency.as_str()))
     }
 
+    /// An agency's topic of alerts for named recipients (AMBER+STRICT, RED).
+    pub fn restricted(&self, agency: &AgencyId) -> String {
+        self.full(self.spec(TopicKind::Restricted).name.replace("{agency}", agency.as_str()))
+    }
+
     /// The dead-letter topic.
     pub fn dead_letter(&self) -> String {
         self.full(self.spec(TopicKind::DeadLetter).name.clone())
@@ -270,9 +285,9 @@ impl TopicModel {
     fn concrete<'a>(&'a self, directory: &'a Directory) -> Vec<(String, &'a TopicSpec, Option<&'a Agency>)> {
         let mut out = Vec::new();
         for spec in &self.specs {
-            if spec.kind == TopicKind::Inbox {
+            if spec.kind.per_agency() {
                 for agency in directory.agencies() {
-                    out.push((self.inbox(&agency.id), spec, Some(agency)));
+                    out.push((self.full(spec.name.replace("{agency}", agency.id.as_str())), spec, Some(agency)));
                 }
             } else {
                 out.push((self.full(spec.name.clone()), spec, None));
@@ -298,6 +313,30 @@ impl TopicModel {
                 ],
             })
             .collect()
+    }
+
+    /// Whether `alert` may travel on `topic`: an AMBER+STRICT or RED alert is
+    /// for named recipients only, so it goes to their restricted-alert topics
+    /// (each copy signed for its own topic) and never to the broadcast topic,
+    /// which every reader of alerts receives. `Err` says why not.
+    pub fn alert_placement(&self, topic: &str, alert: &IndicatorAlert) -> Result<(), String> {
+        if alert.tlp.is_restricted() && topic == self.alerts() {
+            return Err(format!(
+                "a TLP:{} alert on the broadcast topic {topic}: it goes to its recipients' restricted-alert topics only",
+                tlp_name(alert.tlp)
+            ));
+        }
+        Ok(())
+    }
+
+    /// The topics an alert for `recipients` goes to: the broadcast topic when
+    /// there are none, else each recipient's restricted-alert topic.
+    pub fn alert_destinations(&self, recipients: &[AgencyId]) -> Vec<String> {
+        if recipients.is_empty() {
+            vec![self.alerts()]
+        } else {
+            recipients.iter().map(|r| self.restricted(r)).collect()
+        }
     }
 
     /// Whether `sender` may publish a `message_type` event to `topic`; `Err` says why not.

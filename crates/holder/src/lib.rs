@@ -31,7 +31,8 @@ pub use processor::HolderProcessor;
 pub fn consumer(identity: &Identity, with_alerts: bool, database: &Path) -> Result<TransactionalProcessor, ConsumerError> {
     let agency = identity.agency.id.clone();
     let inbox = identity.topics.inbox(&agency);
-    let mut topics = vec![inbox.clone()];
+    // Alerts for named recipients come on the holder's restricted-alert topic.
+    let mut topics = vec![inbox.clone(), identity.topics.restricted(&agency)];
     if with_alerts {
         topics.push(identity.topics.alerts());
     }

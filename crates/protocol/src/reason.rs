@@ -56,11 +56,14 @@ pub enum RejectReason {
     BadAvro,
     /// The schema's record name is not the `ce_type`, or the record does not map to the type.
     TypeMismatch,
+    /// An AMBER+STRICT or RED alert on the broadcast alerts topic: such alerts
+    /// go to their recipients' inboxes only.
+    Misdirected,
 }
 
 impl RejectReason {
     /// Every reason, for documentation and metrics.
-    pub const ALL: [RejectReason; 24] = [
+    pub const ALL: [RejectReason; 25] = [
         RejectReason::Oversized,
         RejectReason::MissingSignature,
         RejectReason::MalformedSignature,
@@ -85,6 +88,7 @@ impl RejectReason {
         RejectReason::UnknownSchema,
         RejectReason::BadAvro,
         RejectReason::TypeMismatch,
+        RejectReason::Misdirected,
     ];
 
     /// The stable wire code.
@@ -114,6 +118,7 @@ impl RejectReason {
             RejectReason::UnknownSchema => "unknown_schema",
             RejectReason::BadAvro => "bad_avro",
             RejectReason::TypeMismatch => "type_mismatch",
+            RejectReason::Misdirected => "misdirected",
         }
     }
 

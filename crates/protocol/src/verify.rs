@@ -172,6 +172,12 @@ impl Verifier {
         let envelope = self.check_envelope(record, mode)?;
         let value = record.value.as_deref().unwrap_or_default();
         let (schema_id, payload) = self.codec.decode(value, envelope.message_type).await?;
+        if let Payload::IndicatorAlert(alert) = &payload {
+            // Check 27: a restricted alert never sits where others can read it.
+            self.topics
+                .alert_placement(&record.topic, alert)
+                .map_err(|why| reject(RejectReason::Misdirected, why))?;
+        }
         Ok(VerifiedEvent {
             id: envelope.claims.jti,
             sender: envelope.sender,

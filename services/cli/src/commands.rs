@@ -113,9 +113,12 @@ pub(crate) struct PublishArgs {
     /// Message type: IndicatorAlert, FreezeRequest or TakedownConfirmation.
     #[arg(long = "type", default_value = "IndicatorAlert")]
     message_type: MessageType,
-    /// For directed messages: the agency whose inbox receives it.
+    /// The agency whose inbox receives it: required for requests and
+    /// confirmations; for an alert, repeat it to send one copy to each
+    /// recipient's restricted-alert topic instead of broadcasting (the only
+    /// way for AMBER+STRICT and RED alerts).
     #[arg(long)]
-    to: Option<String>,
+    to: Vec<String>,
 }
 
 /// Reads a message file, filling in a fresh alert id and first-seen time when absent.
@@ -137,31 +140,43 @@ fn parse_message<M: Message>(path: &Path) -> anyhow::Result<M> {
     serde_json::from_value(value).with_context(|| format!("{}: not a valid {}", path.display(), M::TYPE.short_name()))
 }
 
-async fn send<M: Message>(producer: &SignedProducer, identity: &Identity, args: &PublishArgs, key_of: impl Fn(&M) -> String) -> anyhow::Result<()> {
+async fn send<M: Message>(
+    producer: &SignedProducer,
+    identity: &Identity,
+    args: &PublishArgs,
+    key_of: impl Fn(&M) -> String,
+    placement: impl Fn(&M, &str) -> Result<(), String>,
+) -> anyhow::Result<()> {
     let message: M = parse_message(&args.file)?;
-    let topic = target_topic(identity, M::TYPE, args.to.as_deref())?;
     let key = key_of(&message);
-    let published = producer.publish(&topic, key.as_bytes(), &message).await?;
-    println!(
-        "published {} {} as {} to {topic} (partition {}, offset {})",
-        M::TYPE.short_name(),
-        published.id,
-        identity.agency.id,
-        published.partition,
-        published.offset
-    );
+    for topic in target_topics(identity, M::TYPE, &args.to)? {
+        placement(&message, &topic).map_err(|why| anyhow::anyhow!("{}: {why}; name its recipients with --to", args.file.display()))?;
+        let published = producer.publish(&topic, key.as_bytes(), &message).await?;
+        println!(
+            "published {} {} as {} to {topic} (partition {}, offset {})",
+            M::TYPE.short_name(),
+            published.id,
+            identity.agency.id,
+            published.partition,
+            published.offset
+        );
+    }
     Ok(())
 }
 
-fn target_topic(identity: &Identity, ty: MessageType, to: Option<&str>) -> anyhow::Result<String> {
-    match (ty, to) {
-        (MessageType::IndicatorAlert, None) => Ok(identity.topics.alerts()),
-        (MessageType::IndicatorAlert, Some(_)) => bail!("--to is for directed messages; alerts are broadcast"),
-        (_, None) => bail!("--to AGENCY is required for a {}", ty.short_name()),
-        (_, Some(to)) => {
-            let agency = identity.directory.agency(to).with_context(|| format!("--to {to}: no such agency in the directory"))?;
-            Ok(identity.topics.inbox(&agency.id))
-        }
+/// Where `--to` sends a message: an alert to the broadcast topic without it,
+/// else to each named agency's restricted-alert topic; requests and
+/// confirmations to the one named agency's inbox.
+fn target_topics(identity: &Identity, ty: MessageType, to: &[String]) -> anyhow::Result<Vec<String>> {
+    let agencies = to
+        .iter()
+        .map(|to| identity.directory.agency(to).map(|a| a.id.clone()).with_context(|| format!("--to {to}: no such agency in the directory")))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    match (ty, agencies.as_slice()) {
+        (MessageType::IndicatorAlert, _) => Ok(identity.topics.alert_destinations(&agencies)),
+        (_, [agency]) => Ok(vec![identity.topics.inbox(agency)]),
+        (_, []) => bail!("--to AGENCY is required for a {}", ty.short_name()),
+        (_, _) => bail!("a {} goes to one inbox: give --to once", ty.short_name()),
     }
 }
 
@@ -169,10 +184,13 @@ pub(crate) async fn publish(hub: &Hub, args: PublishArgs) -> anyhow::Result<()> 
     let identity = hub.identity(&args.agency)?;
     let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
     match args.message_type {
-        MessageType::IndicatorAlert => send::<IndicatorAlert>(&producer, &identity, &args, alert_key).await,
-        MessageType::FreezeRequest => send::<FreezeRequest>(&producer, &identity, &args, |r| r.request_id.clone()).await,
+        MessageType::IndicatorAlert => {
+            let topics = identity.topics.clone();
+            send::<IndicatorAlert>(&producer, &identity, &args, alert_key, |a, topic| topics.alert_placement(topic, a)).await
+        }
+        MessageType::FreezeRequest => send::<FreezeRequest>(&producer, &identity, &args, |r| r.request_id.clone(), |_, _| Ok(())).await,
         MessageType::TakedownConfirmation => {
-            send::<TakedownConfirmation>(&producer, &identity, &args, |c| c.request_id.clone()).await
+            send::<TakedownConfirmation>(&producer, &identity, &args, |c| c.request_id.clone(), |_, _| Ok(())).await
         }
         MessageType::LogCheckpoint => bail!("checkpoints are made and published by the audit service"),
     }

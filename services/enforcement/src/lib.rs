@@ -82,8 +82,16 @@ struct Confirmations {
 
 impl Handler for Confirmations {
     async fn handle(&self, event: VerifiedEvent, redelivery: bool) -> Result<(), HandlerError> {
-        let Payload::TakedownConfirmation(c) = &event.payload else {
-            return Err(HandlerError::Permanent { code: "not_a_confirmation", detail: format!("{} in a requester's inbox", event.message_type()) });
+        let c = match &event.payload {
+            Payload::TakedownConfirmation(c) => c,
+            // An alert for named recipients (AMBER+STRICT, RED): noted; law enforcement acts on it outside Concord.
+            Payload::IndicatorAlert(a) => {
+                info!(alert_id = %a.alert_id, tlp = concord_domain::tlp_name(a.tlp), from = %event.sender, "Alert for named recipients received.");
+                return Ok(());
+            }
+            _ => {
+                return Err(HandlerError::Permanent { code: "not_a_confirmation", detail: format!("{} in a requester's inbox", event.message_type()) })
+            }
         };
         info!(request_id = %c.request_id, target_id = %c.target_id, status = ?c.status, from = %event.sender, "Confirmation received.");
         let now = UnixMillis::now().0;
@@ -172,7 +180,7 @@ impl Enforcement {
             &self.identity.kafka,
             self.identity.signer.clone(),
             &self.identity.group("confirmations"),
-            &[self.identity.topics.inbox(&agency)],
+            &[self.identity.topics.inbox(&agency), self.identity.topics.restricted(&agency)],
             self.identity.verifier(),
             self.producer.inner().clone(),
             self.identity.topics.dead_letter(),

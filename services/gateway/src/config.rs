@@ -72,11 +72,14 @@ pub struct TlsConfig {
     pub require_client_certificate: bool,
 }
 
-/// The highest TLP each agency may read. An agency always sees its own alerts.
+/// The highest TLP of broadcast alerts each agency may read. An agency always
+/// sees its own alerts.
 ///
-/// TLP 2.0 leaves AMBER+STRICT and RED to named recipients, and an alert has
-/// none, so by default agencies see up to AMBER (the hub's members are the
-/// "need to know" community); raise it per agency only by agreement.
+/// AMBER+STRICT and RED alerts never travel on the broadcast topic (every
+/// consumer refuses them there as `misdirected`); they reach their recipients
+/// on their restricted-alert topics, which the gateway serves to the owner
+/// only. So a level above AMBER here changes nothing; lowering it (GREEN,
+/// CLEAR) narrows what an agency sees of the broadcast.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TlpAccess {

@@ -1,6 +1,7 @@
 //! What one verified event does at the gateway: it is stored for the agencies
-//! it is for (an inbox's owner; every agency the alert's TLP allows), and
-//! waiting SSE streams are woken.
+//! it is for (the owner of an inbox or of a restricted-alert topic; every
+//! agency the alert's TLP allows for a broadcast alert), and waiting SSE
+//! streams are woken. Only broadcast alerts become TAXII objects.
 
 use concord_domain::{AgencyId, TopicModel};
 use concord_kafka::{Handler, HandlerError};
@@ -15,7 +16,8 @@ use crate::store::Store;
 pub struct Ingest {
     /// The store.
     pub store: Store,
-    /// The inbox topic of each agency served, to tell whose an event is.
+    /// The per-agency topics (inbox, restricted alerts) of each agency served,
+    /// to tell whose an event is.
     pub inboxes: Vec<(String, AgencyId)>,
     /// The newest `seq`, watched by SSE streams.
     pub latest: watch::Sender<i64>,
@@ -24,9 +26,9 @@ pub struct Ingest {
 }
 
 impl Ingest {
-    /// The inbox topics of `agencies` under `topics`.
+    /// The inbox and restricted-alert topics of `agencies` under `topics`.
     pub fn inboxes<'a>(topics: &TopicModel, agencies: impl Iterator<Item = &'a AgencyId>) -> Vec<(String, AgencyId)> {
-        agencies.map(|a| (topics.inbox(a), a.clone())).collect()
+        agencies.flat_map(|a| [(topics.inbox(a), a.clone()), (topics.restricted(a), a.clone())]).collect()
     }
 }
 

@@ -56,13 +56,38 @@ fn json_body(headers: &HeaderMap) -> Result<(), Problem> {
     }
 }
 
-async fn post_alert(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
+/// `?to=AGENCY,AGENCY`: an alert for these recipients only (their restricted-alert topics).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Recipients {
+    #[serde(default)]
+    to: Option<String>,
+}
+
+async fn post_alert(State(state): State<AppState>, Query(recipients): Query<Recipients>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
     let caller = state.caller(&headers, scope::ALERTS_PUBLISH)?;
     json_body(&headers)?;
     let alert = validate::alert(&body)?;
-    let topic = state.topics.alerts();
     let key = alert.indicators[0].value.clone();
-    state.publish_once(&caller, &topic, key.as_bytes(), &alert, &alert.alert_id).await
+    let names: Vec<&str> = recipients.to.as_deref().unwrap_or_default().split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
+    if names.is_empty() {
+        let topic = state.topics.alerts();
+        state.topics.alert_placement(&topic, &alert).map_err(|why| Problem::invalid(format!("{why}; name them with ?to=AGENCY,…")))?;
+        return state.publish_once(&caller, &topic, key.as_bytes(), &alert, &alert.alert_id).await;
+    }
+    let mut recipients = Vec::new();
+    for name in names {
+        let agency = state.directory.agency(name).ok_or_else(|| Problem::invalid(format!("?to: no agency {name:?} in the directory")))?;
+        if !recipients.contains(&agency.id) {
+            recipients.push(agency.id.clone());
+        }
+    }
+    // One copy per recipient, each signed for the recipient's topic and published once.
+    let mut answer = None;
+    for (id, topic) in recipients.iter().zip(state.topics.alert_destinations(&recipients)) {
+        answer = Some(state.publish_once(&caller, &topic, key.as_bytes(), &alert, &format!("{} to {id}", alert.alert_id)).await?);
+    }
+    Ok(answer.expect("at least one recipient"))
 }
 
 async fn post_freeze_request(
