@@ -445,6 +445,25 @@ async fn taxii_serves_alerts_as_stix_indicators_with_its_media_type_filters_and_
     assert_eq!(get("/taxii2/concord/collections/00000000-0000-0000-0000-000000000000/".into()).await.status, 404);
     let bad = get(format!("{green_collection}/objects/?added_after=yesterday")).await;
     assert_eq!(bad.status, 400);
+    let zero = get(format!("{green_collection}/objects/?limit=0")).await;
+    assert_eq!((zero.status.as_u16(), zero.json()["error_code"].clone()), (400, json!("bad_filter")), "limit=0 is refused");
+
+    // Get Object Versions: one version, the object's `modified`.
+    let versions = get(format!("{green_collection}/objects/{one}/versions/")).await;
+    assert_eq!(versions.status, 200);
+    assert_eq!(versions.json(), json!({"more": false, "versions": [objects[1]["modified"]]}));
+    assert!(!versions.header("X-TAXII-Date-Added-Last").is_empty());
+    assert_eq!(get(format!("{green_collection}/objects/indicator--00000000-0000-0000-0000-000000000000/versions/")).await.status, 404);
+
+    // A write to a read-only collection: 403 with a TAXII error body, not an empty 405.
+    let write = gateway
+        .client
+        .send(Method::POST, &format!("{green_collection}/objects/"), Some(&token), &[("accept", TAXII), ("content-type", TAXII)], Some(b"{\"objects\": []}".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(write.status, 403);
+    assert_eq!(write.header("content-type"), TAXII);
+    assert_eq!((write.json()["http_status"].clone(), write.json()["error_code"].clone()), (json!("403"), json!("read_only")));
 
     // The definitions: who published, and the wallet type declared as a new SCO.
     let definitions = get(format!("/taxii2/concord/collections/{}/objects/", id_of("Concord definitions"))).await.json();
@@ -453,6 +472,13 @@ async fn taxii_serves_alerts_as_stix_indicators_with_its_media_type_filters_and_
     assert_eq!(wallet["type"], "extension-definition");
     assert_eq!(wallet["extension_types"], json!(["new-sco"]));
     assert!(definitions.iter().any(|o| o["id"] == objects[0]["created_by_ref"]), "the publisher's identity is served");
+    // Every marking an object refers to is served, as the TLP 2.0 marking definition.
+    let refs: BTreeSet<&str> = definitions.iter().chain(objects).flat_map(|o| o["object_marking_refs"].as_array().into_iter().flatten()).filter_map(Value::as_str).collect();
+    for marking in refs {
+        let definition = definitions.iter().find(|o| o["id"] == marking).unwrap_or_else(|| panic!("{marking} is referred to but not served"));
+        assert_eq!(definition["type"], "marking-definition");
+        assert!(definition["extensions"]["extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"]["tlp_2_0"].is_string(), "{definition}");
+    }
 
     // What the gateway serves is valid STIX 2.1 to the OASIS validator (stix2-validator, warnings as
     // errors except 103: indicator ids are UUIDv5 on purpose, docs/protocol.md §9.6).

@@ -140,6 +140,8 @@ pub struct Caller {
     pub agency: Agency,
     /// Its scopes.
     pub scopes: BTreeSet<String>,
+    /// When its token expires (`exp` + leeway), seconds since the epoch: an SSE stream ends then.
+    pub expires_at: i64,
 }
 
 impl Caller {
@@ -252,7 +254,7 @@ impl Authenticator {
         if claims.iat > now_s + leeway {
             return Err(AuthError::NotYetValid);
         }
-        Ok(Caller { agency: agency.clone(), scopes: claims.scope.split_whitespace().map(str::to_owned).collect() })
+        Ok(Caller { agency: agency.clone(), scopes: claims.scope.split_whitespace().map(str::to_owned).collect(), expires_at: claims.exp + leeway })
     }
 }
 

@@ -52,6 +52,73 @@ pub struct GatewayConfig {
     /// Run on isolated copies `<topic>.<suffix>` (tests, benchmarks).
     #[serde(default)]
     pub topic_suffix: Option<String>,
+    /// What one client can make the gateway hold: bodies, connections, rates.
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Resource limits of the gateway.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    /// The largest request body, in bytes; a larger one is refused with 413
+    /// without being read (after the token is checked).
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// How long a request body may take to arrive, in ms; then 408.
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_ms: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// A connection with no request under way is closed after this long, in ms.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_ms: u64,
+    /// Requests each agency may make per second, sustained (token bucket); then 429 with Retry-After.
+    #[serde(default = "default_rate")]
+    pub requests_per_sec: f64,
+    /// Requests each agency may make at once above the sustained rate.
+    #[serde(default = "default_burst")]
+    pub burst: u32,
+    /// Pages (events, TAXII) read from the store at once; more requests wait their turn.
+    #[serde(default = "default_concurrent_pages")]
+    pub concurrent_pages: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: default_max_body(),
+            body_timeout_ms: default_body_timeout(),
+            max_connections: default_max_connections(),
+            idle_timeout_ms: default_idle_timeout(),
+            requests_per_sec: default_rate(),
+            burst: default_burst(),
+            concurrent_pages: default_concurrent_pages(),
+        }
+    }
+}
+
+fn default_max_body() -> usize {
+    1024 * 1024
+}
+fn default_body_timeout() -> u64 {
+    10_000
+}
+fn default_max_connections() -> usize {
+    1_024
+}
+fn default_idle_timeout() -> u64 {
+    30_000
+}
+fn default_rate() -> f64 {
+    100.0
+}
+fn default_burst() -> u32 {
+    200
+}
+fn default_concurrent_pages() -> usize {
+    8
 }
 
 /// TLS of the HTTPS listener.
@@ -160,6 +227,22 @@ impl GatewayConfig {
         }
         if !self.public_url.starts_with("https://") {
             problems.push(format!("public_url {:?} must be an https:// URL", self.public_url));
+        }
+        let l = &self.limits;
+        for (name, value) in [
+            ("limits.max_body_bytes", l.max_body_bytes as u64),
+            ("limits.body_timeout_ms", l.body_timeout_ms),
+            ("limits.max_connections", l.max_connections as u64),
+            ("limits.idle_timeout_ms", l.idle_timeout_ms),
+            ("limits.burst", u64::from(l.burst)),
+            ("limits.concurrent_pages", l.concurrent_pages as u64),
+        ] {
+            if value == 0 {
+                problems.push(format!("{name} must be at least 1"));
+            }
+        }
+        if !(l.requests_per_sec.is_finite() && l.requests_per_sec > 0.0) {
+            problems.push(format!("limits.requests_per_sec {} must be a positive number", l.requests_per_sec));
         }
         if problems.is_empty() {
             Ok(())

@@ -19,6 +19,7 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod handler;
+pub mod limits;
 pub mod problem;
 pub mod routes;
 pub mod stix;
@@ -58,6 +59,8 @@ pub struct Publisher {
     producer: FutureProducer,
     codec: AvroCodec,
     signers: BTreeMap<AgencyId, Signer>,
+    /// The consumers' record size limit (the hub's `max_record_bytes`).
+    max_record_bytes: usize,
 }
 
 impl Publisher {
@@ -75,6 +78,14 @@ impl Publisher {
             other => Problem::unavailable(format!("schema registry: {other}")),
         })?;
         let record = signer.sign_record(topic, M::TYPE, Some(key.to_vec()), value, OffsetDateTime::now_utc());
+        // Every consumer would refuse it as `oversized`: refuse it here, before anything is published.
+        if record.size() > self.max_record_bytes {
+            return Err(Problem::new(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                "record_too_large",
+                format!("signed, the record is {} bytes; consumers accept at most {}", record.size(), self.max_record_bytes),
+            ));
+        }
         let published = send_record(&self.producer, &record).await.map_err(|e| Problem::unavailable(e.to_string()))?;
         Ok(Receipt {
             event_id: published.id,
@@ -134,6 +145,12 @@ pub struct Shared {
     pub public_url: String,
     /// Counters.
     pub metrics: GatewayMetrics,
+    /// Bodies, connections, rates, pages.
+    pub limits: config::Limits,
+    /// Each agency's request rate.
+    pub rates: limits::RateLimiter,
+    /// Pages read from the store at once.
+    pub pages: Arc<tokio::sync::Semaphore>,
 }
 
 /// The routers' state; cheap to clone.
@@ -203,12 +220,15 @@ impl Gateway {
             directory: Arc::clone(&identity.directory),
             topics: Arc::clone(&identity.topics),
             tlp: config.tlp.clone(),
-            publisher: Publisher { producer: producer.inner().clone(), codec: identity.codec.clone(), signers },
+            publisher: Publisher { producer: producer.inner().clone(), codec: identity.codec.clone(), signers, max_record_bytes: identity.hub.max_record_bytes },
             latest: watching,
             shutdown,
             page_limit: config.page_limit,
             public_url: config.public_url.clone(),
             metrics: GatewayMetrics::register(&metrics),
+            limits: config.limits.clone(),
+            rates: limits::RateLimiter::new(config.limits.requests_per_sec, config.limits.burst),
+            pages: Arc::new(tokio::sync::Semaphore::new(config.limits.concurrent_pages)),
         }));
         Ok(Gateway { identity, config, listener, tls, state, latest, dlq_producer: producer.inner().clone(), metrics })
     }
@@ -241,7 +261,8 @@ impl Gateway {
         let app = routes::router().merge(taxii::router()).with_state(state);
         let addr = listener.local_addr().map_err(|source| GatewayError::Bind { listen: config.listen.clone(), source })?;
         info!(%addr, agencies = served.len(), "Gateway serving HTTPS.");
-        let https = tls::serve(listener, tls, app, shutdown.clone());
+        let limits = tls::ConnectionLimits { max: config.limits.max_connections, idle: Duration::from_millis(config.limits.idle_timeout_ms) };
+        let https = tls::serve(listener, tls, app, limits, shutdown.clone());
         concord_runtime::shutdown::together(&shutdown, consumer.run(ingest, shutdown.clone()), async {
             https.await;
             Ok::<(), GatewayError>(())

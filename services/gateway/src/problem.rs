@@ -1,6 +1,6 @@
 //! Errors as HTTP answers: RFC 9457 `application/problem+json` on the REST
 //! API, the TAXII 2.1 error message on TAXII routes. Each has a stable reason
-//! code (docs/protocol.md §9) that clients can act on.
+//! code (docs/protocol.md §11.2) that clients can act on.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,12 +22,14 @@ pub struct Problem {
     pub challenge: Option<String>,
     /// Render as a TAXII error message.
     pub taxii: bool,
+    /// The `Retry-After` of a 429, in seconds.
+    pub retry_after: Option<u64>,
 }
 
 impl Problem {
     /// A problem with `status`, `code` and `detail`.
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Problem { status, code, detail: detail.into(), challenge: None, taxii: false }
+        Problem { status, code, detail: detail.into(), challenge: None, taxii: false, retry_after: None }
     }
 
     /// 400: the request itself is malformed.
@@ -88,6 +90,9 @@ impl IntoResponse for Problem {
         let mut response = (self.status, [(header::CONTENT_TYPE, content_type)], body.to_string()).into_response();
         if let Some(challenge) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
+        }
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -64,9 +64,29 @@ struct Recipients {
     to: Option<String>,
 }
 
-async fn post_alert(State(state): State<AppState>, Query(recipients): Query<Recipients>, headers: HeaderMap, body: Bytes) -> Result<Response, Problem> {
+/// The request body, read only now — after the token and scope were checked —
+/// and only up to `max_body_bytes` (413 above, without reading the rest) within
+/// `body_timeout_ms` (408 after).
+async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<Bytes, Problem> {
+    let limit = state.limits.max_body_bytes;
+    let too_large = || Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the body is larger than {limit} bytes"));
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let timeout = Duration::from_millis(state.limits.body_timeout_ms);
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_) => Err(Problem::new(StatusCode::REQUEST_TIMEOUT, "body_timeout", format!("the body did not arrive within {timeout:?}"))),
+        Ok(Err(e)) if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) => Err(too_large()),
+        Ok(Err(e)) => Err(Problem::bad_request("bad_body", format!("reading the body: {e}"))),
+        Ok(Ok(bytes)) => Ok(bytes),
+    }
+}
+
+async fn post_alert(State(state): State<AppState>, Query(recipients): Query<Recipients>, headers: HeaderMap, body: Body) -> Result<Response, Problem> {
     let caller = state.caller(&headers, scope::ALERTS_PUBLISH)?;
     json_body(&headers)?;
+    let body = read_body(&state, &headers, body).await?;
     let alert = validate::alert(&body)?;
     let key = alert.indicators[0].value.clone();
     let names: Vec<&str> = recipients.to.as_deref().unwrap_or_default().split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
@@ -94,10 +114,11 @@ async fn post_freeze_request(
     State(state): State<AppState>,
     Path(recipient): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<Response, Problem> {
     let caller = state.caller(&headers, scope::FREEZE_REQUEST)?;
     json_body(&headers)?;
+    let body = read_body(&state, &headers, body).await?;
     let recipient = state.directory.agency(&recipient).ok_or_else(|| Problem::not_found(format!("no agency {recipient:?} in the directory")))?;
     let request = validate::freeze_request(&body)?;
     let topic = state.topics.inbox(&recipient.id);
@@ -114,6 +135,16 @@ impl AppState {
         caller.require(scope).inspect_err(|_| {
             self.metrics.refused.get_or_create(&vec![("reason".to_owned(), "insufficient_scope".to_owned())]).inc();
         })?;
+        if let Err(wait) = self.rates.take(&caller.agency.id, std::time::Instant::now()) {
+            self.metrics.refused.get_or_create(&vec![("reason".to_owned(), "rate_limited".to_owned())]).inc();
+            let mut problem = Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("{} made more than {} requests/s (burst {}); retry after {wait:?}", caller.agency.id, self.limits.requests_per_sec, self.limits.burst),
+            );
+            problem.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
+            return Err(problem);
+        }
         Ok(caller)
     }
 
@@ -155,6 +186,39 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|e| Problem::unavailable(e.to_string()))
 }
 
+/// A page read from the store, once one of the `pages` permits is free: so
+/// many requests at once wait their turn instead of all holding a page.
+pub(crate) async fn paged<T: Send + 'static>(
+    pages: &tokio::sync::Semaphore,
+    work: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, Problem> {
+    let _permit = pages.acquire().await.expect("the semaphore is never closed");
+    blocking(work).await
+}
+
+/// Like [`paged`], but the permit is returned with the page, to be held until
+/// the answer is written ([`held`]).
+pub(crate) async fn paged_held<T: Send + 'static>(
+    pages: &std::sync::Arc<tokio::sync::Semaphore>,
+    work: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<(tokio::sync::OwnedSemaphorePermit, T), Problem> {
+    let permit = std::sync::Arc::clone(pages).acquire_owned().await.expect("the semaphore is never closed");
+    Ok((permit, blocking(work).await?))
+}
+
+/// An answer of `content_type` whose bytes go out in 64 KiB chunks while
+/// `permit` is held: a page counts against `concurrent_pages` until the client
+/// has taken it, so slow readers cannot make the gateway hold many pages.
+pub(crate) fn held(permit: tokio::sync::OwnedSemaphorePermit, status: StatusCode, content_type: &'static str, bytes: Vec<u8>) -> Response {
+    const CHUNK: usize = 64 * 1024;
+    let bytes = Bytes::from(bytes);
+    let chunks: Vec<Bytes> = (0..bytes.len()).step_by(CHUNK).map(|i| bytes.slice(i..(i + CHUNK).min(bytes.len()))).collect();
+    let body = futures::stream::unfold((chunks.into_iter(), permit), |(mut chunks, permit)| async move {
+        chunks.next().map(|c| (Ok::<_, Infallible>(c), (chunks, permit)))
+    });
+    (status, [(header::CONTENT_TYPE, content_type)], Body::from_stream(body)).into_response()
+}
+
 /// `after` and `limit` of a page.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -171,11 +235,13 @@ async fn events(State(state): State<AppState>, headers: HeaderMap, query: Result
     let limit = query.limit.unwrap_or(100).clamp(1, state.page_limit);
     let after = query.after.unwrap_or(0);
     let (store, agency, tlp) = (state.store.clone(), caller.agency.id.to_string(), state.max_tlp(&caller));
-    let mut page = blocking(move || store.events_for(&agency, tlp, after, limit + 1)).await?;
+    let (permit, mut page) = paged_held(&state.pages, move || store.events_for(&agency, tlp, after, limit + 1)).await?;
     let more = page.len() > limit;
     page.truncate(limit);
     let next_after = page.last().map_or(after, |e| e.seq);
-    Ok(Json(json!({"events": page, "next_after": next_after, "more": more})).into_response())
+    let body = serde_json::to_vec(&json!({"events": page, "next_after": next_after, "more": more})).expect("a page serializes");
+    drop(page);
+    Ok(held(permit, StatusCode::OK, "application/json", body))
 }
 
 /// What the SSE stream of one agency needs between events.
@@ -187,13 +253,20 @@ struct Follow {
     buffer: VecDeque<StoredEvent>,
     latest: watch::Receiver<i64>,
     shutdown: CancellationToken,
+    pages: std::sync::Arc<tokio::sync::Semaphore>,
+    /// The caller's token expires then (seconds since the epoch): the stream ends.
+    expires_at: i64,
 }
 
 impl Follow {
-    /// The next event after `after`, waiting for one; `None` at shutdown or on a store failure.
+    /// The next event after `after`, waiting for one; `None` at shutdown, when
+    /// the caller's token expires, or on a store failure.
     async fn next(&mut self) -> Option<StoredEvent> {
+        let expiry = time::OffsetDateTime::from_unix_timestamp(self.expires_at).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+        let left = Duration::try_from(expiry - time::OffsetDateTime::now_utc()).unwrap_or(Duration::ZERO);
+        let deadline = tokio::time::Instant::now() + left;
         loop {
-            if self.shutdown.is_cancelled() {
+            if self.shutdown.is_cancelled() || tokio::time::Instant::now() >= deadline {
                 return None;
             }
             if let Some(event) = self.buffer.pop_front() {
@@ -204,10 +277,11 @@ impl Follow {
             // after the read wakes the wait below.
             self.latest.borrow_and_update();
             let (store, agency, tlp, after) = (self.store.clone(), self.agency.clone(), self.tlp, self.after);
-            match blocking(move || store.events_for(&agency, tlp, after, 200)).await {
+            match paged(&self.pages, move || store.events_for(&agency, tlp, after, 200)).await {
                 Ok(page) if !page.is_empty() => self.buffer.extend(page),
                 Ok(_) => tokio::select! {
                     () = self.shutdown.cancelled() => return None,
+                    () = tokio::time::sleep_until(deadline) => return None,
                     changed = self.latest.changed() => changed.ok()?,
                 },
                 Err(problem) => {
@@ -250,6 +324,8 @@ async fn stream(
         buffer: VecDeque::new(),
         latest: state.latest.clone(),
         shutdown: state.shutdown.clone(),
+        pages: std::sync::Arc::clone(&state.pages),
+        expires_at: caller.expires_at,
     };
     let events = futures::stream::unfold(follow, |mut follow| async move {
         let event = follow.next().await?;

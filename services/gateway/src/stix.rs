@@ -35,6 +35,25 @@ pub fn tlp_marking(tlp: Tlp) -> &'static str {
     }
 }
 
+/// The TLP 2.0 marking-definition object of `tlp`, as OASIS publishes it
+/// (cti-stix-common-objects, extension-definition-specifications/tlp-2.0).
+pub fn tlp_marking_object(tlp: Tlp) -> Value {
+    let level = tlp_name(tlp).trim_start_matches("TLP:").to_ascii_lowercase();
+    json!({
+        "type": "marking-definition",
+        "spec_version": "2.1",
+        "id": tlp_marking(tlp),
+        "created": "2022-10-01T00:00:00.000Z",
+        "name": tlp_name(tlp),
+        "extensions": {
+            "extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d": {
+                "extension_type": "property-extension",
+                "tlp_2_0": level,
+            }
+        },
+    })
+}
+
 /// The TLP's name as TLP 2.0 writes it.
 pub fn tlp_name(tlp: Tlp) -> &'static str {
     match tlp {
@@ -142,7 +161,7 @@ fn category_label(category: ScamCategory) -> &'static str {
 
 /// The indicator for a stored alert event, or `None` if it is not an alert.
 pub fn indicator(event: &StoredEvent) -> Option<Value> {
-    let alert: IndicatorAlert = serde_json::from_value(event.message.clone()).ok()?;
+    let alert: IndicatorAlert = serde_json::from_str(event.message.get()).ok()?;
     let created = event
         .time
         .parse::<i64>()
@@ -199,7 +218,10 @@ pub fn indicator(event: &StoredEvent) -> Option<Value> {
 /// `identity`, and the extension definitions Concord's indicators use.
 pub fn definitions(directory: &Directory) -> Vec<Value> {
     let hub = hub_identity_id();
-    let mut objects = vec![json!({
+    // The TLP 2.0 markings every object refers to, so that a client has them.
+    let markings = [Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict, Tlp::Red].map(tlp_marking_object);
+    let mut objects = markings.to_vec();
+    objects.push(json!({
         "type": "identity",
         "spec_version": "2.1",
         "id": hub,
@@ -208,7 +230,7 @@ pub fn definitions(directory: &Directory) -> Vec<Value> {
         "name": "Concord hub",
         "identity_class": "organization",
         "object_marking_refs": [tlp_marking(Tlp::Clear)],
-    })];
+    }));
     for agency in directory.agencies().filter(|a| !matches!(a.role, Role::Gateway)) {
         objects.push(json!({
             "type": "identity",

@@ -57,8 +57,9 @@ pub struct StoredEvent {
     pub time: String,
     /// When the gateway stored it, ms since the epoch (TAXII `date_added`).
     pub added_ms: i64,
-    /// The message, as JSON in the shape of its Avro schema.
-    pub message: serde_json::Value,
+    /// The message, as JSON in the shape of its Avro schema: the stored text,
+    /// served as it is (a page does not build a JSON tree per event).
+    pub message: Box<serde_json::value::RawValue>,
 }
 
 /// Where a published message landed, remembered so a retried POST is not published twice.
@@ -115,10 +116,16 @@ struct Inner {
     last_added: i64,
 }
 
-/// The gateway's SQLite store; cheap to clone.
+/// How many read connections serve pages beside the one that writes.
+const READERS: usize = 4;
+
+/// The gateway's SQLite store; cheap to clone. One connection writes; pages
+/// are read on connections of their own (WAL lets them read while it writes).
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Mutex<Inner>>,
+    readers: Arc<[Mutex<Connection>]>,
+    next_reader: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Store {
@@ -150,7 +157,15 @@ impl Store {
                  PRIMARY KEY (agency, type, message_id));",
         )?;
         let last_added = db.query_row("SELECT COALESCE(MAX(added_ms), 0) FROM events", [], |r| r.get(0))?;
-        Ok(Store { inner: Arc::new(Mutex::new(Inner { db, last_added })) })
+        let readers = (0..READERS)
+            .map(|_| Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX).map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Store { inner: Arc::new(Mutex::new(Inner { db, last_added })), readers: readers.into(), next_reader: Arc::default() })
+    }
+
+    fn reader(&self) -> std::sync::MutexGuard<'_, Connection> {
+        let i = self.next_reader.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % self.readers.len();
+        self.readers[i].lock().expect("gateway store reader lock is never poisoned")
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -165,8 +180,12 @@ impl Store {
             Payload::IndicatorAlert(a) if audience.is_none() => Some(tlp_rank(a.tlp)),
             _ => None,
         };
-        // TAXII's added_after needs date_added to grow with seq, whatever the clock does.
-        let added = concord_domain::UnixMillis::now().0.max(inner.last_added);
+        // TAXII's added_after needs date_added to grow strictly with seq, whatever
+        // the clock does: a poller that resumes after the last date_added it was
+        // given must find every object stored later, even within the same
+        // millisecond (under a burst of more than 1,000 events/s the stamps run
+        // ahead of the clock and catch up when it slows).
+        let added = concord_domain::UnixMillis::now().0.max(inner.last_added + 1);
         let inserted = inner.db.execute(
             "INSERT OR IGNORE INTO events (topic, partition, offset, event_id, type, sender, kid, delegated, audience, tlp, object_id, time, added_ms, message)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
@@ -199,8 +218,8 @@ impl Store {
     }
 
     fn rows(&self, sql: &str, params: &[&dyn rusqlite::ToSql]) -> Result<Vec<StoredEvent>, StoreError> {
-        let inner = self.lock();
-        let mut stmt = inner.db.prepare_cached(sql)?;
+        let db = self.reader();
+        let mut stmt = db.prepare_cached(sql)?;
         let rows = stmt.query_map(params, |r| {
             Ok((
                 StoredEvent {
@@ -215,7 +234,7 @@ impl Store {
                     offset: r.get(8)?,
                     time: r.get(9)?,
                     added_ms: r.get(10)?,
-                    message: serde_json::Value::Null,
+                    message: Default::default(),
                 },
                 r.get::<_, String>(11)?,
             ))
@@ -223,7 +242,7 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (mut event, text) = row?;
-            event.message = serde_json::from_str(&text).map_err(|source| StoreError::Json { seq: event.seq, source })?;
+            event.message = serde_json::value::RawValue::from_string(text).map_err(|source| StoreError::Json { seq: event.seq, source })?;
             out.push(event);
         }
         Ok(out)
@@ -276,5 +295,84 @@ impl Store {
             params![agency, message_type.short_name(), message_id, receipt.event_id, receipt.topic, receipt.partition, receipt.offset, receipt.kid],
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concord_domain::{Indicator, IndicatorAlert, IndicatorKind, Role, ScamCategory, UnixMillis};
+
+    fn alert_event(offset: i64) -> VerifiedEvent {
+        let alert = IndicatorAlert {
+            alert_id: uuid::Uuid::new_v4().to_string(),
+            indicators: vec![Indicator { kind: IndicatorKind::Domain, value: format!("scam-{offset}.example"), chain: None, asset: None, platform: None }],
+            category: ScamCategory::InvestmentScam,
+            confidence: 80,
+            tlp: Tlp::Green,
+            first_seen: UnixMillis(1_795_910_400_000),
+            valid_until: None,
+            description: String::new(),
+            evidence_refs: Vec::new(),
+            related_alert_ids: Vec::new(),
+        };
+        VerifiedEvent {
+            id: uuid::Uuid::new_v4().to_string(),
+            sender: "committee-ph".parse().unwrap(),
+            role: Role::Committee,
+            kid: "committee-ph/dev-1".into(),
+            delegated: false,
+            time: "2026-11-29T10:15:00.000Z".into(),
+            issued_at: time::OffsetDateTime::UNIX_EPOCH,
+            expires_at: time::OffsetDateTime::UNIX_EPOCH,
+            topic: "concord.alerts.v1".into(),
+            partition: 0,
+            offset,
+            key: None,
+            schema_id: 1,
+            payload: Payload::IndicatorAlert(alert),
+        }
+    }
+
+    /// What a TAXII client such as OpenCTI does: poll with `added_after` set to
+    /// the last `date_added` it was given, while a writer stores as fast as it
+    /// can (thousands of objects share a millisecond). Every object is seen once.
+    #[test]
+    fn a_poller_resuming_after_the_last_date_added_misses_nothing_while_a_writer_races_it() {
+        const N: i64 = 5_000;
+        let dir = std::env::temp_dir().join(format!("concord-gw-store-{}", uuid::Uuid::new_v4().simple()));
+        let store = Store::open(&dir.join("gateway.sqlite")).unwrap();
+        let writer = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for offset in 0..N {
+                    store.insert(&alert_event(offset), None, Some(&format!("indicator--{offset}"))).unwrap();
+                }
+            })
+        };
+        let mut seen = std::collections::BTreeSet::new();
+        let mut added_after: Option<i64> = None;
+        let mut last_added = i64::MIN;
+        let mut polls = 0;
+        loop {
+            let done = writer.is_finished();
+            let filter = AlertFilter { added_after_ms: added_after, ids: None, after_seq: 0 };
+            let page = store.alerts(Tlp::Green, &filter, 7).unwrap();
+            for event in &page {
+                assert!(event.added_ms > last_added, "date_added strictly grows: {} after {last_added}", event.added_ms);
+                last_added = event.added_ms;
+                assert!(seen.insert(event.offset), "offset {} served twice", event.offset);
+            }
+            if let Some(last) = page.last() {
+                added_after = Some(last.added_ms);
+            }
+            polls += 1;
+            if done && page.is_empty() {
+                break;
+            }
+        }
+        writer.join().unwrap();
+        assert_eq!(seen.len() as i64, N, "every object reached the poller ({polls} polls)");
+        std::fs::remove_dir_all(dir).ok();
     }
 }

@@ -2,8 +2,11 @@
 //! collection per TLP level it may read (plus the definitions collection),
 //! each with objects (filters `added_after`, `match[type]`, `match[id]`,
 //! `match[version]`, `match[spec_version]`, pagination by `limit` and `next`),
-//! an object by id, and the manifest. Every answer is
-//! `application/taxii+json;version=2.1`; errors are TAXII error messages.
+//! an object by id, its versions, and the manifest. Every answer is
+//! `application/taxii+json;version=2.1`; errors are TAXII error messages,
+//! a write to a collection included (403: every collection is read-only).
+//! `date_added` grows strictly with every object stored, so a client that
+//! polls with `added_after` = the last `X-TAXII-Date-Added-Last` misses nothing.
 
 use std::collections::HashMap;
 
@@ -18,7 +21,7 @@ use uuid::Uuid;
 
 use crate::auth::{scope, Caller};
 use crate::problem::{Problem, TAXII};
-use crate::routes::blocking;
+use crate::routes::paged;
 use crate::store::AlertFilter;
 use crate::{stix, AppState};
 
@@ -34,8 +37,9 @@ pub fn router() -> Router<AppState> {
         .route("/taxii2/concord/", get(api_root))
         .route("/taxii2/concord/collections/", get(collections))
         .route("/taxii2/concord/collections/{id}/", get(collection))
-        .route("/taxii2/concord/collections/{id}/objects/", get(objects))
-        .route("/taxii2/concord/collections/{id}/objects/{object_id}/", get(object))
+        .route("/taxii2/concord/collections/{id}/objects/", get(objects).post(read_only).delete(read_only))
+        .route("/taxii2/concord/collections/{id}/objects/{object_id}/", get(object).delete(read_only))
+        .route("/taxii2/concord/collections/{id}/objects/{object_id}/versions/", get(versions))
         .route("/taxii2/concord/collections/{id}/manifest/", get(manifest))
 }
 
@@ -176,10 +180,13 @@ fn filters(state: &AppState, query: &HashMap<String, String>) -> Result<Filters,
         .transpose()?;
     let limit = query
         .get("limit")
-        .map(|l| l.parse::<usize>().map_err(|_| bad(format!("limit {l:?} is not a positive integer"))))
+        .map(|l| match l.parse::<usize>() {
+            Ok(0) | Err(_) => Err(bad(format!("limit {l:?} is not a positive integer"))),
+            Ok(n) => Ok(n),
+        })
         .transpose()?
         .unwrap_or(state.page_limit)
-        .clamp(1, state.page_limit);
+        .min(state.page_limit);
     let next = query.get("next").map(|n| n.parse::<i64>().map_err(|_| bad(format!("next {n:?} was not issued by this server")))).transpose()?.unwrap_or(0);
     Ok(Filters {
         added_after_ms,
@@ -203,7 +210,7 @@ fn keep(filters: &Filters, object: &Value) -> bool {
     let field = |name: &str| object[name].as_str().unwrap_or_default().to_owned();
     let in_list = |list: &Option<Vec<String>>, value: String| list.as_ref().is_none_or(|l| l.contains(&value));
     // Each object has one version: "first", "last" and "all" all match it.
-    let version_ok = filters.versions.as_ref().is_none_or(|v| v.iter().any(|x| matches!(x.as_str(), "first" | "last" | "all") || *x == field("modified")));
+    let version_ok = filters.versions.as_ref().is_none_or(|v| v.iter().any(|x| matches!(x.as_str(), "first" | "last" | "all") || *x == version(object)));
     in_list(&filters.types, field("type")) && in_list(&filters.ids, field("id")) && in_list(&filters.spec_versions, field("spec_version")) && version_ok
 }
 
@@ -228,7 +235,7 @@ async fn page(state: &AppState, holds: Holds, filters: &Filters) -> Result<Page,
             }
             let filter = AlertFilter { added_after_ms: filters.added_after_ms, ids: filters.ids.clone(), after_seq: filters.next };
             let (store, limit) = (state.store.clone(), filters.limit);
-            let mut rows = blocking(move || store.alerts(tlp, &filter, limit + 1)).await.map_err(Problem::taxii)?;
+            let mut rows = paged(&state.pages, move || store.alerts(tlp, &filter, limit + 1)).await.map_err(Problem::taxii)?;
             let more = rows.len() > limit;
             rows.truncate(limit);
             let next = more.then(|| rows.last().map(|r| r.seq.to_string())).flatten();
@@ -236,6 +243,11 @@ async fn page(state: &AppState, holds: Holds, filters: &Filters) -> Result<Page,
             Ok(Page { objects, more, next })
         }
     }
+}
+
+/// An object's version: `modified`, or `created` for an object that is never modified (marking definitions).
+fn version(object: &Value) -> String {
+    object["modified"].as_str().or(object["created"].as_str()).unwrap_or_default().to_owned()
 }
 
 fn with_dates(mut response: Response, page: &Page) -> Response {
@@ -304,7 +316,34 @@ async fn manifest(
     let records = page
         .objects
         .iter()
-        .map(|(added, o)| json!({"id": o["id"], "date_added": stix::timestamp(*added), "version": o["modified"], "media_type": stix::STIX}))
+        .map(|(added, o)| json!({"id": o["id"], "date_added": stix::timestamp(*added), "version": version(o), "media_type": stix::STIX}))
         .collect();
     Ok(answer(&page, records))
+}
+
+/// Get Object Versions (TAXII 2.1 §5.8): each object has exactly one version.
+async fn versions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, object_id)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Problem> {
+    let caller = reader(&state, &headers)?;
+    let holds = find(&state, &caller, &id)?;
+    let mut filters = filters(&state, &query)?;
+    filters.ids = Some(vec![object_id.clone()]);
+    let page = page(&state, holds, &filters).await?;
+    if page.objects.is_empty() {
+        return Err(Problem::not_found(format!("no object {object_id:?} in collection {id}")).taxii());
+    }
+    let mut response = answer(&page, Vec::new());
+    let body = json!({"more": false, "versions": page.objects.iter().map(|(_, o)| version(o)).collect::<Vec<_>>()});
+    *response.body_mut() = axum::body::Body::from(body.to_string());
+    Ok(response)
+}
+
+/// Every collection is read-only: a write is refused with a TAXII error (403), not an empty 405.
+async fn read_only(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Problem> {
+    reader(&state, &headers)?;
+    Err(Problem::new(StatusCode::FORBIDDEN, "read_only", "every collection of this server is read-only (can_write is false)").taxii())
 }

@@ -100,12 +100,28 @@ pub fn client_config(ca: &Path, client: Option<(&Path, &Path)>) -> Result<Arc<Cl
     Ok(Arc::new(config))
 }
 
+/// How many connections at once and how long one may sit without a request.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Connections served at once; the next waits in the listen backlog.
+    pub max: usize,
+    /// A connection with no request under way (handshake, headers, keep-alive) is closed after this.
+    pub idle: Duration,
+}
+
 /// Accepts TLS connections on `listener` and serves `app` on each until
-/// `shutdown`; then lets open requests finish (bounded) and returns.
-pub async fn serve(listener: TcpListener, tls: Arc<ServerConfig>, app: Router, shutdown: CancellationToken) {
+/// `shutdown`; then lets open requests finish (bounded) and returns. At most
+/// `limits.max` connections are served at once: the next is not accepted
+/// until one closes. A connection idle for `limits.idle` is closed.
+pub async fn serve(listener: TcpListener, tls: Arc<ServerConfig>, app: Router, limits: ConnectionLimits, shutdown: CancellationToken) {
     let acceptor = TlsAcceptor::from(tls);
     let mut connections = JoinSet::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max));
     loop {
+        let slot = tokio::select! {
+            () = shutdown.cancelled() => break,
+            slot = Arc::clone(&slots).acquire_owned() => slot.expect("the semaphore is never closed"),
+        };
         let (tcp, peer): (_, SocketAddr) = tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
@@ -119,14 +135,16 @@ pub async fn serve(listener: TcpListener, tls: Arc<ServerConfig>, app: Router, s
         };
         let (acceptor, app, shutdown) = (acceptor.clone(), app.clone(), shutdown.clone());
         connections.spawn(async move {
-            let stream = match tokio::time::timeout(HANDSHAKE_LIMIT, acceptor.accept(tcp)).await {
+            let _slot = slot; // held while the connection lives
+            let stream = match tokio::time::timeout(HANDSHAKE_LIMIT.min(limits.idle), acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(e)) => return debug!(%peer, error = %e, "TLS handshake refused."),
                 Err(_) => return debug!(%peer, "TLS handshake timed out."),
             };
             let connection = hyper::server::conn::http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
+                // Also bounds the wait for the next request on a kept-alive connection.
+                .header_read_timeout(limits.idle)
                 .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app));
             let mut connection = std::pin::pin!(connection);
             tokio::select! {
