@@ -59,7 +59,31 @@ public class KafkaSetup {
                 }
             }
             admin.createAcls(acls).all().get();
+            waitForEveryNode(admin);
             System.out.printf("stack: %d topics in plan (%d created), %d ACLs applied%n", topics.size(), created, acls.size());
         }
+    }
+
+    // The controller has committed the topics and ACLs; a broker applies them
+    // once its copy of the metadata log has them. Until then its authorizer
+    // refuses the agencies (a client that starts at once gets a fatal
+    // ClusterAuthorizationFailed): wait until every node's log has reached the
+    // leader's end, then a moment for it to be applied.
+    static void waitForEveryNode(Admin admin) throws Exception {
+        QuorumInfo quorum = admin.describeMetadataQuorum().quorumInfo().get();
+        long target = quorum.voters().stream().filter(r -> r.replicaId() == quorum.leaderId())
+                .mapToLong(QuorumInfo.ReplicaState::logEndOffset).max().orElse(0);
+        long deadline = System.currentTimeMillis() + 60_000;
+        while (true) {
+            QuorumInfo now = admin.describeMetadataQuorum().quorumInfo().get();
+            List<QuorumInfo.ReplicaState> replicas = new ArrayList<>(now.voters());
+            replicas.addAll(now.observers());
+            if (replicas.stream().allMatch(r -> r.logEndOffset() >= target)) break;
+            if (System.currentTimeMillis() > deadline) {
+                throw new IllegalStateException("the metadata did not reach every node within 60 s: " + replicas);
+            }
+            Thread.sleep(200);
+        }
+        Thread.sleep(1_000);
     }
 }
