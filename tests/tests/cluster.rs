@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 const REQUESTS: usize = 600;
 
 fn wallet(i: usize) -> String {
-    format!("TClusterWallet{i:020}")
+    concord_domain::indicators::numbered_tron_address("cluster", i as u64)
 }
 
 /// The node that leads partition `partition` of `topic`, asked over the admin listeners.

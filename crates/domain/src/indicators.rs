@@ -130,6 +130,23 @@ pub fn tron_address(raw: &str) -> Result<String, IndicatorError> {
     Ok(text.to_owned())
 }
 
+/// The TRON address of a 20-byte account: base58check of 0x41 ‖ `account`.
+pub fn tron_address_of(account: [u8; 20]) -> String {
+    let mut bytes = Vec::with_capacity(25);
+    bytes.push(0x41);
+    bytes.extend_from_slice(&account);
+    let digest = Sha256::digest(Sha256::digest(&bytes));
+    bytes.extend_from_slice(&digest[..4]);
+    bs58::encode(bytes).into_string()
+}
+
+/// A valid TRON address numbered `n` in the namespace `label` (tests, benchmarks,
+/// demos): the account is the first 20 bytes of SHA-256(`label` ‖ `n`).
+pub fn numbered_tron_address(label: &str, n: u64) -> String {
+    let digest = Sha256::digest(format!("{label}:{n}").as_bytes());
+    tron_address_of(digest[..20].try_into().expect("a SHA-256 digest has 20 bytes and more"))
+}
+
 /// An address on `chain`, normalized for that chain.
 pub fn chain_address(chain: &str, raw: &str) -> Result<(String, String), IndicatorError> {
     let chain = chain.trim().to_ascii_uppercase();
@@ -249,6 +266,32 @@ mod tests {
         assert!(tron_address("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed").is_err());
         // The wallet the demo and the tests use is a real base58check TRON address.
         assert!(tron_address("TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n").is_ok());
+        // Encoding is the inverse of the check.
+        let decoded = bs58::decode("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t").into_vec().unwrap();
+        assert_eq!(tron_address_of(decoded[1..21].try_into().unwrap()), "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t");
+        let numbered = numbered_tron_address("crash", 7);
+        assert_eq!(tron_address(&numbered).unwrap(), numbered);
+        assert_ne!(numbered, numbered_tron_address("crash", 8));
+    }
+
+    /// A consumer refuses what is not already normalized, so normalizing twice must change nothing.
+    #[test]
+    fn normalizing_is_idempotent_for_every_kind() {
+        let inputs = [
+            (IndicatorKind::PhoneNumber, "0063 (917) 123.4567", None, None, None),
+            (IndicatorKind::Domain, "Bücher.Example.", None, None, None),
+            (IndicatorKind::Url, "HTTPS://Secure-BDO-Verify.com:8443/Login?X=1#a", None, None, None),
+            (IndicatorKind::Email, " Victim.Helper@Secure-BDO-Verify.COM ", None, None, None),
+            (IndicatorKind::CryptoAddress, "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", Some("ethereum"), Some("usdt"), None),
+            (IndicatorKind::CryptoAddress, "TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n", Some("tron"), None, None),
+            (IndicatorKind::SocialHandle, "@@Anna.Trades.Gold", None, None, Some(" Telegram ")),
+            (IndicatorKind::BankAccount, "ph12 bdo 0001 2345 6789", None, None, Some(" BDO ")),
+        ];
+        for (kind, raw, chain, asset, platform) in inputs {
+            let once = Indicator::normalized(kind, raw, chain, asset, platform, None).unwrap();
+            let twice = Indicator::normalized(kind, &once.value, once.chain.as_deref(), once.asset.as_deref(), once.platform.as_deref(), None).unwrap();
+            assert_eq!(once, twice, "{kind:?} {raw:?}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod directory;
 mod ids;
 pub mod indicators;
+pub mod rules;
 mod messages;
 mod topics;
 
@@ -15,6 +16,7 @@ pub use messages::{
     LegalBasisKind, LogCheckpoint, Message, ScamCategory, TakedownConfirmation, TargetAction, TargetStatus, Tlp,
     UnixMillis, Urgency,
 };
+pub use rules::{Invalid, Rules};
 pub use topics::{
     group_id, AclBinding, AclOperation, ConcreteTopic, PatternType, PublishRule, ResourceType, TopicKind,
     TopicModel, TopicSpec, TopicsError,

@@ -52,6 +52,17 @@ pub enum Payload {
 }
 
 impl Payload {
+    /// Whether the message keeps its rules ([`concord_domain::Rules::check`]).
+    pub fn check(&self) -> Result<(), concord_domain::Invalid> {
+        use concord_domain::Rules;
+        match self {
+            Payload::IndicatorAlert(m) => m.check(),
+            Payload::FreezeRequest(m) => m.check(),
+            Payload::TakedownConfirmation(m) => m.check(),
+            Payload::LogCheckpoint(m) => m.check(),
+        }
+    }
+
     /// Its message type.
     pub fn message_type(&self) -> MessageType {
         match self {

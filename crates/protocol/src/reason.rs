@@ -56,14 +56,17 @@ pub enum RejectReason {
     BadAvro,
     /// The schema's record name is not the `ce_type`, or the record does not map to the type.
     TypeMismatch,
+    /// The message decodes but breaks one of its rules (`concord_domain::rules`):
+    /// an id not a canonical UUID, an indicator not normalized, a repeated target id, ….
+    InvalidMessage,
     /// An AMBER+STRICT or RED alert on the broadcast alerts topic: such alerts
-    /// go to their recipients' inboxes only.
+    /// go to their recipients' restricted-alert topics only.
     Misdirected,
 }
 
 impl RejectReason {
     /// Every reason, for documentation and metrics.
-    pub const ALL: [RejectReason; 25] = [
+    pub const ALL: [RejectReason; 26] = [
         RejectReason::Oversized,
         RejectReason::MissingSignature,
         RejectReason::MalformedSignature,
@@ -88,6 +91,7 @@ impl RejectReason {
         RejectReason::UnknownSchema,
         RejectReason::BadAvro,
         RejectReason::TypeMismatch,
+        RejectReason::InvalidMessage,
         RejectReason::Misdirected,
     ];
 
@@ -118,6 +122,7 @@ impl RejectReason {
             RejectReason::UnknownSchema => "unknown_schema",
             RejectReason::BadAvro => "bad_avro",
             RejectReason::TypeMismatch => "type_mismatch",
+            RejectReason::InvalidMessage => "invalid_message",
             RejectReason::Misdirected => "misdirected",
         }
     }

@@ -299,6 +299,8 @@ pub(crate) async fn case(hub: &Hub, command: CaseCommand) -> anyhow::Result<()> 
             }
             let request: concord_domain::FreezeRequest =
                 serde_json::from_value(value).with_context(|| format!("{}: not a valid FreezeRequest", file.display()))?;
+            let request = concord_domain::Rules::parse(request).with_context(|| format!("{}: not a valid FreezeRequest", file.display()))?;
+            request.check_sendable(concord_domain::UnixMillis::now()).with_context(|| format!("{}: not sendable", file.display()))?;
             let enforcement = concord_enforcement::Enforcement::new(identity, config)?;
             let sent = enforcement.send(&request, &to).await?;
             println!("case {}: request {} sent to {to} (event {})", request.case_ref, request.request_id, sent.id);

@@ -77,7 +77,7 @@ fn alert(i: usize) -> IndicatorAlert {
         alert_id: uuid::Uuid::new_v4().to_string(),
         indicators: vec![Indicator {
             kind: IndicatorKind::CryptoAddress,
-            value: format!("TXbench{i:028}"),
+            value: concord_domain::indicators::numbered_tron_address("bench", i as u64),
             chain: Some("TRON".into()),
             asset: Some("USDT".into()),
             platform: None,

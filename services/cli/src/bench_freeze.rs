@@ -59,7 +59,7 @@ const WARM_UP_RATE: u64 = 20;
 const WARM_UP_SECS: u64 = 2;
 
 fn wallet(i: usize) -> String {
-    format!("TBenchFreeze{i:022}")
+    concord_domain::indicators::numbered_tron_address("bench-freeze", i as u64)
 }
 
 pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -121,8 +121,9 @@ pub(crate) struct PublishArgs {
     to: Vec<String>,
 }
 
-/// Reads a message file, filling in a fresh alert id and first-seen time when absent.
-fn parse_message<M: Message>(path: &Path) -> anyhow::Result<M> {
+/// Reads a message file, filling in a fresh alert id and first-seen time when
+/// absent, and applies the domain's rules (canonical ids, normalized indicators).
+fn parse_message<M: Message + concord_domain::Rules>(path: &Path) -> anyhow::Result<M> {
     let mut value: serde_json::Value =
         serde_json::from_str(&read(path)?).with_context(|| format!("{}: not JSON", path.display()))?;
     if let Some(obj) = value.as_object_mut() {
@@ -137,10 +138,11 @@ fn parse_message<M: Message>(path: &Path) -> anyhow::Result<M> {
             _ => {}
         }
     }
-    serde_json::from_value(value).with_context(|| format!("{}: not a valid {}", path.display(), M::TYPE.short_name()))
+    let message: M = serde_json::from_value(value).with_context(|| format!("{}: not a valid {}", path.display(), M::TYPE.short_name()))?;
+    message.parse().with_context(|| format!("{}: not a valid {}", path.display(), M::TYPE.short_name()))
 }
 
-async fn send<M: Message>(
+async fn send<M: Message + concord_domain::Rules>(
     producer: &SignedProducer,
     identity: &Identity,
     args: &PublishArgs,

@@ -159,6 +159,15 @@ impl Committee {
                     evidence_refs: vec![format!("report/{name}#{}", line.line)],
                     related_alert_ids: vec![],
                 };
+                // The rules every consumer checks: refuse the line here rather than publish what they would dead-letter.
+                let alert = match concord_domain::Rules::parse(alert) {
+                    Ok(alert) => alert,
+                    Err(e) => {
+                        warn!(file = %name, line = line.line, reason = %e, "Report line refused.");
+                        pass.refused.push(format!("{name}:{}: {e}", line.line));
+                        continue;
+                    }
+                };
                 let sent = self.producer.publish(&self.identity.topics.alerts(), line.indicator.value.as_bytes(), &alert).await?;
                 self.store.record(&key, &alert.alert_id, &sent.id)?;
                 self.published.inc();

@@ -1,11 +1,12 @@
 //! A POSTed body becomes a message in one place: JSON in the shape of the
 //! message's Avro schema (`schemas/*.avsc`, the same field names and enum
-//! symbols), no field the schema lacks, indicators normalized as the committee
-//! normalizes reports, and the checks a recipient would otherwise reject.
+//! symbols), no field the schema lacks and none given twice; then the domain's
+//! rules (`concord_domain::rules`), the same every consumer checks — so what
+//! the gateway answers 202 no consumer dead-letters.
 
 use std::collections::HashSet;
 
-use concord_domain::{FreezeRequest, Indicator, IndicatorAlert, Message, UnixMillis};
+use concord_domain::{FreezeRequest, IndicatorAlert, Message, Rules, UnixMillis};
 use serde_json::Value;
 
 use crate::problem::Problem;
@@ -16,6 +17,9 @@ pub fn parse<M: Message>(body: &[u8]) -> Result<M, Problem> {
     let name = M::TYPE.short_name();
     let value: Value =
         serde_json::from_slice(body).map_err(|e| Problem::bad_request("malformed_json", format!("the body is not JSON: {e}")))?;
+    if let Some(path) = duplicate_key(body) {
+        return Err(Problem::invalid(format!("{path} is given twice; each member once")));
+    }
     let message: M = serde_json::from_value(value.clone()).map_err(|e| Problem::invalid(format!("not a {name} (schemas/{name}.avsc): {e}")))?;
     let known = serde_json::to_value(&message).expect("a message always serializes");
     if let Some(path) = unknown_field(&value, &known, "") {
@@ -36,69 +40,72 @@ fn unknown_field(input: &Value, known: &Value, path: &str) -> Option<String> {
     }
 }
 
-fn uuid(field: &str, value: &str) -> Result<(), Problem> {
-    uuid::Uuid::parse_str(value).map(|_| ()).map_err(|_| Problem::invalid(format!("{field} {value:?} is not a UUID")))
+/// The message as the domain's rules make it, or 422 naming the rule.
+fn ruled<M: Rules>(message: M) -> Result<M, Problem> {
+    message.parse().map_err(|e| Problem::invalid(e.to_string()))
 }
 
-fn normalized(path: &str, indicator: &Indicator) -> Result<Indicator, Problem> {
-    Indicator::normalized(
-        indicator.kind,
-        &indicator.value,
-        indicator.chain.as_deref(),
-        indicator.asset.as_deref(),
-        indicator.platform.as_deref(),
-        None,
-    )
-    .map_err(|e| Problem::invalid(format!("{path}: {e}")))
-}
-
-/// A publishable alert: the checks, and its indicators normalized.
+/// A publishable alert: the domain's rules (canonical ids, normalized indicators, …).
 pub fn alert(body: &[u8]) -> Result<IndicatorAlert, Problem> {
-    let mut alert: IndicatorAlert = parse(body)?;
-    uuid("/alert_id", &alert.alert_id)?;
-    if alert.indicators.is_empty() {
-        return Err(Problem::invalid("/indicators: an alert names at least one indicator"));
-    }
-    for (i, indicator) in alert.indicators.iter_mut().enumerate() {
-        *indicator = normalized(&format!("/indicators/{i}"), indicator)?;
-    }
-    if !(0..=100).contains(&alert.confidence) {
-        return Err(Problem::invalid(format!("/confidence {} is not within 0..=100", alert.confidence)));
-    }
-    if alert.valid_until.is_some_and(|u| u <= alert.first_seen) {
-        return Err(Problem::invalid("/valid_until must be later than /first_seen"));
-    }
-    for id in &alert.related_alert_ids {
-        uuid("/related_alert_ids", id)?;
-    }
-    Ok(alert)
+    ruled(parse::<IndicatorAlert>(body)?)
 }
 
-/// A sendable freeze request: the checks, and its target indicators normalized.
+/// A sendable freeze request: the domain's rules, and a deadline still ahead.
 pub fn freeze_request(body: &[u8]) -> Result<FreezeRequest, Problem> {
-    let mut request: FreezeRequest = parse(body)?;
-    uuid("/request_id", &request.request_id)?;
-    if request.targets.is_empty() {
-        return Err(Problem::invalid("/targets: a request names at least one target"));
-    }
-    let mut ids = HashSet::new();
-    for (i, target) in request.targets.iter_mut().enumerate() {
-        if target.target_id.is_empty() || !ids.insert(target.target_id.clone()) {
-            return Err(Problem::invalid(format!("/targets/{i}/target_id {:?} is empty or used twice", target.target_id)));
-        }
-        target.indicator = normalized(&format!("/targets/{i}/indicator"), &target.indicator)?;
-    }
-    let digest = &request.legal_basis.document_sha256;
-    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
-        return Err(Problem::invalid("/legal_basis/document_sha256 must be 64 lower-case hex digits (SHA-256 of the legal document)"));
-    }
-    if request.deadline <= UnixMillis::now() {
-        return Err(Problem::invalid("/deadline has passed"));
-    }
-    if request.escalation < 0 {
-        return Err(Problem::invalid("/escalation must not be negative"));
-    }
+    let request = ruled(parse::<FreezeRequest>(body)?)?;
+    request.check_sendable(UnixMillis::now()).map_err(|e| Problem::invalid(e.to_string()))?;
     Ok(request)
+}
+
+/// Refuses a JSON object that names a member twice (serde_json keeps the last
+/// silently): the pointer of the first repeated member.
+fn duplicate_key(body: &[u8]) -> Option<String> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    struct Walk(String);
+    impl<'de> DeserializeSeed<'de> for Walk {
+        type Value = Option<String>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Walk {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut seen = HashSet::new();
+            let mut found = None;
+            while let Some(key) = map.next_key::<String>()? {
+                let path = format!("{}/{key}", self.0);
+                if found.is_none() && !seen.insert(key) {
+                    found = Some(path.clone());
+                }
+                let inner = map.next_value_seed(Walk(path))?;
+                found = found.or(inner);
+            }
+            Ok(found)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            let mut i = 0;
+            while let Some(inner) = seq.next_element_seed(Walk(format!("{}/{i}", self.0)))? {
+                found = found.or(inner);
+                i += 1;
+            }
+            Ok(found)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> { Ok(None) }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> { Ok(None) }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> { Ok(None) }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> { Ok(None) }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> { Ok(None) }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> { Ok(None) }
+        fn visit_none<E>(self) -> Result<Self::Value, E> { Ok(None) }
+    }
+    let _ = IgnoredAny;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    Walk(String::new()).deserialize(&mut de).ok().flatten()
 }
 
 #[cfg(test)]
@@ -117,14 +124,24 @@ mod tests {
     }
 
     #[test]
+    fn every_spelling_of_an_alert_id_is_the_canonical_one() {
+        for spelling in ["0B0E9A47-6C0F-4D6E-9A43-6C1C1F6C3A11", "{0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11}", "urn:uuid:0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11", "0b0e9a476c0f4d6e9a436c1c1f6c3a11"] {
+            let body = ALERT.replace("0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11", spelling);
+            assert_eq!(alert(body.as_bytes()).unwrap().alert_id, "0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11", "{spelling}");
+        }
+    }
+
+    #[test]
     fn each_bad_alert_names_its_field() {
         let cases = [
             (ALERT.replace("\"tlp\"", "\"colour\": 1, \"tlp\""), "/colour is not a field"),
             (ALERT.replace("\"platform\": null", "\"platform\": null, \"x\": 2"), "/indicators/0/x is not a field"),
             (ALERT.replace("ROMANCE_SCAM", "LOTTERY"), "not a IndicatorAlert"),
-            (ALERT.replace("\"confidence\": 80", "\"confidence\": 101"), "/confidence 101"),
+            (ALERT.replace("\"confidence\": 80", "\"confidence\": 101"), "/confidence: 101"),
             (ALERT.replace("+63 917 123 4567", "call me"), "/indicators/0"),
             (ALERT.replace("0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11", "alert-1"), "/alert_id"),
+            (ALERT.replace("\"confidence\": 80", "\"confidence\": 80, \"confidence\": 20"), "/confidence is given twice"),
+            (ALERT.replace("\"chain\": null", "\"chain\": null, \"chain\": \"TRON\""), "/indicators/0/chain is given twice"),
         ];
         for (body, expected) in cases {
             let problem = alert(body.as_bytes()).unwrap_err();

@@ -1,0 +1,236 @@
+//! One set of message rules for every path. [`Rules::parse`] turns a message as
+//! someone wrote it into the one form Concord sends — ids as canonical UUIDs,
+//! indicators normalized (E.164, IDNA, EIP-55, base58check, …), every rule
+//! checked — or names the first rule it breaks, as a JSON pointer and a reason.
+//! Publishers (the gateway, the CLI, the committee) send what `parse` returns;
+//! every consumer requires a received message to be already in that form
+//! ([`Rules::check`]) and dead-letters it as `invalid_message` otherwise, so
+//! what one path accepts no other path rejects.
+
+use std::collections::HashSet;
+
+use crate::{FreezeRequest, Indicator, IndicatorAlert, LogCheckpoint, TakedownConfirmation, UnixMillis};
+
+/// Why a message breaks a rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {why}")]
+pub struct Invalid {
+    /// Where: a JSON pointer into the message (`/targets/1/target_id`).
+    pub path: String,
+    /// What is wrong.
+    pub why: String,
+}
+
+fn invalid(path: impl Into<String>, why: impl Into<String>) -> Invalid {
+    Invalid { path: path.into(), why: why.into() }
+}
+
+/// The rules of one message type.
+pub trait Rules: Sized + Clone + PartialEq + serde::Serialize {
+    /// The message in the form Concord sends, or the first rule it breaks.
+    fn parse(self) -> Result<Self, Invalid>;
+
+    /// A received message must already be in that form and keep every rule:
+    /// `Err` names the rule, or the first field not in canonical form.
+    fn check(&self) -> Result<(), Invalid> {
+        let parsed = self.clone().parse()?;
+        if parsed == *self {
+            return Ok(());
+        }
+        Err(first_difference(&serde_json::to_value(self), &serde_json::to_value(&parsed)))
+    }
+}
+
+/// The JSON pointer of the first field where `received` differs from its canonical form.
+fn first_difference(received: &Result<serde_json::Value, serde_json::Error>, canonical: &Result<serde_json::Value, serde_json::Error>) -> Invalid {
+    fn walk(a: &serde_json::Value, b: &serde_json::Value, path: String) -> Option<(String, String)> {
+        use serde_json::Value::*;
+        match (a, b) {
+            (Object(x), Object(y)) => x.iter().find_map(|(k, v)| walk(v, y.get(k).unwrap_or(&Null), format!("{path}/{k}"))),
+            (Array(x), Array(y)) if x.len() == y.len() => x.iter().zip(y).enumerate().find_map(|(i, (v, w))| walk(v, w, format!("{path}/{i}"))),
+            _ if a == b => None,
+            _ => Some((path, format!("{a} is not in canonical form ({b})"))),
+        }
+    }
+    match (received, canonical) {
+        (Ok(a), Ok(b)) => walk(a, b, String::new()).map_or_else(|| invalid("", "not in canonical form"), |(p, w)| invalid(p, w)),
+        _ => invalid("", "not in canonical form"),
+    }
+}
+
+/// A UUID in its canonical text (lower case, hyphenated), from any form `uuid` reads.
+fn uuid(path: &str, text: &str) -> Result<String, Invalid> {
+    uuid::Uuid::parse_str(text.trim()).map(|u| u.to_string()).map_err(|_| invalid(path, format!("{text:?} is not a UUID")))
+}
+
+fn indicator(path: &str, i: &Indicator) -> Result<Indicator, Invalid> {
+    Indicator::normalized(i.kind, &i.value, i.chain.as_deref(), i.asset.as_deref(), i.platform.as_deref(), None).map_err(|e| invalid(path, e.to_string()))
+}
+
+impl Rules for IndicatorAlert {
+    fn parse(mut self) -> Result<Self, Invalid> {
+        self.alert_id = uuid("/alert_id", &self.alert_id)?;
+        if self.indicators.is_empty() {
+            return Err(invalid("/indicators", "an alert names at least one indicator"));
+        }
+        for (n, i) in self.indicators.iter_mut().enumerate() {
+            *i = indicator(&format!("/indicators/{n}"), i)?;
+        }
+        if !(0..=100).contains(&self.confidence) {
+            return Err(invalid("/confidence", format!("{} is not within 0..=100", self.confidence)));
+        }
+        if self.valid_until.is_some_and(|u| u <= self.first_seen) {
+            return Err(invalid("/valid_until", "must be later than /first_seen"));
+        }
+        for (n, id) in self.related_alert_ids.iter_mut().enumerate() {
+            *id = uuid(&format!("/related_alert_ids/{n}"), id)?;
+        }
+        Ok(self)
+    }
+}
+
+impl Rules for FreezeRequest {
+    fn parse(mut self) -> Result<Self, Invalid> {
+        self.request_id = uuid("/request_id", &self.request_id)?;
+        if self.targets.is_empty() {
+            return Err(invalid("/targets", "a request names at least one target"));
+        }
+        let mut ids = HashSet::new();
+        for (n, target) in self.targets.iter_mut().enumerate() {
+            if target.target_id.trim().is_empty() {
+                return Err(invalid(format!("/targets/{n}/target_id"), "is empty"));
+            }
+            if !ids.insert(target.target_id.clone()) {
+                return Err(invalid(format!("/targets/{n}/target_id"), format!("{:?} is used twice: each target is confirmed by its id", target.target_id)));
+            }
+            target.indicator = indicator(&format!("/targets/{n}/indicator"), &target.indicator)?;
+        }
+        let digest = self.legal_basis.document_sha256.trim().to_ascii_lowercase();
+        if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid("/legal_basis/document_sha256", "must be 64 hex digits (SHA-256 of the legal document)"));
+        }
+        self.legal_basis.document_sha256 = digest;
+        if self.escalation < 0 {
+            return Err(invalid("/escalation", "must not be negative"));
+        }
+        Ok(self)
+    }
+}
+
+impl FreezeRequest {
+    /// A request may be sent only before its deadline (a rule of sending, not
+    /// of the message: one received late is still a valid, overdue request).
+    pub fn check_sendable(&self, now: UnixMillis) -> Result<(), Invalid> {
+        if self.deadline <= now {
+            return Err(invalid("/deadline", "has passed"));
+        }
+        Ok(())
+    }
+}
+
+impl Rules for TakedownConfirmation {
+    fn parse(mut self) -> Result<Self, Invalid> {
+        self.request_id = uuid("/request_id", &self.request_id)?;
+        if self.target_id.trim().is_empty() {
+            return Err(invalid("/target_id", "is empty"));
+        }
+        Ok(self)
+    }
+}
+
+impl Rules for LogCheckpoint {
+    fn parse(self) -> Result<Self, Invalid> {
+        if self.tree_size < 0 {
+            return Err(invalid("/tree_size", "must not be negative"));
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{FreezeTarget, IndicatorKind, LegalBasis, LegalBasisKind, ScamCategory, TargetAction, Tlp, Urgency};
+
+    fn alert() -> IndicatorAlert {
+        IndicatorAlert {
+            alert_id: "0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11".into(),
+            indicators: vec![Indicator { kind: IndicatorKind::PhoneNumber, value: "+639171234567".into(), chain: None, asset: None, platform: None }],
+            category: ScamCategory::RomanceScam,
+            confidence: 80,
+            tlp: Tlp::Green,
+            first_seen: UnixMillis(1_795_910_400_000),
+            valid_until: None,
+            description: String::new(),
+            evidence_refs: vec![],
+            related_alert_ids: vec![],
+        }
+    }
+
+    fn request() -> FreezeRequest {
+        let target = |id: &str| FreezeTarget {
+            target_id: id.into(),
+            action: TargetAction::FreezeWallet,
+            indicator: Indicator { kind: IndicatorKind::CryptoAddress, value: "TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n".into(), chain: Some("TRON".into()), asset: Some("USDT".into()), platform: None },
+        };
+        FreezeRequest {
+            request_id: "5d7c7c1e-2f4b-4a55-9d0e-4c8f5b1d2e3a".into(),
+            case_ref: "US-2026-0419".into(),
+            targets: vec![target("t1"), target("t2")],
+            legal_basis: LegalBasis { kind: LegalBasisKind::CourtOrder, reference: "1:26-mj-00419".into(), jurisdiction: "US".into(), document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into() },
+            deadline: UnixMillis(1_895_910_400_000),
+            urgency: Urgency::Immediate,
+            embargo: true,
+            escalation: 0,
+            notes: String::new(),
+        }
+    }
+
+    #[test]
+    fn every_spelling_of_one_alert_id_is_one_id() {
+        for spelling in ["0B0E9A47-6C0F-4D6E-9A43-6C1C1F6C3A11", "{0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11}", "urn:uuid:0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11", "0b0e9a476c0f4d6e9a436c1c1f6c3a11"] {
+            let mut a = alert();
+            a.alert_id = spelling.into();
+            assert_eq!(a.clone().parse().unwrap().alert_id, "0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11", "{spelling}");
+            let refused = a.check().unwrap_err();
+            assert_eq!(refused.path, "/alert_id", "a consumer refuses the non-canonical spelling {spelling}");
+        }
+        assert!(alert().check().is_ok());
+    }
+
+    #[test]
+    fn each_rule_is_named_where_it_breaks() {
+        let cases: Vec<(IndicatorAlert, &str)> = vec![
+            (IndicatorAlert { alert_id: "alert-1".into(), ..alert() }, "/alert_id"),
+            (IndicatorAlert { indicators: vec![], ..alert() }, "/indicators"),
+            (IndicatorAlert { confidence: 101, ..alert() }, "/confidence"),
+            (IndicatorAlert { valid_until: Some(UnixMillis(1)), ..alert() }, "/valid_until"),
+            (IndicatorAlert { related_alert_ids: vec!["x".into()], ..alert() }, "/related_alert_ids/0"),
+        ];
+        for (a, path) in cases {
+            assert_eq!(a.parse().unwrap_err().path, path);
+        }
+        let mut phone = alert();
+        phone.indicators[0].value = "+63 917 123 4567".into();
+        assert_eq!(phone.clone().parse().unwrap().indicators[0].value, "+639171234567", "a publisher's spelling is normalized");
+        assert_eq!(phone.check().unwrap_err().path, "/indicators/0/value", "a consumer refuses it unnormalized");
+    }
+
+    #[test]
+    fn a_request_with_a_repeated_target_id_is_refused_not_half_executed() {
+        let mut r = request();
+        r.targets[1].target_id = "t1".into();
+        let refused = r.check().unwrap_err();
+        assert_eq!(refused.path, "/targets/1/target_id");
+        assert!(refused.why.contains("used twice"), "{refused}");
+        assert!(request().check().is_ok());
+        let mut digest = request();
+        digest.legal_basis.document_sha256 = "ABC".into();
+        assert_eq!(digest.parse().unwrap_err().path, "/legal_basis/document_sha256");
+        let mut upper = request();
+        upper.legal_basis.document_sha256 = upper.legal_basis.document_sha256.to_ascii_uppercase();
+        assert_eq!(upper.clone().parse().unwrap().legal_basis.document_sha256, request().legal_basis.document_sha256);
+        assert_eq!(upper.check().unwrap_err().path, "/legal_basis/document_sha256");
+        assert_eq!(request().check_sendable(UnixMillis(1_995_910_400_000)).unwrap_err().path, "/deadline");
+    }
+}
