@@ -175,7 +175,9 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
     let enforcement = Identity::load(hub, "enforcement-us")?.with_topic_suffix(&suffix);
     let admin = issuer.admin_settings();
     let mut topics = issuer.topics.topics(&issuer.directory);
-    topics.retain(|t| t.name.contains(&format!(".inbox.{}.", issuer.agency.id)) || t.name.contains(&format!(".inbox.{}.", enforcement.agency.id)) || t.name.contains(".dlq."));
+    // The issuer reads its inbox and its restricted-alert topic; law enforcement its inbox.
+    let wanted = [issuer.topics.inbox(&issuer.agency.id), issuer.topics.restricted(&issuer.agency.id), enforcement.topics.inbox(&enforcement.agency.id), issuer.topics.dead_letter()];
+    topics.retain(|t| wanted.contains(&t.name));
     create_topics(&admin, &topics).await.context("creating freeze benchmark topics")?;
 
     // The issuer's ledger: one wallet per request this run can send.

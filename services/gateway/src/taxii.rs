@@ -287,20 +287,26 @@ async fn objects(
     Ok(answer(&page, objects_of(&page)))
 }
 
+/// The page holding object `object_id` of collection `id` (404 when it is not there).
+async fn one_object(state: &AppState, headers: &HeaderMap, id: &str, object_id: &str, query: &HashMap<String, String>) -> Result<Page, Problem> {
+    let caller = reader(state, headers)?;
+    let holds = find(state, &caller, id)?;
+    let mut filters = filters(state, query)?;
+    filters.ids = Some(vec![object_id.to_owned()]);
+    let page = page(state, holds, &filters).await?;
+    if page.objects.is_empty() {
+        return Err(Problem::not_found(format!("no object {object_id:?} in collection {id}")).taxii());
+    }
+    Ok(page)
+}
+
 async fn object(
     State(state): State<AppState>,
     headers: HeaderMap,
     Path((id, object_id)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
-    let caller = reader(&state, &headers)?;
-    let holds = find(&state, &caller, &id)?;
-    let mut filters = filters(&state, &query)?;
-    filters.ids = Some(vec![object_id.clone()]);
-    let page = page(&state, holds, &filters).await?;
-    if page.objects.is_empty() {
-        return Err(Problem::not_found(format!("no object {object_id:?} in collection {id}")).taxii());
-    }
+    let page = one_object(&state, &headers, &id, &object_id, &query).await?;
     Ok(answer(&page, objects_of(&page)))
 }
 
@@ -328,18 +334,9 @@ async fn versions(
     Path((id, object_id)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, Problem> {
-    let caller = reader(&state, &headers)?;
-    let holds = find(&state, &caller, &id)?;
-    let mut filters = filters(&state, &query)?;
-    filters.ids = Some(vec![object_id.clone()]);
-    let page = page(&state, holds, &filters).await?;
-    if page.objects.is_empty() {
-        return Err(Problem::not_found(format!("no object {object_id:?} in collection {id}")).taxii());
-    }
-    let mut response = answer(&page, Vec::new());
+    let page = one_object(&state, &headers, &id, &object_id, &query).await?;
     let body = json!({"more": false, "versions": page.objects.iter().map(|(_, o)| version(o)).collect::<Vec<_>>()});
-    *response.body_mut() = axum::body::Body::from(body.to_string());
-    Ok(response)
+    Ok(with_dates(taxii(StatusCode::OK, body), &page))
 }
 
 /// Every collection is read-only: a write is refused with a TAXII error (403), not an empty 405.
