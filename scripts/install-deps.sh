@@ -23,6 +23,13 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
 command -v cargo >/dev/null || { echo "install-deps: cargo is missing; install Rust with rustup (https://rustup.rs)" >&2; exit 1; }
+# make test runs cargo fmt --check and cargo clippy: rustup's default profile has both.
+for component in rustfmt clippy; do
+  cargo "${component/rustfmt/fmt}" --version >/dev/null 2>&1 && continue
+  command -v rustup >/dev/null || { echo "install-deps: cargo $component is missing and there is no rustup to add it" >&2; exit 1; }
+  echo "install-deps: adding the Rust component $component"
+  rustup component add "$component"
+done
 # helm (for the chart checks) is built from its Go module by scripts/helm.sh.
 command -v go >/dev/null || { echo "install-deps: go is missing; Go 1.24 or newer builds helm for the chart checks (https://go.dev/dl)" >&2; exit 1; }
 echo "install-deps: ok"

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests, then the integration tests against the real
+# Runs every check and test: cargo fmt --check and clippy with warnings as
+# errors, the helm chart, unit tests, then the integration tests against the real
 # broker and registry that `make up` started. Integration tests run in
 # parallel; each uses its own topic copies, consumer groups and temp dirs.
 # Then, alone: the crash test (restarts the dev broker) and the broker-failure
@@ -11,8 +12,11 @@ scripts/stack.sh status >/dev/null || { echo "test: the stack is not up; run 'ma
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
+# The code checks itself first: formatting (rustfmt.toml) and every lint as an error.
+cargo fmt --all --check 2>&1 | tee -a "$log" || { echo "test: cargo fmt --all --check failed: run 'cargo fmt --all'" | tee -a "$log"; status=1; }
+[ $status -eq 0 ] && { cargo clippy --workspace --all-targets -- -D warnings 2>&1 | tee -a "$log" || status=$?; }
 # The chart: helm lint and helm template (helm is built from its Go module once).
-scripts/helm.sh check 2>&1 | tee -a "$log" || status=$?
+[ $status -eq 0 ] && { scripts/helm.sh check 2>&1 | tee -a "$log" || status=$?; }
 # The OASIS STIX validator the gateway's TAXII test checks its output with (cached venv).
 if [ $status -eq 0 ]; then
   CONCORD_STIX_VALIDATOR=$(scripts/stix-validator.sh ensure) || status=$?

@@ -10,12 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use concord_domain::{
-    group_id, Directory, Indicator, IndicatorAlert, IndicatorKind, KeyAlgorithm, KeyRecord, ScamCategory, Tlp,
-    UnixMillis,
+    group_id, Directory, Indicator, IndicatorAlert, IndicatorKind, KeyAlgorithm, KeyRecord, ScamCategory, Tlp, UnixMillis,
 };
 use concord_kafka::{
-    create_topics, delete_topics, dlq_header, to_raw, ConsumerStats, Handler, HandlerError, KafkaSettings,
-    SignedProducer, VerifiedConsumer,
+    create_topics, delete_topics, dlq_header, to_raw, ConsumerStats, Handler, HandlerError, Intake, KafkaSettings, SignedProducer,
+    VerifiedConsumer,
 };
 use concord_protocol::{header, CloudEvent, RawRecord, RejectReason, SigningKey, VerifiedEvent};
 use concord_runtime::config::HubConfig;
@@ -47,7 +46,8 @@ pub fn root() -> PathBuf {
 /// The hub configuration of the dev stack, paths made absolute.
 pub fn hub() -> HubConfig {
     let root = root();
-    let mut hub: HubConfig = concord_runtime::config::load(&root.join("config/concord.toml"), "CONCORD").expect("config/concord.toml loads");
+    let mut hub: HubConfig =
+        concord_runtime::config::load(&root.join("config/concord.toml"), "CONCORD").expect("config/concord.toml loads");
     for path in [&mut hub.pki_dir, &mut hub.directory, &mut hub.topics, &mut hub.state_dir] {
         if path.is_relative() {
             *path = root.join(&*path);
@@ -128,14 +128,16 @@ impl TestRun {
     pub fn start_consumer_in(&self, identity: &Identity, topics: &[String], name: &str, recorder: Recorder) -> Running {
         let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone()).expect("dlq producer");
         let consumer = VerifiedConsumer::new(
-            &identity.kafka,
-            identity.signer.clone(),
-            &group_id(&identity.agency.id, &format!("{}-{name}", self.suffix)),
-            topics,
-            identity.verifier(),
+            Intake {
+                settings: &identity.kafka,
+                signer: identity.signer.clone(),
+                group: &group_id(&identity.agency.id, &format!("{}-{name}", self.suffix)),
+                topics,
+                verifier: identity.verifier(),
+                dead_letter_topic: identity.topics.dead_letter(),
+                seen_path: &self.dir.join(format!("{name}.sqlite")),
+            },
             producer.inner().clone(),
-            identity.topics.dead_letter(),
-            &self.dir.join(format!("{name}.sqlite")),
         )
         .expect("consumer");
         let stats = consumer.stats();
@@ -402,7 +404,12 @@ pub fn issuer_config_in(dir: &Path) -> concord_issuer::IssuerConfig {
         hub: root().join("config/concord.toml"),
         agency: ISSUER.into(),
         database: dir.join("issuer-ledger.sqlite"),
-        policy: concord_holder::RequestPolicy { requesters: vec![ENFORCEMENT.into()], legal_bases: vec![CourtOrder, Mlat, Emergency], accept_delegated: false, proactive: None },
+        policy: concord_holder::RequestPolicy {
+            requesters: vec![ENFORCEMENT.into()],
+            legal_bases: vec![CourtOrder, Mlat, Emergency],
+            accept_delegated: false,
+            proactive: None,
+        },
         holdings: concord_issuer::config::Holdings { chains: vec!["TRON".into(), "ETHEREUM".into()], assets: vec!["USDT".into()] },
         admin_listen: String::new(),
         ledger_seed: None,
@@ -417,8 +424,17 @@ pub fn exchange_config(run: &TestRun) -> concord_exchange::ExchangeConfig {
         hub: root().join("config/concord.toml"),
         agency: EXCHANGE.into(),
         database: run.dir.join("exchange-ledger.sqlite"),
-        policy: concord_holder::RequestPolicy { requesters: vec![ENFORCEMENT.into()], legal_bases: vec![CourtOrder, Mlat, Emergency], accept_delegated: false, proactive: None },
-        screening: concord_exchange::config::Screening { deposits_dir: run.dir.join("deposits"), min_confidence: 50, poll_interval_ms: 100 },
+        policy: concord_holder::RequestPolicy {
+            requesters: vec![ENFORCEMENT.into()],
+            legal_bases: vec![CourtOrder, Mlat, Emergency],
+            accept_delegated: false,
+            proactive: None,
+        },
+        screening: concord_exchange::config::Screening {
+            deposits_dir: run.dir.join("deposits"),
+            min_confidence: 50,
+            poll_interval_ms: 100,
+        },
         admin_listen: String::new(),
         accounts_seed: Some(root().join("config/samples/exchange-accounts.csv")),
         topic_suffix: None,
@@ -524,6 +540,7 @@ pub fn token_for(agency: &str, scopes: &[&str]) -> String {
 
 /// A token of `agency`'s own dev key over exactly `claims`.
 pub fn token_with(agency: &str, claims: serde_json::Value) -> String {
-    let pem = std::fs::read_to_string(concord_runtime::pki::AgencyFiles::new(&hub().pki_dir, agency).signing_key()).expect("dev signing key");
+    let pem =
+        std::fs::read_to_string(concord_runtime::pki::AgencyFiles::new(&hub().pki_dir, agency).signing_key()).expect("dev signing key");
     concord_gateway::client::token(&pem, &format!("{agency}/dev-1"), &claims).expect("token")
 }

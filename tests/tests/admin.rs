@@ -58,7 +58,8 @@ async fn issuer_binary_serves_health_readiness_and_metrics_and_stops_on_sigterm(
     let database = run.dir.join("ledger.sqlite");
     let holdings = concord_issuer::config::Holdings { chains: vec!["TRON".into()], assets: vec!["USDT".into()] };
     let wallet = sample_alert().indicators[0].value.clone();
-    concord_issuer::store::put_wallet(&concord_issuer::store::open(&database, &holdings).unwrap(), "TRON", &wallet, "USDT", "5000.00").unwrap();
+    concord_issuer::store::put_wallet(&concord_issuer::store::open(&database, &holdings).unwrap(), "TRON", &wallet, "USDT", "5000.00")
+        .unwrap();
     let config = run.dir.join("issuer.toml");
     std::fs::write(
         &config,
@@ -71,14 +72,16 @@ async fn issuer_binary_serves_health_readiness_and_metrics_and_stops_on_sigterm(
         ),
     )
     .unwrap();
-    let mut child = KillOnDrop(Command::new(binary("concord-issuer"))
-        .arg(&config)
-        .current_dir(root())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(run.dir.join("issuer.log")).unwrap())
-        .spawn()
-        .expect("the concord-issuer binary is built (make build)"));
+    let mut child = KillOnDrop(
+        Command::new(binary("concord-issuer"))
+            .arg(&config)
+            .current_dir(root())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(run.dir.join("issuer.log")).unwrap())
+            .spawn()
+            .expect("the concord-issuer binary is built (make build)"),
+    );
     let base = format!("http://127.0.0.1:{port}");
 
     assert_eq!(until(&format!("{base}/healthz"), 200, Duration::from_secs(30)).await, "ok\n");
@@ -113,7 +116,11 @@ async fn stops_cleanly_on_sigterm(child: &mut KillOnDrop, log: &std::path::Path)
         if let Some(exit) = child.0.try_wait().unwrap() {
             break exit;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "no exit within 20 s of SIGTERM; log: {}", std::fs::read_to_string(log).unwrap_or_default());
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no exit within 20 s of SIGTERM; log: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert!(exit.success(), "exit after SIGTERM: {exit:?}; log: {}", std::fs::read_to_string(log).unwrap_or_default());
@@ -153,7 +160,9 @@ async fn readiness_says_the_registry_is_down_while_health_stays_up() {
     assert!(!body.contains("broker:"), "the broker answers: {body}");
 
     // A port already taken gives a clear error.
-    let taken = concord_runtime::admin::start(&format!("127.0.0.1:{port}"), &identity, concord_runtime::metrics::Metrics::new(), shutdown.clone()).await;
+    let taken =
+        concord_runtime::admin::start(&format!("127.0.0.1:{port}"), &identity, concord_runtime::metrics::Metrics::new(), shutdown.clone())
+            .await;
     let message = taken.expect_err("the port is taken").to_string();
     assert!(message.starts_with(&format!("admin port 127.0.0.1:{port}:")) && message.contains("admin_listen"), "{message}");
     shutdown.cancel();
@@ -188,15 +197,20 @@ async fn gateway_binary_counts_what_it_published_and_refused_and_stops_on_sigter
     let base = format!("http://127.0.0.1:{port}");
     assert_eq!(until(&format!("{base}/readyz"), 200, Duration::from_secs(30)).await, "ready\n");
 
-    let client = concord_gateway::client::GatewayClient::new(format!("127.0.0.1:{https}").parse().unwrap(), &run.hub.pki_dir.join("ca.pem"), None).unwrap();
+    let client =
+        concord_gateway::client::GatewayClient::new(format!("127.0.0.1:{https}").parse().unwrap(), &run.hub.pki_dir.join("ca.pem"), None)
+            .unwrap();
     let token = token_for(COMMITTEE, &["alerts:publish", "inbox:read"]);
     let posted = client.post_json("/v1/alerts", &token, &serde_json::to_value(sample_alert()).unwrap()).await.unwrap();
     assert_eq!(posted.status, 202, "{}", String::from_utf8_lossy(&posted.body));
     assert_eq!(client.send(hyper::Method::GET, "/v1/events", Some("not.a.token"), &[], None).await.unwrap().status, 401);
     // A partner follows its stream while the gateway is told to stop.
     let mut connection = client.connect().await.unwrap();
-    let mut stream = concord_gateway::client::SseReader::new(connection.open(hyper::Method::GET, "/v1/events/stream", Some(&token), &[], None).await.unwrap());
-    let first = tokio::time::timeout(Duration::from_secs(60), stream.next()).await.expect("the alert comes back over SSE").unwrap().unwrap();
+    let mut stream = concord_gateway::client::SseReader::new(
+        connection.open(hyper::Method::GET, "/v1/events/stream", Some(&token), &[], None).await.unwrap(),
+    );
+    let first =
+        tokio::time::timeout(Duration::from_secs(60), stream.next()).await.expect("the alert comes back over SSE").unwrap().unwrap();
     assert_eq!(first.event.as_deref(), Some("IndicatorAlert"));
 
     let text = get(&format!("{base}/metrics")).await.expect("metrics").1;
@@ -206,5 +220,8 @@ async fn gateway_binary_counts_what_it_published_and_refused_and_stops_on_sigter
     assert!(text.contains("concord_records_verified_total{consumer=\"events\"}"), "{text}");
 
     stops_cleanly_on_sigterm(&mut child, &run.dir.join("gateway.log")).await;
-    assert!(tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("the stream ends").map_or(true, |e| e.is_none()), "the SSE stream ends with the gateway");
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("the stream ends").map_or(true, |e| e.is_none()),
+        "the SSE stream ends with the gateway"
+    );
 }

@@ -53,7 +53,13 @@ async fn case_traffic(run: &TestRun) -> String {
     run.producer(COMMITTEE).publish(&committee.topics.alerts(), b"a1", &sample_alert()).await.unwrap();
     run.producer(ENFORCEMENT).publish(&committee.topics.alerts(), b"a2", &sample_alert()).await.unwrap();
     let value = committee.codec.encode(&sample_alert()).await.unwrap();
-    let forged = concord_protocol::forge_as(committee.signer.clone(), &ENFORCEMENT.parse().unwrap(), &committee.topics.alerts(), Some(b"f".to_vec()), value);
+    let forged = concord_protocol::forge_as(
+        committee.signer.clone(),
+        &ENFORCEMENT.parse().unwrap(),
+        &committee.topics.alerts(),
+        Some(b"f".to_vec()),
+        value,
+    );
     run.send(COMMITTEE, &[forged]).await;
     let request = sample_freeze_request("US-2026-0419");
     let issuer_inbox = committee.topics.inbox(&ISSUER.parse().unwrap());
@@ -78,9 +84,7 @@ async fn case_traffic(run: &TestRun) -> String {
 }
 
 fn outcomes(log: &AuditLog) -> Vec<String> {
-    (0..log.size())
-        .map(|i| concord_audit::leaf::Leaf::from_bytes(&log.leaf_bytes(i).unwrap()).unwrap().outcome)
-        .collect()
+    (0..log.size()).map(|i| concord_audit::leaf::Leaf::from_bytes(&log.leaf_bytes(i).unwrap()).unwrap().outcome).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,7 +169,11 @@ async fn every_tampering_with_the_stored_log_is_found_and_named() {
     let mut leaf: Vec<u8> = db.query_row("SELECT leaf FROM leaves WHERE idx = 2", [], |r| r.get(0)).unwrap();
     let at = leaf.len() - 10;
     leaf[at] ^= 0x04;
-    db.execute("UPDATE leaves SET leaf = ?1, leaf_hash = ?2 WHERE idx = 2", rusqlite::params![leaf, concord_merkle::leaf_hash(&leaf).to_vec()]).unwrap();
+    db.execute(
+        "UPDATE leaves SET leaf = ?1, leaf_hash = ?2 WHERE idx = 2",
+        rusqlite::params![leaf, concord_merkle::leaf_hash(&leaf).to_vec()],
+    )
+    .unwrap();
     let rewritten = AuditLog::open(&run.dir.join("rewritten.sqlite"), AUDITOR).unwrap();
     let new_root = hex(&rewritten.root(6).unwrap());
     rewritten.connection().execute("UPDATE checkpoints SET root = ?1", [&new_root]).unwrap();
@@ -210,7 +218,9 @@ async fn case_bundle(run: &TestRun) -> (Bundle, concord_domain::Directory, conco
     )
     .unwrap();
     // The verifier gets the published topic model; the bundle names the run's suffix.
-    let topics = concord_domain::TopicModel::from_toml_str(&std::fs::read_to_string(root().join("config/topics.toml")).unwrap(), "topics.toml").unwrap();
+    let topics =
+        concord_domain::TopicModel::from_toml_str(&std::fs::read_to_string(root().join("config/topics.toml")).unwrap(), "topics.toml")
+            .unwrap();
     (bundle, (*identity.directory).clone(), topics)
 }
 
@@ -257,7 +267,10 @@ async fn evidence_bundle_verifies_offline_and_fails_precisely_when_changed() {
     let mut renamed = bundle.clone();
     renamed.subject = "case XX-9999-0001".into();
     let problems = evidence::verify(&renamed, &directory, &topics).unwrap_err();
-    assert_eq!(problems, vec!["the bundle says it is about \"case XX-9999-0001\", but its signed manifest is about \"case US-2026-0419\"".to_owned()]);
+    assert_eq!(
+        problems,
+        vec!["the bundle says it is about \"case XX-9999-0001\", but its signed manifest is about \"case US-2026-0419\"".to_owned()]
+    );
 
     // A record repeated.
     let mut repeated = bundle.clone();
@@ -280,13 +293,8 @@ async fn two_signed_checkpoints_of_one_size_with_different_roots_raise_a_split_v
     let producer = run.producer(AUDITOR);
     for root in [[1u8; 32], [2u8; 32]] {
         let (claims, jws) = sign_checkpoint(&auditor_id.signer, AUDITOR, 42, &root, time::OffsetDateTime::now_utc());
-        let checkpoint = LogCheckpoint {
-            log_id: claims.log,
-            tree_size: 42,
-            root_hash: claims.root,
-            issued_at: UnixMillis(claims.iat * 1000),
-            jws,
-        };
+        let checkpoint =
+            LogCheckpoint { log_id: claims.log, tree_size: 42, root_hash: claims.root, issued_at: UnixMillis(claims.iat * 1000), jws };
         producer.publish(&auditor_id.topics.checkpoints(), b"audit-hub", &checkpoint).await.unwrap();
     }
     let auditor = audit_until(&run, "split", 2).await;
@@ -326,12 +334,24 @@ async fn a_dead_letter_blaming_another_agency_is_logged_as_unverified() {
     let auditor = audit_until(&run, "dlq", 9).await;
     let leaves: Vec<concord_audit::leaf::Leaf> =
         (0..auditor.log().size()).map(|i| concord_audit::leaf::Leaf::from_bytes(&auditor.log().leaf_bytes(i).unwrap()).unwrap()).collect();
-    let letters: Vec<(&str, &str)> = leaves.iter().filter(|l| l.outcome.starts_with("dead_letter")).map(|l| (l.outcome.as_str(), l.detail.as_str())).collect();
+    let letters: Vec<(&str, &str)> =
+        leaves.iter().filter(|l| l.outcome.starts_with("dead_letter")).map(|l| (l.outcome.as_str(), l.detail.as_str())).collect();
     assert_eq!(letters.len(), 4, "{letters:?}");
-    assert!(letters.contains(&("dead_letter:issuer_key_mismatch", letters.iter().find(|l| l.0 == "dead_letter:issuer_key_mismatch").unwrap().1)), "the exchange's own letter verifies: {letters:?}");
+    assert!(
+        letters
+            .contains(&("dead_letter:issuer_key_mismatch", letters.iter().find(|l| l.0 == "dead_letter:issuer_key_mismatch").unwrap().1)),
+        "the exchange's own letter verifies: {letters:?}"
+    );
     let unverified: Vec<&(&str, &str)> = letters.iter().filter(|l| l.0.starts_with("dead_letter_unverified:")).collect();
     assert_eq!(unverified.len(), 3, "{letters:?}");
-    assert!(unverified.iter().any(|l| l.0 == "dead_letter_unverified:bad_signature" && l.1.starts_with("not shown to come from issuer-usdx: the letter's concord-dlq-consumer differs")), "{letters:?}");
+    assert!(
+        unverified.iter().any(|l| l.0 == "dead_letter_unverified:bad_signature"
+            && l.1.starts_with("not shown to come from issuer-usdx: the letter's concord-dlq-consumer differs")),
+        "{letters:?}"
+    );
     assert!(unverified.iter().any(|l| l.1.contains("no single concord-dlq-signature header")), "{letters:?}");
-    assert!(unverified.iter().any(|l| l.0 == "dead_letter_unverified:replayed" && l.1.contains("concord-dlq-reason differs")), "{letters:?}");
+    assert!(
+        unverified.iter().any(|l| l.0 == "dead_letter_unverified:replayed" && l.1.contains("concord-dlq-reason differs")),
+        "{letters:?}"
+    );
 }

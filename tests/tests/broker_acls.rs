@@ -43,12 +43,8 @@ async fn exchange_certificate_cannot_read_an_issuer_inbox() {
     let exchange = run.identity(EXCHANGE);
     let inbox = exchange.topics.inbox(&ISSUER.parse().unwrap());
     let group = concord_domain::group_id(&exchange.agency.id, &run.suffix);
-    let consumer: StreamConsumer = exchange
-        .kafka
-        .client_config(&[("group.id", &group), ("auto.offset.reset", "earliest")])
-        .unwrap()
-        .create()
-        .unwrap();
+    let consumer: StreamConsumer =
+        exchange.kafka.client_config(&[("group.id", &group), ("auto.offset.reset", "earliest")]).unwrap().create().unwrap();
     consumer.subscribe(&[&inbox]).unwrap();
     refused(&consumer).await.expect("the exchange must not read the issuer's inbox");
 }
@@ -69,12 +65,8 @@ async fn only_the_auditor_reads_the_dead_letter_topic() {
     let run = TestRun::new("acl-dlq").await;
     let committee = run.identity(COMMITTEE);
     let group = concord_domain::group_id(&committee.agency.id, &run.suffix);
-    let consumer: StreamConsumer = committee
-        .kafka
-        .client_config(&[("group.id", &group), ("auto.offset.reset", "earliest")])
-        .unwrap()
-        .create()
-        .unwrap();
+    let consumer: StreamConsumer =
+        committee.kafka.client_config(&[("group.id", &group), ("auto.offset.reset", "earliest")]).unwrap().create().unwrap();
     consumer.subscribe(&[&committee.topics.dead_letter()]).unwrap();
     refused(&consumer).await.expect("the committee must not read the dead-letter topic");
 }

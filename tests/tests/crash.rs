@@ -252,14 +252,18 @@ async fn holders_killed_three_times_with_requests_resent_and_broker_restarted_co
     };
     let logs: Vec<String> = holders.iter_mut().map(Holder::stop).collect();
 
-    // Per (holder, request, target, step): how many, and under which event ids.
+    // Per (holder, request, target, step): the statuses seen, with their event ids.
+    type Step = (String, String, String, &'static str);
     let verifier = enforcement.verifier();
-    let mut steps: BTreeMap<(String, String, String, &str), Vec<(TargetStatus, String)>> = BTreeMap::new();
+    let mut steps: BTreeMap<Step, Vec<(TargetStatus, String)>> = BTreeMap::new();
     for r in &records {
         let event = verifier.verify(r, Mode::live()).await.expect("confirmations verify");
         let Payload::TakedownConfirmation(c) = &event.payload else { panic!("not a confirmation") };
         assert_eq!(event.id, c.event_id(&event.sender), "a confirmation carries its deterministic event id");
-        steps.entry((event.sender.to_string(), c.request_id.clone(), c.target_id.clone(), c.step())).or_default().push((c.status, event.id.clone()));
+        steps
+            .entry((event.sender.to_string(), c.request_id.clone(), c.target_id.clone(), c.step()))
+            .or_default()
+            .push((c.status, event.id.clone()));
     }
     let twice: Vec<_> = steps.iter().filter(|(_, seen)| seen.len() > 1).map(|(k, seen)| format!("{k:?}: {seen:?}")).take(5).collect();
     assert!(
@@ -270,11 +274,17 @@ async fn holders_killed_three_times_with_requests_resent_and_broker_restarted_co
         logs[1],
         logs[2]
     );
-    for ((holder, outcome), (ids, _)) in [(ISSUER, TargetStatus::Frozen), (EXCHANGE, TargetStatus::Frozen), (COMMITTEE, TargetStatus::TakenDown)].into_iter().zip(&sent) {
+    for ((holder, outcome), (ids, _)) in
+        [(ISSUER, TargetStatus::Frozen), (EXCHANGE, TargetStatus::Frozen), (COMMITTEE, TargetStatus::TakenDown)].into_iter().zip(&sent)
+    {
         let unique: BTreeSet<&String> = ids.iter().collect();
         assert_eq!(unique.len(), ids.len());
         for id in ids {
-            let step = |step| steps.get(&(holder.to_owned(), id.clone(), "t1".to_owned(), step)).map(|seen| seen.iter().map(|(s, _)| *s).collect::<Vec<_>>());
+            let step = |step| {
+                steps
+                    .get(&(holder.to_owned(), id.clone(), "t1".to_owned(), step))
+                    .map(|seen| seen.iter().map(|(s, _)| *s).collect::<Vec<_>>())
+            };
             assert_eq!(step("ack"), Some(vec![TargetStatus::Acknowledged]), "{holder} request {id} was acknowledged exactly once");
             assert_eq!(step("outcome"), Some(vec![outcome]), "{holder} request {id}: exactly one outcome, {}", outcome.as_str());
         }

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use concord_domain::{group_id, FreezeRequest, MessageType, TakedownConfirmation, TargetStatus, UnixMillis};
-use concord_kafka::{send_record, HandlerError, Processor, TransactionalProcessor};
+use concord_kafka::{send_record, HandlerError, Intake, Processor, TransactionalProcessor};
 use concord_protocol::{header, Payload, RawRecord, VerifiedEvent};
 use concord_runtime::identity::Identity;
 use concord_tests::*;
@@ -72,14 +72,16 @@ fn confirmation(request: &FreezeRequest) -> TakedownConfirmation {
 fn processor(run: &TestRun, txn: &str) -> TransactionalProcessor {
     let exchange = run.identity(EXCHANGE);
     TransactionalProcessor::new(
-        &exchange.kafka,
-        exchange.signer.clone(),
-        &group_id(&exchange.agency.id, &format!("{}-freeze", run.suffix)),
+        Intake {
+            settings: &exchange.kafka,
+            signer: exchange.signer.clone(),
+            group: &group_id(&exchange.agency.id, &format!("{}-freeze", run.suffix)),
+            topics: &[exchange.topics.inbox(&exchange.agency.id)],
+            verifier: exchange.verifier(),
+            dead_letter_topic: exchange.topics.dead_letter(),
+            seen_path: &run.dir.join("freeze-seen.sqlite"),
+        },
         txn,
-        &[exchange.topics.inbox(&exchange.agency.id)],
-        exchange.verifier(),
-        exchange.topics.dead_letter(),
-        &run.dir.join("freeze-seen.sqlite"),
     )
     .expect("processor")
 }
@@ -99,12 +101,7 @@ async fn every_request_gets_exactly_one_confirmation_across_aborted_and_orphaned
     let txn = group_id(&exchange.agency.id, &format!("{}-freeze-tx", run.suffix));
 
     // A previous instance died with a transaction open, holding a confirmation.
-    let orphan: FutureProducer = exchange
-        .kafka
-        .client_config(&[("transactional.id", txn.as_str())])
-        .unwrap()
-        .create()
-        .unwrap();
+    let orphan: FutureProducer = exchange.kafka.client_config(&[("transactional.id", txn.as_str())]).unwrap().create().unwrap();
     tokio::task::block_in_place(|| orphan.init_transactions(Duration::from_secs(30))).unwrap();
     orphan.begin_transaction().unwrap();
     let ghost = exchange.signer.sign_record(
@@ -167,7 +164,11 @@ async fn every_request_gets_exactly_one_confirmation_across_aborted_and_orphaned
     // 15th record and whatever else was in its batch).
     let first_uncommitted = processed.lock().unwrap()[committed as usize..].to_vec();
     assert!(first_uncommitted.len() >= 15 - committed as usize);
-    assert_eq!(redelivered.len(), first_uncommitted.len(), "the failed batch's records, and only they, come back as redeliveries: {redelivered:?}");
+    assert_eq!(
+        redelivered.len(),
+        first_uncommitted.len(),
+        "the failed batch's records, and only they, come back as redeliveries: {redelivered:?}"
+    );
     assert!(redelivered.iter().all(|r| first_uncommitted.contains(r)), "no committed record is redelivered");
 
     // What the requester can see: exactly one confirmation per request, no ghost.

@@ -120,7 +120,10 @@ async fn exchange_freezes_accounts_once_and_screens_deposits_against_alerts() {
     assert_eq!(confirmations.len(), 6, "{confirmations:?}");
     let outcome = |id: &str| confirmations.iter().find(|c| c.request_id == id && c.status.is_final()).unwrap().clone();
     let frozen = outcome(&freeze.request_id);
-    assert_eq!((frozen.status, frozen.amount_frozen.as_deref(), frozen.asset.as_deref()), (TargetStatus::Frozen, Some("4180000.00"), Some("USDT")));
+    assert_eq!(
+        (frozen.status, frozen.amount_frozen.as_deref(), frozen.asset.as_deref()),
+        (TargetStatus::Frozen, Some("4180000.00"), Some("USDT"))
+    );
     assert!(frozen.ledger_ref.unwrap().starts_with("account-hold:ACC-77120:"));
     assert_eq!(outcome(&unknown.request_id).status, TargetStatus::NotFound);
     let rejected = outcome(&wrong_action.request_id);

@@ -46,9 +46,36 @@ impl Rng {
 
 /// Tokens that tend to break parsers.
 const TOKENS: &[&[u8]] = &[
-    b"\"", b"\\", b"{", b"}", b"[", b"]", b",", b":", b"null", b"true", b"-1", b"0", b"1e309", b"-0", b"99999999999999999999",
-    b"\\u0000", b"\xff\xfe", b"\xc3\x28", b"\"alg\":\"none\"", b"\"exp\":", b"\"\":\"\"", b"\n", b"\r\n", b"\"\"\"", b"+", b"=", b".",
-    b"0x", b"T", b"a".as_slice(),
+    b"\"",
+    b"\\",
+    b"{",
+    b"}",
+    b"[",
+    b"]",
+    b",",
+    b":",
+    b"null",
+    b"true",
+    b"-1",
+    b"0",
+    b"1e309",
+    b"-0",
+    b"99999999999999999999",
+    b"\\u0000",
+    b"\xff\xfe",
+    b"\xc3\x28",
+    b"\"alg\":\"none\"",
+    b"\"exp\":",
+    b"\"\":\"\"",
+    b"\n",
+    b"\r\n",
+    b"\"\"\"",
+    b"+",
+    b"=",
+    b".",
+    b"0x",
+    b"T",
+    b"a".as_slice(),
 ];
 
 /// One random mutation of `input`.
@@ -92,7 +119,8 @@ fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
 
 fn corpus(target: &str) -> Vec<Vec<u8>> {
     let dir = root().join("fuzz/corpus").join(target);
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> =
+        std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).map(|e| e.unwrap().path()).collect();
     files.sort();
     let seeds: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).unwrap()).collect();
     assert!(!seeds.is_empty(), "{} has no seed", dir.display());
@@ -160,7 +188,12 @@ fn vector(seed: &[u8]) -> Vector {
         timestamp_ms: None,
         key: Some(v["record"]["key_utf8"].as_str().unwrap().as_bytes().to_vec()),
         value: Some(unhex(v["record"]["value_hex"].as_str().unwrap())),
-        headers: v["record"]["headers"].as_array().unwrap().iter().map(|h| (h[0].as_str().unwrap().to_owned(), Some(h[1].as_str().unwrap().as_bytes().to_vec()))).collect(),
+        headers: v["record"]["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| (h[0].as_str().unwrap().to_owned(), Some(h[1].as_str().unwrap().as_bytes().to_vec())))
+            .collect(),
     };
     let key = KeyRecord {
         kid: v["signing_key"]["kid"].as_str().unwrap().into(),
@@ -171,8 +204,14 @@ fn vector(seed: &[u8]) -> Vector {
         revoked_at: None,
         delegated: false,
     };
-    let directory =
-        Directory::new(vec![Agency { id: "committee-ph".parse().unwrap(), name: "vector".into(), role: Role::Committee, country: "PH".into(), keys: vec![key] }]).unwrap();
+    let directory = Directory::new(vec![Agency {
+        id: "committee-ph".parse().unwrap(),
+        name: "vector".into(),
+        role: Role::Committee,
+        country: "PH".into(),
+        keys: vec![key],
+    }])
+    .unwrap();
     let topics = TopicModel::from_toml_str(&std::fs::read_to_string(root().join("config/topics.toml")).unwrap(), "topics.toml").unwrap();
     let verifier = Verifier::new(Arc::new(directory), Arc::new(topics), AvroCodec::new("http://127.0.0.1:9").unwrap(), Limits::default());
     let now = time::OffsetDateTime::from_unix_timestamp(v["verify_at_unix"].as_i64().unwrap()).unwrap();
@@ -203,7 +242,11 @@ fn the_signature_header_survives_fuzzing() {
     let header_json = b64.decode(&parts[0]).unwrap();
     let claims_json = b64.decode(&parts[1]).unwrap();
     for (name, seed, rebuild) in [
-        ("jws-header", header_json, Box::new(|m: &[u8]| format!("{}.{}.{}", b64.encode(m), parts[1], parts[2])) as Box<dyn Fn(&[u8]) -> String>),
+        (
+            "jws-header",
+            header_json,
+            Box::new(|m: &[u8]| format!("{}.{}.{}", b64.encode(m), parts[1], parts[2])) as Box<dyn Fn(&[u8]) -> String>,
+        ),
         ("jws-claims", claims_json, Box::new(|m: &[u8]| format!("{}.{}.{}", parts[0], b64.encode(m), parts[2]))),
         ("jws-compact", jws.clone().into_bytes(), Box::new(|m: &[u8]| String::from_utf8_lossy(m).into_owned())),
     ] {
@@ -251,7 +294,9 @@ fn the_avro_value_survives_fuzzing() {
 #[test]
 fn the_gateway_bodies_survive_fuzzing() {
     fuzz("gateway-alert", &corpus("gateway-alert"), |body| concord_gateway::validate::alert(body).map(drop).map_err(|p| p.detail));
-    fuzz("gateway-request", &corpus("gateway-request"), |body| concord_gateway::validate::freeze_request(body).map(drop).map_err(|p| p.detail));
+    fuzz("gateway-request", &corpus("gateway-request"), |body| {
+        concord_gateway::validate::freeze_request(body).map(drop).map_err(|p| p.detail)
+    });
 }
 
 /// Writes `bytes` to a file of `extension` and reads it with `read`: the file

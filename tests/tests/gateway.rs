@@ -134,7 +134,8 @@ async fn each_bad_token_is_refused_with_its_reason_and_a_missing_scope_is_forbid
 
     let sign = |pem: &str, kid: &str, claims: &Value| concord_gateway::client::token(pem, kid, claims).unwrap();
     let own = std::fs::read_to_string(AgencyFiles::new(&run.hub.pki_dir, ENFORCEMENT).signing_key()).unwrap();
-    let delegated = std::fs::read_to_string(GatewayFiles::new(&run.hub.pki_dir).delegated_keys().join(format!("{ENFORCEMENT}.pem"))).unwrap();
+    let delegated =
+        std::fs::read_to_string(GatewayFiles::new(&run.hub.pki_dir).delegated_keys().join(format!("{ENFORCEMENT}.pem"))).unwrap();
     let good = claims(ENFORCEMENT, "concord-gateway", &["inbox:read"], 300);
     let with = |changes: Value| {
         let mut c = good.clone();
@@ -151,8 +152,16 @@ async fn each_bad_token_is_refused_with_its_reason_and_a_missing_scope_is_forbid
     let cases: Vec<(&str, Option<String>, &str)> = vec![
         ("no token", None, "token_missing"),
         ("not a JWT", Some("abc".into()), "token_malformed"),
-        ("expired", Some(sign(&own, "enforcement-us/dev-1", &with(json!({"iat": now - 900, "nbf": now - 900, "exp": now - 600})))), "token_expired"),
-        ("not yet valid", Some(sign(&own, "enforcement-us/dev-1", &with(json!({"nbf": now + 600, "exp": now + 900})))), "token_not_yet_valid"),
+        (
+            "expired",
+            Some(sign(&own, "enforcement-us/dev-1", &with(json!({"iat": now - 900, "nbf": now - 900, "exp": now - 600})))),
+            "token_expired",
+        ),
+        (
+            "not yet valid",
+            Some(sign(&own, "enforcement-us/dev-1", &with(json!({"nbf": now + 600, "exp": now + 900})))),
+            "token_not_yet_valid",
+        ),
         ("wrong audience", Some(sign(&own, "enforcement-us/dev-1", &with(json!({"aud": "some-other-gateway"})))), "token_wrong_audience"),
         ("wrong algorithm", Some(hs256), "token_wrong_algorithm"),
         ("unknown key", Some(sign(&stray_pem, "enforcement-us/stray", &good)), "token_unknown_key"),
@@ -216,7 +225,11 @@ async fn alert_published_over_https_is_verified_from_kafka_once_and_marked_as_de
     }
     // A member given twice is refused (it was taken with its last value).
     let body = alert.to_string().replacen("{", "{\"confidence\": 1, ", 1);
-    let twice = gateway.client.send(Method::POST, "/v1/alerts", Some(&token), &[("content-type", "application/json")], Some(body.into_bytes())).await.unwrap();
+    let twice = gateway
+        .client
+        .send(Method::POST, "/v1/alerts", Some(&token), &[("content-type", "application/json")], Some(body.into_bytes()))
+        .await
+        .unwrap();
     assert_eq!(twice.status, 422, "{}", String::from_utf8_lossy(&twice.body));
     assert!(twice.json()["detail"].as_str().unwrap().contains("/confidence is given twice"), "{}", twice.json());
 
@@ -226,7 +239,11 @@ async fn alert_published_over_https_is_verified_from_kafka_once_and_marked_as_de
     let refused = gateway.client.post_json("/v1/alerts", &token, &unknown).await.unwrap();
     assert_eq!((refused.status.as_u16(), refused.json()["reason"].clone()), (422, json!("invalid_message")));
     assert!(refused.json()["detail"].as_str().unwrap().contains("/colour"), "{}", refused.json());
-    let text = gateway.client.send(Method::POST, "/v1/alerts", Some(&token), &[("content-type", "text/plain")], Some(alert.to_string().into_bytes())).await.unwrap();
+    let text = gateway
+        .client
+        .send(Method::POST, "/v1/alerts", Some(&token), &[("content-type", "text/plain")], Some(alert.to_string().into_bytes()))
+        .await
+        .unwrap();
     assert_eq!(text.status, 415);
     let request = serde_json::to_value(sample_freeze_request("PH-2026-7")).unwrap();
     let not_enforcement = gateway.client.post_json(&format!("/v1/freeze-requests/{ISSUER}"), &token, &request).await.unwrap();
@@ -262,11 +279,17 @@ async fn freeze_over_https(name: &str, accept_delegated: bool) -> (Vec<Value>, b
     let gateway = run.start_gateway().await;
 
     let request = serde_json::to_value(sample_freeze_request("US-2026-0419")).unwrap();
-    let sent = gateway.client.post_json(&format!("/v1/freeze-requests/{ISSUER}"), &token_for(ENFORCEMENT, &["freeze:request"]), &request).await.unwrap();
+    let sent = gateway
+        .client
+        .post_json(&format!("/v1/freeze-requests/{ISSUER}"), &token_for(ENFORCEMENT, &["freeze:request"]), &request)
+        .await
+        .unwrap();
     assert_eq!(sent.status, 202, "{}", String::from_utf8_lossy(&sent.body));
     assert_eq!(sent.json()["receipt"]["kid"], "enforcement-us/gateway-1");
-    let events = events_until(&gateway, ENFORCEMENT, |events| events.iter().filter(|e| e["type"] == "TakedownConfirmation").count() >= 2).await;
-    let confirmations: Vec<Value> = events.into_iter().filter(|e| e["type"] == "TakedownConfirmation").map(|e| e["message"].clone()).collect();
+    let events =
+        events_until(&gateway, ENFORCEMENT, |events| events.iter().filter(|e| e["type"] == "TakedownConfirmation").count() >= 2).await;
+    let confirmations: Vec<Value> =
+        events.into_iter().filter(|e| e["type"] == "TakedownConfirmation").map(|e| e["message"].clone()).collect();
     assert!(confirmations.iter().all(|c| c["request_id"] == request["request_id"]));
     shutdown.cancel();
     issuer.await.unwrap().unwrap();
@@ -394,8 +417,14 @@ async fn taxii_serves_alerts_as_stix_indicators_with_its_media_type_filters_and_
     assert_eq!(root["versions"], json!([TAXII]));
     let collections = get("/taxii2/concord/collections/".into()).await.json();
     let titles: Vec<&str> = collections["collections"].as_array().unwrap().iter().map(|c| c["title"].as_str().unwrap()).collect();
-    assert_eq!(titles, ["Concord definitions", "Concord alerts TLP:CLEAR", "Concord alerts TLP:GREEN", "Concord alerts TLP:AMBER"], "no AMBER+STRICT or RED collection for the exchange");
-    let id_of = |title: &str| collections["collections"].as_array().unwrap().iter().find(|c| c["title"] == title).unwrap()["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        titles,
+        ["Concord definitions", "Concord alerts TLP:CLEAR", "Concord alerts TLP:GREEN", "Concord alerts TLP:AMBER"],
+        "no AMBER+STRICT or RED collection for the exchange"
+    );
+    let id_of = |title: &str| {
+        collections["collections"].as_array().unwrap().iter().find(|c| c["title"] == title).unwrap()["id"].as_str().unwrap().to_owned()
+    };
     let green_collection = format!("/taxii2/concord/collections/{}", id_of("Concord alerts TLP:GREEN"));
     assert_eq!(get(format!("{green_collection}/")).await.json()["can_write"], false);
 
@@ -409,7 +438,10 @@ async fn taxii_serves_alerts_as_stix_indicators_with_its_media_type_filters_and_
         assert_eq!(o["type"], "indicator");
         assert_eq!(o["spec_version"], "2.1");
         assert_eq!(o["pattern_type"], "stix");
-        assert!(o["pattern"].as_str().unwrap().starts_with(&format!("[cryptocurrency-wallet:value = '{WALLET}' AND cryptocurrency-wallet:chain = 'TRON']")));
+        assert!(o["pattern"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("[cryptocurrency-wallet:value = '{WALLET}' AND cryptocurrency-wallet:chain = 'TRON']")));
         assert_eq!(o["object_marking_refs"], json!(["marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"]), "TLP:GREEN (TLP 2.0)");
         assert!(o["id"].as_str().unwrap().starts_with("indicator--"));
         assert!(o["valid_until"].as_str().unwrap() > o["valid_from"].as_str().unwrap());
@@ -471,7 +503,13 @@ async fn taxii_serves_alerts_as_stix_indicators_with_its_media_type_filters_and_
     // A write to a read-only collection: 403 with a TAXII error body, not an empty 405.
     let write = gateway
         .client
-        .send(Method::POST, &format!("{green_collection}/objects/"), Some(&token), &[("accept", TAXII), ("content-type", TAXII)], Some(b"{\"objects\": []}".to_vec()))
+        .send(
+            Method::POST,
+            &format!("{green_collection}/objects/"),
+            Some(&token),
+            &[("accept", TAXII), ("content-type", TAXII)],
+            Some(b"{\"objects\": []}".to_vec()),
+        )
         .await
         .unwrap();
     assert_eq!(write.status, 403);
@@ -486,11 +524,20 @@ async fn taxii_serves_alerts_as_stix_indicators_with_its_media_type_filters_and_
     assert_eq!(wallet["extension_types"], json!(["new-sco"]));
     assert!(definitions.iter().any(|o| o["id"] == objects[0]["created_by_ref"]), "the publisher's identity is served");
     // Every marking an object refers to is served, as the TLP 2.0 marking definition.
-    let refs: BTreeSet<&str> = definitions.iter().chain(objects).flat_map(|o| o["object_marking_refs"].as_array().into_iter().flatten()).filter_map(Value::as_str).collect();
+    let refs: BTreeSet<&str> = definitions
+        .iter()
+        .chain(objects)
+        .flat_map(|o| o["object_marking_refs"].as_array().into_iter().flatten())
+        .filter_map(Value::as_str)
+        .collect();
     for marking in refs {
-        let definition = definitions.iter().find(|o| o["id"] == marking).unwrap_or_else(|| panic!("{marking} is referred to but not served"));
+        let definition =
+            definitions.iter().find(|o| o["id"] == marking).unwrap_or_else(|| panic!("{marking} is referred to but not served"));
         assert_eq!(definition["type"], "marking-definition");
-        assert!(definition["extensions"]["extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"]["tlp_2_0"].is_string(), "{definition}");
+        assert!(
+            definition["extensions"]["extension-definition--60a3c5c5-0d10-413e-aab3-9e08dde9e88d"]["tlp_2_0"].is_string(),
+            "{definition}"
+        );
     }
 
     // What the gateway serves is valid STIX 2.1 to the OASIS validator (stix2-validator, warnings as
@@ -498,7 +545,8 @@ async fn taxii_serves_alerts_as_stix_indicators_with_its_media_type_filters_and_
     let mut bundle: Vec<Value> = definitions.clone();
     bundle.extend(objects.iter().cloned());
     let file = run.dir.join("taxii-bundle.json");
-    std::fs::write(&file, json!({"type": "bundle", "id": format!("bundle--{}", uuid::Uuid::new_v4()), "objects": bundle}).to_string()).unwrap();
+    std::fs::write(&file, json!({"type": "bundle", "id": format!("bundle--{}", uuid::Uuid::new_v4()), "objects": bundle}).to_string())
+        .unwrap();
     let validator = std::env::var("CONCORD_STIX_VALIDATOR").unwrap_or_else(|_| "stix2_validator".into());
     let checked = std::process::Command::new(&validator)
         .args(["--strict", "--disable", "103"])
@@ -523,7 +571,8 @@ fn openapi_document_lists_exactly_the_served_routes() {
             documented.insert((method.as_str().unwrap().to_owned(), path.as_str().unwrap().to_owned()));
         }
     }
-    let served: BTreeSet<(String, String)> = concord_gateway::routes::ROUTES.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
+    let served: BTreeSet<(String, String)> =
+        concord_gateway::routes::ROUTES.iter().map(|(m, p)| ((*m).to_owned(), (*p).to_owned())).collect();
     assert_eq!(documented, served);
 }
 
@@ -547,7 +596,8 @@ async fn sse_resumes_across_a_gateway_restart_with_nothing_lost_or_repeated() {
     let gateway = run.start_gateway_as(run.identity(GATEWAY), config).await;
     let last = seen.last().unwrap().0.to_string();
     let mut connection = gateway.client.connect().await.unwrap();
-    let mut reader = SseReader::new(connection.open(Method::GET, "/v1/events/stream", Some(&token), &[("last-event-id", &last)], None).await.unwrap());
+    let mut reader =
+        SseReader::new(connection.open(Method::GET, "/v1/events/stream", Some(&token), &[("last-event-id", &last)], None).await.unwrap());
     seen.extend(read_alerts(&mut reader, 5).await);
     assert!(tokio::time::timeout(Duration::from_secs(2), reader.next()).await.is_err(), "nothing beyond the ten alerts");
     let ids: Vec<i64> = seen.iter().map(|(id, _)| *id).collect();

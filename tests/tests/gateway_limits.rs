@@ -65,7 +65,8 @@ async fn the_token_is_checked_before_the_body_and_bodies_are_bounded_in_size_and
 
     // A bad token with a 50 MB body announced and 10 bytes sent: 401 at once, the body never read.
     let mut stream = tls(gateway.addr).await;
-    let (status, took) = exchange(&mut stream, post_head("/v1/alerts", "not-a-token", 50_000_000), b"{\"a\": 1,  ", Duration::from_secs(5)).await;
+    let (status, took) =
+        exchange(&mut stream, post_head("/v1/alerts", "not-a-token", 50_000_000), b"{\"a\": 1,  ", Duration::from_secs(5)).await;
     assert_eq!(status, 401, "refused on the token, not after reading 50 MB");
     assert!(took < Duration::from_secs(2), "{took:?}");
 
@@ -152,15 +153,7 @@ async fn an_sse_stream_ends_when_its_token_expires() {
     assert_eq!(response.status(), 200);
     let start = Instant::now();
     let mut reader = concord_gateway::client::SseReader::new(response);
-    let ended = tokio::time::timeout(Duration::from_secs(15), async {
-        loop {
-            match reader.next().await {
-                Ok(Some(_)) => continue,
-                _ => break,
-            }
-        }
-    })
-    .await;
+    let ended = tokio::time::timeout(Duration::from_secs(15), async { while let Ok(Some(_)) = reader.next().await {} }).await;
     assert!(ended.is_ok(), "the stream still delivered 15 s after its 3 s token expired");
     assert!(start.elapsed() >= Duration::from_secs(2), "not before the token expired: {:?}", start.elapsed());
     gateway.stop().await;
@@ -213,7 +206,9 @@ async fn the_gateway_process_stays_under_200_mib_under_300_parallel_pages_of_100
         .spawn()
         .expect("the concord-gateway binary is built");
     let pid = child.id();
-    let client = concord_gateway::client::GatewayClient::new(format!("127.0.0.1:{https}").parse().unwrap(), &hub().pki_dir.join("ca.pem"), None).unwrap();
+    let client =
+        concord_gateway::client::GatewayClient::new(format!("127.0.0.1:{https}").parse().unwrap(), &hub().pki_dir.join("ca.pem"), None)
+            .unwrap();
     let token = token_for(EXCHANGE, &["inbox:read", "alerts:read"]);
     // Until it has stored them all.
     let start = Instant::now();

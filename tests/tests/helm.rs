@@ -101,8 +101,12 @@ fn chart_deploys_every_service_with_probes_on_the_admin_port_and_no_secret_in_co
 fn optional_service_monitor_and_strimzi_resources_come_from_the_topic_model() {
     let docs = render(&["--set", "serviceMonitor.enabled=true", "--set", "strimzi.enabled=true", "--set", "strimzi.cluster=prod"]).unwrap();
     assert_eq!(of_kind(&docs, "ServiceMonitor").len(), 1);
-    let model = concord_domain::TopicModel::from_toml_str(&std::fs::read_to_string(root().join("config/topics.toml")).unwrap(), "topics.toml").unwrap();
-    let directory = concord_domain::Directory::from_toml_str(&std::fs::read_to_string(root().join("config/agencies.toml")).unwrap(), "agencies.toml").unwrap();
+    let model =
+        concord_domain::TopicModel::from_toml_str(&std::fs::read_to_string(root().join("config/topics.toml")).unwrap(), "topics.toml")
+            .unwrap();
+    let directory =
+        concord_domain::Directory::from_toml_str(&std::fs::read_to_string(root().join("config/agencies.toml")).unwrap(), "agencies.toml")
+            .unwrap();
     let topics = of_kind(&docs, "KafkaTopic");
     assert_eq!(topics.len(), model.topics(&directory).len(), "one KafkaTopic per topic of the model");
     assert_eq!(of_kind(&docs, "KafkaUser").len(), directory.agencies().count(), "one KafkaUser per agency");
@@ -135,7 +139,10 @@ fn an_instance_of_an_unknown_kind_or_without_a_secret_is_refused_with_a_message(
 #[test]
 fn gateway_serves_https_from_secrets_and_its_rendered_config_loads() {
     let docs = render(&[]).expect("the chart renders with its default values");
-    let gateway = of_kind(&docs, "Deployment").into_iter().find(|d| d["metadata"]["labels"]["app.kubernetes.io/component"] == "gateway").expect("a gateway Deployment");
+    let gateway = of_kind(&docs, "Deployment")
+        .into_iter()
+        .find(|d| d["metadata"]["labels"]["app.kubernetes.io/component"] == "gateway")
+        .expect("a gateway Deployment");
     let pod = &gateway["spec"]["template"]["spec"];
     let container = &pod["containers"][0];
     let https = container["ports"].as_sequence().unwrap().iter().find(|p| p["name"] == "https").expect("an https port");

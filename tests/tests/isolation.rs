@@ -96,7 +96,9 @@ async fn two_suffixes_side_by_side_share_no_topic_group_or_log() {
         let verifier = enforcement.verifier();
         let mut seen = Vec::new();
         for r in &records {
-            let Payload::TakedownConfirmation(c) = verifier.verify(r, Mode::live()).await.unwrap().payload else { panic!("not a confirmation") };
+            let Payload::TakedownConfirmation(c) = verifier.verify(r, Mode::live()).await.unwrap().payload else {
+                panic!("not a confirmation")
+            };
             seen.push((c.request_id, c.status.as_str()));
         }
         seen.sort();

@@ -71,7 +71,8 @@ async fn issuer_freezes_once_confirms_each_target_and_refuses_with_reasons() {
 async fn issuer_freezes_proactively_on_trusted_alerts_only_and_tells_the_publisher() {
     let run = TestRun::new("issuer-proactive").await;
     let mut config = issuer_config(&run);
-    config.policy.proactive = Some(concord_holder::ProactivePolicy { roles: vec![concord_domain::Role::Enforcement], agencies: vec![], min_confidence: 90 });
+    config.policy.proactive =
+        Some(concord_holder::ProactivePolicy { roles: vec![concord_domain::Role::Enforcement], agencies: vec![], min_confidence: 90 });
     let ledger = store::open(&config.database, &config.holdings).unwrap();
     let wallets = ["TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n", "TPDjZSjLd4HeGH5CPbkauubfdn8Q2xMvMy", "TXrHJA5PcFAuLW2VwYHcdQLVVDC33kaipi"];
     for w in wallets {
@@ -107,7 +108,10 @@ async fn issuer_freezes_proactively_on_trusted_alerts_only_and_tells_the_publish
     let confirmations = confirmations_of(&enforcement_id, &records).await;
     assert_eq!(confirmations.len(), 1, "one confirmation, for the trusted alert, once: {confirmations:?}");
     let c = &confirmations[0];
-    assert_eq!((c.request_id.as_str(), c.status, c.amount_frozen.as_deref()), (trusted.alert_id.as_str(), TargetStatus::Frozen, Some("700000.00")));
+    assert_eq!(
+        (c.request_id.as_str(), c.status, c.amount_frozen.as_deref()),
+        (trusted.alert_id.as_str(), TargetStatus::Frozen, Some("700000.00"))
+    );
     assert!(c.reason.as_deref().unwrap().starts_with("proactive"), "{:?}", c.reason);
     let frozen: Vec<Option<bool>> = wallets.iter().map(|w| store::is_frozen(&ledger, "TRON", w, "USDT").unwrap()).collect();
     assert_eq!(frozen, [Some(true), Some(false), Some(false)]);
@@ -160,6 +164,9 @@ async fn a_request_that_breaks_a_rule_is_dead_lettered_whole_and_nothing_is_exec
     assert!(details.iter().any(|d| d.starts_with("/targets/0/indicator/value")), "{details:?}");
     assert!(details.iter().any(|d| d.starts_with("/request_id")), "{details:?}");
     let enforcement_id = run.identity(ENFORCEMENT);
-    assert!(read_topic(&enforcement_id, &enforcement_id.topics.inbox(&enforcement_id.agency.id), 1, Duration::from_secs(3)).await.is_empty(), "nothing confirmed");
+    assert!(
+        read_topic(&enforcement_id, &enforcement_id.topics.inbox(&enforcement_id.agency.id), 1, Duration::from_secs(3)).await.is_empty(),
+        "nothing confirmed"
+    );
     assert_eq!(store::is_frozen(&ledger, "TRON", WALLET, "USDT").unwrap(), Some(false), "nothing frozen");
 }

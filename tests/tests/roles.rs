@@ -32,7 +32,10 @@ async fn freeze_request_from_a_role_that_may_not_request_is_rejected_and_nothing
         indicator: Indicator { kind: IndicatorKind::PhoneNumber, value: "+639171234567".into(), chain: None, asset: None, platform: None },
     }];
     let inbox = committee.topics.inbox(&committee.agency.id);
-    run.producer(EXCHANGE).publish(&inbox, takedown.request_id.as_bytes(), &takedown).await.expect("the broker lets an exchange write here");
+    run.producer(EXCHANGE)
+        .publish(&inbox, takedown.request_id.as_bytes(), &takedown)
+        .await
+        .expect("the broker lets an exchange write here");
 
     let (consumer, processor) = concord_committee::takedowns(committee.clone(), &config).unwrap();
     let ledger = processor.ledger();
@@ -49,7 +52,10 @@ async fn freeze_request_from_a_role_that_may_not_request_is_rejected_and_nothing
     let detail = header_text(&dead[0], concord_kafka::dlq_header::DETAIL);
     assert!(detail.contains("exchange") && detail.contains("FreezeRequest"), "{detail}");
     let exchange = run.identity(EXCHANGE);
-    assert!(read_topic(&exchange, &exchange.topics.inbox(&exchange.agency.id), 1, Duration::from_secs(3)).await.is_empty(), "no confirmation");
+    assert!(
+        read_topic(&exchange, &exchange.topics.inbox(&exchange.agency.id), 1, Duration::from_secs(3)).await.is_empty(),
+        "no confirmation"
+    );
     let ledger = ledger.lock().unwrap();
     assert!(!concord_committee::takedown::is_blocked(&ledger, IndicatorKind::PhoneNumber, "+639171234567").unwrap(), "nothing blocked");
     assert_eq!(ledger.count(TargetStatus::TakenDown).unwrap(), 0);

@@ -29,7 +29,5 @@ async fn incompatible_schema_change_is_refused_by_the_registry() {
     let second = register_schema(&registry, &subject, &compatible).await.expect("a compatible change registers");
     assert_ne!(first, second);
 
-    let _ = std::process::Command::new("curl")
-        .args(["-fs", "-X", "DELETE", &format!("{registry}/subjects/{subject}")])
-        .status();
+    let _ = std::process::Command::new("curl").args(["-fs", "-X", "DELETE", &format!("{registry}/subjects/{subject}")]).status();
 }

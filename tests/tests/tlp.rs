@@ -46,7 +46,11 @@ async fn a_red_alert_reaches_only_its_recipients_by_every_route_and_the_auditor_
     let path = file.display().to_string();
     let refused = concord(&run, &["publish", "--as", COMMITTEE, "--file", &path]);
     assert!(!refused.status.success(), "a RED alert without --to is not broadcast");
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("name its recipients with --to"), "{}", String::from_utf8_lossy(&refused.stderr));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("name its recipients with --to"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
     let sent = concord(&run, &["publish", "--as", COMMITTEE, "--file", &path, "--to", EXCHANGE]);
     assert!(sent.status.success(), "{}{}", String::from_utf8_lossy(&sent.stdout), String::from_utf8_lossy(&sent.stderr));
     assert!(String::from_utf8_lossy(&sent.stdout).contains(&exchange.topics.restricted(&exchange.agency.id)));
@@ -58,7 +62,8 @@ async fn a_red_alert_reaches_only_its_recipients_by_every_route_and_the_auditor_
     let json_type = [("content-type", "application/json")];
     let answer = gateway.client.send(Method::POST, "/v1/alerts", Some(&token), &json_type, Some(body.clone())).await.unwrap();
     assert_eq!(answer.status, 422, "{}", String::from_utf8_lossy(&answer.body));
-    let answer = gateway.client.send(Method::POST, &format!("/v1/alerts?to={EXCHANGE}"), Some(&token), &json_type, Some(body)).await.unwrap();
+    let answer =
+        gateway.client.send(Method::POST, &format!("/v1/alerts?to={EXCHANGE}"), Some(&token), &json_type, Some(body)).await.unwrap();
     assert_eq!(answer.status, 202, "{}", String::from_utf8_lossy(&answer.body));
 
     // A publisher that puts one on the broadcast topic anyway: every consumer refuses it.
@@ -87,7 +92,10 @@ async fn a_red_alert_reaches_only_its_recipients_by_every_route_and_the_auditor_
     let records = read_topic(&exchange, &restricted, 3, Duration::from_secs(15)).await;
     let mut ids = Vec::new();
     for r in &records {
-        let Payload::IndicatorAlert(a) = exchange.verifier().verify(r, Mode::live()).await.expect("the recipient verifies it").payload else { panic!() };
+        let Payload::IndicatorAlert(a) = exchange.verifier().verify(r, Mode::live()).await.expect("the recipient verifies it").payload
+        else {
+            panic!()
+        };
         assert_eq!(a.tlp, Tlp::Red);
         ids.push(a.alert_id);
     }
@@ -156,7 +164,8 @@ async fn a_red_alert_reaches_only_its_recipients_by_every_route_and_the_auditor_
     for agency in [ISSUER, EXCHANGE] {
         let token = token_for(agency, &["alerts:read"]);
         let accept = [("accept", TAXII)];
-        let collections = gateway.client.send(Method::GET, "/taxii2/concord/collections/", Some(&token), &accept, None).await.unwrap().json();
+        let collections =
+            gateway.client.send(Method::GET, "/taxii2/concord/collections/", Some(&token), &accept, None).await.unwrap().json();
         for c in collections["collections"].as_array().unwrap() {
             let path = format!("/taxii2/concord/collections/{}/objects/", c["id"].as_str().unwrap());
             let objects: Value = gateway.client.send(Method::GET, &path, Some(&token), &accept, None).await.unwrap().json();
@@ -193,7 +202,8 @@ async fn a_red_alert_reaches_only_its_recipients_by_every_route_and_the_auditor_
     shutdown.cancel();
     let auditor = task.await.unwrap();
     let log = auditor.log();
-    let leaves: Vec<concord_audit::leaf::Leaf> = (0..log.size()).map(|i| concord_audit::leaf::Leaf::from_bytes(&log.leaf_bytes(i).unwrap()).unwrap()).collect();
+    let leaves: Vec<concord_audit::leaf::Leaf> =
+        (0..log.size()).map(|i| concord_audit::leaf::Leaf::from_bytes(&log.leaf_bytes(i).unwrap()).unwrap()).collect();
     let on = |topic: &str, outcome: &str| leaves.iter().filter(|l| l.record.topic == topic && l.outcome == outcome).count();
     assert_eq!(on(&restricted, "verified"), 2, "both copies are in the log, verified");
     assert_eq!(on(&issuer.topics.alerts(), "misdirected"), 1, "the leak is in the log, as misdirected");

@@ -31,12 +31,7 @@ fn claims_of(record: &RawRecord) -> EventClaims {
 
 /// A compact JWS with an arbitrary header, the record's claims and `signature`.
 fn hand_made_jws(header: serde_json::Value, claims: &EventClaims, signature: &[u8]) -> String {
-    format!(
-        "{}.{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(serde_json::to_string(claims).unwrap().as_bytes()),
-        b64(signature)
-    )
+    format!("{}.{}.{}", b64(header.to_string().as_bytes()), b64(serde_json::to_string(claims).unwrap().as_bytes()), b64(signature))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,7 +147,13 @@ async fn record_signed_for_another_topic_is_refused() {
     let committee = run.identity(COMMITTEE);
     let value = committee.codec.encode(&sample_alert()).await.unwrap();
     // Signed for the production alerts topic, replayed into this run's copy.
-    let mut bad = committee.signer.sign_record("concord.alerts.v1", MessageType::IndicatorAlert, Some(b"k".to_vec()), value, OffsetDateTime::now_utc());
+    let mut bad = committee.signer.sign_record(
+        "concord.alerts.v1",
+        MessageType::IndicatorAlert,
+        Some(b"k".to_vec()),
+        value,
+        OffsetDateTime::now_utc(),
+    );
     bad.topic = committee.topics.alerts();
     run.assert_alerts_rejected(COMMITTEE, &[bad], RejectReason::TopicMismatch).await;
 }
@@ -227,7 +228,13 @@ async fn malformed_jws_is_refused() {
 /// A record whose signature is valid over `value`, whatever `value` is.
 async fn validly_signed(run: &TestRun, value: Vec<u8>) -> RawRecord {
     let committee = run.identity(COMMITTEE);
-    committee.signer.sign_record(&committee.topics.alerts(), MessageType::IndicatorAlert, Some(b"k".to_vec()), value, OffsetDateTime::now_utc())
+    committee.signer.sign_record(
+        &committee.topics.alerts(),
+        MessageType::IndicatorAlert,
+        Some(b"k".to_vec()),
+        value,
+        OffsetDateTime::now_utc(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,7 +280,13 @@ async fn sender_whose_role_may_not_publish_the_type_is_refused() {
     // write, every consumer still refuses the auditor's alert.
     let auditor = run.identity(AUDITOR);
     let value = auditor.codec.encode(&sample_alert()).await.unwrap();
-    let bad = auditor.signer.sign_record(&auditor.topics.alerts(), MessageType::IndicatorAlert, Some(b"k".to_vec()), value, OffsetDateTime::now_utc());
+    let bad = auditor.signer.sign_record(
+        &auditor.topics.alerts(),
+        MessageType::IndicatorAlert,
+        Some(b"k".to_vec()),
+        value,
+        OffsetDateTime::now_utc(),
+    );
     let dead = run.assert_alerts_rejected(COMMITTEE, &[bad], RejectReason::RoleNotAllowed).await;
     assert!(header_text(&dead[0], concord_kafka::dlq_header::DETAIL).contains("role audit may not publish IndicatorAlert"));
 }

@@ -116,8 +116,7 @@ pub struct Directory {
 impl Directory {
     /// Parses and checks a directory; `origin` names the source in errors.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, DirectoryError> {
-        let file: DirectoryFile =
-            toml::from_str(text).map_err(|source| DirectoryError::Parse { origin: origin.to_owned(), source })?;
+        let file: DirectoryFile = toml::from_str(text).map_err(|source| DirectoryError::Parse { origin: origin.to_owned(), source })?;
         Self::new(file.agencies).map_err(|problems| DirectoryError::Invalid { origin: origin.to_owned(), problems })
     }
 
@@ -228,7 +227,8 @@ delegated = true
 
     #[test]
     fn every_problem_is_reported() {
-        let bad = DIR.replace("committee-ph/2", "other/2").replace("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"\nrevoked", "short\"\nrevoked");
+        let bad =
+            DIR.replace("committee-ph/2", "other/2").replace("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"\nrevoked", "short\"\nrevoked");
         let err = Directory::from_toml_str(&bad, "agencies.toml").unwrap_err().to_string();
         assert!(err.contains("other/2"), "{err}");
         assert!(err.contains("32 bytes"), "{err}");
@@ -236,9 +236,8 @@ delegated = true
 
     #[test]
     fn unknown_fields_and_roles_name_the_place() {
-        let err = Directory::from_toml_str(&DIR.replace("role = \"committee\"", "role = \"police\""), "agencies.toml")
-            .unwrap_err()
-            .to_string();
+        let err =
+            Directory::from_toml_str(&DIR.replace("role = \"committee\"", "role = \"police\""), "agencies.toml").unwrap_err().to_string();
         assert!(err.contains("agencies.toml") && err.contains("police"), "{err}");
     }
 }

@@ -129,12 +129,8 @@ pub enum MessageType {
 
 impl MessageType {
     /// Every message type.
-    pub const ALL: [MessageType; 4] = [
-        MessageType::IndicatorAlert,
-        MessageType::FreezeRequest,
-        MessageType::TakedownConfirmation,
-        MessageType::LogCheckpoint,
-    ];
+    pub const ALL: [MessageType; 4] =
+        [MessageType::IndicatorAlert, MessageType::FreezeRequest, MessageType::TakedownConfirmation, MessageType::LogCheckpoint];
 
     /// The short name used in config files: `FreezeRequest`.
     pub fn short_name(self) -> &'static str {
@@ -158,10 +154,7 @@ impl MessageType {
 
     /// The message type whose `ce_type` this is.
     pub fn from_ce_type(s: &str) -> Result<Self, IdError> {
-        MessageType::ALL
-            .into_iter()
-            .find(|t| t.ce_type() == s)
-            .ok_or_else(|| IdError::UnknownMessageType(s.to_owned()))
+        MessageType::ALL.into_iter().find(|t| t.ce_type() == s).ok_or_else(|| IdError::UnknownMessageType(s.to_owned()))
     }
 }
 

@@ -101,7 +101,11 @@ pub fn evm_address(raw: &str) -> Result<String, IndicatorError> {
         .enumerate()
         .map(|(i, c)| {
             let nibble = (hash[i / 2] >> (if i % 2 == 0 { 4 } else { 0 })) & 0x0f;
-            if c.is_ascii_alphabetic() && nibble >= 8 { c.to_ascii_uppercase() } else { c }
+            if c.is_ascii_alphabetic() && nibble >= 8 {
+                c.to_ascii_uppercase()
+            } else {
+                c
+            }
         })
         .collect();
     let mixed = hex.chars().any(|c| c.is_ascii_lowercase()) && hex.chars().any(|c| c.is_ascii_uppercase());
@@ -180,7 +184,8 @@ pub fn url(raw: &str) -> Result<String, IndicatorError> {
     }
     let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     let (authority, tail) = rest.split_at(end);
-    let host = authority.rsplit_once(':').map_or(authority, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { authority });
+    let host =
+        authority.rsplit_once(':').map_or(authority, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { authority });
     let port = &authority[host.len()..];
     Ok(format!("{scheme}://{}{port}{tail}", domain(host).map_err(|_| bad())?))
 }
@@ -289,7 +294,9 @@ mod tests {
         ];
         for (kind, raw, chain, asset, platform) in inputs {
             let once = Indicator::normalized(kind, raw, chain, asset, platform, None).unwrap();
-            let twice = Indicator::normalized(kind, &once.value, once.chain.as_deref(), once.asset.as_deref(), once.platform.as_deref(), None).unwrap();
+            let twice =
+                Indicator::normalized(kind, &once.value, once.chain.as_deref(), once.asset.as_deref(), once.platform.as_deref(), None)
+                    .unwrap();
             assert_eq!(once, twice, "{kind:?} {raw:?}");
         }
     }
@@ -301,9 +308,20 @@ mod tests {
         assert!(url("ftp://example.com").is_err());
         let handle = Indicator::normalized(IndicatorKind::SocialHandle, "@Anna.Trades.Gold", None, None, Some("Telegram"), None).unwrap();
         assert_eq!((handle.value.as_str(), handle.platform.as_deref()), ("@anna.trades.gold", Some("telegram")));
-        let wallet = Indicator::normalized(IndicatorKind::CryptoAddress, "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed", Some("ethereum"), Some("usdt"), None, None).unwrap();
+        let wallet = Indicator::normalized(
+            IndicatorKind::CryptoAddress,
+            "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed",
+            Some("ethereum"),
+            Some("usdt"),
+            None,
+            None,
+        )
+        .unwrap();
         assert_eq!(wallet.chain.as_deref(), Some("ETHEREUM"));
         assert_eq!(wallet.value, "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed");
-        assert_eq!(Indicator::normalized(IndicatorKind::Domain, " ", None, None, None, None), Err(IndicatorError::Empty(IndicatorKind::Domain)));
+        assert_eq!(
+            Indicator::normalized(IndicatorKind::Domain, " ", None, None, None, None),
+            Err(IndicatorError::Empty(IndicatorKind::Domain))
+        );
     }
 }

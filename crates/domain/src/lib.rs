@@ -5,19 +5,18 @@
 mod directory;
 mod ids;
 pub mod indicators;
-pub mod rules;
 mod messages;
+pub mod rules;
 mod topics;
 
 pub use directory::{Agency, Directory, DirectoryError, KeyAlgorithm, KeyRecord};
 pub use ids::{AgencyId, IdError, MessageType, Role};
 pub use messages::{
-    tlp_name, FreezeRequest, FreezeTarget, Indicator, IndicatorAlert, IndicatorKind, LegalBasis,
-    LegalBasisKind, LogCheckpoint, Message, ScamCategory, TakedownConfirmation, TargetAction, TargetStatus, Tlp,
-    UnixMillis, Urgency,
+    tlp_name, FreezeRequest, FreezeTarget, Indicator, IndicatorAlert, IndicatorKind, LegalBasis, LegalBasisKind, LogCheckpoint, Message,
+    ScamCategory, TakedownConfirmation, TargetAction, TargetStatus, Tlp, UnixMillis, Urgency,
 };
 pub use rules::{Invalid, Rules};
 pub use topics::{
-    group_id, AclBinding, AclOperation, ConcreteTopic, PatternType, PublishRule, ResourceType, TopicKind,
-    TopicModel, TopicSpec, TopicsError,
+    group_id, AclBinding, AclOperation, ConcreteTopic, PatternType, PublishRule, ResourceType, TopicKind, TopicModel, TopicSpec,
+    TopicsError,
 };

@@ -42,12 +42,17 @@ pub trait Rules: Sized + Clone + PartialEq + serde::Serialize {
 }
 
 /// The JSON pointer of the first field where `received` differs from its canonical form.
-fn first_difference(received: &Result<serde_json::Value, serde_json::Error>, canonical: &Result<serde_json::Value, serde_json::Error>) -> Invalid {
+fn first_difference(
+    received: &Result<serde_json::Value, serde_json::Error>,
+    canonical: &Result<serde_json::Value, serde_json::Error>,
+) -> Invalid {
     fn walk(a: &serde_json::Value, b: &serde_json::Value, path: String) -> Option<(String, String)> {
         use serde_json::Value::*;
         match (a, b) {
             (Object(x), Object(y)) => x.iter().find_map(|(k, v)| walk(v, y.get(k).unwrap_or(&Null), format!("{path}/{k}"))),
-            (Array(x), Array(y)) if x.len() == y.len() => x.iter().zip(y).enumerate().find_map(|(i, (v, w))| walk(v, w, format!("{path}/{i}"))),
+            (Array(x), Array(y)) if x.len() == y.len() => {
+                x.iter().zip(y).enumerate().find_map(|(i, (v, w))| walk(v, w, format!("{path}/{i}")))
+            }
             _ if a == b => None,
             _ => Some((path, format!("{a} is not in canonical form ({b})"))),
         }
@@ -64,7 +69,8 @@ fn uuid(path: &str, text: &str) -> Result<String, Invalid> {
 }
 
 fn indicator(path: &str, i: &Indicator) -> Result<Indicator, Invalid> {
-    Indicator::normalized(i.kind, &i.value, i.chain.as_deref(), i.asset.as_deref(), i.platform.as_deref(), None).map_err(|e| invalid(path, e.to_string()))
+    Indicator::normalized(i.kind, &i.value, i.chain.as_deref(), i.asset.as_deref(), i.platform.as_deref(), None)
+        .map_err(|e| invalid(path, e.to_string()))
 }
 
 impl Rules for IndicatorAlert {
@@ -101,7 +107,10 @@ impl Rules for FreezeRequest {
                 return Err(invalid(format!("/targets/{n}/target_id"), "is empty"));
             }
             if !ids.insert(target.target_id.clone()) {
-                return Err(invalid(format!("/targets/{n}/target_id"), format!("{:?} is used twice: each target is confirmed by its id", target.target_id)));
+                return Err(invalid(
+                    format!("/targets/{n}/target_id"),
+                    format!("{:?} is used twice: each target is confirmed by its id", target.target_id),
+                ));
             }
             target.indicator = indicator(&format!("/targets/{n}/indicator"), &target.indicator)?;
         }
@@ -155,7 +164,13 @@ mod tests {
     fn alert() -> IndicatorAlert {
         IndicatorAlert {
             alert_id: "0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11".into(),
-            indicators: vec![Indicator { kind: IndicatorKind::PhoneNumber, value: "+639171234567".into(), chain: None, asset: None, platform: None }],
+            indicators: vec![Indicator {
+                kind: IndicatorKind::PhoneNumber,
+                value: "+639171234567".into(),
+                chain: None,
+                asset: None,
+                platform: None,
+            }],
             category: ScamCategory::RomanceScam,
             confidence: 80,
             tlp: Tlp::Green,
@@ -171,13 +186,24 @@ mod tests {
         let target = |id: &str| FreezeTarget {
             target_id: id.into(),
             action: TargetAction::FreezeWallet,
-            indicator: Indicator { kind: IndicatorKind::CryptoAddress, value: "TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n".into(), chain: Some("TRON".into()), asset: Some("USDT".into()), platform: None },
+            indicator: Indicator {
+                kind: IndicatorKind::CryptoAddress,
+                value: "TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n".into(),
+                chain: Some("TRON".into()),
+                asset: Some("USDT".into()),
+                platform: None,
+            },
         };
         FreezeRequest {
             request_id: "5d7c7c1e-2f4b-4a55-9d0e-4c8f5b1d2e3a".into(),
             case_ref: "US-2026-0419".into(),
             targets: vec![target("t1"), target("t2")],
-            legal_basis: LegalBasis { kind: LegalBasisKind::CourtOrder, reference: "1:26-mj-00419".into(), jurisdiction: "US".into(), document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into() },
+            legal_basis: LegalBasis {
+                kind: LegalBasisKind::CourtOrder,
+                reference: "1:26-mj-00419".into(),
+                jurisdiction: "US".into(),
+                document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+            },
             deadline: UnixMillis(1_895_910_400_000),
             urgency: Urgency::Immediate,
             embargo: true,
@@ -188,7 +214,12 @@ mod tests {
 
     #[test]
     fn every_spelling_of_one_alert_id_is_one_id() {
-        for spelling in ["0B0E9A47-6C0F-4D6E-9A43-6C1C1F6C3A11", "{0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11}", "urn:uuid:0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11", "0b0e9a476c0f4d6e9a436c1c1f6c3a11"] {
+        for spelling in [
+            "0B0E9A47-6C0F-4D6E-9A43-6C1C1F6C3A11",
+            "{0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11}",
+            "urn:uuid:0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11",
+            "0b0e9a476c0f4d6e9a436c1c1f6c3a11",
+        ] {
             let mut a = alert();
             a.alert_id = spelling.into();
             assert_eq!(a.clone().parse().unwrap().alert_id, "0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11", "{spelling}");

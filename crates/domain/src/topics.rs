@@ -205,8 +205,7 @@ pub struct TopicModel {
 impl TopicModel {
     /// Parses and checks `topics.toml`; `origin` names it in errors.
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, TopicsError> {
-        let file: TopicsFile =
-            toml::from_str(text).map_err(|source| TopicsError::Parse { origin: origin.to_owned(), source })?;
+        let file: TopicsFile = toml::from_str(text).map_err(|source| TopicsError::Parse { origin: origin.to_owned(), source })?;
         let mut problems = Vec::new();
         for kind in [TopicKind::Alerts, TopicKind::Inbox, TopicKind::Restricted, TopicKind::DeadLetter, TopicKind::Checkpoints] {
             let n = file.topics.iter().filter(|t| t.kind == kind).count();
@@ -217,7 +216,8 @@ impl TopicModel {
         for t in &file.topics {
             let templated = t.name.contains("{agency}");
             if templated != t.kind.per_agency() {
-                problems.push(format!("topic {:?}: only the per-agency topics (inbox, restricted), and always they, name {{agency}}", t.name));
+                problems
+                    .push(format!("topic {:?}: only the per-agency topics (inbox, restricted), and always they, name {{agency}}", t.name));
             }
             for rule in &t.publish {
                 if t.kind.per_agency() && rule.recipients.is_empty() {
@@ -346,17 +346,10 @@ impl TopicModel {
         };
         let rule = spec.publish.iter().find(|r| r.message_type == message_type && r.senders.contains(&sender.role));
         match (rule, owner) {
-            (None, _) => Err(format!(
-                "role {} may not publish {} to {topic}",
-                sender.role,
-                message_type.short_name()
-            )),
-            (Some(rule), Some(owner)) if !rule.recipients.contains(&owner.role) => Err(format!(
-                "{} may not be sent to the inbox of {} (role {})",
-                message_type.short_name(),
-                owner.id,
-                owner.role
-            )),
+            (None, _) => Err(format!("role {} may not publish {} to {topic}", sender.role, message_type.short_name())),
+            (Some(rule), Some(owner)) if !rule.recipients.contains(&owner.role) => {
+                Err(format!("{} may not be sent to the inbox of {} (role {})", message_type.short_name(), owner.id, owner.role))
+            }
             (Some(_), _) => Ok(()),
         }
     }
@@ -374,9 +367,8 @@ impl TopicModel {
                 if is_owner || spec.readers.contains(&agency.role) {
                     allow(ResourceType::Topic, self.settings.acl_pattern, name.clone(), AclOperation::Read);
                 }
-                let may_send = spec.publish.iter().any(|r| {
-                    r.senders.contains(&agency.role) && owner.is_none_or(|o| r.recipients.contains(&o.role))
-                });
+                let may_send =
+                    spec.publish.iter().any(|r| r.senders.contains(&agency.role) && owner.is_none_or(|o| r.recipients.contains(&o.role)));
                 if may_send || spec.writers.contains(&agency.role) {
                     allow(ResourceType::Topic, self.settings.acl_pattern, name.clone(), AclOperation::Write);
                 }
@@ -461,13 +453,7 @@ mod tests {
     const TOPICS: &str = include_str!("../../../config/topics.toml");
 
     fn directory() -> Directory {
-        let agency = |id: &str, role| Agency {
-            id: id.parse().unwrap(),
-            name: id.into(),
-            role,
-            country: "XX".into(),
-            keys: vec![],
-        };
+        let agency = |id: &str, role| Agency { id: id.parse().unwrap(), name: id.into(), role, country: "XX".into(), keys: vec![] };
         Directory::new(vec![
             agency("committee-ph", Role::Committee),
             agency("enforcement-us", Role::Enforcement),

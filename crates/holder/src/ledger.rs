@@ -39,7 +39,13 @@ pub trait Book: Send + 'static {
     /// exchange's screening hits): new ones, and those the record at `source`
     /// gave rise to before (its earlier transaction was not committed).
     /// Default: none.
-    fn screen(&self, _db: &Connection, _sender: &AgencyId, _alert: &IndicatorAlert, _source: &str) -> rusqlite::Result<Vec<IndicatorAlert>> {
+    fn screen(
+        &self,
+        _db: &Connection,
+        _sender: &AgencyId,
+        _alert: &IndicatorAlert,
+        _source: &str,
+    ) -> rusqlite::Result<Vec<IndicatorAlert>> {
         Ok(Vec::new())
     }
 }
@@ -92,11 +98,9 @@ pub fn source_of(topic: &str, partition: i32, offset: i64) -> String {
 
 /// Adds `column` to `table` in a database made before it existed.
 pub fn add_column(db: &Connection, table: &str, column: &str, declaration: &str) -> rusqlite::Result<()> {
-    let exists: bool = db.query_row(
-        &format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
-        [column],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
+    let exists: bool = db.query_row(&format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = ?1"), [column], |r| {
+        r.get::<_, i64>(0).map(|n| n > 0)
+    })?;
     if !exists {
         db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {declaration}"))?;
     }
@@ -166,7 +170,14 @@ impl<B: Book> Ledger<B> {
 
     /// Records `refusal` for (request, target), decided on the record at
     /// `source`, unless an outcome exists; returns the recorded one.
-    pub fn refuse(&mut self, request_id: &str, target_id: &str, refusal: Outcome, source: &str, now_ms: i64) -> Result<Execution, LedgerError> {
+    pub fn refuse(
+        &mut self,
+        request_id: &str,
+        target_id: &str,
+        refusal: Outcome,
+        source: &str,
+        now_ms: i64,
+    ) -> Result<Execution, LedgerError> {
         let path = self.path.clone();
         let wrap = |source| LedgerError { path: path.clone(), source };
         let tx = self.db.transaction().map_err(wrap)?;

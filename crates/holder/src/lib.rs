@@ -19,7 +19,7 @@ mod processor;
 
 use std::path::Path;
 
-use concord_kafka::{ConsumerError, TransactionalProcessor};
+use concord_kafka::{ConsumerError, Intake, TransactionalProcessor};
 use concord_runtime::identity::Identity;
 
 pub use ledger::{add_column, source_of, Book, Execution, Ledger, LedgerError, Outcome};
@@ -37,14 +37,16 @@ pub fn consumer(identity: &Identity, with_alerts: bool, database: &Path) -> Resu
         topics.push(identity.topics.alerts());
     }
     TransactionalProcessor::new(
-        &identity.kafka,
-        identity.signer.clone(),
-        &identity.group("freeze"),
+        Intake {
+            settings: &identity.kafka,
+            signer: identity.signer.clone(),
+            group: &identity.group("freeze"),
+            topics: &topics,
+            verifier: identity.verifier(),
+            dead_letter_topic: identity.topics.dead_letter(),
+            seen_path: &database.with_extension("seen.sqlite"),
+        },
         // One transactional id per holder and topic set: a restarted instance fences the old one.
         &concord_domain::group_id(&agency, &format!("freeze-tx-{inbox}")),
-        &topics,
-        identity.verifier(),
-        identity.topics.dead_letter(),
-        &database.with_extension("seen.sqlite"),
     )
 }

@@ -47,7 +47,8 @@ impl<B: Book> HolderProcessor<B> {
     /// Counts executions (`concord_targets_executed_total{action,status,origin}`)
     /// and screening hits (`concord_screening_hits_total`) in `metrics`.
     pub fn with_metrics(mut self, metrics: &Metrics) -> Self {
-        self.executed = metrics.counters("concord_targets_executed", "Targets executed once, by action, outcome and origin (request or proactive)");
+        self.executed =
+            metrics.counters("concord_targets_executed", "Targets executed once, by action, outcome and origin (request or proactive)");
         self.hits = metrics.counter("concord_screening_hits", "Screening hits published (deposits from or to an address of a live alert)");
         self
     }
@@ -94,7 +95,8 @@ impl<B: Book> HolderProcessor<B> {
                     let execution = if let Some(why) = &refusal {
                         ledger.refuse(&request.request_id, &target.target_id, Outcome::refused(TargetStatus::Rejected, why), &source, now)
                     } else if !B::ACTIONS.contains(&target.action) {
-                        let why = format!("{} ({}) does not carry out {:?}", self.identity.agency.id, self.identity.agency.role, target.action);
+                        let why =
+                            format!("{} ({}) does not carry out {:?}", self.identity.agency.id, self.identity.agency.role, target.action);
                         ledger.refuse(&request.request_id, &target.target_id, Outcome::refused(TargetStatus::Rejected, why), &source, now)
                     } else {
                         ledger.execute(&request.request_id, target, &source, now)
@@ -199,8 +201,11 @@ impl<B: Book> HolderProcessor<B> {
             }
         }
         let inbox = self.identity.topics.inbox(&event.sender);
-        let may_tell =
-            self.identity.topics.may_publish(&inbox, &self.identity.agency, MessageType::TakedownConfirmation, &self.identity.directory).is_ok();
+        let may_tell = self
+            .identity
+            .topics
+            .may_publish(&inbox, &self.identity.agency, MessageType::TakedownConfirmation, &self.identity.directory)
+            .is_ok();
         for (target_id, execution) in acted {
             let done = execution.outcome;
             info!(alert_id = %alert.alert_id, %target_id, status = done.status.as_str(), publisher = %event.sender, confidence = alert.confidence, "Acted on a trusted alert without a request.");
@@ -242,7 +247,10 @@ impl<B: Book> Processor for HolderProcessor<B> {
             }
             _ => Err(HandlerError::Permanent {
                 code: "unexpected_type",
-                detail: format!("{} is not a request, an alert or a confirmation; a holder's consumer reads none of it", event.message_type()),
+                detail: format!(
+                    "{} is not a request, an alert or a confirmation; a holder's consumer reads none of it",
+                    event.message_type()
+                ),
             }),
         }
     }

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use concord_domain::AgencyId;
-use concord_protocol::{Mode, RawRecord, RejectReason, Signer, VerifiedEvent, VerifyError, Verifier};
+use concord_protocol::{Mode, RawRecord, RejectReason, Signer, VerifiedEvent, Verifier, VerifyError};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
@@ -102,6 +102,25 @@ impl ConsumerStats {
     }
 }
 
+/// What a consumer of one agency reads and where its rejects and its replay
+/// guard go: what [`VerifiedConsumer`] and the transactional processor are built from.
+pub struct Intake<'a> {
+    /// Client settings of the agency's listener.
+    pub settings: &'a KafkaSettings,
+    /// The consuming agency's signer: it signs the dead letters.
+    pub signer: Signer,
+    /// The consumer group (see `Identity::group`).
+    pub group: &'a str,
+    /// The topics read.
+    pub topics: &'a [String],
+    /// Verifies every record.
+    pub verifier: Verifier,
+    /// Where rejected records go.
+    pub dead_letter_topic: String,
+    /// The replay guard's SQLite file.
+    pub seen_path: &'a Path,
+}
+
 /// Reads topics as one agency, verifies every record, and hands verified events to a handler.
 pub struct VerifiedConsumer {
     consumer: StreamConsumer,
@@ -121,31 +140,19 @@ impl VerifiedConsumer {
         ("auto.offset.reset", "earliest"),
     ];
 
-    /// A consumer in `group` of `signer`'s agency over `topics`, writing rejects
-    /// (signed by `signer`) to `dead_letter_topic` through `producer`, with its
-    /// replay guard at `seen_path`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        settings: &KafkaSettings,
-        signer: Signer,
-        group: &str,
-        topics: &[String],
-        verifier: Verifier,
-        producer: FutureProducer,
-        dead_letter_topic: String,
-        seen_path: &Path,
-    ) -> Result<Self, ConsumerError> {
+    /// A consumer as `intake` says, writing its dead letters through `producer`.
+    pub fn new(intake: Intake<'_>, producer: FutureProducer) -> Result<Self, ConsumerError> {
         let mut managed = Self::AT_LEAST_ONCE.to_vec();
-        managed.push(("group.id", group));
-        let consumer: StreamConsumer = settings.client_config(&managed)?.create()?;
-        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        managed.push(("group.id", intake.group));
+        let consumer: StreamConsumer = intake.settings.client_config(&managed)?.create()?;
+        let names: Vec<&str> = intake.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&names)?;
         Ok(VerifiedConsumer {
             consumer,
-            verifier,
-            agency: signer.key().agency().clone(),
-            dead_letter: DeadLetter::new(producer, dead_letter_topic, signer),
-            seen: SeenEvents::open(seen_path)?,
+            verifier: intake.verifier,
+            agency: intake.signer.key().agency().clone(),
+            dead_letter: DeadLetter::new(producer, intake.dead_letter_topic, intake.signer),
+            seen: SeenEvents::open(intake.seen_path)?,
             stats: Arc::default(),
         })
     }

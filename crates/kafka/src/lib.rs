@@ -12,7 +12,7 @@ mod settings;
 mod transactional;
 
 pub use admin::{create_topics, delete_topics, AdminError};
-pub use consumer::{ConsumerError, ConsumerStats, Handler, HandlerError, VerifiedConsumer};
+pub use consumer::{ConsumerError, ConsumerStats, Handler, HandlerError, Intake, VerifiedConsumer};
 pub use dead_letter::{dlq_header, DeadLetter};
 pub use producer::{send_record, PublishError, Published, SignedProducer};
 pub use seen::{SeenEvents, SeenOutcome, StoreError};
@@ -24,10 +24,8 @@ use rdkafka::message::{Headers, Message};
 
 /// The protocol's view of a record read by rdkafka.
 pub fn to_raw(message: &impl Message) -> RawRecord {
-    let headers = message
-        .headers()
-        .map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect())
-        .unwrap_or_default();
+    let headers =
+        message.headers().map(|h| h.iter().map(|h| (h.key.to_owned(), h.value.map(<[u8]>::to_vec))).collect()).unwrap_or_default();
     RawRecord {
         topic: message.topic().to_owned(),
         partition: message.partition(),

@@ -57,8 +57,7 @@ pub struct SignedProducer {
 impl SignedProducer {
     /// The librdkafka options that make every send durable and never duplicated
     /// by a producer retry.
-    pub const DURABLE: [(&'static str, &'static str); 3] =
-        [("acks", "all"), ("enable.idempotence", "true"), ("compression.type", "lz4")];
+    pub const DURABLE: [(&'static str, &'static str); 3] = [("acks", "all"), ("enable.idempotence", "true"), ("compression.type", "lz4")];
 
     /// A producer for `settings` that signs with `signer` and encodes with `codec`.
     pub fn new(settings: &KafkaSettings, signer: Signer, codec: AvroCodec) -> Result<Self, PublishError> {
@@ -111,11 +110,6 @@ pub async fn send_record(producer: &FutureProducer, record: &RawRecord) -> Resul
         .send(out, Duration::from_secs(30))
         .await
         .map_err(|(source, _)| PublishError::Send { topic: record.topic.clone(), source })?;
-    let id = record
-        .header_values(header::ID)
-        .next()
-        .flatten()
-        .map(|v| String::from_utf8_lossy(v).into_owned())
-        .unwrap_or_default();
+    let id = record.header_values(header::ID).next().flatten().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or_default();
     Ok(Published { id, partition: delivery.partition, offset: delivery.offset })
 }

@@ -83,11 +83,9 @@ impl SeenEvents {
             return Ok(SeenOutcome::Fresh);
         }
         let first: Option<(String, i32, i64)> = db
-            .query_row(
-                "SELECT topic, partition, offset FROM seen_events WHERE event_id = ?1",
-                params![event_id],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-            )
+            .query_row("SELECT topic, partition, offset FROM seen_events WHERE event_id = ?1", params![event_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()
             .map_err(wrap)?;
         Ok(match first {

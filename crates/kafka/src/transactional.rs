@@ -10,16 +10,15 @@
 //! `isolation.level=read_committed`), at least once into the processor, which
 //! makes its own effects idempotent.
 
-use std::future::Future;
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::future::Future;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use concord_domain::AgencyId;
+use concord_protocol::{Mode, RawRecord, RejectReason, VerifiedEvent, Verifier, VerifyError};
 use futures::future::try_join_all;
-use concord_protocol::{Mode, RawRecord, RejectReason, Signer, VerifiedEvent, VerifyError, Verifier};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::{FutureProducer, Producer};
@@ -27,12 +26,11 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::consumer::{next_record, ConsumerError, ConsumerStats, HandlerError};
-use crate::to_raw;
+use crate::consumer::{next_record, ConsumerError, ConsumerStats, HandlerError, Intake};
 use crate::dead_letter::DeadLetter;
 use crate::producer::send_record;
 use crate::seen::{SeenEvents, SeenOutcome};
-use crate::KafkaSettings;
+use crate::to_raw;
 
 /// Runs a blocking transaction call on a thread of its own and gives up after
 /// `limit`: `send_offsets_to_transaction` can block past its own timeout when
@@ -84,19 +82,9 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 pub const MAX_BATCH: usize = 500;
 
 impl TransactionalProcessor {
-    /// A processor of `signer`'s agency in `group` over `topics`, producing with
-    /// `transactional_id`; its dead letters are signed by `signer`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        settings: &KafkaSettings,
-        signer: Signer,
-        group: &str,
-        transactional_id: &str,
-        topics: &[String],
-        verifier: Verifier,
-        dead_letter_topic: String,
-        seen_path: &Path,
-    ) -> Result<Self, ConsumerError> {
+    /// A processor as `intake` says, producing with `transactional_id`.
+    pub fn new(intake: Intake<'_>, transactional_id: &str) -> Result<Self, ConsumerError> {
+        let Intake { settings, signer, group, topics, verifier, dead_letter_topic, seen_path } = intake;
         let consumer: StreamConsumer = settings
             .client_config(&[
                 ("group.id", group),
@@ -107,9 +95,8 @@ impl TransactionalProcessor {
             .create()?;
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();
         consumer.subscribe(&names)?;
-        let producer: FutureProducer = settings
-            .client_config(&[("transactional.id", transactional_id), ("acks", "all"), ("enable.idempotence", "true")])?
-            .create()?;
+        let producer: FutureProducer =
+            settings.client_config(&[("transactional.id", transactional_id), ("acks", "all"), ("enable.idempotence", "true")])?.create()?;
         // Fences any earlier instance with this id and aborts its open transaction.
         tokio::task::block_in_place(|| producer.init_transactions(TIMEOUT))?;
         Ok(TransactionalProcessor {

@@ -302,7 +302,10 @@ mod tests {
                 let bigger = leaves(n + 1);
                 assert!(verify_inclusion(i as u64, n as u64 + 1, &l[i], &proof, &root(&bigger)).is_err(), "size+1, leaf {i} of {n}");
                 if i + 1 < n {
-                    assert!(verify_inclusion(i as u64, n as u64 - 1, &l[i], &proof, &root(&l[..n - 1])).is_err(), "size-1, leaf {i} of {n}");
+                    assert!(
+                        verify_inclusion(i as u64, n as u64 - 1, &l[i], &proof, &root(&l[..n - 1])).is_err(),
+                        "size-1, leaf {i} of {n}"
+                    );
                 }
             }
             // Index at or past the size.

@@ -111,8 +111,7 @@ impl AvroCodec {
     /// Decodes a framed value that claims to be `expected`. A permanent problem is a
     /// [`Rejection`]; an unreachable registry is [`CodecError::Unavailable`].
     pub async fn decode(&self, value: &[u8], expected: MessageType) -> Result<(u32, Payload), CodecError> {
-        let (schema_id, _) =
-            wire::split(value).map_err(|e| Rejection::new(RejectReason::NotWireFormat, e.to_string()))?;
+        let (schema_id, _) = wire::split(value).map_err(|e| Rejection::new(RejectReason::NotWireFormat, e.to_string()))?;
         if let Err(e) = self.decoder.get_schema(schema_id).await {
             if e.retriable {
                 self.decoder.remove_errors_from_cache();
@@ -120,9 +119,11 @@ impl AvroCodec {
             }
             return Err(Rejection::new(RejectReason::UnknownSchema, format!("schema id {schema_id}: {}", e.error)).into());
         }
-        let decoded = self.decoder.decode(Some(value)).await.map_err(|e| {
-            Rejection::new(RejectReason::BadAvro, format!("schema id {schema_id}: {}", e.cause.unwrap_or(e.error)))
-        })?;
+        let decoded = self
+            .decoder
+            .decode(Some(value))
+            .await
+            .map_err(|e| Rejection::new(RejectReason::BadAvro, format!("schema id {schema_id}: {}", e.cause.unwrap_or(e.error))))?;
         let name = decoded.name.map(|n| n.fullname(None)).unwrap_or_default();
         if name != expected.ce_type() {
             return Err(Rejection::new(
@@ -149,8 +150,7 @@ fn registry_settings(url: &str) -> Result<SrSettings, SRCError> {
 }
 
 fn from_value<M: Message>(value: &Value, ty: MessageType) -> Result<M, Rejection> {
-    apache_avro::from_value(value)
-        .map_err(|e| Rejection::new(RejectReason::TypeMismatch, format!("record does not map to {ty}: {e}")))
+    apache_avro::from_value(value).map_err(|e| Rejection::new(RejectReason::TypeMismatch, format!("record does not map to {ty}: {e}")))
 }
 
 impl Payload {

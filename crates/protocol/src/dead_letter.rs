@@ -130,7 +130,8 @@ fn text<'a>(letter: &'a RawRecord, name: &'a str) -> Option<&'a str> {
 /// digests of the key and value it carries (unless the value was omitted) are
 /// what the signature states. Returns the signed claims.
 pub fn verify_dead_letter(letter: &RawRecord, directory: &Directory) -> Result<DeadLetterClaims, StatementError> {
-    let jws = text(letter, header::SIGNATURE).ok_or_else(|| StatementError::Malformed(format!("no single {} header", header::SIGNATURE)))?;
+    let jws =
+        text(letter, header::SIGNATURE).ok_or_else(|| StatementError::Malformed(format!("no single {} header", header::SIGNATURE)))?;
     let claims: DeadLetterClaims = verify_statement(jws, DEAD_LETTER_TYP, directory, None, |c: &DeadLetterClaims| (c.iss.clone(), c.iat))?;
     let differs = |what: &str| Err(StatementError::Mismatch(format!("the letter's {what} differs from what its signature states")));
     if text(letter, header::CONSUMER) != Some(claims.iss.as_str()) {

@@ -12,24 +12,23 @@
 //! [`RejectReason`]. Nothing here talks to Kafka.
 
 mod codec;
+pub mod dead_letter;
 mod headers;
 mod reason;
 mod record;
 mod sign;
-pub mod dead_letter;
 pub mod statement;
 mod verify;
 pub mod wire;
 
 pub use codec::{register_schema, AvroCodec, CodecError, Payload};
 pub use headers::{
-    header, rfc3339_millis, rfc3339_now, source_of, CloudEvent, EventClaims, CONTENT_TYPE_AVRO, SIGNATURE_TYP,
-    SPEC_VERSION,
+    header, rfc3339_millis, rfc3339_now, source_of, CloudEvent, EventClaims, CONTENT_TYPE_AVRO, SIGNATURE_TYP, SPEC_VERSION,
 };
 pub use reason::{RejectReason, Rejection};
 pub use record::RawRecord;
 pub use sign::{digest_b64, forge_as, pem_to_der, pkcs8_from_seed, KeyError, Signer, SigningKey};
-pub use verify::{Envelope, Limits, Mode, VerifiedEvent, VerifyError, Verifier};
+pub use verify::{Envelope, Limits, Mode, VerifiedEvent, Verifier, VerifyError};
 
 /// Base64url without padding, as JWS and the digest claims use it.
 pub fn b64(bytes: &[u8]) -> String {

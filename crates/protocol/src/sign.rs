@@ -40,8 +40,7 @@ pub enum KeyError {
 }
 
 /// PKCS#8 v1 prefix of an Ed25519 private key (RFC 8410): the 32-byte seed follows.
-const PKCS8_ED25519_V1_PREFIX: [u8; 16] =
-    [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
+const PKCS8_ED25519_V1_PREFIX: [u8; 16] = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x04, 0x22, 0x04, 0x20];
 
 /// An agency's private signing key with its key id.
 #[derive(Clone)]
@@ -66,10 +65,7 @@ impl SigningKey {
         }
         let pair = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
             .map_err(|e| KeyError::NotEd25519 { origin: origin.to_owned(), detail: e.to_string() })?;
-        let public: [u8; 32] = ring::signature::KeyPair::public_key(&pair)
-            .as_ref()
-            .try_into()
-            .expect("Ed25519 public keys are 32 bytes");
+        let public: [u8; 32] = ring::signature::KeyPair::public_key(&pair).as_ref().try_into().expect("Ed25519 public keys are 32 bytes");
         Ok(SigningKey { agency, kid: kid.to_owned(), encoding: EncodingKey::from_ed_der(der), public })
     }
 
@@ -219,12 +215,7 @@ pub fn forge_as(signer: Signer, claimed: &AgencyId, topic: &str, key: Option<Vec
     let now = OffsetDateTime::now_utc();
     let mut record = signer.sign_record(topic, MessageType::IndicatorAlert, key, value, now);
     let mut event = CloudEvent::new(claimed, MessageType::IndicatorAlert, now);
-    event.id = record
-        .header_values(header::ID)
-        .next()
-        .flatten()
-        .map(|v| String::from_utf8_lossy(v).into_owned())
-        .unwrap_or(event.id);
+    event.id = record.header_values(header::ID).next().flatten().map(|v| String::from_utf8_lossy(v).into_owned()).unwrap_or(event.id);
     let iat = now.unix_timestamp();
     let mut claims = signer.claims(&event, topic, record.key.as_deref(), record.value.as_deref().unwrap_or_default(), iat, iat + 3600);
     claims.iss = claimed.to_string();

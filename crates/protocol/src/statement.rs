@@ -93,13 +93,8 @@ struct Header {
 
 /// Signs a checkpoint as the auditor.
 pub fn sign_checkpoint(signer: &Signer, log: &str, size: u64, root: &[u8; 32], at: OffsetDateTime) -> (CheckpointClaims, String) {
-    let claims = CheckpointClaims {
-        iss: signer.key().agency().to_string(),
-        log: log.to_owned(),
-        size,
-        root: hex(root),
-        iat: at.unix_timestamp(),
-    };
+    let claims =
+        CheckpointClaims { iss: signer.key().agency().to_string(), log: log.to_owned(), size, root: hex(root), iat: at.unix_timestamp() };
     let jws = signer.sign_json(CHECKPOINT_TYP, &claims);
     (claims, jws)
 }
@@ -145,9 +140,7 @@ pub(crate) fn verify_statement<T: DeserializeOwned>(
     validation.required_spec_claims.clear();
     validation.validate_exp = false;
     validation.validate_aud = false;
-    let claims: T = jsonwebtoken::decode(jws, &decoding, &validation)
-        .map_err(|e| StatementError::Signature(e.to_string()))?
-        .claims;
+    let claims: T = jsonwebtoken::decode(jws, &decoding, &validation).map_err(|e| StatementError::Signature(e.to_string()))?.claims;
     let (iss, iat) = issuer_and_time(&claims);
     if iss != agency.id.as_str() {
         return Err(key_error(&format!("signs for {iss}")));

@@ -176,9 +176,7 @@ impl Verifier {
         payload.check().map_err(|e| reject(RejectReason::InvalidMessage, e.to_string()))?;
         if let Payload::IndicatorAlert(alert) = &payload {
             // Check 27: a restricted alert never sits where others can read it.
-            self.topics
-                .alert_placement(&record.topic, alert)
-                .map_err(|why| reject(RejectReason::Misdirected, why))?;
+            self.topics.alert_placement(&record.topic, alert).map_err(|why| reject(RejectReason::Misdirected, why))?;
         }
         Ok(VerifiedEvent {
             id: envelope.claims.jti,
@@ -226,10 +224,8 @@ impl Verifier {
             return Err(reject(RejectReason::WrongTokenType, format!("typ is {:?}, not {SIGNATURE_TYP:?}", jws_header.typ)));
         }
         let kid = jws_header.kid.ok_or_else(|| reject(RejectReason::UnknownKey, "JWS header has no kid"))?;
-        let (agency, key) = self
-            .directory
-            .key(&kid)
-            .ok_or_else(|| reject(RejectReason::UnknownKey, format!("no key {kid:?} in the directory")))?;
+        let (agency, key) =
+            self.directory.key(&kid).ok_or_else(|| reject(RejectReason::UnknownKey, format!("no key {kid:?} in the directory")))?;
         // The key record fixes the algorithm; the header only has to agree.
         let (alg, decoding) = match key.alg {
             KeyAlgorithm::EdDSA => (
@@ -239,10 +235,7 @@ impl Verifier {
             ),
         };
         if jws_header.alg != "EdDSA" {
-            return Err(reject(
-                RejectReason::AlgorithmMismatch,
-                format!("JWS alg {:?}, but key {kid:?} is {:?}", jws_header.alg, key.alg),
-            ));
+            return Err(reject(RejectReason::AlgorithmMismatch, format!("JWS alg {:?}, but key {kid:?} is {:?}", jws_header.alg, key.alg)));
         }
         let mut validation = Validation::new(alg);
         validation.required_spec_claims.clear();
@@ -287,13 +280,9 @@ impl Verifier {
             return Err(reject(RejectReason::KeyNotValid, format!("key {kid:?} was not valid at iat {}", claims.iat)));
         }
         self.check_headers(record, &claims)?;
-        let message_type = MessageType::from_ce_type(&claims.ty)
-            .map_err(|e| reject(RejectReason::TypeMismatch, e.to_string()))?;
+        let message_type = MessageType::from_ce_type(&claims.ty).map_err(|e| reject(RejectReason::TypeMismatch, e.to_string()))?;
         if claims.topic != record.topic {
-            return Err(reject(
-                RejectReason::TopicMismatch,
-                format!("signed for {:?}, read from {:?}", claims.topic, record.topic),
-            ));
+            return Err(reject(RejectReason::TopicMismatch, format!("signed for {:?}, read from {:?}", claims.topic, record.topic)));
         }
         if claims.value_sha256 != digest_b64(record.value.as_deref().unwrap_or_default()) {
             return Err(reject(RejectReason::ValueDigestMismatch, "value bytes differ from value_sha256"));
@@ -308,16 +297,14 @@ impl Verifier {
     }
 
     fn check_headers(&self, record: &RawRecord, claims: &EventClaims) -> Result<(), Rejection> {
-        let get = |name: &str| {
-            single_header(record, name).map_err(|e| reject(RejectReason::MissingHeader, e.describe(name)))
-        };
+        let get = |name: &str| single_header(record, name).map_err(|e| reject(RejectReason::MissingHeader, e.describe(name)));
         let version = get(header::SPEC_VERSION)?;
         if version != SPEC_VERSION {
             return Err(reject(RejectReason::MissingHeader, format!("ce_specversion {version:?}, not {SPEC_VERSION:?}")));
         }
-        let expected_source = source_of(&claims.iss.parse().map_err(|_| {
-            reject(RejectReason::MalformedClaims, format!("iss {:?} is not an agency id", claims.iss))
-        })?);
+        let expected_source = source_of(
+            &claims.iss.parse().map_err(|_| reject(RejectReason::MalformedClaims, format!("iss {:?} is not an agency id", claims.iss)))?,
+        );
         for (name, claimed) in [
             (header::ID, &claims.jti),
             (header::SOURCE, &claims.source),

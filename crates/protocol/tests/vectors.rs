@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use apache_avro::Schema;
 use concord_domain::{
-    Agency, Directory, Indicator, IndicatorAlert, IndicatorKind, KeyAlgorithm, KeyRecord, MessageType, Role,
-    ScamCategory, Tlp, TopicModel, UnixMillis,
+    Agency, Directory, Indicator, IndicatorAlert, IndicatorKind, KeyAlgorithm, KeyRecord, MessageType, Role, ScamCategory, Tlp, TopicModel,
+    UnixMillis,
 };
 use concord_protocol::{
     b64, header, wire, AvroCodec, CloudEvent, Limits, Mode, RawRecord, Signer, SigningKey, Verifier, CONTENT_TYPE_AVRO,

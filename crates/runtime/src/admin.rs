@@ -96,7 +96,12 @@ impl Probe {
 
 /// Starts the admin port on `listen` (e.g. `127.0.0.1:9461`; empty: off) until
 /// `shutdown`; returns once it is bound.
-pub async fn start(listen: &str, identity: &Identity, metrics: Metrics, shutdown: CancellationToken) -> Result<Option<JoinHandle<()>>, AdminError> {
+pub async fn start(
+    listen: &str,
+    identity: &Identity,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+) -> Result<Option<JoinHandle<()>>, AdminError> {
     if listen.is_empty() {
         return Ok(None);
     }

@@ -82,21 +82,13 @@ pub fn load_from<T: DeserializeOwned>(
         set_path(&mut table, &keys, parse_env_value(&value));
         applied.push(name);
     }
-    let origin = if applied.is_empty() {
-        path.display().to_string()
-    } else {
-        format!("{} with {}", path.display(), applied.join(", "))
-    };
+    let origin = if applied.is_empty() { path.display().to_string() } else { format!("{} with {}", path.display(), applied.join(", ")) };
     T::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Shape { origin, message: e.to_string() })
 }
 
 fn parse_env_value(raw: &str) -> toml::Value {
     // Numbers, booleans and arrays are written as in TOML; anything else is a string.
-    format!("v = {raw}")
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.to_owned()))
+    format!("v = {raw}").parse::<toml::Table>().ok().and_then(|mut t| t.remove("v")).unwrap_or_else(|| toml::Value::String(raw.to_owned()))
 }
 
 fn set_path(table: &mut toml::Table, keys: &[String], value: toml::Value) {

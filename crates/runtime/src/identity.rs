@@ -78,15 +78,12 @@ impl Identity {
     pub fn load(hub: &HubConfig, id: &str) -> Result<Self, IdentityError> {
         let directory = hub.load_directory()?;
         let topics = hub.load_topics()?;
-        let agency = directory
-            .agency(id)
-            .ok_or_else(|| IdentityError::UnknownAgency(id.to_owned(), hub.directory.display().to_string()))?
-            .clone();
+        let agency =
+            directory.agency(id).ok_or_else(|| IdentityError::UnknownAgency(id.to_owned(), hub.directory.display().to_string()))?.clone();
         let key = directory.current_key(id, OffsetDateTime::now_utc()).ok_or_else(|| IdentityError::NoKey(agency.id.clone()))?;
         let files = AgencyFiles::new(&hub.pki_dir, id);
         let path = files.signing_key();
-        let pem = std::fs::read_to_string(&path)
-            .map_err(|source| IdentityError::Read { path: path.display().to_string(), source })?;
+        let pem = std::fs::read_to_string(&path).map_err(|source| IdentityError::Read { path: path.display().to_string(), source })?;
         let signing = SigningKey::from_pkcs8_pem(agency.id.clone(), &key.kid, &pem, &path.display().to_string())?;
         if concord_protocol::b64(&signing.public_key()) != key.public_key {
             return Err(IdentityError::KeyMismatch { path: path.display().to_string(), kid: key.kid.clone() });
@@ -102,8 +99,7 @@ impl Identity {
             signer: Signer::new(signing, hub.signature_ttl()),
             directory,
             topics,
-            codec: AvroCodec::new(&hub.registry_url)
-                .map_err(|source| IdentityError::Registry { url: hub.registry_url.clone(), source })?,
+            codec: AvroCodec::new(&hub.registry_url).map_err(|source| IdentityError::Registry { url: hub.registry_url.clone(), source })?,
             hub: hub.clone(),
         })
     }

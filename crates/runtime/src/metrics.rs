@@ -97,7 +97,11 @@ impl Collector for ConsumerCollector {
         for (name, help, value) in [
             ("concord_records_consumed", "Records read from Kafka", self.stats.consumed.load(Relaxed)),
             ("concord_records_verified", "Records verified and handled", self.stats.handled.load(Relaxed)),
-            ("concord_records_retried", "Transient failures retried (registry, database, aborted transaction)", self.stats.retries.load(Relaxed)),
+            (
+                "concord_records_retried",
+                "Transient failures retried (registry, database, aborted transaction)",
+                self.stats.retries.load(Relaxed),
+            ),
         ] {
             let counter = ConstCounter::new(value);
             let mut metric = encoder.encode_descriptor(name, help, None, counter.metric_type())?;

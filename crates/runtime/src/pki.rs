@@ -10,9 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use concord_domain::{Directory, KeyAlgorithm, KeyRecord, Role};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use ring::rand::SecureRandom;
 use time::{Duration, OffsetDateTime};
 
@@ -173,11 +171,7 @@ pub fn init(agencies_toml: &Path, out: &Path) -> Result<Directory, PkiError> {
     };
 
     // Kafka's PEM keystore wants the key and the chain in one file.
-    let (cert, key) = leaf(
-        "kafka-broker",
-        vec!["localhost".into(), "127.0.0.1".into()],
-        ExtendedKeyUsagePurpose::ServerAuth,
-    )?;
+    let (cert, key) = leaf("kafka-broker", vec!["localhost".into(), "127.0.0.1".into()], ExtendedKeyUsagePurpose::ServerAuth)?;
     write(&out.join("broker/cert.pem"), &cert, false)?;
     write(&out.join("broker/keystore.pem"), &format!("{key}{cert}"), true)?;
 
@@ -219,10 +213,12 @@ pub fn init(agencies_toml: &Path, out: &Path) -> Result<Directory, PkiError> {
         }
         agencies.push(agency);
     }
-    let directory = Directory::new(agencies).map_err(|problems| concord_domain::DirectoryError::Invalid {
-        origin: agencies_toml.display().to_string(),
-        problems,
-    })?;
-    write(&out.join("agencies.toml"), &format!("# Written by `concord pki init` from {}.\n{}", agencies_toml.display(), directory.to_toml_string()), false)?;
+    let directory = Directory::new(agencies)
+        .map_err(|problems| concord_domain::DirectoryError::Invalid { origin: agencies_toml.display().to_string(), problems })?;
+    write(
+        &out.join("agencies.toml"),
+        &format!("# Written by `concord pki init` from {}.\n{}", agencies_toml.display(), directory.to_toml_string()),
+        false,
+    )?;
     Ok(directory)
 }

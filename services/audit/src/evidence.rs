@@ -133,7 +133,8 @@ pub fn verify(bundle: &Bundle, directory: &Directory, topics: &TopicModel) -> Re
         return Err(vec![format!("format is {:?}, not {FORMAT:?}", bundle.format)]);
     }
     let checkpoint = verify_checkpoint(&bundle.checkpoint, directory).map_err(|e| vec![format!("checkpoint: {e}")])?;
-    let root: [u8; 32] = unhex(&checkpoint.root).and_then(|b| b.try_into().ok()).ok_or_else(|| vec!["checkpoint: root is not hex".to_owned()])?;
+    let root: [u8; 32] =
+        unhex(&checkpoint.root).and_then(|b| b.try_into().ok()).ok_or_else(|| vec!["checkpoint: root is not hex".to_owned()])?;
     let manifest = verify_manifest(&bundle.manifest, directory).map_err(|e| vec![format!("manifest: {e}")])?;
     if manifest.size != checkpoint.size || manifest.root != checkpoint.root || manifest.log != checkpoint.log {
         return Err(vec!["manifest: it is for another checkpoint than the bundle's".to_owned()]);
@@ -218,18 +219,28 @@ pub fn verify(bundle: &Bundle, directory: &Directory, topics: &TopicModel) -> Re
     if let Some(previous) = &bundle.previous {
         match verify_checkpoint(&previous.checkpoint, directory) {
             Err(e) => problems.push(format!("previous checkpoint: {e}")),
-            Ok(old) => match (hashes(&previous.consistency, "consistency proof"), unhex(&old.root).and_then(|b| <[u8; 32]>::try_from(b).ok())) {
-                (Ok(proof), Some(old_root)) => match concord_merkle::verify_consistency(old.size, checkpoint.size, &old_root, &root, &proof) {
-                    Ok(()) => consistency_checked = true,
-                    Err(e) => problems.push(format!("consistency from size {} to {} fails: {e}", old.size, checkpoint.size)),
-                },
-                (Err(e), _) => problems.push(e),
-                (_, None) => problems.push("previous checkpoint: root is not hex".into()),
-            },
+            Ok(old) => {
+                match (hashes(&previous.consistency, "consistency proof"), unhex(&old.root).and_then(|b| <[u8; 32]>::try_from(b).ok())) {
+                    (Ok(proof), Some(old_root)) => {
+                        match concord_merkle::verify_consistency(old.size, checkpoint.size, &old_root, &root, &proof) {
+                            Ok(()) => consistency_checked = true,
+                            Err(e) => problems.push(format!("consistency from size {} to {} fails: {e}", old.size, checkpoint.size)),
+                        }
+                    }
+                    (Err(e), _) => problems.push(e),
+                    (_, None) => problems.push("previous checkpoint: root is not hex".into()),
+                }
+            }
         }
     }
     if problems.is_empty() {
-        Ok(Verified { subject: manifest.subject, records: bundle.records.len(), tree_size: checkpoint.size, root: checkpoint.root, consistency_checked })
+        Ok(Verified {
+            subject: manifest.subject,
+            records: bundle.records.len(),
+            tree_size: checkpoint.size,
+            root: checkpoint.root,
+            consistency_checked,
+        })
     } else {
         Err(problems)
     }

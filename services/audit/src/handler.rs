@@ -1,10 +1,10 @@
 //! What auditing one record means: verify it as of its own time, describe the
 //! outcome, and pick out the facts the log is searched by.
 
-use concord_kafka::dlq_header;
 use concord_domain::Directory;
+use concord_kafka::dlq_header;
 use concord_protocol::dead_letter::verify_dead_letter;
-use concord_protocol::{header, Mode, Payload, RawRecord, VerifiedEvent, VerifyError, Verifier};
+use concord_protocol::{header, Mode, Payload, RawRecord, VerifiedEvent, Verifier, VerifyError};
 
 use crate::leaf::Leaf;
 use crate::store::LeafMeta;

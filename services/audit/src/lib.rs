@@ -138,13 +138,16 @@ impl Auditor {
     /// Reads and appends until `shutdown`; publishes checkpoints at the configured interval.
     pub async fn run(&mut self, shutdown: CancellationToken) -> Result<(), AuditError> {
         let group = self.identity.group("audit-log");
-        let consumer: StreamConsumer = self.identity.kafka.client_config(&[
-            ("group.id", group.as_str()),
-            ("enable.auto.commit", "false"),
-            ("isolation.level", "read_committed"),
-            ("fetch.wait.max.ms", "100"),
-        ])?
-        .create()?;
+        let consumer: StreamConsumer = self
+            .identity
+            .kafka
+            .client_config(&[
+                ("group.id", group.as_str()),
+                ("enable.auto.commit", "false"),
+                ("isolation.level", "read_committed"),
+                ("fetch.wait.max.ms", "100"),
+            ])?
+            .create()?;
         let mut partitions = self.assign(&consumer)?;
         info!(partitions = partitions.len(), size = self.log.size(), "Auditor started.");
         let mut last_checkpoint = Instant::now();
@@ -190,7 +193,10 @@ impl Auditor {
                     let (low, high) = consumer.fetch_watermarks(&topic, p.id(), Duration::from_secs(30))?;
                     let start = positions.get(&key).copied().unwrap_or(low).max(low);
                     list.add_partition_offset(&topic, p.id(), Offset::Offset(start))?;
-                    partitions.insert(key, Partition { buffer: VecDeque::new(), fetched_to: start, high_watermark: high, last_received: Instant::now() });
+                    partitions.insert(
+                        key,
+                        Partition { buffer: VecDeque::new(), fetched_to: start, high_watermark: high, last_received: Instant::now() },
+                    );
                 }
             }
         }
@@ -200,7 +206,11 @@ impl Auditor {
 
     /// Appends, in (broker time, topic, partition, offset) order, every buffered
     /// record that no unread record can precede.
-    async fn append_ready(&mut self, partitions: &mut BTreeMap<(String, i32), Partition>, shutdown: &CancellationToken) -> Result<(), AuditError> {
+    async fn append_ready(
+        &mut self,
+        partitions: &mut BTreeMap<(String, i32), Partition>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), AuditError> {
         loop {
             let mut best: Option<(i64, (String, i32))> = None;
             let mut any_caught_up_empty = false;
@@ -281,11 +291,7 @@ impl Auditor {
 pub async fn published_checkpoints(identity: &Identity) -> Result<Vec<String>, AuditError> {
     let filter = replay::Filter { topics: vec![identity.topics.checkpoints()], ..Default::default() };
     let (entries, _) = replay::replay(identity, &filter, |_, _| {}).await?;
-    Ok(entries
-        .into_iter()
-        .filter(|e| e.outcome == "verified")
-        .filter_map(|e| e.message?.get("jws")?.as_str().map(str::to_owned))
-        .collect())
+    Ok(entries.into_iter().filter(|e| e.outcome == "verified").filter_map(|e| e.message?.get("jws")?.as_str().map(str::to_owned)).collect())
 }
 
 /// Runs the audit service as configured until `shutdown`.
@@ -293,6 +299,7 @@ pub async fn run(config: AuditConfig, shutdown: CancellationToken) -> Result<(),
     let identity = Identity::from_config(&config.hub, &config.agency, config.topic_suffix.as_deref())?;
     let metrics = Metrics::new();
     let mut auditor = Auditor::new(identity.clone(), &config)?;
-    auditor.leaves = metrics.counters("concord_audit_leaves", "Records appended to the audit log, by outcome (verified, dead_letter, or the rejection reason)");
+    auditor.leaves = metrics
+        .counters("concord_audit_leaves", "Records appended to the audit log, by outcome (verified, dead_letter, or the rejection reason)");
     concord_runtime::admin::serving(&config.admin_listen, &identity, metrics, &shutdown, auditor.run(shutdown.clone())).await
 }

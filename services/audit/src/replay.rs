@@ -176,9 +176,10 @@ pub async fn replay(identity: &Identity, filter: &Filter, mut progress: impl FnM
             && filter.agency.as_ref().is_none_or(|a| e.sender.as_ref() == Some(a))
             && filter.message_type.as_ref().is_none_or(|t| e.message_type.as_ref() == Some(t))
             && filter.request.as_ref().is_none_or(|r| e.request_id.as_ref() == Some(r))
-            && filter.case.as_ref().is_none_or(|c| {
-                e.case_ref.as_ref() == Some(c) || e.request_id.as_ref().is_some_and(|r| case_requests.contains(r))
-            })
+            && filter
+                .case
+                .as_ref()
+                .is_none_or(|c| e.case_ref.as_ref() == Some(c) || e.request_id.as_ref().is_some_and(|r| case_requests.contains(r)))
     });
     entries.sort_by(|a, b| (a.timestamp_ms, &a.topic, a.partition, a.offset).cmp(&(b.timestamp_ms, &b.topic, b.partition, b.offset)));
     summary.shown = entries.len() as u64;

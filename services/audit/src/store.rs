@@ -6,8 +6,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use concord_merkle::{Hash, ProofError};
 use concord_domain::Directory;
+use concord_merkle::{Hash, ProofError};
 use concord_protocol::statement::{hex, verify_checkpoint, CheckpointClaims};
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -281,9 +281,7 @@ impl AuditLog {
 
     /// The stored canonical bytes of leaf `index`.
     pub fn leaf_bytes(&self, index: u64) -> Result<Vec<u8>, StoreError> {
-        self.db
-            .query_row("SELECT leaf FROM leaves WHERE idx = ?1", params![index as i64], |r| r.get(0))
-            .map_err(self.wrap())
+        self.db.query_row("SELECT leaf FROM leaves WHERE idx = ?1", params![index as i64], |r| r.get(0)).map_err(self.wrap())
     }
 
     /// Indices of the leaves about `case`: its freeze requests, and every record
@@ -322,15 +320,10 @@ impl AuditLog {
         Ok(match other {
             Some(other_root) => {
                 if inserted == 1 {
-                    let detail = format!(
-                        "log {} size {}: root {} and root {other_root} are both signed",
-                        claims.log, claims.size, claims.root
-                    );
+                    let detail =
+                        format!("log {} size {}: root {} and root {other_root} are both signed", claims.log, claims.size, claims.root);
                     self.db
-                        .execute(
-                            "INSERT INTO alarms (at, kind, detail) VALUES (strftime('%s','now'), 'split_view', ?1)",
-                            params![detail],
-                        )
+                        .execute("INSERT INTO alarms (at, kind, detail) VALUES (strftime('%s','now'), 'split_view', ?1)", params![detail])
                         .map_err(self.wrap())?;
                     tracing::error!(log = %claims.log, size = claims.size, root = %claims.root, %other_root, "Split view: two signed checkpoints of one size differ.");
                 }
@@ -376,9 +369,8 @@ impl AuditLog {
     pub fn check(&self, directory: &Directory, published: &[String]) -> Result<CheckReport, StoreError> {
         let mut report = CheckReport::default();
         let mut stmt = self.db.prepare("SELECT idx, leaf, leaf_hash FROM leaves ORDER BY idx").map_err(self.wrap())?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?)))
-            .map_err(self.wrap())?;
+        let rows =
+            stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?))).map_err(self.wrap())?;
         let mut stored = Vec::new();
         let mut last = -1i64;
         for row in rows {
@@ -411,7 +403,9 @@ impl AuditLog {
                         self.log_id, claims.size, claims.root, claims.log
                     ),
                 }),
-                Err(e) => report.problems.push(Tamper::CheckpointInvalid { size, why: format!("its signed statement does not verify: {e}") }),
+                Err(e) => {
+                    report.problems.push(Tamper::CheckpointInvalid { size, why: format!("its signed statement does not verify: {e}") })
+                }
             }
         }
         for jws in published {

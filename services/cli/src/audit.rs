@@ -3,6 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
+use crate::Hub;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use concord_audit::evidence::{self, Bundle};
@@ -11,7 +12,6 @@ use concord_audit::store::AuditLog;
 use concord_audit::{AuditConfig, Auditor};
 use concord_domain::{Directory, TopicModel};
 use concord_protocol::statement::hex;
-use crate::Hub;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -164,12 +164,18 @@ pub(crate) async fn evidence(hub: &Hub, command: EvidenceCommand) -> anyhow::Res
                 None,
             )?;
             std::fs::write(&out, serde_json::to_string_pretty(&bundle)?).with_context(|| format!("writing {}", out.display()))?;
-            println!("evidence: {} records of case {case} with proofs against tree size {} written to {}", bundle.records.len(), checkpoint.tree_size, out.display());
+            println!(
+                "evidence: {} records of case {case} with proofs against tree size {} written to {}",
+                bundle.records.len(),
+                checkpoint.tree_size,
+                out.display()
+            );
             Ok(())
         }
         EvidenceCommand::Verify { file, directory, topics } => {
-            let bundle: Bundle = serde_json::from_str(&std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?)
-                .with_context(|| format!("{}: not an evidence bundle", file.display()))?;
+            let bundle: Bundle =
+                serde_json::from_str(&std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?)
+                    .with_context(|| format!("{}: not an evidence bundle", file.display()))?;
             let directory = Directory::from_toml_str(&std::fs::read_to_string(&directory)?, &directory.display().to_string())?;
             let topics = TopicModel::from_toml_str(&std::fs::read_to_string(&topics)?, &topics.display().to_string())?;
             match evidence::verify(&bundle, &directory, &topics) {
@@ -241,7 +247,10 @@ pub(crate) async fn log(hub: &Hub, audit_config: &Path, command: LogCommand) -> 
                 report.covered
             );
             if report.covered < log.size() {
-                println!("note: the last {} leaves come after the latest signed checkpoint; nothing vouches for them yet", log.size() - report.covered);
+                println!(
+                    "note: the last {} leaves come after the latest signed checkpoint; nothing vouches for them yet",
+                    log.size() - report.covered
+                );
             }
             Ok(())
         }
@@ -292,14 +301,16 @@ pub(crate) async fn case(hub: &Hub, command: CaseCommand) -> anyhow::Result<()> 
         CaseCommand::Send { file, to, enforcement_config } => {
             let config = concord_enforcement::EnforcementConfig::load(&enforcement_config)?;
             let identity = hub.identity_as(&config.hub, &config.agency, config.topic_suffix.as_deref())?;
-            let mut value: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?)
-                .with_context(|| format!("{}: not JSON", file.display()))?;
+            let mut value: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?)
+                    .with_context(|| format!("{}: not JSON", file.display()))?;
             if let Some(obj) = value.as_object_mut() {
                 obj.entry("request_id").or_insert_with(|| uuid::Uuid::new_v4().to_string().into());
             }
             let request: concord_domain::FreezeRequest =
                 serde_json::from_value(value).with_context(|| format!("{}: not a valid FreezeRequest", file.display()))?;
-            let request = concord_domain::Rules::parse(request).with_context(|| format!("{}: not a valid FreezeRequest", file.display()))?;
+            let request =
+                concord_domain::Rules::parse(request).with_context(|| format!("{}: not a valid FreezeRequest", file.display()))?;
             request.check_sendable(concord_domain::UnixMillis::now()).with_context(|| format!("{}: not sendable", file.display()))?;
             let enforcement = concord_enforcement::Enforcement::new(identity, config)?;
             let sent = enforcement.send(&request, &to).await?;

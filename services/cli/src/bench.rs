@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use concord_domain::{group_id, Indicator, IndicatorAlert, IndicatorKind, ScamCategory, Tlp, UnixMillis};
-use concord_kafka::{create_topics, delete_topics, send_record, to_raw, Handler, HandlerError, SignedProducer, VerifiedConsumer};
+use concord_kafka::{create_topics, delete_topics, send_record, to_raw, Handler, HandlerError, Intake, SignedProducer, VerifiedConsumer};
 use concord_protocol::{Mode, RawRecord, VerifiedEvent};
 use concord_runtime::config::HubConfig;
 use concord_runtime::identity::Identity;
@@ -184,7 +184,13 @@ async fn messaging(hub: &HubConfig, run_id: &str, args: &BenchArgs) -> anyhow::R
     let start = Instant::now();
     let mut signed = Vec::with_capacity(iterations);
     for _ in 0..iterations {
-        signed.push(publisher.signer.sign_record(&topic, concord_domain::MessageType::IndicatorAlert, Some(b"k".to_vec()), value.clone(), OffsetDateTime::now_utc()));
+        signed.push(publisher.signer.sign_record(
+            &topic,
+            concord_domain::MessageType::IndicatorAlert,
+            Some(b"k".to_vec()),
+            value.clone(),
+            OffsetDateTime::now_utc(),
+        ));
     }
     let sign_us = start.elapsed().as_secs_f64() * 1e6 / iterations as f64;
     let verifier = reader.verifier();
@@ -236,14 +242,16 @@ async fn messaging(hub: &HubConfig, run_id: &str, args: &BenchArgs) -> anyhow::R
     std::fs::create_dir_all(&state)?;
     let dlq_producer = SignedProducer::new(&reader.kafka, reader.signer.clone(), reader.codec.clone())?;
     let verified = VerifiedConsumer::new(
-        &reader.kafka,
-        reader.signer.clone(),
-        &group_id(&reader.agency.id, &format!("{run_id}-signed")),
-        std::slice::from_ref(&topic),
-        reader.verifier(),
+        Intake {
+            settings: &reader.kafka,
+            signer: reader.signer.clone(),
+            group: &group_id(&reader.agency.id, &format!("{run_id}-signed")),
+            topics: std::slice::from_ref(&topic),
+            verifier: reader.verifier(),
+            dead_letter_topic: reader.topics.dead_letter(),
+            seen_path: &state.join("seen.sqlite"),
+        },
         dlq_producer.inner().clone(),
-        reader.topics.dead_letter(),
-        &state.join("seen.sqlite"),
     )?;
     let stats = verified.stats();
     let shutdown = CancellationToken::new();

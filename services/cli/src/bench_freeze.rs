@@ -152,7 +152,13 @@ fn request(i: usize) -> concord_domain::FreezeRequest {
         targets: vec![FreezeTarget {
             target_id: "t1".into(),
             action: TargetAction::FreezeWallet,
-            indicator: Indicator { kind: IndicatorKind::CryptoAddress, value: String::new(), chain: Some("TRON".into()), asset: Some(WALLET_ASSET.into()), platform: None },
+            indicator: Indicator {
+                kind: IndicatorKind::CryptoAddress,
+                value: String::new(),
+                chain: Some("TRON".into()),
+                asset: Some(WALLET_ASSET.into()),
+                platform: None,
+            },
         }],
         legal_basis: LegalBasis {
             kind: LegalBasisKind::CourtOrder,
@@ -176,13 +182,20 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
     let admin = issuer.admin_settings();
     let mut topics = issuer.topics.topics(&issuer.directory);
     // The issuer reads its inbox and its restricted-alert topic; law enforcement its inbox.
-    let wanted = [issuer.topics.inbox(&issuer.agency.id), issuer.topics.restricted(&issuer.agency.id), enforcement.topics.inbox(&enforcement.agency.id), issuer.topics.dead_letter()];
+    let wanted = [
+        issuer.topics.inbox(&issuer.agency.id),
+        issuer.topics.restricted(&issuer.agency.id),
+        enforcement.topics.inbox(&enforcement.agency.id),
+        issuer.topics.dead_letter(),
+    ];
     topics.retain(|t| wanted.contains(&t.name));
     create_topics(&admin, &topics).await.context("creating freeze benchmark topics")?;
 
     // The issuer's ledger: one wallet per request this run can send.
     let steps = [50, 100, 200, 400, 800, 1600, 3200];
-    let capacity = (WARM_UP_RATE * WARM_UP_SECS + u64::from(args.rate) * args.secs + steps.iter().map(|r| u64::from(*r) * args.step_secs).sum::<u64>()
+    let capacity = (WARM_UP_RATE * WARM_UP_SECS
+        + u64::from(args.rate) * args.secs
+        + steps.iter().map(|r| u64::from(*r) * args.step_secs).sum::<u64>()
         + 3200 * args.step_secs) as usize; // and the half-way step
     let state = std::env::temp_dir().join(format!("concord-{suffix}"));
     std::fs::create_dir_all(&state)?;
@@ -315,7 +328,9 @@ impl FreezeReport {
         let best = self.steps.iter().filter(|s| s.sustained).map(|s| s.rate).max();
         println!();
         match best {
-            Some(rate) => println!("Highest rate sustained without a growing backlog: {rate} requests/s (steps double from 50, then one step half-way)."),
+            Some(rate) => println!(
+                "Highest rate sustained without a growing backlog: {rate} requests/s (steps double from 50, then one step half-way)."
+            ),
             None => println!("No step rate was sustained (the lowest step is 50 requests/s)."),
         }
     }

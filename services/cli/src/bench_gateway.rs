@@ -18,7 +18,7 @@ use anyhow::{bail, Context};
 use concord_domain::{IndicatorAlert, Tlp};
 use concord_gateway::client::{claims, token, Connection, GatewayClient, SseReader};
 use concord_gateway::{Gateway, GatewayConfig};
-use concord_kafka::{create_topics, delete_topics, Handler, HandlerError, SignedProducer, VerifiedConsumer};
+use concord_kafka::{create_topics, delete_topics, Handler, HandlerError, Intake, SignedProducer, VerifiedConsumer};
 use concord_protocol::{Payload, VerifiedEvent};
 use concord_runtime::config::HubConfig;
 use concord_runtime::identity::Identity;
@@ -177,18 +177,25 @@ impl Handler for Arrivals {
 }
 
 /// The same steady stream published with the agency's own signed producer, received by a verifying consumer.
-async fn kafka_delay(publisher: &Identity, subscriber: &Identity, args: &GatewayArgs, dir: &std::path::Path) -> anyhow::Result<Vec<Duration>> {
+async fn kafka_delay(
+    publisher: &Identity,
+    subscriber: &Identity,
+    args: &GatewayArgs,
+    dir: &std::path::Path,
+) -> anyhow::Result<Vec<Duration>> {
     let producer = SignedProducer::new(&publisher.kafka, publisher.signer.clone(), publisher.codec.clone())?;
     let received: Clock = Arc::default();
     let consumer = VerifiedConsumer::new(
-        &subscriber.kafka,
-        subscriber.signer.clone(),
-        &concord_domain::group_id(&subscriber.agency.id, &format!("bench-delay-{}", uuid::Uuid::new_v4())),
-        &[subscriber.topics.alerts()],
-        subscriber.verifier(),
+        Intake {
+            settings: &subscriber.kafka,
+            signer: subscriber.signer.clone(),
+            group: &concord_domain::group_id(&subscriber.agency.id, &format!("bench-delay-{}", uuid::Uuid::new_v4())),
+            topics: &[subscriber.topics.alerts()],
+            verifier: subscriber.verifier(),
+            dead_letter_topic: subscriber.topics.dead_letter(),
+            seen_path: &dir.join("delay-seen.sqlite"),
+        },
         producer.inner().clone(),
-        subscriber.topics.dead_letter(),
-        &dir.join("delay-seen.sqlite"),
     )?;
     let shutdown = CancellationToken::new();
     let consuming = tokio::spawn(consumer.run(Arrivals(Arc::clone(&received)), shutdown.clone()));
@@ -260,7 +267,13 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: GatewayArgs) -> any
     result
 }
 
-async fn measure(hub: &HubConfig, identity: &Identity, suffix: &str, dir: &std::path::Path, args: GatewayArgs) -> anyhow::Result<GatewayReport> {
+async fn measure(
+    hub: &HubConfig,
+    identity: &Identity,
+    suffix: &str,
+    dir: &std::path::Path,
+    args: GatewayArgs,
+) -> anyhow::Result<GatewayReport> {
     let config: GatewayConfig = serde_json::from_value(serde_json::json!({
         "listen": "127.0.0.1:0",
         "admin_listen": "",
@@ -337,13 +350,33 @@ impl GatewayReport {
         println!();
         println!("| publish {} alerts, {} concurrent callers | alerts/s | p50 ms | p99 ms |", self.args.count, self.args.connections);
         println!("|---|---:|---:|---:|");
-        println!("| direct: signed producer, wait for ack (baseline) | {:.0} | {:.1} | {:.1} |", self.direct_rate, p(&self.direct_latency, 0.5), p(&self.direct_latency, 0.99));
-        println!("| POST /v1/alerts over HTTPS, answered after ack | {:.0} | {:.1} | {:.1} |", self.https_rate, p(&self.https_latency, 0.5), p(&self.https_latency, 0.99));
+        println!(
+            "| direct: signed producer, wait for ack (baseline) | {:.0} | {:.1} | {:.1} |",
+            self.direct_rate,
+            p(&self.direct_latency, 0.5),
+            p(&self.direct_latency, 0.99)
+        );
+        println!(
+            "| POST /v1/alerts over HTTPS, answered after ack | {:.0} | {:.1} | {:.1} |",
+            self.https_rate,
+            p(&self.https_latency, 0.5),
+            p(&self.https_latency, 0.99)
+        );
         println!();
         println!("| delay at {} alerts/s for {} s | p50 ms | p99 ms | max ms |", self.args.rate, self.args.secs);
         println!("|---|---:|---:|---:|");
         let max = |v: &[Duration]| v.last().map_or(0.0, |d| ms(*d));
-        println!("| direct: signed producer → verifying consumer (baseline) | {:.1} | {:.1} | {:.1} |", p(&self.kafka_delay, 0.5), p(&self.kafka_delay, 0.99), max(&self.kafka_delay));
-        println!("| POST over HTTPS → SSE subscriber of another agency | {:.1} | {:.1} | {:.1} |", p(&self.sse_delay, 0.5), p(&self.sse_delay, 0.99), max(&self.sse_delay));
+        println!(
+            "| direct: signed producer → verifying consumer (baseline) | {:.1} | {:.1} | {:.1} |",
+            p(&self.kafka_delay, 0.5),
+            p(&self.kafka_delay, 0.99),
+            max(&self.kafka_delay)
+        );
+        println!(
+            "| POST over HTTPS → SSE subscriber of another agency | {:.1} | {:.1} | {:.1} |",
+            p(&self.sse_delay, 0.5),
+            p(&self.sse_delay, 0.99),
+            max(&self.sse_delay)
+        );
     }
 }

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::Hub;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use concord_domain::{Directory, FreezeRequest, IndicatorAlert, Message, MessageType, TakedownConfirmation, TopicModel};
@@ -10,7 +11,6 @@ use concord_kafka::{dlq_header, to_raw, SignedProducer};
 use concord_protocol::{header, Mode, RawRecord, VerifyError};
 use concord_runtime::config::HubConfig;
 use concord_runtime::identity::Identity;
-use crate::Hub;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 
 #[derive(Subcommand)]
@@ -124,8 +124,7 @@ pub(crate) struct PublishArgs {
 /// Reads a message file, filling in a fresh alert id and first-seen time when
 /// absent, and applies the domain's rules (canonical ids, normalized indicators).
 fn parse_message<M: Message + concord_domain::Rules>(path: &Path) -> anyhow::Result<M> {
-    let mut value: serde_json::Value =
-        serde_json::from_str(&read(path)?).with_context(|| format!("{}: not JSON", path.display()))?;
+    let mut value: serde_json::Value = serde_json::from_str(&read(path)?).with_context(|| format!("{}: not JSON", path.display()))?;
     if let Some(obj) = value.as_object_mut() {
         match M::TYPE {
             MessageType::IndicatorAlert => {
@@ -172,7 +171,9 @@ async fn send<M: Message + concord_domain::Rules>(
 fn target_topics(identity: &Identity, ty: MessageType, to: &[String]) -> anyhow::Result<Vec<String>> {
     let agencies = to
         .iter()
-        .map(|to| identity.directory.agency(to).map(|a| a.id.clone()).with_context(|| format!("--to {to}: no such agency in the directory")))
+        .map(|to| {
+            identity.directory.agency(to).map(|a| a.id.clone()).with_context(|| format!("--to {to}: no such agency in the directory"))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     match (ty, agencies.as_slice()) {
         (MessageType::IndicatorAlert, _) => Ok(identity.topics.alert_destinations(&agencies)),
@@ -323,11 +324,7 @@ pub(crate) async fn tail(hub: &Hub, args: TailArgs) -> anyhow::Result<()> {
 }
 
 fn header_text(record: &RawRecord, name: &str) -> String {
-    record
-        .header_values(name)
-        .next()
-        .flatten()
-        .map_or_else(|| "-".to_owned(), |v| String::from_utf8_lossy(v).into_owned())
+    record.header_values(name).next().flatten().map_or_else(|| "-".to_owned(), |v| String::from_utf8_lossy(v).into_owned())
 }
 
 fn describe_dead_letter(record: &RawRecord, directory: &concord_domain::Directory) -> String {
@@ -386,7 +383,8 @@ pub(crate) fn token(config: &Path, args: TokenArgs) -> anyhow::Result<()> {
         bail!("--lifetime-secs must be positive, not {}", args.lifetime_secs);
     }
     let claims = concord_gateway::client::claims(&args.agency, &args.audience, &scopes, args.lifetime_secs);
-    let token = concord_gateway::client::token(&pem, &key.kid, &claims).with_context(|| format!("{}: not an Ed25519 PKCS#8 key", path.display()))?;
+    let token = concord_gateway::client::token(&pem, &key.kid, &claims)
+        .with_context(|| format!("{}: not an Ed25519 PKCS#8 key", path.display()))?;
     println!("{token}");
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 use clap::Args;
-use concord_kafka::{Handler, HandlerError, SignedProducer, VerifiedConsumer};
+use concord_kafka::{Handler, HandlerError, Intake, SignedProducer, VerifiedConsumer};
 use concord_protocol::VerifiedEvent;
 
 #[derive(Args)]
@@ -59,14 +59,16 @@ pub(crate) async fn run(hub: &crate::Hub, args: ConsumeArgs) -> anyhow::Result<(
     std::fs::create_dir_all(state_dir)?;
     let dlq = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
     let consumer = VerifiedConsumer::new(
-        &identity.kafka,
-        identity.signer.clone(),
-        &identity.group(&args.group),
-        std::slice::from_ref(&topic),
-        identity.verifier(),
+        Intake {
+            settings: &identity.kafka,
+            signer: identity.signer.clone(),
+            group: &identity.group(&args.group),
+            topics: std::slice::from_ref(&topic),
+            verifier: identity.verifier(),
+            dead_letter_topic: identity.topics.dead_letter(),
+            seen_path: &state_dir.join(format!("{}-{}-seen.sqlite", identity.agency.id, identity.group(&args.group))),
+        },
         dlq.inner().clone(),
-        identity.topics.dead_letter(),
-        &state_dir.join(format!("{}-{}-seen.sqlite", identity.agency.id, identity.group(&args.group))),
     )?;
     let stats = consumer.stats();
     let shutdown = concord_runtime::shutdown::on_signal();
@@ -81,7 +83,8 @@ pub(crate) async fn run(hub: &crate::Hub, args: ConsumeArgs) -> anyhow::Result<(
         if consumed != last_count {
             (last_count, last_change) = (consumed, Instant::now());
         }
-        let idle = args.idle_secs.is_some_and(|s| consumed > 0 && stats.settled() == consumed && last_change.elapsed() > Duration::from_secs(s));
+        let idle =
+            args.idle_secs.is_some_and(|s| consumed > 0 && stats.settled() == consumed && last_change.elapsed() > Duration::from_secs(s));
         let rejected = stats.rejected.lock().expect("stats lock").clone();
         let total: u64 = rejected.values().sum();
         if total > reported {

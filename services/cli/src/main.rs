@@ -85,7 +85,12 @@ impl Hub {
 
     /// Agency `agency` as a service's config says (its hub file and topic
     /// suffix); a `--topic-suffix` that contradicts the config's is an error.
-    pub(crate) fn identity_as(&self, hub_file: &std::path::Path, agency: &str, suffix: Option<&str>) -> anyhow::Result<concord_runtime::identity::Identity> {
+    pub(crate) fn identity_as(
+        &self,
+        hub_file: &std::path::Path,
+        agency: &str,
+        suffix: Option<&str>,
+    ) -> anyhow::Result<concord_runtime::identity::Identity> {
         let suffix = match (self.topic_suffix.as_deref(), suffix) {
             (Some(flag), Some(config)) if flag != config => {
                 anyhow::bail!("--topic-suffix {flag:?} contradicts topic_suffix = {config:?} in the service's config")

@@ -206,7 +206,10 @@ pub async fn once(config: CommitteeConfig) -> Result<Pass, CommitteeError> {
 }
 
 /// The takedown side of a committee acting as `identity`: its inbox consumer and processor.
-pub fn takedowns(identity: Identity, config: &CommitteeConfig) -> Result<(TransactionalProcessor, HolderProcessor<takedown::Blocklist>), CommitteeError> {
+pub fn takedowns(
+    identity: Identity,
+    config: &CommitteeConfig,
+) -> Result<(TransactionalProcessor, HolderProcessor<takedown::Blocklist>), CommitteeError> {
     let path = config.database.with_extension("takedowns.sqlite");
     let ledger = takedown::open(&path, &config.country_code)?;
     let consumer = concord_holder::consumer(&identity, false, &path)?;

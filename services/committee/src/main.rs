@@ -10,7 +10,13 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().any(|a| a == "--once") {
         // Read the folder once and exit: for scripts and the demo.
         let pass = concord_committee::once(config).await?;
-        println!("committee: {} file(s), {} alert(s) published, {} duplicate(s), {} line(s) refused", pass.files, pass.published, pass.duplicates, pass.refused.len());
+        println!(
+            "committee: {} file(s), {} alert(s) published, {} duplicate(s), {} line(s) refused",
+            pass.files,
+            pass.published,
+            pass.duplicates,
+            pass.refused.len()
+        );
         for r in &pass.refused {
             println!("committee: refused {r}");
         }

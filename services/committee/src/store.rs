@@ -50,7 +50,10 @@ impl Store {
     /// Records that `indicator` was published by `alert_id` in event `event_id`.
     pub fn record(&self, indicator: &str, alert_id: &str, event_id: &str) -> Result<(), StoreError> {
         self.db
-            .execute("INSERT OR IGNORE INTO published (indicator, alert_id, event_id) VALUES (?1, ?2, ?3)", params![indicator, alert_id, event_id])
+            .execute(
+                "INSERT OR IGNORE INTO published (indicator, alert_id, event_id) VALUES (?1, ?2, ?3)",
+                params![indicator, alert_id, event_id],
+            )
             .map(|_| ())
             .map_err(self.wrap())
     }
@@ -67,7 +70,10 @@ impl Store {
     /// Records a read file with its counts.
     pub fn finish_file(&self, name: &str, published: usize, refused: usize) -> Result<(), StoreError> {
         self.db
-            .execute("INSERT OR REPLACE INTO files (name, published, refused) VALUES (?1, ?2, ?3)", params![name, published as i64, refused as i64])
+            .execute(
+                "INSERT OR REPLACE INTO files (name, published, refused) VALUES (?1, ?2, ?3)",
+                params![name, published as i64, refused as i64],
+            )
             .map(|_| ())
             .map_err(self.wrap())
     }

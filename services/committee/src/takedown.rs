@@ -23,8 +23,10 @@ pub fn open(path: &std::path::Path, country_code: &str) -> Result<Ledger, Ledger
 /// Whether `value` (normalized) of `kind` is blocked.
 pub fn is_blocked(ledger: &Ledger, kind: IndicatorKind, value: &str) -> Result<bool, LedgerError> {
     ledger.with_book(|_, db| {
-        db.query_row("SELECT count(*) FROM blocks WHERE kind = ?1 AND value = ?2", params![format!("{kind:?}"), value], |r| r.get::<_, i64>(0))
-            .map(|n| n > 0)
+        db.query_row("SELECT count(*) FROM blocks WHERE kind = ?1 AND value = ?2", params![format!("{kind:?}"), value], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|n| n > 0)
     })
 }
 
@@ -61,8 +63,9 @@ impl Book for Blocklist {
             (action, kind) => return Ok(Outcome::refused(TargetStatus::Rejected, format!("{action:?} cannot be applied to a {kind:?}"))),
         };
         let kind = format!("{:?}", indicator.kind);
-        let earlier: Option<String> =
-            tx.query_row("SELECT ledger_ref FROM blocks WHERE kind = ?1 AND value = ?2", params![kind, normalized], |r| r.get(0)).optional()?;
+        let earlier: Option<String> = tx
+            .query_row("SELECT ledger_ref FROM blocks WHERE kind = ?1 AND value = ?2", params![kind, normalized], |r| r.get(0))
+            .optional()?;
         let (ledger_ref, reason) = match earlier {
             Some(first) => (first, Some(format!("{normalized} was blocked before"))),
             None => {

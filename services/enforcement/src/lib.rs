@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use concord_domain::{FreezeRequest, UnixMillis};
-use concord_kafka::{Handler, HandlerError, Published, PublishError, SignedProducer, VerifiedConsumer};
+use concord_kafka::{Handler, HandlerError, Intake, PublishError, Published, SignedProducer, VerifiedConsumer};
 use concord_protocol::{Payload, VerifiedEvent};
 use concord_runtime::identity::Identity;
 use concord_runtime::metrics::{latency_buckets, Metrics};
@@ -90,7 +90,10 @@ impl Handler for Confirmations {
                 return Ok(());
             }
             _ => {
-                return Err(HandlerError::Permanent { code: "not_a_confirmation", detail: format!("{} in a requester's inbox", event.message_type()) })
+                return Err(HandlerError::Permanent {
+                    code: "not_a_confirmation",
+                    detail: format!("{} in a requester's inbox", event.message_type()),
+                })
             }
         };
         info!(request_id = %c.request_id, target_id = %c.target_id, status = ?c.status, from = %event.sender, "Confirmation received.");
@@ -167,7 +170,11 @@ impl Enforcement {
             self.escalations.inc();
             request.escalation = escalations as i32;
             request.deadline = UnixMillis(deadline);
-            let agency = self.identity.directory.agency(&open.recipient).ok_or_else(|| EnforcementError::UnknownRecipient(open.recipient.clone()))?;
+            let agency = self
+                .identity
+                .directory
+                .agency(&open.recipient)
+                .ok_or_else(|| EnforcementError::UnknownRecipient(open.recipient.clone()))?;
             self.producer.publish(&self.identity.topics.inbox(&agency.id), request.request_id.as_bytes(), &request).await?;
         }
         Ok(overdue.len())
@@ -177,14 +184,16 @@ impl Enforcement {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), EnforcementError> {
         let agency = self.identity.agency.id.clone();
         let consumer = VerifiedConsumer::new(
-            &self.identity.kafka,
-            self.identity.signer.clone(),
-            &self.identity.group("confirmations"),
-            &[self.identity.topics.inbox(&agency), self.identity.topics.restricted(&agency)],
-            self.identity.verifier(),
+            Intake {
+                settings: &self.identity.kafka,
+                signer: self.identity.signer.clone(),
+                group: &self.identity.group("confirmations"),
+                topics: &[self.identity.topics.inbox(&agency), self.identity.topics.restricted(&agency)],
+                verifier: self.identity.verifier(),
+                dead_letter_topic: self.identity.topics.dead_letter(),
+                seen_path: &self.config.database.with_extension("seen.sqlite"),
+            },
             self.producer.inner().clone(),
-            self.identity.topics.dead_letter(),
-            &self.config.database.with_extension("seen.sqlite"),
         )?;
         let task = tokio::spawn(consumer.run(Confirmations { tracker: self.tracker(), latency: self.latency.clone() }, shutdown.clone()));
         while !shutdown.is_cancelled() {

@@ -106,11 +106,15 @@ impl Tracker {
     /// Applies a confirmation; idempotent. An acknowledgement never overwrites an outcome.
     pub fn confirmed(&self, c: &TakedownConfirmation, now_ms: i64) -> Result<(), TrackerError> {
         let status = c.status.as_str();
-        let detail = [c.reason.clone(), c.amount_frozen.clone().map(|a| format!("{a} {}", c.asset.clone().unwrap_or_default())), c.ledger_ref.clone()]
-            .into_iter()
-            .flatten()
-            .collect::<Vec<_>>()
-            .join("; ");
+        let detail = [
+            c.reason.clone(),
+            c.amount_frozen.clone().map(|a| format!("{a} {}", c.asset.clone().unwrap_or_default())),
+            c.ledger_ref.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join("; ");
         let finals = FINAL.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",");
         let sql = if c.status == TargetStatus::Acknowledged {
             "UPDATE targets SET status = 'ACKNOWLEDGED' WHERE request_id = ?1 AND target_id = ?2 AND status = 'REQUESTED'".to_owned()
@@ -147,17 +151,18 @@ impl Tracker {
 
     /// The request as sent.
     pub fn request(&self, request_id: &str) -> Result<FreezeRequest, TrackerError> {
-        let body: String = self
-            .db
-            .query_row("SELECT body FROM requests WHERE request_id = ?1", params![request_id], |r| r.get(0))
-            .map_err(self.wrap())?;
+        let body: String =
+            self.db.query_row("SELECT body FROM requests WHERE request_id = ?1", params![request_id], |r| r.get(0)).map_err(self.wrap())?;
         Ok(serde_json::from_str(&body).expect("the tracker stores requests it serialized"))
     }
 
     /// Records an escalation with its new deadline.
     pub fn escalated(&self, request_id: &str, new_deadline_ms: i64) -> Result<i64, TrackerError> {
         self.db
-            .execute("UPDATE requests SET escalations = escalations + 1, deadline = ?2 WHERE request_id = ?1", params![request_id, new_deadline_ms])
+            .execute(
+                "UPDATE requests SET escalations = escalations + 1, deadline = ?2 WHERE request_id = ?1",
+                params![request_id, new_deadline_ms],
+            )
             .map_err(self.wrap())?;
         self.db.query_row("SELECT escalations FROM requests WHERE request_id = ?1", params![request_id], |r| r.get(0)).map_err(self.wrap())
     }
@@ -171,7 +176,10 @@ impl Tracker {
         let mut out = Vec::new();
         for row in rows {
             let (request_id, case_ref, recipient, deadline_ms, escalations, sent_at) = row.map_err(self.wrap())?;
-            let mut stmt = self.db.prepare("SELECT target_id, status, detail, confirmed_at FROM targets WHERE request_id = ?1 ORDER BY target_id").map_err(self.wrap())?;
+            let mut stmt = self
+                .db
+                .prepare("SELECT target_id, status, detail, confirmed_at FROM targets WHERE request_id = ?1 ORDER BY target_id")
+                .map_err(self.wrap())?;
             let targets = stmt
                 .query_map(params![request_id], |r| {
                     Ok(TargetState {

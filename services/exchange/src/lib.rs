@@ -126,7 +126,15 @@ impl DepositScreen {
     pub fn new(identity: Identity, ledger: Arc<Mutex<Ledger>>, config: ExchangeConfig) -> Result<Self, ExchangeError> {
         let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
         std::fs::create_dir_all(&config.screening.deposits_dir).ok();
-        Ok(DepositScreen { identity, producer, ledger, config, deposits: Counter::default(), refused: Counter::default(), hits: Counter::default() })
+        Ok(DepositScreen {
+            identity,
+            producer,
+            ledger,
+            config,
+            deposits: Counter::default(),
+            refused: Counter::default(),
+            hits: Counter::default(),
+        })
     }
 
     /// Counts deposits screened, deposit lines refused, and hits (into `hits`, shared with the alert side).

@@ -42,7 +42,14 @@ pub fn open(path: &std::path::Path, agency: AgencyId, min_confidence: i32) -> Re
 }
 
 /// Adds an account with its deposit addresses `(chain, address)` unless it exists.
-pub fn put_account(ledger: &Ledger, account_id: &str, customer: &str, asset: &str, balance: &str, addresses: &[(String, String)]) -> Result<(), LedgerError> {
+pub fn put_account(
+    ledger: &Ledger,
+    account_id: &str,
+    customer: &str,
+    asset: &str,
+    balance: &str,
+    addresses: &[(String, String)],
+) -> Result<(), LedgerError> {
     ledger.with_book(|_, db| {
         db.execute(
             "INSERT OR IGNORE INTO accounts (account_id, customer, asset, balance) VALUES (?1, ?2, ?3, ?4)",
@@ -101,14 +108,19 @@ pub fn record_deposits(ledger: &Ledger, deposits: &[Deposit], now_ms: i64) -> Re
 
 /// Whether the deposit file `name` was read.
 pub fn file_done(ledger: &Ledger, name: &str) -> Result<bool, LedgerError> {
-    ledger.with_book(|_, db| db.query_row("SELECT count(*) FROM deposit_files WHERE name = ?1", [name], |r| r.get::<_, i64>(0)).map(|n| n > 0))
+    ledger.with_book(|_, db| {
+        db.query_row("SELECT count(*) FROM deposit_files WHERE name = ?1", [name], |r| r.get::<_, i64>(0)).map(|n| n > 0)
+    })
 }
 
 /// Records that the deposit file `name` was read.
 pub fn finish_file(ledger: &Ledger, name: &str, deposits: usize, refused: usize) -> Result<(), LedgerError> {
     ledger.with_book(|_, db| {
-        db.execute("INSERT OR REPLACE INTO deposit_files (name, deposits, refused) VALUES (?1, ?2, ?3)", params![name, deposits as i64, refused as i64])
-            .map(|_| ())
+        db.execute(
+            "INSERT OR REPLACE INTO deposit_files (name, deposits, refused) VALUES (?1, ?2, ?3)",
+            params![name, deposits as i64, refused as i64],
+        )
+        .map(|_| ())
     })
 }
 
@@ -180,7 +192,10 @@ impl Accounts {
         )? == 1;
         let again = match source {
             HitSource::Record(position) => {
-                db.query_row("SELECT source FROM hits WHERE alert_id = ?1 AND tx_id = ?2", params![alert_id, tx_id], |r| r.get::<_, Option<String>>(0))?.as_deref()
+                db.query_row("SELECT source FROM hits WHERE alert_id = ?1 AND tx_id = ?2", params![alert_id, tx_id], |r| {
+                    r.get::<_, Option<String>>(0)
+                })?
+                .as_deref()
                     == Some(position)
             }
             HitSource::Deposits => false,
@@ -192,7 +207,17 @@ impl Accounts {
         let deposit = db.query_row(
             "SELECT tx_id, chain, from_address, to_address, asset, amount, seen_at FROM deposits WHERE tx_id = ?1",
             [tx_id],
-            |r| Ok(Deposit { tx_id: r.get(0)?, chain: r.get(1)?, from_address: r.get(2)?, to_address: r.get(3)?, asset: r.get(4)?, amount: r.get(5)?, seen_at: r.get(6)? }),
+            |r| {
+                Ok(Deposit {
+                    tx_id: r.get(0)?,
+                    chain: r.get(1)?,
+                    from_address: r.get(2)?,
+                    to_address: r.get(3)?,
+                    asset: r.get(4)?,
+                    amount: r.get(5)?,
+                    seen_at: r.get(6)?,
+                })
+            },
         )?;
         let alert = db.query_row(
             "SELECT chain, category, confidence, tlp FROM alert_addresses WHERE alert_id = ?1 AND chain = ?2 LIMIT 1",
@@ -267,19 +292,29 @@ impl Book for Accounts {
             kind => {
                 return Ok(Outcome::refused(
                     TargetStatus::Rejected,
-                    format!("an account freeze needs a deposit address, or a BANK_ACCOUNT with platform {:?}, not a {kind:?}", self.agency.as_str()),
+                    format!(
+                        "an account freeze needs a deposit address, or a BANK_ACCOUNT with platform {:?}, not a {kind:?}",
+                        self.agency.as_str()
+                    ),
                 ))
             }
         };
         let Some(account) = account else {
-            return Ok(Outcome::refused(TargetStatus::NotFound, format!("no account of this exchange has the deposit address {}", indicator.value)));
+            return Ok(Outcome::refused(
+                TargetStatus::NotFound,
+                format!("no account of this exchange has the deposit address {}", indicator.value),
+            ));
         };
         let row: Option<(String, String, i64)> = tx
-            .query_row("SELECT asset, balance, frozen FROM accounts WHERE account_id = ?1", [&account], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .query_row("SELECT asset, balance, frozen FROM accounts WHERE account_id = ?1", [&account], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
             .optional()?;
         Ok(match row {
             None => Outcome::refused(TargetStatus::NotFound, format!("no account {account} at this exchange")),
-            Some((asset, balance, 1)) => Outcome { status: TargetStatus::AlreadyFrozen, reason: None, amount: Some(balance), asset: Some(asset), ledger_ref: None },
+            Some((asset, balance, 1)) => {
+                Outcome { status: TargetStatus::AlreadyFrozen, reason: None, amount: Some(balance), asset: Some(asset), ledger_ref: None }
+            }
             Some((asset, balance, _)) => {
                 tx.execute("UPDATE accounts SET frozen = 1 WHERE account_id = ?1", [&account])?;
                 Outcome {
@@ -307,7 +342,16 @@ impl Book for Accounts {
             db.execute(
                 "INSERT OR IGNORE INTO alert_addresses (alert_id, publisher, chain, address, category, confidence, tlp, valid_until)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![alert.alert_id, sender.as_str(), chain, indicator.value, symbol(&alert.category), alert.confidence, symbol(&alert.tlp), alert.valid_until.map(|u| u.0)],
+                params![
+                    alert.alert_id,
+                    sender.as_str(),
+                    chain,
+                    indicator.value,
+                    symbol(&alert.category),
+                    alert.confidence,
+                    symbol(&alert.tlp),
+                    alert.valid_until.map(|u| u.0)
+                ],
             )?;
             // Deposits seen before the alert (retro-screening).
             let deposits: Vec<String> = db

@@ -198,7 +198,11 @@ impl Authenticator {
 
     /// Verifies `token` at `now`.
     pub fn verify(&self, token: &str, now: OffsetDateTime) -> Result<Caller, AuthError> {
-        let encoded = token.split('.').next().filter(|_| token.split('.').count() == 3).ok_or_else(|| AuthError::Malformed("not a compact JWS (three dot-separated parts)".into()))?;
+        let encoded = token
+            .split('.')
+            .next()
+            .filter(|_| token.split('.').count() == 3)
+            .ok_or_else(|| AuthError::Malformed("not a compact JWS (three dot-separated parts)".into()))?;
         let header: Header = concord_protocol::unb64(encoded)
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or_else(|| AuthError::Malformed("the JOSE header is not base64url JSON with an alg".into()))?;
@@ -254,7 +258,11 @@ impl Authenticator {
         if claims.iat > now_s + leeway {
             return Err(AuthError::NotYetValid);
         }
-        Ok(Caller { agency: agency.clone(), scopes: claims.scope.split_whitespace().map(str::to_owned).collect(), expires_at: claims.exp + leeway })
+        Ok(Caller {
+            agency: agency.clone(),
+            scopes: claims.scope.split_whitespace().map(str::to_owned).collect(),
+            expires_at: claims.exp + leeway,
+        })
     }
 }
 
@@ -270,7 +278,8 @@ mod tests {
     fn vector_key() -> (String, Arc<Directory>) {
         let seed: [u8; 32] = std::array::from_fn(|i| i as u8);
         let der = concord_protocol::pkcs8_from_seed(&seed);
-        let pem = format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", base64::engine::general_purpose::STANDARD.encode(&der));
+        let pem =
+            format!("-----BEGIN PRIVATE KEY-----\n{}\n-----END PRIVATE KEY-----\n", base64::engine::general_purpose::STANDARD.encode(&der));
         let signing = concord_protocol::SigningKey::from_seed("enforcement-us".parse().unwrap(), "enforcement-us/2026-1", &seed).unwrap();
         let agency = Agency {
             id: "enforcement-us".parse().unwrap(),

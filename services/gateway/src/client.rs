@@ -100,7 +100,14 @@ impl GatewayClient {
     }
 
     /// One request on a fresh connection.
-    pub async fn send(&self, method: Method, path: &str, token: Option<&str>, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Result<Answer, ClientError> {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer, ClientError> {
         self.connect().await?.send(method, path, token, headers, body).await
     }
 
@@ -133,14 +140,28 @@ fn request(method: Method, path: &str, token: Option<&str>, headers: &[(&str, &s
 
 impl Connection {
     /// Sends a request and reads the whole answer.
-    pub async fn send(&mut self, method: Method, path: &str, token: Option<&str>, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Result<Answer, ClientError> {
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Answer, ClientError> {
         let response = self.open(method, path, token, headers, body).await?;
         let (parts, body) = response.into_parts();
         Ok(Answer { status: parts.status, headers: parts.headers, body: body.collect().await?.to_bytes() })
     }
 
     /// Sends a request and returns the answer with its body still streaming (SSE).
-    pub async fn open(&mut self, method: Method, path: &str, token: Option<&str>, headers: &[(&str, &str)], body: Option<Vec<u8>>) -> Result<hyper::Response<Incoming>, ClientError> {
+    pub async fn open(
+        &mut self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<hyper::Response<Incoming>, ClientError> {
         self.sender.ready().await?;
         Ok(self.sender.send_request(request(method, path, token, headers, body)).await?)
     }

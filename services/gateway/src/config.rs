@@ -209,7 +209,9 @@ impl GatewayConfig {
     /// Loads `path` with `CONCORD_GATEWAY__…` overrides and checks it.
     pub fn load(path: &Path) -> Result<Self, concord_runtime::config::ConfigError> {
         let config: GatewayConfig = concord_runtime::config::load(path, "CONCORD_GATEWAY")?;
-        config.check().map_err(|problems| concord_runtime::config::ConfigError::Invalid { origin: path.display().to_string(), problems })?;
+        config
+            .check()
+            .map_err(|problems| concord_runtime::config::ConfigError::Invalid { origin: path.display().to_string(), problems })?;
         Ok(config)
     }
 
@@ -264,7 +266,11 @@ mod tests {
         std::fs::write(&file, "listen = \"127.0.0.1:8443\"\ncolour = \"blue\"\n").unwrap();
         let unknown = GatewayConfig::load(&file).unwrap_err().to_string();
         std::fs::remove_file(&file).ok();
-        for expected in ["require_client_certificate needs tls.client_ca", "page_limit must be at least 1", "\"http://gateway\" must be an https:// URL"] {
+        for expected in [
+            "require_client_certificate needs tls.client_ca",
+            "page_limit must be at least 1",
+            "\"http://gateway\" must be an https:// URL",
+        ] {
             assert!(err.contains(expected), "{err}");
         }
         assert!(unknown.contains("colour"), "{unknown}");

@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use concord_domain::{AgencyId, Directory, Message, TopicModel};
-use concord_kafka::{send_record, SignedProducer, VerifiedConsumer};
+use concord_kafka::{send_record, Intake, SignedProducer, VerifiedConsumer};
 use concord_protocol::{AvroCodec, CodecError, Signer, SigningKey};
 use concord_runtime::identity::Identity;
 use concord_runtime::metrics::{Labels, Metrics};
@@ -196,7 +196,12 @@ pub struct Gateway {
 
 impl Gateway {
     /// Loads keys and certificates, opens the store and binds the HTTPS listener.
-    pub async fn bind(identity: Identity, config: GatewayConfig, metrics: Metrics, shutdown: CancellationToken) -> Result<Self, GatewayError> {
+    pub async fn bind(
+        identity: Identity,
+        config: GatewayConfig,
+        metrics: Metrics,
+        shutdown: CancellationToken,
+    ) -> Result<Self, GatewayError> {
         let files = GatewayFiles::new(&identity.hub.pki_dir);
         let signers = load_delegated(&identity, &config.delegated_keys.clone().unwrap_or_else(|| files.delegated_keys()))?;
         let tls = tls::server_config(
@@ -208,7 +213,8 @@ impl Gateway {
         let store = Store::open(&config.database)?;
         let (latest, watching) = watch::channel(store.latest()?);
         let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
-        let listener = TcpListener::bind(&config.listen).await.map_err(|source| GatewayError::Bind { listen: config.listen.clone(), source })?;
+        let listener =
+            TcpListener::bind(&config.listen).await.map_err(|source| GatewayError::Bind { listen: config.listen.clone(), source })?;
         let state = AppState(Arc::new(Shared {
             auth: auth::Authenticator::new(
                 Arc::clone(&identity.directory),
@@ -220,7 +226,12 @@ impl Gateway {
             directory: Arc::clone(&identity.directory),
             topics: Arc::clone(&identity.topics),
             tlp: config.tlp.clone(),
-            publisher: Publisher { producer: producer.inner().clone(), codec: identity.codec.clone(), signers, max_record_bytes: identity.hub.max_record_bytes },
+            publisher: Publisher {
+                producer: producer.inner().clone(),
+                codec: identity.codec.clone(),
+                signers,
+                max_record_bytes: identity.hub.max_record_bytes,
+            },
             latest: watching,
             shutdown,
             page_limit: config.page_limit,
@@ -247,21 +258,24 @@ impl Gateway {
         let mut topics = vec![identity.topics.alerts()];
         topics.extend(inboxes.iter().map(|(t, _)| t.clone()));
         let consumer = VerifiedConsumer::new(
-            &identity.kafka,
-            identity.signer.clone(),
-            &identity.group("events"),
-            &topics,
-            identity.verifier(),
+            Intake {
+                settings: &identity.kafka,
+                signer: identity.signer.clone(),
+                group: &identity.group("events"),
+                topics: &topics,
+                verifier: identity.verifier(),
+                dead_letter_topic: identity.topics.dead_letter(),
+                seen_path: &config.database.with_extension("seen.sqlite"),
+            },
             dlq_producer,
-            identity.topics.dead_letter(),
-            &config.database.with_extension("seen.sqlite"),
         )?;
         metrics.consumer("events", consumer.stats());
         let ingest = handler::Ingest { store: state.store.clone(), inboxes, latest, stored: state.metrics.stored.clone() };
         let app = routes::router().merge(taxii::router()).with_state(state);
         let addr = listener.local_addr().map_err(|source| GatewayError::Bind { listen: config.listen.clone(), source })?;
         info!(%addr, agencies = served.len(), "Gateway serving HTTPS.");
-        let limits = tls::ConnectionLimits { max: config.limits.max_connections, idle: Duration::from_millis(config.limits.idle_timeout_ms) };
+        let limits =
+            tls::ConnectionLimits { max: config.limits.max_connections, idle: Duration::from_millis(config.limits.idle_timeout_ms) };
         let https = tls::serve(listener, tls, app, limits, shutdown.clone());
         concord_runtime::shutdown::together(&shutdown, consumer.run(ingest, shutdown.clone()), async {
             https.await;

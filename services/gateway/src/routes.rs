@@ -52,7 +52,11 @@ fn json_body(headers: &HeaderMap) -> Result<(), Problem> {
     if content_type.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")) {
         Ok(())
     } else {
-        Err(Problem::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", format!("Content-Type {content_type:?}; send application/json")))
+        Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("Content-Type {content_type:?}; send application/json"),
+        ))
     }
 }
 
@@ -83,7 +87,12 @@ async fn read_body(state: &AppState, headers: &HeaderMap, body: Body) -> Result<
     }
 }
 
-async fn post_alert(State(state): State<AppState>, Query(recipients): Query<Recipients>, headers: HeaderMap, body: Body) -> Result<Response, Problem> {
+async fn post_alert(
+    State(state): State<AppState>,
+    Query(recipients): Query<Recipients>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Problem> {
     let caller = state.caller(&headers, scope::ALERTS_PUBLISH)?;
     json_body(&headers)?;
     let body = read_body(&state, &headers, body).await?;
@@ -119,7 +128,8 @@ async fn post_freeze_request(
     let caller = state.caller(&headers, scope::FREEZE_REQUEST)?;
     json_body(&headers)?;
     let body = read_body(&state, &headers, body).await?;
-    let recipient = state.directory.agency(&recipient).ok_or_else(|| Problem::not_found(format!("no agency {recipient:?} in the directory")))?;
+    let recipient =
+        state.directory.agency(&recipient).ok_or_else(|| Problem::not_found(format!("no agency {recipient:?} in the directory")))?;
     let request = validate::freeze_request(&body)?;
     let topic = state.topics.inbox(&recipient.id);
     state.publish_once(&caller, &topic, request.request_id.as_bytes(), &request, &request.request_id).await
@@ -140,7 +150,10 @@ impl AppState {
             let mut problem = Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
-                format!("{} made more than {} requests/s (burst {}); retry after {wait:?}", caller.agency.id, self.limits.requests_per_sec, self.limits.burst),
+                format!(
+                    "{} made more than {} requests/s (burst {}); retry after {wait:?}",
+                    caller.agency.id, self.limits.requests_per_sec, self.limits.burst
+                ),
             );
             problem.retry_after = Some(wait.as_secs_f64().ceil().max(1.0) as u64);
             return Err(problem);
@@ -151,7 +164,14 @@ impl AppState {
     /// Publishes `message` (named `message_id`) for the caller to `topic`, once:
     /// a retried POST of the same id gets the first receipt back (200), a new
     /// one is published and acknowledged by the brokers (202).
-    async fn publish_once<M: Message>(&self, caller: &Caller, topic: &str, key: &[u8], message: &M, message_id: &str) -> Result<Response, Problem> {
+    async fn publish_once<M: Message>(
+        &self,
+        caller: &Caller,
+        topic: &str,
+        key: &[u8],
+        message: &M,
+        message_id: &str,
+    ) -> Result<Response, Problem> {
         let agency = &caller.agency;
         self.topics
             .may_publish(topic, agency, M::TYPE, &self.directory)
@@ -180,10 +200,7 @@ impl AppState {
 pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
 ) -> Result<T, Problem> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .expect("a store call does not panic")
-        .map_err(|e| Problem::unavailable(e.to_string()))
+    tokio::task::spawn_blocking(work).await.expect("a store call does not panic").map_err(|e| Problem::unavailable(e.to_string()))
 }
 
 /// A page read from the store, once one of the `pages` permits is free: so
@@ -229,7 +246,11 @@ struct PageQuery {
     limit: Option<usize>,
 }
 
-async fn events(State(state): State<AppState>, headers: HeaderMap, query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>) -> Result<Response, Problem> {
+async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Problem> {
     let caller = state.caller(&headers, scope::INBOX_READ)?;
     let Query(query) = query.map_err(|e| Problem::bad_request("bad_query", e.body_text()))?;
     let limit = query.limit.unwrap_or(100).clamp(1, state.page_limit);
@@ -308,11 +329,9 @@ async fn stream(
     let caller = state.caller(&headers, scope::INBOX_READ)?;
     let Query(query) = query.map_err(|e| Problem::bad_request("bad_query", e.body_text()))?;
     let after = match headers.get("last-event-id") {
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|s| s.trim().parse::<i64>().ok())
-            .ok_or_else(|| Problem::bad_request("bad_last_event_id", "Last-Event-ID must be the id of an event this gateway sent (an integer)"))?,
+        Some(v) => v.to_str().ok().and_then(|s| s.trim().parse::<i64>().ok()).ok_or_else(|| {
+            Problem::bad_request("bad_last_event_id", "Last-Event-ID must be the id of an event this gateway sent (an integer)")
+        })?,
         None => query.after.unwrap_or(0),
     };
     state.metrics.streams.inc();

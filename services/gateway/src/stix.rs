@@ -86,7 +86,11 @@ pub fn hub_identity_id() -> String {
 
 /// The new SCO types Concord patterns use: (type, its extension definition id, description, properties).
 const NEW_SCOS: [(&str, &str, &str); 3] = [
-    ("cryptocurrency-wallet", "A cryptocurrency address on a chain.", "value (the address as the chain writes it: EIP-55 or base58check), chain (e.g. TRON, ETHEREUM), asset (e.g. USDT)"),
+    (
+        "cryptocurrency-wallet",
+        "A cryptocurrency address on a chain.",
+        "value (the address as the chain writes it: EIP-55 or base58check), chain (e.g. TRON, ETHEREUM), asset (e.g. USDT)",
+    ),
     ("phone-number", "A telephone number.", "value (E.164, e.g. +639171234567)"),
     ("bank-account", "A bank account.", "account_number (IBAN or national format, no spaces), bank (the bank's name or code)"),
 ];
@@ -166,7 +170,11 @@ pub fn indicator(event: &StoredEvent) -> Option<Value> {
         .time
         .parse::<i64>()
         .ok()
-        .or_else(|| time::OffsetDateTime::parse(&event.time, &time::format_description::well_known::Rfc3339).ok().map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64))
+        .or_else(|| {
+            time::OffsetDateTime::parse(&event.time, &time::format_description::well_known::Rfc3339)
+                .ok()
+                .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        })
         .unwrap_or(event.added_ms);
     let mut object = json!({
         "type": "indicator",
@@ -291,7 +299,13 @@ mod tests {
         }))
         .unwrap();
         alert.indicators = vec![
-            Indicator { kind: IndicatorKind::CryptoAddress, value: "TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n".into(), chain: Some("TRON".into()), asset: Some("USDT".into()), platform: None },
+            Indicator {
+                kind: IndicatorKind::CryptoAddress,
+                value: "TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n".into(),
+                chain: Some("TRON".into()),
+                asset: Some("USDT".into()),
+                platform: None,
+            },
             Indicator { kind: IndicatorKind::Domain, value: "o'brien.example".into(), chain: None, asset: None, platform: None },
         ];
         alert.first_seen = UnixMillis(1_795_910_400_123);

@@ -158,7 +158,10 @@ impl Store {
         )?;
         let last_added = db.query_row("SELECT COALESCE(MAX(added_ms), 0) FROM events", [], |r| r.get(0))?;
         let readers = (0..READERS)
-            .map(|_| Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX).map(Mutex::new))
+            .map(|_| {
+                Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX)
+                    .map(Mutex::new)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Store { inner: Arc::new(Mutex::new(Inner { db, last_added })), readers: readers.into(), next_reader: Arc::default() })
     }
@@ -306,7 +309,13 @@ mod tests {
     fn alert_event(offset: i64) -> VerifiedEvent {
         let alert = IndicatorAlert {
             alert_id: uuid::Uuid::new_v4().to_string(),
-            indicators: vec![Indicator { kind: IndicatorKind::Domain, value: format!("scam-{offset}.example"), chain: None, asset: None, platform: None }],
+            indicators: vec![Indicator {
+                kind: IndicatorKind::Domain,
+                value: format!("scam-{offset}.example"),
+                chain: None,
+                asset: None,
+                platform: None,
+            }],
             category: ScamCategory::InvestmentScam,
             confidence: 80,
             tlp: Tlp::Green,

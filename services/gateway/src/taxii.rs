@@ -98,7 +98,9 @@ fn reader(state: &AppState, headers: &HeaderMap) -> Result<Caller, Problem> {
         matches!(media.as_str(), "*/*" | "application/*" | "application/taxii+json") && version_ok
     });
     if !acceptable {
-        return Err(Problem::new(StatusCode::NOT_ACCEPTABLE, "not_acceptable", format!("Accept {accept:?}; this server answers {TAXII}")).taxii());
+        return Err(
+            Problem::new(StatusCode::NOT_ACCEPTABLE, "not_acceptable", format!("Accept {accept:?}; this server answers {TAXII}")).taxii()
+        );
     }
     Ok(caller)
 }
@@ -166,7 +168,10 @@ fn list(query: &HashMap<String, String>, key: &str) -> Option<Vec<String>> {
 fn filters(state: &AppState, query: &HashMap<String, String>) -> Result<Filters, Problem> {
     let bad = |what: String| Problem::bad_request("bad_filter", what).taxii();
     for key in query.keys() {
-        if !matches!(key.as_str(), "added_after" | "limit" | "next" | "match[type]" | "match[id]" | "match[version]" | "match[spec_version]") {
+        if !matches!(
+            key.as_str(),
+            "added_after" | "limit" | "next" | "match[type]" | "match[id]" | "match[version]" | "match[spec_version]"
+        ) {
             return Err(bad(format!("unknown parameter {key:?}")));
         }
     }
@@ -187,7 +192,11 @@ fn filters(state: &AppState, query: &HashMap<String, String>) -> Result<Filters,
         .transpose()?
         .unwrap_or(state.page_limit)
         .min(state.page_limit);
-    let next = query.get("next").map(|n| n.parse::<i64>().map_err(|_| bad(format!("next {n:?} was not issued by this server")))).transpose()?.unwrap_or(0);
+    let next = query
+        .get("next")
+        .map(|n| n.parse::<i64>().map_err(|_| bad(format!("next {n:?} was not issued by this server"))))
+        .transpose()?
+        .unwrap_or(0);
     Ok(Filters {
         added_after_ms,
         limit,
@@ -210,8 +219,12 @@ fn keep(filters: &Filters, object: &Value) -> bool {
     let field = |name: &str| object[name].as_str().unwrap_or_default().to_owned();
     let in_list = |list: &Option<Vec<String>>, value: String| list.as_ref().is_none_or(|l| l.contains(&value));
     // Each object has one version: "first", "last" and "all" all match it.
-    let version_ok = filters.versions.as_ref().is_none_or(|v| v.iter().any(|x| matches!(x.as_str(), "first" | "last" | "all") || *x == version(object)));
-    in_list(&filters.types, field("type")) && in_list(&filters.ids, field("id")) && in_list(&filters.spec_versions, field("spec_version")) && version_ok
+    let version_ok =
+        filters.versions.as_ref().is_none_or(|v| v.iter().any(|x| matches!(x.as_str(), "first" | "last" | "all") || *x == version(object)));
+    in_list(&filters.types, field("type"))
+        && in_list(&filters.ids, field("id"))
+        && in_list(&filters.spec_versions, field("spec_version"))
+        && version_ok
 }
 
 async fn page(state: &AppState, holds: Holds, filters: &Filters) -> Result<Page, Problem> {
@@ -239,7 +252,8 @@ async fn page(state: &AppState, holds: Holds, filters: &Filters) -> Result<Page,
             let more = rows.len() > limit;
             rows.truncate(limit);
             let next = more.then(|| rows.last().map(|r| r.seq.to_string())).flatten();
-            let objects = rows.iter().filter_map(|r| stix::indicator(r).map(|o| (r.added_ms, o))).filter(|(_, o)| keep(filters, o)).collect();
+            let objects =
+                rows.iter().filter_map(|r| stix::indicator(r).map(|o| (r.added_ms, o))).filter(|(_, o)| keep(filters, o)).collect();
             Ok(Page { objects, more, next })
         }
     }
@@ -288,7 +302,13 @@ async fn objects(
 }
 
 /// The page holding object `object_id` of collection `id` (404 when it is not there).
-async fn one_object(state: &AppState, headers: &HeaderMap, id: &str, object_id: &str, query: &HashMap<String, String>) -> Result<Page, Problem> {
+async fn one_object(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+    object_id: &str,
+    query: &HashMap<String, String>,
+) -> Result<Page, Problem> {
     let caller = reader(state, headers)?;
     let holds = find(state, &caller, id)?;
     let mut filters = filters(state, query)?;

@@ -74,7 +74,12 @@ fn roots(ca: &Path) -> Result<RootCertStore, TlsError> {
 
 /// The server's TLS settings: its certificate and key, and — with `client_ca` —
 /// client certificates verified against that CA, required or optional.
-pub fn server_config(certificate: &Path, key: &Path, client_ca: Option<&Path>, require_client: bool) -> Result<Arc<ServerConfig>, TlsError> {
+pub fn server_config(
+    certificate: &Path,
+    key: &Path,
+    client_ca: Option<&Path>,
+    require_client: bool,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let builder = ServerConfig::builder_with_provider(provider()).with_safe_default_protocol_versions()?;
     let builder = match client_ca {
         None => builder.with_no_client_auth(),

@@ -20,7 +20,8 @@ pub fn parse<M: Message>(body: &[u8]) -> Result<M, Problem> {
     if let Some(path) = duplicate_key(body) {
         return Err(Problem::invalid(format!("{path} is given twice; each member once")));
     }
-    let message: M = serde_json::from_value(value.clone()).map_err(|e| Problem::invalid(format!("not a {name} (schemas/{name}.avsc): {e}")))?;
+    let message: M =
+        serde_json::from_value(value.clone()).map_err(|e| Problem::invalid(format!("not a {name} (schemas/{name}.avsc): {e}")))?;
     let known = serde_json::to_value(&message).expect("a message always serializes");
     if let Some(path) = unknown_field(&value, &known, "") {
         return Err(Problem::invalid(format!("{path} is not a field of {name} (schemas/{name}.avsc)")));
@@ -35,7 +36,9 @@ fn unknown_field(input: &Value, known: &Value, path: &str) -> Option<String> {
             None => Some(format!("{path}/{k}")),
             Some(w) => unknown_field(v, w, &format!("{path}/{k}")),
         }),
-        (Value::Array(a), Value::Array(b)) => a.iter().zip(b).enumerate().find_map(|(i, (v, w))| unknown_field(v, w, &format!("{path}/{i}"))),
+        (Value::Array(a), Value::Array(b)) => {
+            a.iter().zip(b).enumerate().find_map(|(i, (v, w))| unknown_field(v, w, &format!("{path}/{i}")))
+        }
         _ => None,
     }
 }
@@ -95,13 +98,27 @@ fn duplicate_key(body: &[u8]) -> Option<String> {
             }
             Ok(found)
         }
-        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> { Ok(None) }
-        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> { Ok(None) }
-        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> { Ok(None) }
-        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> { Ok(None) }
-        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> { Ok(None) }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> { Ok(None) }
-        fn visit_none<E>(self) -> Result<Self::Value, E> { Ok(None) }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
     }
     let _ = IgnoredAny;
     let mut de = serde_json::Deserializer::from_slice(body);
@@ -125,7 +142,12 @@ mod tests {
 
     #[test]
     fn every_spelling_of_an_alert_id_is_the_canonical_one() {
-        for spelling in ["0B0E9A47-6C0F-4D6E-9A43-6C1C1F6C3A11", "{0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11}", "urn:uuid:0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11", "0b0e9a476c0f4d6e9a436c1c1f6c3a11"] {
+        for spelling in [
+            "0B0E9A47-6C0F-4D6E-9A43-6C1C1F6C3A11",
+            "{0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11}",
+            "urn:uuid:0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11",
+            "0b0e9a476c0f4d6e9a436c1c1f6c3a11",
+        ] {
             let body = ALERT.replace("0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11", spelling);
             assert_eq!(alert(body.as_bytes()).unwrap().alert_id, "0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11", "{spelling}");
         }

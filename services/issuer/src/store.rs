@@ -57,11 +57,9 @@ pub fn put_wallets(ledger: &Ledger, wallets: &[(String, String, String, String)]
 /// Whether a wallet is frozen (`None`: not held).
 pub fn is_frozen(ledger: &Ledger, chain: &str, address: &str, asset: &str) -> Result<Option<bool>, LedgerError> {
     ledger.with_book(|_, db| {
-        db.query_row(
-            "SELECT frozen FROM wallets WHERE chain = ?1 AND address = ?2 AND asset = ?3",
-            params![chain, address, asset],
-            |r| r.get::<_, i64>(0).map(|f| f != 0),
-        )
+        db.query_row("SELECT frozen FROM wallets WHERE chain = ?1 AND address = ?2 AND asset = ?3", params![chain, address, asset], |r| {
+            r.get::<_, i64>(0).map(|f| f != 0)
+        })
         .optional()
     })
 }
@@ -86,7 +84,10 @@ impl Book for Wallets {
             None => return Ok(Outcome::refused(TargetStatus::NotFound, "the target names no asset and this issuer has several")),
         };
         if indicator.kind != IndicatorKind::CryptoAddress {
-            return Ok(Outcome::refused(TargetStatus::Rejected, format!("a wallet freeze needs a crypto address, not a {:?}", indicator.kind)));
+            return Ok(Outcome::refused(
+                TargetStatus::Rejected,
+                format!("a wallet freeze needs a crypto address, not a {:?}", indicator.kind),
+            ));
         }
         if !self.holdings.chains.contains(&chain) || !self.holdings.assets.contains(&asset) {
             return Ok(Outcome::refused(TargetStatus::NotFound, format!("this issuer has no {asset} on {chain}")));
@@ -101,15 +102,14 @@ impl Book for Wallets {
             .optional()?;
         Ok(match wallet {
             None => Outcome::refused(TargetStatus::NotFound, format!("no {asset} wallet {address} on {chain} in this ledger")),
-            Some((balance, 1)) => Outcome {
-                status: TargetStatus::AlreadyFrozen,
-                reason: None,
-                amount: Some(balance),
-                asset: Some(asset),
-                ledger_ref: None,
-            },
+            Some((balance, 1)) => {
+                Outcome { status: TargetStatus::AlreadyFrozen, reason: None, amount: Some(balance), asset: Some(asset), ledger_ref: None }
+            }
             Some((balance, _)) => {
-                tx.execute("UPDATE wallets SET frozen = 1 WHERE chain = ?1 AND address = ?2 AND asset = ?3", params![chain, address, asset])?;
+                tx.execute(
+                    "UPDATE wallets SET frozen = 1 WHERE chain = ?1 AND address = ?2 AND asset = ?3",
+                    params![chain, address, asset],
+                )?;
                 Outcome {
                     status: TargetStatus::Frozen,
                     reason: None,
@@ -122,8 +122,8 @@ impl Book for Wallets {
     }
 
     fn proactive_action(&self, indicator: &Indicator) -> Option<TargetAction> {
-        let held = indicator.kind == IndicatorKind::CryptoAddress
-            && indicator.chain.as_ref().is_some_and(|c| self.holdings.chains.contains(c));
+        let held =
+            indicator.kind == IndicatorKind::CryptoAddress && indicator.chain.as_ref().is_some_and(|c| self.holdings.chains.contains(c));
         held.then_some(TargetAction::FreezeWallet)
     }
 }
