@@ -223,7 +223,21 @@ directory = "$PKI/agencies.toml"
 topics = "$CLUSTER/topics.toml"
 state_dir = "$CLUSTER/state"
 HUB
+  # A broker applies the ACLs a moment after the controller committed them;
+  # until then it refuses the agencies, and an idempotent producer's refusal is
+  # fatal (the cluster test failed so in CI). Up means: an agency's signed
+  # publish, through each node alone, is authorized.
+  for n in 1 2 3; do
+    sed "s|^bootstrap_servers = .*|bootstrap_servers = \"localhost:$(node_port "$n" 3)\"|" "$CLUSTER/concord.toml" >"$CLUSTER/probe-$n.toml"
+    wait_for "agencies authorized on cluster node $n" 90 probe_publish "$CLUSTER/probe-$n.toml" \
+      || die "cluster node $n does not authorize the agencies within 90 s; see $CLUSTER/probe.log"
+  done
   say "cluster up: SSL $(cluster_ssl); hub config $CLUSTER/concord.toml"
+}
+
+# One signed alert published as law enforcement with the hub config $1 (quietly).
+probe_publish() {
+  "$CONCORD" --config "$1" publish --as enforcement-us --file "$ROOT/config/samples/alert-pig-butchering-wallet.json" >>"$CLUSTER/probe.log" 2>&1
 }
 
 cluster_down() {
