@@ -190,19 +190,20 @@ impl Accounts {
             "INSERT OR IGNORE INTO hits (alert_id, tx_id, hit_alert_id, published, source) VALUES (?1, ?2, ?3, 0, ?4)",
             params![alert_id, tx_id, id, position],
         )? == 1;
-        let again = match source {
-            HitSource::Record(position) => {
-                db.query_row("SELECT source FROM hits WHERE alert_id = ?1 AND tx_id = ?2", params![alert_id, tx_id], |r| {
-                    r.get::<_, Option<String>>(0)
-                })?
-                .as_deref()
-                    == Some(position)
+        if !new {
+            // Known already: returned again only to the record that made it, or to the republisher.
+            let again = match source {
+                HitSource::Record(position) => {
+                    let made_by: Option<String> =
+                        db.query_row("SELECT source FROM hits WHERE alert_id = ?1 AND tx_id = ?2", params![alert_id, tx_id], |r| r.get(0))?;
+                    made_by.as_deref() == Some(position)
+                }
+                HitSource::Deposits => false,
+                HitSource::Unpublished => true,
+            };
+            if !again {
+                return Ok(None);
             }
-            HitSource::Deposits => false,
-            HitSource::Unpublished => true,
-        };
-        if !new && !again {
-            return Ok(None);
         }
         let deposit = db.query_row(
             "SELECT tx_id, chain, from_address, to_address, asset, amount, seen_at FROM deposits WHERE tx_id = ?1",

@@ -63,7 +63,7 @@ pub fn freeze_request(body: &[u8]) -> Result<FreezeRequest, Problem> {
 /// Refuses a JSON object that names a member twice (serde_json keeps the last
 /// silently): the pointer of the first repeated member.
 fn duplicate_key(body: &[u8]) -> Option<String> {
-    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
     struct Walk(String);
     impl<'de> DeserializeSeed<'de> for Walk {
         type Value = Option<String>;
@@ -120,7 +120,6 @@ fn duplicate_key(body: &[u8]) -> Option<String> {
             Ok(None)
         }
     }
-    let _ = IgnoredAny;
     let mut de = serde_json::Deserializer::from_slice(body);
     Walk(String::new()).deserialize(&mut de).ok().flatten()
 }
