@@ -133,6 +133,15 @@ pub struct IndicatorAlert {
     pub related_alert_ids: Vec<String>,
 }
 
+impl IndicatorAlert {
+    /// The record key every publisher gives an alert: its first indicator's
+    /// value (so one wallet's alerts share a partition), or the alert id when it
+    /// has none.
+    pub fn record_key(&self) -> &str {
+        self.indicators.first().map_or(self.alert_id.as_str(), |i| i.value.as_str())
+    }
+}
+
 /// The TLP 2.0 label: `RED`, `AMBER+STRICT`, ...
 pub fn tlp_name(tlp: Tlp) -> &'static str {
     match tlp {

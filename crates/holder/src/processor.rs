@@ -172,7 +172,7 @@ impl<B: Book> HolderProcessor<B> {
             info!(alert_id = %hit.alert_id, original = %alert.alert_id, "Screening hit published.");
             self.hits.inc();
             let value = self.identity.codec.encode(hit).await.map_err(|e| HandlerError::Transient(Box::new(e)))?;
-            let key = hit.indicators.first().map_or(hit.alert_id.as_str(), |i| i.value.as_str());
+            let key = hit.record_key();
             out.push(self.signed(&topic, key, MessageType::IndicatorAlert, value));
         }
         let now = UnixMillis::now().0;

@@ -1,10 +1,19 @@
 //! Avro values in the Confluent wire format, through the schema registry.
 //! Subjects use the record-name strategy (`concord.v1.FreezeRequest`) because
 //! an inbox topic carries more than one message type.
+//!
+//! Schemas come from the registry in service, or from a fixed set of
+//! (id, schema) pairs ([`AvroCodec::fixed`]) for offline verification: the
+//! conformance kit, `concord verify`, and unit tests that need no registry.
+//! Decoding is the same either way: the value must be exactly one Avro datum
+//! of its writer schema, with no bytes after it (protocol §2).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value;
+use apache_avro::Schema;
 use concord_domain::{FreezeRequest, IndicatorAlert, LogCheckpoint, Message, MessageType, TakedownConfirmation};
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
@@ -35,6 +44,15 @@ pub enum CodecError {
         /// What the converter said.
         #[source]
         source: SRCError,
+    },
+    /// Encoding against a fixed schema set failed: no schema of the type, or the
+    /// message does not fit it.
+    #[error("encoding a {message_type} offline failed: {why}")]
+    EncodeFixed {
+        /// What was being encoded.
+        message_type: MessageType,
+        /// Why.
+        why: String,
     },
 }
 
@@ -74,11 +92,17 @@ impl Payload {
     }
 }
 
-/// Encodes and decodes Concord messages against the registry; caches schemas.
+/// Encodes and decodes Concord messages against the registry (caching schemas)
+/// or against a fixed set of schemas.
 #[derive(Clone)]
 pub struct AvroCodec {
-    encoder: Arc<AvroEncoder>,
-    decoder: Arc<AvroDecoder>,
+    source: Source,
+}
+
+#[derive(Clone)]
+enum Source {
+    Registry { encoder: Arc<AvroEncoder>, decoder: Arc<AvroDecoder> },
+    Fixed(Arc<BTreeMap<u32, Schema>>),
 }
 
 impl std::fmt::Debug for AvroCodec {
@@ -92,39 +116,73 @@ impl AvroCodec {
     /// (for Apicurio: `http://host:port/apis/ccompat/v7`).
     pub fn new(url: &str) -> Result<Self, CodecError> {
         let settings = registry_settings(url).map_err(CodecError::Client)?;
-        Ok(AvroCodec { encoder: Arc::new(AvroEncoder::new(settings.clone())), decoder: Arc::new(AvroDecoder::new(settings)) })
+        let (encoder, decoder) = (Arc::new(AvroEncoder::new(settings.clone())), Arc::new(AvroDecoder::new(settings)));
+        Ok(AvroCodec { source: Source::Registry { encoder, decoder } })
+    }
+
+    /// A codec that knows exactly these schemas by id and talks to no registry.
+    /// A producer using it writes the highest id of each type.
+    pub fn fixed(schemas: impl IntoIterator<Item = (u32, Schema)>) -> Self {
+        AvroCodec { source: Source::Fixed(Arc::new(schemas.into_iter().collect())) }
     }
 
     /// The framed value of a message, under the latest registered schema of its type.
     pub async fn encode<M: Message>(&self, message: &M) -> Result<Vec<u8>, CodecError> {
-        let strategy = SubjectNameStrategy::RecordNameStrategy(M::TYPE.ce_type().to_owned());
-        self.encoder.encode_struct(message, &strategy).await.map_err(|source| {
-            if source.retriable {
-                self.encoder.remove_errors_from_cache();
-                CodecError::Unavailable(source)
-            } else {
-                CodecError::Encode { message_type: M::TYPE, source }
+        match &self.source {
+            Source::Registry { encoder, .. } => {
+                let strategy = SubjectNameStrategy::RecordNameStrategy(M::TYPE.ce_type().to_owned());
+                encoder.encode_struct(message, &strategy).await.map_err(|source| {
+                    if source.retriable {
+                        encoder.remove_errors_from_cache();
+                        CodecError::Unavailable(source)
+                    } else {
+                        CodecError::Encode { message_type: M::TYPE, source }
+                    }
+                })
             }
-        })
+            Source::Fixed(schemas) => {
+                let fail = |why: String| CodecError::EncodeFixed { message_type: M::TYPE, why };
+                let (id, schema) = schemas
+                    .iter()
+                    .rev()
+                    .find(|(_, s)| schema_name(s) == M::TYPE.ce_type())
+                    .ok_or_else(|| fail("no schema of this type in the set".into()))?;
+                let datum = apache_avro::to_value(message).and_then(|v| v.resolve(schema)).map_err(|e| fail(e.to_string()))?;
+                let avro = apache_avro::writer::datum::GenericDatumWriter::builder(schema)
+                    .build()
+                    .and_then(|w| w.write_value_to_vec(datum))
+                    .map_err(|e| fail(e.to_string()))?;
+                Ok(wire::frame(*id, &avro))
+            }
+        }
+    }
+
+    async fn schema(&self, id: u32) -> Result<Schema, CodecError> {
+        let unknown = |why: String| CodecError::from(Rejection::new(RejectReason::UnknownSchema, format!("schema id {id}: {why}")));
+        match &self.source {
+            Source::Registry { decoder, .. } => match decoder.get_schema(id).await {
+                Ok(schema) => Ok(schema.parsed.clone()),
+                Err(e) if e.retriable => {
+                    decoder.remove_errors_from_cache();
+                    Err(CodecError::Unavailable(e))
+                }
+                Err(e) => Err(unknown(e.error)),
+            },
+            Source::Fixed(schemas) => schemas.get(&id).cloned().ok_or_else(|| unknown("not in the schema set".into())),
+        }
     }
 
     /// Decodes a framed value that claims to be `expected`. A permanent problem is a
     /// [`Rejection`]; an unreachable registry is [`CodecError::Unavailable`].
     pub async fn decode(&self, value: &[u8], expected: MessageType) -> Result<(u32, Payload), CodecError> {
-        let (schema_id, _) = wire::split(value).map_err(|e| Rejection::new(RejectReason::NotWireFormat, e.to_string()))?;
-        if let Err(e) = self.decoder.get_schema(schema_id).await {
-            if e.retriable {
-                self.decoder.remove_errors_from_cache();
-                return Err(CodecError::Unavailable(e));
-            }
-            return Err(Rejection::new(RejectReason::UnknownSchema, format!("schema id {schema_id}: {}", e.error)).into());
+        let (schema_id, mut avro) = wire::split(value).map_err(|e| Rejection::new(RejectReason::NotWireFormat, e.to_string()))?;
+        let schema = self.schema(schema_id).await?;
+        let bad = |why: String| Rejection::new(RejectReason::BadAvro, format!("schema id {schema_id}: {why}"));
+        let decoded = GenericDatumReader::builder(&schema).build().and_then(|r| r.read_value(&mut avro)).map_err(|e| bad(e.to_string()))?;
+        if !avro.is_empty() {
+            return Err(bad(format!("{} bytes follow the Avro datum", avro.len())).into());
         }
-        let decoded = self
-            .decoder
-            .decode(Some(value))
-            .await
-            .map_err(|e| Rejection::new(RejectReason::BadAvro, format!("schema id {schema_id}: {}", e.cause.unwrap_or(e.error))))?;
-        let name = decoded.name.map(|n| n.fullname(None)).unwrap_or_default();
+        let name = schema_name(&schema);
         if name != expected.ce_type() {
             return Err(Rejection::new(
                 RejectReason::TypeMismatch,
@@ -133,10 +191,10 @@ impl AvroCodec {
             .into());
         }
         let payload = match expected {
-            MessageType::IndicatorAlert => Payload::IndicatorAlert(from_value(&decoded.value, expected)?),
-            MessageType::FreezeRequest => Payload::FreezeRequest(from_value(&decoded.value, expected)?),
-            MessageType::TakedownConfirmation => Payload::TakedownConfirmation(from_value(&decoded.value, expected)?),
-            MessageType::LogCheckpoint => Payload::LogCheckpoint(from_value(&decoded.value, expected)?),
+            MessageType::IndicatorAlert => Payload::IndicatorAlert(from_value(&decoded, expected)?),
+            MessageType::FreezeRequest => Payload::FreezeRequest(from_value(&decoded, expected)?),
+            MessageType::TakedownConfirmation => Payload::TakedownConfirmation(from_value(&decoded, expected)?),
+            MessageType::LogCheckpoint => Payload::LogCheckpoint(from_value(&decoded, expected)?),
         };
         Ok((schema_id, payload))
     }
@@ -147,6 +205,14 @@ impl AvroCodec {
 /// retryable error, not a consumer that waits for ever.
 fn registry_settings(url: &str) -> Result<SrSettings, SRCError> {
     SrSettings::new_builder(url.trim_end_matches('/').to_owned()).set_timeout(std::time::Duration::from_secs(10)).build()
+}
+
+/// The full name of a record schema (`concord.v1.FreezeRequest`); empty for any other.
+fn schema_name(schema: &Schema) -> String {
+    match schema {
+        Schema::Record(record) => record.name.fullname(None),
+        _ => String::new(),
+    }
 }
 
 fn from_value<M: Message>(value: &Value, ty: MessageType) -> Result<M, Rejection> {

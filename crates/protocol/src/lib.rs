@@ -14,6 +14,7 @@
 mod codec;
 pub mod dead_letter;
 mod headers;
+pub mod jose;
 mod reason;
 mod record;
 mod sign;

@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use concord_domain::{AgencyId, Directory, KeyAlgorithm, MessageType, Role, TopicModel};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
-use serde::Deserialize;
 use time::OffsetDateTime;
 
 use crate::codec::{AvroCodec, CodecError, Payload};
 use crate::headers::{header, source_of, EventClaims, SIGNATURE_TYP, SPEC_VERSION};
+use crate::jose::parse_compact;
 use crate::reason::{RejectReason, Rejection};
 use crate::sign::digest_b64;
-use crate::{unb64, RawRecord};
+use crate::RawRecord;
 
 /// Limits a consumer applies.
 #[derive(Debug, Clone, Copy)]
@@ -132,17 +132,6 @@ pub struct Envelope {
     pub message_type: MessageType,
 }
 
-#[derive(Deserialize)]
-struct JwsHeader {
-    alg: String,
-    #[serde(default)]
-    kid: Option<String>,
-    #[serde(default)]
-    typ: Option<String>,
-    #[serde(default)]
-    crit: Option<serde_json::Value>,
-}
-
 fn reject(reason: RejectReason, detail: impl Into<String>) -> Rejection {
     Rejection::new(reason, detail)
 }
@@ -207,18 +196,14 @@ impl Verifier {
             HeaderProblem::Missing => reject(RejectReason::MissingSignature, "no concord-signature header"),
             other => reject(RejectReason::MalformedSignature, other.describe(header::SIGNATURE)),
         })?;
-        let parts: Vec<&str> = jws.split('.').collect();
-        if parts.len() != 3 {
-            return Err(reject(RejectReason::MalformedSignature, format!("compact JWS has {} parts, not 3", parts.len())));
-        }
-        let jws_header: JwsHeader = unb64(parts[0])
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(|| reject(RejectReason::MalformedSignature, "JWS header is not base64url JSON with an alg"))?;
-        if unb64(parts[1]).is_none() || unb64(parts[2]).is_none() {
-            return Err(reject(RejectReason::MalformedSignature, "JWS payload or signature is not base64url"));
-        }
-        if jws_header.crit.is_some() {
+        let (jws_header, _) = parse_compact(jws).map_err(|e| reject(RejectReason::MalformedSignature, e.to_string()))?;
+        if jws_header.crit {
             return Err(reject(RejectReason::MalformedSignature, "JWS header has 'crit', which Concord does not use"));
+        }
+        // Exactly typ, alg and kid (protocol §3): a member this implementation
+        // ignored could mean something to another.
+        if let Some(other) = jws_header.others.first() {
+            return Err(reject(RejectReason::MalformedSignature, format!("JWS header has {other:?}; it has exactly typ, alg and kid")));
         }
         if jws_header.typ.as_deref() != Some(SIGNATURE_TYP) {
             return Err(reject(RejectReason::WrongTokenType, format!("typ is {:?}, not {SIGNATURE_TYP:?}", jws_header.typ)));
@@ -258,6 +243,12 @@ impl Verifier {
         }
         if claims.exp < claims.iat {
             return Err(reject(RejectReason::MalformedClaims, "exp lies before iat"));
+        }
+        if !is_protocol_time(&claims.time) {
+            return Err(reject(
+                RejectReason::MalformedClaims,
+                format!("time {:?} is not RFC 3339 UTC with exactly three fraction digits (2026-11-29T10:15:00.000Z)", claims.time),
+            ));
         }
         let issued = unix(claims.iat);
         let revoked = match mode {
@@ -325,6 +316,20 @@ impl Verifier {
         }
         Ok(())
     }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ`, a real instant, nothing more or less.
+fn is_protocol_time(text: &str) -> bool {
+    let shape = text.len() == 24
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            10 => b == b'T',
+            13 | 16 => b == b':',
+            19 => b == b'.',
+            23 => b == b'Z',
+            _ => b.is_ascii_digit(),
+        });
+    shape && OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).is_ok()
 }
 
 fn unix(seconds: i64) -> OffsetDateTime {

@@ -211,7 +211,7 @@ async fn messaging(hub: &HubConfig, run_id: &str, args: &BenchArgs) -> anyhow::R
     let mut records = Vec::with_capacity(n);
     for i in 0..n {
         let a = alert(i);
-        records.push(producer.prepare(&topic, a.indicators[0].value.as_bytes(), &a).await?);
+        records.push(producer.prepare(&topic, a.record_key().as_bytes(), &a).await?);
     }
     let prepare = start.elapsed();
     let send = send_batches(producer.inner(), &records, args.batch).await?;

@@ -216,7 +216,7 @@ async fn kafka_delay(
         let (producer, topic, sent) = (producer.clone(), topic.clone(), Arc::clone(&sent));
         sends.push(tokio::spawn(async move {
             sent.lock().expect("clock").insert(a.alert_id.clone(), Instant::now());
-            producer.publish(&topic, a.indicators[0].value.as_bytes(), &a).await
+            producer.publish(&topic, a.record_key().as_bytes(), &a).await
         }));
     }
     for send in sends {
@@ -324,7 +324,7 @@ async fn measure(
             for _ in 0..per {
                 let a = alert();
                 let t = Instant::now();
-                producer.publish(&topic, a.indicators[0].value.as_bytes(), &a).await?;
+                producer.publish(&topic, a.record_key().as_bytes(), &a).await?;
                 latencies.push(t.elapsed());
             }
             Ok::<_, anyhow::Error>(latencies)

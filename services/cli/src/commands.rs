@@ -189,7 +189,8 @@ pub(crate) async fn publish(hub: &Hub, args: PublishArgs) -> anyhow::Result<()> 
     match args.message_type {
         MessageType::IndicatorAlert => {
             let topics = identity.topics.clone();
-            send::<IndicatorAlert>(&producer, &identity, &args, alert_key, |a, topic| topics.alert_placement(topic, a)).await
+            send::<IndicatorAlert>(&producer, &identity, &args, |a| a.record_key().to_owned(), |a, topic| topics.alert_placement(topic, a))
+                .await
         }
         MessageType::FreezeRequest => send::<FreezeRequest>(&producer, &identity, &args, |r| r.request_id.clone(), |_, _| Ok(())).await,
         MessageType::TakedownConfirmation => {
@@ -197,12 +198,6 @@ pub(crate) async fn publish(hub: &Hub, args: PublishArgs) -> anyhow::Result<()> 
         }
         MessageType::LogCheckpoint => bail!("checkpoints are made and published by the audit service"),
     }
-}
-
-/// Alerts are keyed by their first normalized indicator, so that every alert
-/// about one indicator lands on one partition, in order.
-pub(crate) fn alert_key(alert: &IndicatorAlert) -> String {
-    alert.indicators.first().map(|i| i.value.clone()).unwrap_or_else(|| alert.alert_id.clone())
 }
 
 #[derive(Args)]
@@ -225,7 +220,7 @@ pub(crate) async fn forge(hub: &Hub, args: ForgeArgs) -> anyhow::Result<()> {
     let alert: IndicatorAlert = parse_message(&args.file)?;
     let topic = identity.topics.alerts();
     let value = identity.codec.encode(&alert).await?;
-    let key = alert_key(&alert).into_bytes();
+    let key = alert.record_key().as_bytes().to_vec();
     let record = concord_protocol::forge_as(identity.signer.clone(), &claimed, &topic, Some(key), value);
     let published = producer.send_raw(&record).await?;
     println!(

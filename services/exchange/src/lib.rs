@@ -192,8 +192,7 @@ impl DepositScreen {
         let hits = store::unpublished_hits(&self.ledger())?;
         let topic = self.identity.topics.alerts();
         for hit in hits {
-            let key = hit.indicators.first().map(|i| i.value.clone()).unwrap_or_default();
-            self.producer.publish(&topic, key.as_bytes(), &hit).await?;
+            self.producer.publish(&topic, hit.record_key().as_bytes(), &hit).await?;
             store::hit_published(&self.ledger(), &hit.alert_id)?;
             info!(alert_id = %hit.alert_id, original = ?hit.related_alert_ids, "Screening hit published.");
             self.hits.inc();

@@ -97,7 +97,7 @@ async fn post_alert(
     json_body(&headers)?;
     let body = read_body(&state, &headers, body).await?;
     let alert = validate::alert(&body)?;
-    let key = alert.indicators[0].value.clone();
+    let key = alert.record_key().to_owned();
     let names: Vec<&str> = recipients.to.as_deref().unwrap_or_default().split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
     if names.is_empty() {
         let topic = state.topics.alerts();

@@ -1,0 +1,96 @@
+//! The compact JWS form both Concord's event signatures and the gateway's
+//! bearer tokens use: three canonical base64url parts, a JSON protected header.
+//! Parsing it lives here once; what each use accepts in the header is decided
+//! by that use (protocol §3 for events, §11.2 for tokens).
+
+use serde_json::{Map, Value};
+
+use crate::unb64;
+
+/// The protected header of a compact JWS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoseHeader {
+    /// `alg`.
+    pub alg: String,
+    /// `kid`, if present.
+    pub kid: Option<String>,
+    /// `typ`, if present.
+    pub typ: Option<String>,
+    /// Whether `crit` is present: neither use understands an extension.
+    pub crit: bool,
+    /// Every other member's name, in order.
+    pub others: Vec<String>,
+}
+
+/// Why a text is not a compact JWS.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoseError {
+    /// Not three dot-separated parts.
+    #[error("compact JWS has {0} parts, not 3")]
+    Parts(usize),
+    /// A part is not canonical unpadded base64url (RFC 7515 §2: no padding, and
+    /// the unused bits of the last character are zero).
+    #[error("JWS {0} is not canonical base64url")]
+    Base64(&'static str),
+    /// The header is not a JSON object with string `alg`, `kid`, `typ`.
+    #[error("JWS header is not a JSON object with a string alg: {0}")]
+    Header(String),
+}
+
+/// Splits a compact JWS and parses its header. Does not check the signature.
+pub fn parse_compact(jws: &str) -> Result<(JoseHeader, [&str; 3]), JoseError> {
+    let parts: Vec<&str> = jws.split('.').collect();
+    let [header, payload, signature] = parts[..] else {
+        return Err(JoseError::Parts(parts.len()));
+    };
+    let json = unb64(header).ok_or(JoseError::Base64("header"))?;
+    unb64(payload).ok_or(JoseError::Base64("payload"))?;
+    unb64(signature).ok_or(JoseError::Base64("signature"))?;
+    let mut members: Map<String, Value> = serde_json::from_slice(&json).map_err(|e| JoseError::Header(e.to_string()))?;
+    let mut text = |name: &str| match members.remove(name) {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(JoseError::Header(format!("{name} is not a string"))),
+    };
+    let alg = text("alg")?.ok_or_else(|| JoseError::Header("no alg".into()))?;
+    let (kid, typ) = (text("kid")?, text("typ")?);
+    let crit = members.remove("crit").is_some();
+    Ok((JoseHeader { alg, kid, typ, crit, others: members.into_iter().map(|(name, _)| name).collect() }, [header, payload, signature]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::b64;
+
+    fn jws(header: &str) -> String {
+        format!("{}.{}.{}", b64(header.as_bytes()), b64(b"{}"), b64(&[7; 64]))
+    }
+
+    #[test]
+    fn parses_the_three_members_and_names_the_rest() {
+        let (h, _) = parse_compact(&jws(r#"{"typ":"concord-event+jwt","alg":"EdDSA","kid":"a/1","x5t":"q","crit":["b64"]}"#)).unwrap();
+        assert_eq!((h.alg.as_str(), h.kid.as_deref(), h.typ.as_deref()), ("EdDSA", Some("a/1"), Some("concord-event+jwt")));
+        assert!(h.crit);
+        assert_eq!(h.others, ["x5t"]);
+    }
+
+    #[test]
+    fn refuses_what_is_not_compact_canonical_base64url_json() {
+        assert_eq!(parse_compact("a.b").unwrap_err(), JoseError::Parts(2));
+        assert_eq!(parse_compact("a.b.c.d").unwrap_err(), JoseError::Parts(4));
+        // "e30" is "{}"; "e31" has the same six bits and a non-zero unused bit.
+        let good = jws(r#"{"alg":"EdDSA"}"#);
+        let (h, p, s) = {
+            let v: Vec<&str> = good.split('.').collect();
+            (v[0].to_owned(), v[1].to_owned(), v[2].to_owned())
+        };
+        assert_eq!(p, "e30");
+        assert_eq!(parse_compact(&format!("{h}.e31.{s}")).unwrap_err(), JoseError::Base64("payload"));
+        assert_eq!(parse_compact(&format!("{h}.e30=.{s}")).unwrap_err(), JoseError::Base64("payload"));
+        assert_eq!(parse_compact(&format!("{h}.e3+.{s}")).unwrap_err(), JoseError::Base64("payload"));
+        assert!(matches!(parse_compact(&jws(r#"{"alg":5}"#)), Err(JoseError::Header(_))));
+        assert!(matches!(parse_compact(&jws(r#"{"kid":"a"}"#)), Err(JoseError::Header(_))));
+        assert!(matches!(parse_compact(&jws(r#"["alg"]"#)), Err(JoseError::Header(_))));
+    }
+}
