@@ -75,7 +75,7 @@ done
 grep "Deposit line refused" "$out/exchange.log" | sed 's/\x1b\[[0-9;]*m//g' | tail -n 1 | cut -c1-220
 "$CONCORD" tail --as enforcement-us --topic alerts --idle-secs 3 >"$out/alerts"
 # One hit per live alert naming the wallet (law enforcement's and the committee's), each referencing it.
-grep "exchange-global  IndicatorAlert" "$out/alerts" | grep "demo${run_id}" >"$out/hit" || true
+grep "IndicatorAlert from exchange-global " "$out/alerts" | grep "demo${run_id}" >"$out/hit" || true
 [ -s "$out/hit" ] || fail "no screening hit alert from the exchange: $(tail -3 "$out/exchange.log")"
 echo "$(wc -l <"$out/hit") hit alert(s); the first:"
 head -n 1 "$out/hit" | python3 -c 'import json,sys; line=sys.stdin.read(); a=json.loads(line[line.index("{"):]); print("  " + a["description"]); print("  related_alert_ids:", a["related_alert_ids"], " indicators:", [i["value"] for i in a["indicators"]])'

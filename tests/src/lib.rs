@@ -39,6 +39,13 @@ pub const ISSUER: &str = "issuer-usdx";
 pub const AUDITOR: &str = "audit-hub";
 
 /// The workspace root.
+/// A binary of this workspace, built beside the test binaries
+/// (`target/debug/deps/<test>-…` → `target/debug/<name>`).
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    exe.parent().and_then(|p| p.parent()).expect("tests run from target/<profile>/deps").join(name)
+}
+
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ lives in the workspace").to_owned()
 }

@@ -26,12 +26,6 @@ const TAKEDOWNS: usize = 1_000;
 /// How long a holder stays down on its second kill (requests and re-sends pile up meanwhile).
 const DOWN: Duration = Duration::from_secs(3);
 
-fn binary(name: &str) -> PathBuf {
-    // target/debug/deps/crash-… → target/debug/<name>
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(|p| p.parent()).unwrap().join(name)
-}
-
 /// One holder under test: its binary, config and log, and the running process.
 struct Holder {
     binary: &'static str,

@@ -242,8 +242,3 @@ async fn the_gateway_process_stays_under_200_mib_under_300_parallel_pages_of_100
     assert!(after < 200, "peak RSS {after} MiB under the burst (was {before} MiB before it)");
     assert!(after - before < 100, "the burst grew the gateway by {} MiB (from {before} MiB)", after - before);
 }
-
-fn binary(name: &str) -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(|p| p.parent()).unwrap().join(name)
-}

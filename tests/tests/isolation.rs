@@ -5,18 +5,13 @@
 //! issuer confirms only its own run's request, in a consumer group of its own;
 //! and each run's `concord-audit` logs only its own run's records.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use concord_audit::store::AuditLog;
 use concord_protocol::{Mode, Payload};
 use concord_tests::*;
-
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    exe.parent().and_then(|p| p.parent()).unwrap().join(name)
-}
 
 /// A service process, killed when dropped.
 struct Service(Child);

@@ -27,9 +27,12 @@ fn red_alert() -> concord_domain::IndicatorAlert {
 }
 
 fn concord(run: &TestRun, args: &[&str]) -> std::process::Output {
-    let exe = std::env::current_exe().unwrap();
-    let binary = exe.parent().and_then(|p| p.parent()).unwrap().join("concord");
-    Command::new(binary).args(["--topic-suffix", &run.suffix]).args(args).current_dir(root()).output().expect("the concord binary is built")
+    Command::new(binary("concord"))
+        .args(["--topic-suffix", &run.suffix])
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the concord binary is built")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,15 +17,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use concord_domain::AgencyId;
-use concord_protocol::{Mode, RawRecord, RejectReason, Signer, VerifiedEvent, Verifier, VerifyError};
+use concord_protocol::{Mode, RawRecord, Signer, VerifiedEvent, Verifier};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use crate::admit::{admit, AdmitError};
 use crate::dead_letter::DeadLetter;
-use crate::seen::{SeenEvents, SeenOutcome, StoreError};
+use crate::seen::{SeenEvents, StoreError};
 use crate::{to_raw, KafkaSettings, SettingsError};
 
 /// What a handler reports.
@@ -218,19 +219,10 @@ impl VerifiedConsumer {
     }
 
     async fn attempt<H: Handler>(&self, record: &RawRecord, handler: &H) -> Attempt {
-        let event = match self.verifier.verify(record, Mode::live()).await {
-            Ok(event) => event,
-            Err(VerifyError::Rejected(r)) => return Attempt::Reject(r.reason.code(), r.detail),
-            Err(VerifyError::Unavailable(e)) => return Attempt::Retry(e.to_string()),
-        };
-        let expires = event.expires_at.unix_timestamp();
-        let redelivery = match self.seen.check(&event.id, &record.topic, record.partition, record.offset, expires) {
-            Ok(SeenOutcome::Fresh) => false,
-            Ok(SeenOutcome::Redelivery) => true,
-            Ok(SeenOutcome::Replay { first }) => {
-                return Attempt::Reject(RejectReason::Replayed.code(), format!("event {} was accepted at {first}", event.id))
-            }
-            Err(e) => return Attempt::Retry(e.to_string()),
+        let (event, redelivery) = match admit(&self.verifier, &self.seen, record, Mode::live()).await {
+            Ok(admitted) => admitted,
+            Err(AdmitError::Rejected(r)) => return Attempt::Reject(r.reason.code(), r.detail),
+            Err(AdmitError::Unavailable(why)) => return Attempt::Retry(why),
         };
         let (id, sender) = (event.id.clone(), event.sender.clone());
         match handler.handle(event, redelivery).await {

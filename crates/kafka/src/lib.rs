@@ -4,6 +4,7 @@
 //! tools.
 
 mod admin;
+mod admit;
 mod consumer;
 mod dead_letter;
 mod producer;
@@ -12,6 +13,7 @@ mod settings;
 mod transactional;
 
 pub use admin::{create_topics, delete_topics, AdminError};
+pub use admit::{admit, AdmitError};
 pub use consumer::{ConsumerError, ConsumerStats, Handler, HandlerError, Intake, VerifiedConsumer};
 pub use dead_letter::{dlq_header, DeadLetter};
 pub use producer::{send_record, PublishError, Published, SignedProducer};

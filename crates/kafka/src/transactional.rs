@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use concord_domain::AgencyId;
-use concord_protocol::{Mode, RawRecord, RejectReason, VerifiedEvent, Verifier, VerifyError};
+use concord_protocol::{Mode, RawRecord, VerifiedEvent, Verifier};
 use futures::future::try_join_all;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
@@ -26,10 +26,11 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
+use crate::admit::{admit, AdmitError};
 use crate::consumer::{next_record, ConsumerError, ConsumerStats, HandlerError, Intake};
 use crate::dead_letter::DeadLetter;
 use crate::producer::send_record;
-use crate::seen::{SeenEvents, SeenOutcome};
+use crate::seen::SeenEvents;
 use crate::to_raw;
 
 /// Runs a blocking transaction call on a thread of its own and gives up after
@@ -183,23 +184,14 @@ impl TransactionalProcessor {
         let mut outputs = Vec::new();
         let mut next_offsets: BTreeMap<(&str, i32), i64> = BTreeMap::new();
         for record in batch {
-            let outcome = match self.verifier.verify(record, Mode::live()).await {
-                Err(VerifyError::Rejected(r)) => Err((r.reason.code(), r.detail)),
-                Err(VerifyError::Unavailable(e)) => return self.abort("Registry unavailable", &e),
-                Ok(event) => {
-                    let expires = event.expires_at.unix_timestamp();
-                    match self.seen.check(&event.id, &record.topic, record.partition, record.offset, expires) {
-                        Ok(SeenOutcome::Replay { first }) => {
-                            Err((RejectReason::Replayed.code(), format!("event {} was accepted at {first}", event.id)))
-                        }
-                        Ok(seen) => match processor.process(event, seen == SeenOutcome::Redelivery).await {
-                            Ok(outputs) => Ok(outputs),
-                            Err(HandlerError::Permanent { code, detail }) => Err((code, detail)),
-                            Err(HandlerError::Transient(e)) => return self.abort("Processor failed transiently", &e),
-                        },
-                        Err(e) => return self.abort("Replay guard failed", &e),
-                    }
-                }
+            let outcome = match admit(&self.verifier, &self.seen, record, Mode::live()).await {
+                Err(AdmitError::Rejected(r)) => Err((r.reason.code(), r.detail)),
+                Err(AdmitError::Unavailable(why)) => return self.abort("Registry or replay guard unavailable", &why),
+                Ok((event, redelivery)) => match processor.process(event, redelivery).await {
+                    Ok(outputs) => Ok(outputs),
+                    Err(HandlerError::Permanent { code, detail }) => Err((code, detail)),
+                    Err(HandlerError::Transient(e)) => return self.abort("Processor failed transiently", &e),
+                },
             };
             match outcome {
                 Ok(made) => {

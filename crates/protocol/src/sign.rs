@@ -198,6 +198,16 @@ impl Signer {
         self.sign_json(SIGNATURE_TYP, claims)
     }
 
+    /// A compact JWS over exactly these header and claims bytes, signed with
+    /// this key whatever the header says. For conformance vectors and red-team
+    /// tests that need a header or claims Concord itself never writes.
+    pub fn sign_raw(&self, header_json: &str, claims_json: &str) -> String {
+        let input = format!("{}.{}", b64(header_json.as_bytes()), b64(claims_json.as_bytes()));
+        let signature =
+            jsonwebtoken::crypto::sign(input.as_bytes(), &self.key.encoding, Algorithm::EdDSA).expect("an Ed25519 key always signs");
+        format!("{input}.{signature}")
+    }
+
     /// A compact EdDSA JWS of type `typ` over any claims.
     pub fn sign_json<T: serde::Serialize>(&self, typ: &str, claims: &T) -> String {
         let mut header = Header::new(Algorithm::EdDSA);

@@ -3,12 +3,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::verify::{OfflineConsumer, RecordFile, Verdict};
 use crate::Hub;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use concord_domain::{Directory, FreezeRequest, IndicatorAlert, Message, MessageType, TakedownConfirmation, TopicModel};
 use concord_kafka::{dlq_header, to_raw, SignedProducer};
-use concord_protocol::{header, Mode, RawRecord, VerifyError};
+use concord_protocol::{header, Mode, RawRecord};
 use concord_runtime::config::HubConfig;
 use concord_runtime::identity::Identity;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -244,6 +245,10 @@ pub(crate) struct TailArgs {
     /// Stop after this long without a record, in seconds.
     #[arg(long, default_value_t = 5)]
     idle_secs: u64,
+    /// Also write every record read, byte for byte, to this record file (a JSON
+    /// array that `concord verify` reads).
+    #[arg(long)]
+    save: Option<PathBuf>,
 }
 
 pub(crate) async fn tail(hub: &Hub, args: TailArgs) -> anyhow::Result<()> {
@@ -265,7 +270,9 @@ pub(crate) async fn tail(hub: &Hub, args: TailArgs) -> anyhow::Result<()> {
         .client_config(&[("group.id", &group), ("enable.auto.commit", "false"), ("auto.offset.reset", "earliest")])?
         .create()?;
     consumer.subscribe(&[&topic])?;
-    let verifier = identity.verifier();
+    // The checks of a live consumer, with a replay guard of its own in memory.
+    let checker = OfflineConsumer::from_verifier(identity.verifier())?;
+    let mut saved = Vec::new();
     let is_dlq = topic == identity.topics.dead_letter();
     println!("tail {topic} as {}", identity.agency.id);
     let mut count = 0u64;
@@ -293,26 +300,27 @@ pub(crate) async fn tail(hub: &Hub, args: TailArgs) -> anyhow::Result<()> {
         };
         count += 1;
         let record = to_raw(&message);
+        if args.save.is_some() {
+            saved.push(RecordFile::from_raw(&record));
+        }
         if is_dlq {
             println!("{}", describe_dead_letter(&record, &identity.directory));
             continue;
         }
-        match verifier.verify(&record, Mode::live()).await {
-            Ok(event) => println!(
-                "✔ {}@{}  {}  {}  id={}  {}",
-                record.partition,
-                record.offset,
-                event.sender,
-                event.message_type().short_name(),
-                event.id,
-                event.payload.to_json()
-            ),
-            Err(VerifyError::Rejected(r)) => {
-                let claimed = header_text(&record, header::SOURCE);
-                println!("✘ {}@{}  REJECTED {}  (claims {claimed}): {}", record.partition, record.offset, r.reason, r.detail);
+        match checker.check(&record, Mode::live()).await? {
+            (Verdict::Accepted { ty, redelivery }, about) => {
+                let again = if redelivery { " (redelivery)" } else { "" };
+                println!("✔ {}@{}  {ty}{again} {about}", record.partition, record.offset)
             }
-            Err(VerifyError::Unavailable(e)) => bail!("registry unavailable: {e}"),
+            (Verdict::Rejected { reason }, detail) => {
+                let claimed = header_text(&record, header::SOURCE);
+                println!("✘ {}@{}  REJECTED {reason}  (claims {claimed}): {detail}", record.partition, record.offset);
+            }
         }
+    }
+    if let Some(path) = &args.save {
+        std::fs::write(path, serde_json::to_string_pretty(&saved)? + "\n").with_context(|| format!("writing {}", path.display()))?;
+        println!("tail: saved {} records to {}", saved.len(), path.display());
     }
     println!("tail: {count} records");
     Ok(())

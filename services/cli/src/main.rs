@@ -7,6 +7,7 @@ mod bench_freeze;
 mod bench_gateway;
 mod commands;
 mod consume;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -68,6 +69,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// A bearer token for the partner gateway, signed with an agency's own key.
     Token(commands::TokenArgs),
+    /// Verify records from files offline, as a live consumer would, or run the conformance kit.
+    Verify(verify::VerifyArgs),
 }
 
 /// Where the command's agencies live: the hub file and, for an isolated run,
@@ -120,5 +123,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Log { audit_config, command } => audit::log(&hub, &audit_config, command).await,
         Command::Case(c) => audit::case(&hub, c).await,
         Command::Bench(a) => bench::run(&cli.config, a).await,
+        Command::Verify(a) => verify::run(a).await,
     }
 }
