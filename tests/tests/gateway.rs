@@ -541,7 +541,7 @@ async fn taxii_serves_alerts_as_stix_indicators_with_its_media_type_filters_and_
     }
 
     // What the gateway serves is valid STIX 2.1 to the OASIS validator (stix2-validator, warnings as
-    // errors except 103: indicator ids are UUIDv5 on purpose, docs/protocol.md §9.6).
+    // errors except 103: indicator ids are UUIDv5 on purpose, docs/protocol.md §11.6).
     let mut bundle: Vec<Value> = definitions.clone();
     bundle.extend(objects.iter().cloned());
     let file = run.dir.join("taxii-bundle.json");
