@@ -238,3 +238,82 @@ fn read_execution(db: &Connection, request_id: &str, target_id: &str) -> rusqlit
     )
     .optional()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concord_domain::IndicatorKind;
+
+    /// A book that freezes by adding one row per call, so a second execution shows.
+    struct Counting;
+
+    impl Book for Counting {
+        const ACTIONS: &'static [TargetAction] = &[TargetAction::FreezeWallet];
+
+        fn create(&self, db: &Connection) -> rusqlite::Result<()> {
+            db.execute_batch("CREATE TABLE IF NOT EXISTS frozen (reference TEXT NOT NULL)")
+        }
+
+        fn execute(&self, tx: &Transaction<'_>, _target: &FreezeTarget, reference: &str) -> rusqlite::Result<Outcome> {
+            tx.execute("INSERT INTO frozen (reference) VALUES (?1)", [reference])?;
+            Ok(Outcome {
+                status: TargetStatus::Frozen,
+                reason: None,
+                amount: Some("10.00".into()),
+                asset: Some("USDT".into()),
+                ledger_ref: Some(reference.into()),
+            })
+        }
+    }
+
+    fn target(id: &str) -> FreezeTarget {
+        FreezeTarget {
+            target_id: id.into(),
+            action: TargetAction::FreezeWallet,
+            indicator: Indicator {
+                kind: IndicatorKind::CryptoAddress,
+                value: "TXYZ".into(),
+                chain: Some("TRON".into()),
+                asset: None,
+                platform: None,
+            },
+        }
+    }
+
+    fn frozen_rows(ledger: &Ledger<Counting>) -> i64 {
+        ledger.db().query_row("SELECT count(*) FROM frozen", [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn a_target_executes_once_and_keeps_the_record_that_executed_it() {
+        let mut ledger = Ledger::open(Path::new(":memory:"), Counting).unwrap();
+        let first = source_of("concord.inbox.issuer-usdx.v1", 0, 7);
+        let done = ledger.execute("r1", &target("t1"), &first, 1_000).unwrap();
+        assert_eq!(done.outcome.status, TargetStatus::Frozen);
+        // Redelivered, and re-sent under a new event id at another offset: the first outcome, once.
+        for source in [first.clone(), source_of("concord.inbox.issuer-usdx.v1", 0, 9)] {
+            let again = ledger.execute("r1", &target("t1"), &source, 2_000).unwrap();
+            assert_eq!(again, done);
+        }
+        assert_eq!(frozen_rows(&ledger), 1);
+        // Only the record that executed it confirms it.
+        assert!(done.confirmed_by(&first));
+        assert!(!done.confirmed_by(&source_of("concord.inbox.issuer-usdx.v1", 0, 9)));
+        // Another target of the same request is its own execution.
+        ledger.execute("r1", &target("t2"), &first, 3_000).unwrap();
+        assert_eq!((frozen_rows(&ledger), ledger.count(TargetStatus::Frozen).unwrap()), (2, 2));
+    }
+
+    #[test]
+    fn a_refusal_is_recorded_once_and_a_later_execution_does_not_override_it() {
+        let mut ledger = Ledger::open(Path::new(":memory:"), Counting).unwrap();
+        let source = source_of("inbox", 0, 1);
+        let refused = ledger.refuse("r2", "t1", Outcome::refused(TargetStatus::Rejected, "no court order"), &source, 5).unwrap();
+        let again = ledger.refuse("r2", "t1", Outcome::refused(TargetStatus::Rejected, "another reason"), &source, 6).unwrap();
+        assert_eq!(again, refused);
+        assert_eq!(ledger.execute("r2", &target("t1"), &source, 7).unwrap(), refused);
+        assert_eq!(frozen_rows(&ledger), 0);
+        assert_eq!(ledger.execution("r2", "t1").unwrap().unwrap().outcome.reason.as_deref(), Some("no court order"));
+        assert!(ledger.execution("r2", "t9").unwrap().is_none());
+    }
+}

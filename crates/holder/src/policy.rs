@@ -61,3 +61,79 @@ impl RequestPolicy {
         live && alert.confidence >= p.min_confidence && (p.roles.contains(&role) || p.agencies.iter().any(|a| a == sender))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concord_domain::{Indicator, IndicatorKind, ScamCategory, Tlp, UnixMillis};
+
+    fn policy(text: &str) -> RequestPolicy {
+        toml::from_str(text).unwrap()
+    }
+
+    fn alert(confidence: i32, valid_until: Option<i64>) -> IndicatorAlert {
+        IndicatorAlert {
+            alert_id: "6f1c2d3e-4b5a-4c6d-8e7f-901a2b3c4d5e".into(),
+            indicators: vec![Indicator {
+                kind: IndicatorKind::Domain,
+                value: "scam.example".into(),
+                chain: None,
+                asset: None,
+                platform: None,
+            }],
+            category: ScamCategory::Impersonation,
+            confidence,
+            tlp: Tlp::Green,
+            first_seen: UnixMillis(0),
+            valid_until: valid_until.map(UnixMillis),
+            description: String::new(),
+            evidence_refs: vec![],
+            related_alert_ids: vec![],
+        }
+    }
+
+    #[test]
+    fn requests_are_refused_for_the_first_reason_that_applies() {
+        let p = policy(
+            r#"requesters = ["enforcement-us"]
+                          legal_bases = ["COURT_ORDER"]"#,
+        );
+        assert_eq!(p.refusal("enforcement-us", false, LegalBasisKind::CourtOrder), None);
+        assert!(p.refusal("enforcement-xx", false, LegalBasisKind::CourtOrder).unwrap().contains("not an agency this holder accepts"));
+        assert!(p.refusal("enforcement-us", true, LegalBasisKind::CourtOrder).unwrap().contains("partner gateway"));
+        assert!(p.refusal("enforcement-us", false, LegalBasisKind::Emergency).unwrap().contains("legal basis"));
+        let open = policy(
+            r#"requesters = ["enforcement-us"]
+                             legal_bases = ["COURT_ORDER"]
+                             accept_delegated = true"#,
+        );
+        assert_eq!(open.refusal("enforcement-us", true, LegalBasisKind::CourtOrder), None);
+    }
+
+    #[test]
+    fn proactive_trust_needs_role_or_agency_confidence_and_a_live_alert() {
+        let none = policy(
+            r#"requesters = []
+                             legal_bases = []"#,
+        );
+        assert!(!none.trusts("enforcement-us", Role::Enforcement, &alert(100, None), 0));
+        let p = policy(
+            r#"requesters = []
+                          legal_bases = []
+                          [proactive]
+                          roles = ["enforcement"]
+                          agencies = ["committee-ph"]
+                          min_confidence = 90"#,
+        );
+        assert!(p.trusts("enforcement-us", Role::Enforcement, &alert(90, None), 0));
+        assert!(p.trusts("committee-ph", Role::Committee, &alert(95, None), 0));
+        assert!(!p.trusts("committee-th", Role::Committee, &alert(95, None), 0), "neither role nor agency");
+        assert!(!p.trusts("enforcement-us", Role::Enforcement, &alert(89, None), 0), "below the confidence");
+        assert!(p.trusts("enforcement-us", Role::Enforcement, &alert(95, Some(1_001)), 1_000));
+        assert!(!p.trusts("enforcement-us", Role::Enforcement, &alert(95, Some(1_000)), 1_000), "valid_until is exclusive");
+        assert!(
+            toml::from_str::<RequestPolicy>("requesters = []\nlegal_bases = []\nrequestors = []").is_err(),
+            "unknown fields are errors"
+        );
+    }
+}

@@ -442,6 +442,16 @@ async fn make() -> (Kit, String) {
         vec![hs],
         vec![rejected(R::AlgorithmMismatch)],
     );
+    let mut unsecured = base.sign();
+    let none_header = b64(format!(r#"{{"typ":"{SIGNATURE_TYP}","alg":"none","kid":"{}"}}"#, base.kid).as_bytes());
+    set(&mut unsecured, header::SIGNATURE, format!("{none_header}.{}.", b64(claims_json.as_bytes())).as_bytes());
+    c.add(
+        "algorithm_mismatch_none",
+        "alg none with an empty signature: an unsecured JWS is never accepted.",
+        now,
+        vec![unsecured],
+        vec![rejected(R::AlgorithmMismatch)],
+    );
     let mut forged = base.sign();
     let other_sig = signature(&Draft { id: id(5), ..base.clone() }.sign());
     set(&mut forged, header::SIGNATURE, format!("{signed_part}.{}", other_sig.rsplit_once('.').unwrap().1).as_bytes());
