@@ -122,6 +122,36 @@ pub struct Intake<'a> {
     pub seen_path: &'a Path,
 }
 
+/// What a consumer is made of once its intake is open: subscribed, with its
+/// verifier, dead-letter writer and replay guard. Both the at-least-once
+/// consumer and the exactly-once processor start here.
+pub(crate) struct Opened {
+    pub(crate) consumer: StreamConsumer,
+    pub(crate) verifier: Verifier,
+    pub(crate) dead_letter: DeadLetter,
+    pub(crate) seen: SeenEvents,
+    pub(crate) agency: AgencyId,
+}
+
+impl Intake<'_> {
+    /// Subscribes with the consumer `options` (plus the group) and writes dead
+    /// letters through `producer`.
+    pub(crate) fn open(self, options: &[(&str, &str)], producer: FutureProducer) -> Result<Opened, ConsumerError> {
+        let mut managed = options.to_vec();
+        managed.push(("group.id", self.group));
+        let consumer: StreamConsumer = self.settings.client_config(&managed)?.create()?;
+        let names: Vec<&str> = self.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&names)?;
+        Ok(Opened {
+            consumer,
+            verifier: self.verifier,
+            agency: self.signer.key().agency().clone(),
+            dead_letter: DeadLetter::new(producer, self.dead_letter_topic, self.signer),
+            seen: SeenEvents::open(self.seen_path)?,
+        })
+    }
+}
+
 /// Reads topics as one agency, verifies every record, and hands verified events to a handler.
 pub struct VerifiedConsumer {
     consumer: StreamConsumer,
@@ -143,19 +173,8 @@ impl VerifiedConsumer {
 
     /// A consumer as `intake` says, writing its dead letters through `producer`.
     pub fn new(intake: Intake<'_>, producer: FutureProducer) -> Result<Self, ConsumerError> {
-        let mut managed = Self::AT_LEAST_ONCE.to_vec();
-        managed.push(("group.id", intake.group));
-        let consumer: StreamConsumer = intake.settings.client_config(&managed)?.create()?;
-        let names: Vec<&str> = intake.topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&names)?;
-        Ok(VerifiedConsumer {
-            consumer,
-            verifier: intake.verifier,
-            agency: intake.signer.key().agency().clone(),
-            dead_letter: DeadLetter::new(producer, intake.dead_letter_topic, intake.signer),
-            seen: SeenEvents::open(intake.seen_path)?,
-            stats: Arc::default(),
-        })
+        let Opened { consumer, verifier, dead_letter, seen, agency } = intake.open(&Self::AT_LEAST_ONCE, producer)?;
+        Ok(VerifiedConsumer { consumer, verifier, dead_letter, seen, agency, stats: Arc::default() })
     }
 
     /// The counters, shared.

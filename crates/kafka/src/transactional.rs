@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::admit::{admit, AdmitError};
-use crate::consumer::{next_record, ConsumerError, ConsumerStats, HandlerError, Intake};
+use crate::consumer::{next_record, ConsumerError, ConsumerStats, HandlerError, Intake, Opened};
 use crate::dead_letter::DeadLetter;
 use crate::producer::send_record;
 use crate::seen::SeenEvents;
@@ -85,30 +85,15 @@ pub const MAX_BATCH: usize = 500;
 impl TransactionalProcessor {
     /// A processor as `intake` says, producing with `transactional_id`.
     pub fn new(intake: Intake<'_>, transactional_id: &str) -> Result<Self, ConsumerError> {
-        let Intake { settings, signer, group, topics, verifier, dead_letter_topic, seen_path } = intake;
-        let consumer: StreamConsumer = settings
-            .client_config(&[
-                ("group.id", group),
-                ("enable.auto.commit", "false"),
-                ("isolation.level", "read_committed"),
-                ("auto.offset.reset", "earliest"),
-            ])?
+        let producer: FutureProducer = intake
+            .settings
+            .client_config(&[("transactional.id", transactional_id), ("acks", "all"), ("enable.idempotence", "true")])?
             .create()?;
-        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&names)?;
-        let producer: FutureProducer =
-            settings.client_config(&[("transactional.id", transactional_id), ("acks", "all"), ("enable.idempotence", "true")])?.create()?;
         // Fences any earlier instance with this id and aborts its open transaction.
         tokio::task::block_in_place(|| producer.init_transactions(TIMEOUT))?;
-        Ok(TransactionalProcessor {
-            consumer,
-            agency: signer.key().agency().clone(),
-            dead_letter: DeadLetter::new(producer.clone(), dead_letter_topic, signer),
-            producer,
-            verifier,
-            seen: SeenEvents::open(seen_path)?,
-            stats: Arc::default(),
-        })
+        let options = [("enable.auto.commit", "false"), ("isolation.level", "read_committed"), ("auto.offset.reset", "earliest")];
+        let Opened { consumer, verifier, dead_letter, seen, agency } = intake.open(&options, producer.clone())?;
+        Ok(TransactionalProcessor { consumer, agency, dead_letter, producer, verifier, seen, stats: Arc::default() })
     }
 
     /// The counters, shared.

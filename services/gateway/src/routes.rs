@@ -22,8 +22,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{scope, Caller};
 use crate::problem::Problem;
+use crate::state::AppState;
 use crate::store::{Store, StoredEvent};
-use crate::{validate, AppState};
+use crate::validate;
 
 /// The OpenAPI 3.1 document of these routes.
 pub const OPENAPI: &str = include_str!("../openapi.yaml");

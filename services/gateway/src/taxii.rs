@@ -22,8 +22,9 @@ use uuid::Uuid;
 use crate::auth::{scope, Caller};
 use crate::problem::{Problem, TAXII};
 use crate::routes::paged;
+use crate::state::AppState;
+use crate::stix;
 use crate::store::AlertFilter;
-use crate::{stix, AppState};
 
 /// The API root's path segment.
 pub const API_ROOT: &str = "concord";
