@@ -7,5 +7,6 @@ pub mod config;
 pub mod identity;
 pub mod metrics;
 pub mod pki;
+pub mod service;
 pub mod shutdown;
 pub mod telemetry;

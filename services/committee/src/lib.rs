@@ -14,6 +14,7 @@
 //! same pipeline as the holders of funds ([`concord_holder`], [`takedown`]).
 
 pub mod config;
+pub mod error;
 pub mod report;
 pub mod store;
 pub mod takedown;
@@ -23,7 +24,7 @@ use std::time::Duration;
 
 use concord_domain::{IndicatorAlert, Tlp, UnixMillis};
 use concord_holder::HolderProcessor;
-use concord_kafka::{PublishError, SignedProducer, TransactionalProcessor};
+use concord_kafka::{SignedProducer, TransactionalProcessor};
 use concord_runtime::identity::Identity;
 use concord_runtime::metrics::Metrics;
 use concord_runtime::shutdown::together;
@@ -32,42 +33,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use config::CommitteeConfig;
-use store::{Store, StoreError};
-
-/// Why the committee failed.
-#[derive(Debug, thiserror::Error)]
-pub enum CommitteeError {
-    /// The configuration does not load.
-    #[error(transparent)]
-    Config(#[from] concord_runtime::config::ConfigError),
-    /// The agency identity does not load.
-    #[error(transparent)]
-    Identity(#[from] concord_runtime::identity::IdentityError),
-    /// The state store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// Publishing failed.
-    #[error(transparent)]
-    Publish(#[from] PublishError),
-    /// The takedown ledger failed.
-    #[error(transparent)]
-    Ledger(#[from] concord_holder::LedgerError),
-    /// The inbox consumer failed.
-    #[error(transparent)]
-    Consumer(#[from] concord_kafka::ConsumerError),
-    /// The admin port failed to start.
-    #[error(transparent)]
-    Admin(#[from] concord_runtime::admin::AdminError),
-    /// The reports folder could not be read.
-    #[error("reports folder {path}: {source}")]
-    Folder {
-        /// The folder.
-        path: PathBuf,
-        /// What the OS said.
-        #[source]
-        source: std::io::Error,
-    },
-}
+pub use error::CommitteeError;
+use store::Store;
 
 /// What one pass over the folder did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

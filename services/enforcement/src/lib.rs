@@ -8,13 +8,14 @@
 //! confirmation is idempotent, and an acknowledgement never overwrites an outcome.
 
 pub mod config;
+pub mod error;
 pub mod store;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use concord_domain::{FreezeRequest, UnixMillis};
-use concord_kafka::{Handler, HandlerError, Intake, PublishError, Published, SignedProducer, VerifiedConsumer};
+use concord_kafka::{Handler, HandlerError, Intake, Published, SignedProducer, VerifiedConsumer};
 use concord_protocol::{Payload, VerifiedEvent};
 use concord_runtime::identity::Identity;
 use concord_runtime::metrics::{latency_buckets, Metrics};
@@ -24,33 +25,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use config::EnforcementConfig;
+pub use error::EnforcementError;
 use store::{Tracker, TrackerError};
-
-/// Why the enforcement service failed.
-#[derive(Debug, thiserror::Error)]
-pub enum EnforcementError {
-    /// The configuration does not load.
-    #[error(transparent)]
-    Config(#[from] concord_runtime::config::ConfigError),
-    /// The agency identity does not load.
-    #[error(transparent)]
-    Identity(#[from] concord_runtime::identity::IdentityError),
-    /// The tracker failed.
-    #[error(transparent)]
-    Tracker(#[from] TrackerError),
-    /// Publishing failed.
-    #[error(transparent)]
-    Publish(#[from] PublishError),
-    /// The inbox consumer failed.
-    #[error(transparent)]
-    Consumer(#[from] concord_kafka::ConsumerError),
-    /// The admin port failed to start.
-    #[error(transparent)]
-    Admin(#[from] concord_runtime::admin::AdminError),
-    /// No such agency to send to.
-    #[error("no agency {0:?} in the directory")]
-    UnknownRecipient(String),
-}
 
 /// Law enforcement, acting as one agency.
 pub struct Enforcement {

@@ -1,13 +1,6 @@
 //! `concord-enforcement`: law enforcement's service binary.
 
-use std::path::PathBuf;
-
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let path = std::env::args().nth(1).map_or_else(|| PathBuf::from("config/enforcement.toml"), PathBuf::from);
-    concord_runtime::telemetry::init(std::env::var_os("CONCORD_JSON_LOGS").is_some());
-    let config = concord_enforcement::EnforcementConfig::load(&path)?;
-    let shutdown = concord_runtime::shutdown::on_signal();
-    concord_enforcement::run(config, shutdown).await?;
-    Ok(())
+async fn main() -> Result<(), concord_runtime::service::Failure> {
+    concord_runtime::service::main("config/enforcement.toml", concord_enforcement::EnforcementConfig::load, concord_enforcement::run).await
 }

@@ -19,6 +19,7 @@
 
 pub mod config;
 pub mod deposits;
+pub mod error;
 pub mod store;
 
 use std::path::PathBuf;
@@ -26,8 +27,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use concord_domain::UnixMillis;
-use concord_holder::{HolderProcessor, LedgerError};
-use concord_kafka::{PublishError, SignedProducer, TransactionalProcessor};
+use concord_holder::HolderProcessor;
+use concord_kafka::{SignedProducer, TransactionalProcessor};
 use concord_runtime::identity::Identity;
 use concord_runtime::metrics::Metrics;
 use concord_runtime::shutdown::together;
@@ -36,38 +37,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 pub use config::ExchangeConfig;
+pub use error::ExchangeError;
 use store::{Accounts, Ledger};
-
-/// Why the exchange failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ExchangeError {
-    /// The configuration does not load.
-    #[error(transparent)]
-    Config(#[from] concord_runtime::config::ConfigError),
-    /// The agency identity does not load.
-    #[error(transparent)]
-    Identity(#[from] concord_runtime::identity::IdentityError),
-    /// The ledger failed.
-    #[error(transparent)]
-    Ledger(#[from] LedgerError),
-    /// Kafka failed.
-    #[error(transparent)]
-    Consumer(#[from] concord_kafka::ConsumerError),
-    /// Publishing a hit failed.
-    #[error(transparent)]
-    Publish(#[from] PublishError),
-    /// The admin port failed to start.
-    #[error(transparent)]
-    Admin(#[from] concord_runtime::admin::AdminError),
-    /// A file could not be read.
-    #[error("{path}: {why}")]
-    File {
-        /// The file or folder.
-        path: PathBuf,
-        /// What went wrong.
-        why: String,
-    },
-}
 
 /// What one pass over the deposits folder did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

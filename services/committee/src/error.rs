@@ -1,0 +1,42 @@
+//! What can stop the committee.
+
+use std::path::PathBuf;
+
+use concord_kafka::PublishError;
+
+use crate::store::StoreError;
+
+/// Why the committee failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitteeError {
+    /// The configuration does not load.
+    #[error(transparent)]
+    Config(#[from] concord_runtime::config::ConfigError),
+    /// The agency identity does not load.
+    #[error(transparent)]
+    Identity(#[from] concord_runtime::identity::IdentityError),
+    /// The state store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Publishing failed.
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    /// The takedown ledger failed.
+    #[error(transparent)]
+    Ledger(#[from] concord_holder::LedgerError),
+    /// The inbox consumer failed.
+    #[error(transparent)]
+    Consumer(#[from] concord_kafka::ConsumerError),
+    /// The admin port failed to start.
+    #[error(transparent)]
+    Admin(#[from] concord_runtime::admin::AdminError),
+    /// The reports folder could not be read.
+    #[error("reports folder {path}: {source}")]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// What the OS said.
+        #[source]
+        source: std::io::Error,
+    },
+}
