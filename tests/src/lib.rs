@@ -408,9 +408,13 @@ pub fn issuer_config(run: &TestRun) -> concord_issuer::IssuerConfig {
 pub fn issuer_config_in(dir: &Path) -> concord_issuer::IssuerConfig {
     use concord_domain::LegalBasisKind::*;
     concord_issuer::IssuerConfig {
-        hub: root().join("config/concord.toml"),
-        agency: ISSUER.into(),
-        database: dir.join("issuer-ledger.sqlite"),
+        service: concord_runtime::service::ServiceHeader {
+            hub: root().join("config/concord.toml"),
+            agency: ISSUER.into(),
+            database: dir.join("issuer-ledger.sqlite"),
+            admin_listen: String::new(),
+            topic_suffix: None,
+        },
         policy: concord_holder::RequestPolicy {
             requesters: vec![ENFORCEMENT.into()],
             legal_bases: vec![CourtOrder, Mlat, Emergency],
@@ -418,9 +422,7 @@ pub fn issuer_config_in(dir: &Path) -> concord_issuer::IssuerConfig {
             proactive: None,
         },
         holdings: concord_issuer::config::Holdings { chains: vec!["TRON".into(), "ETHEREUM".into()], assets: vec!["USDT".into()] },
-        admin_listen: String::new(),
         ledger_seed: None,
-        topic_suffix: None,
     }
 }
 
@@ -428,9 +430,13 @@ pub fn issuer_config_in(dir: &Path) -> concord_issuer::IssuerConfig {
 pub fn exchange_config(run: &TestRun) -> concord_exchange::ExchangeConfig {
     use concord_domain::LegalBasisKind::*;
     concord_exchange::ExchangeConfig {
-        hub: root().join("config/concord.toml"),
-        agency: EXCHANGE.into(),
-        database: run.dir.join("exchange-ledger.sqlite"),
+        service: concord_runtime::service::ServiceHeader {
+            hub: root().join("config/concord.toml"),
+            agency: EXCHANGE.into(),
+            database: run.dir.join("exchange-ledger.sqlite"),
+            admin_listen: String::new(),
+            topic_suffix: None,
+        },
         policy: concord_holder::RequestPolicy {
             requesters: vec![ENFORCEMENT.into()],
             legal_bases: vec![CourtOrder, Mlat, Emergency],
@@ -442,9 +448,7 @@ pub fn exchange_config(run: &TestRun) -> concord_exchange::ExchangeConfig {
             min_confidence: 50,
             poll_interval_ms: 100,
         },
-        admin_listen: String::new(),
         accounts_seed: Some(root().join("config/samples/exchange-accounts.csv")),
-        topic_suffix: None,
     }
 }
 
@@ -452,12 +456,15 @@ pub fn exchange_config(run: &TestRun) -> concord_exchange::ExchangeConfig {
 pub fn committee_config(run: &TestRun, reports: &Path) -> concord_committee::CommitteeConfig {
     use concord_domain::LegalBasisKind::*;
     concord_committee::CommitteeConfig {
-        hub: root().join("config/concord.toml"),
-        agency: COMMITTEE.into(),
+        service: concord_runtime::service::ServiceHeader {
+            hub: root().join("config/concord.toml"),
+            agency: COMMITTEE.into(),
+            database: run.dir.join("committee.sqlite"),
+            admin_listen: String::new(),
+            topic_suffix: None,
+        },
         reports_dir: reports.to_owned(),
-        database: run.dir.join("committee.sqlite"),
         country_code: "63".into(),
-        admin_listen: String::new(),
         poll_interval_ms: 100,
         policy: concord_holder::RequestPolicy {
             requesters: vec![ENFORCEMENT.into()],
@@ -465,7 +472,6 @@ pub fn committee_config(run: &TestRun, reports: &Path) -> concord_committee::Com
             accept_delegated: false,
             proactive: None,
         },
-        topic_suffix: None,
     }
 }
 

@@ -16,14 +16,16 @@ use tokio_util::sync::CancellationToken;
 
 fn audit_config(run: &TestRun, name: &str) -> AuditConfig {
     AuditConfig {
-        hub: root().join("config/concord.toml"),
-        agency: AUDITOR.into(),
-        database: run.dir.join(format!("{name}.sqlite")),
+        service: concord_runtime::service::ServiceHeader {
+            hub: root().join("config/concord.toml"),
+            agency: AUDITOR.into(),
+            database: run.dir.join(format!("{name}.sqlite")),
+            admin_listen: String::new(),
+            topic_suffix: Some(run.suffix.clone()),
+        },
         checkpoint_interval_secs: 0,
-        admin_listen: String::new(),
         ordering_grace_ms: 500,
         catch_up_quiet_ms: 3_000,
-        topic_suffix: Some(run.suffix.clone()),
     }
 }
 

@@ -58,8 +58,8 @@ async fn inbox_leader_killed_during_a_freeze_stream_loses_no_request_and_no_conf
     let dir = std::env::temp_dir().join(format!("concord-{suffix}"));
     std::fs::create_dir_all(&dir).unwrap();
     let mut config = issuer_config_in(&dir);
-    config.topic_suffix = None;
-    let ledger = concord_issuer::store::open(&config.database, &config.holdings).unwrap();
+    config.service.topic_suffix = None;
+    let ledger = concord_issuer::store::open(&config.service.database, &config.holdings).unwrap();
     let wallets: Vec<_> = (0..REQUESTS).map(|i| ("TRON".to_owned(), wallet(i), "USDT".to_owned(), "750.00".to_owned())).collect();
     concord_issuer::store::put_wallets(&ledger, &wallets).unwrap();
     drop(ledger);
@@ -137,7 +137,7 @@ async fn inbox_leader_killed_during_a_freeze_stream_loses_no_request_and_no_conf
     for id in &ids {
         assert_eq!(by_request[id], [TargetStatus::Acknowledged, TargetStatus::Frozen], "request {id}");
     }
-    let ledger = concord_issuer::store::open(&config.database, &config.holdings).unwrap();
+    let ledger = concord_issuer::store::open(&config.service.database, &config.holdings).unwrap();
     assert_eq!(ledger.count(TargetStatus::Frozen).unwrap(), REQUESTS as i64, "each wallet frozen once");
     eprintln!("issuer restarts during the test: {}", restarts.load(std::sync::atomic::Ordering::SeqCst));
 

@@ -14,13 +14,15 @@ use tokio_util::sync::CancellationToken;
 
 fn config(run: &TestRun) -> EnforcementConfig {
     EnforcementConfig {
-        hub: root().join("config/concord.toml"),
-        agency: ENFORCEMENT.into(),
-        database: run.dir.join("cases.sqlite"),
+        service: concord_runtime::service::ServiceHeader {
+            hub: root().join("config/concord.toml"),
+            agency: ENFORCEMENT.into(),
+            database: run.dir.join("cases.sqlite"),
+            admin_listen: String::new(),
+            topic_suffix: None,
+        },
         escalation_check_ms: 200,
         escalation_deadline_secs: 3600,
-        admin_listen: String::new(),
-        topic_suffix: None,
     }
 }
 
@@ -34,7 +36,7 @@ async fn request_is_tracked_to_executed_and_an_overdue_one_escalates() {
     // The issuer holds the wallet and runs.
     let issuer_config = issuer_config(&run);
     let wallet = sample_alert().indicators[0].value.clone();
-    let ledger = concord_issuer::store::open(&issuer_config.database, &issuer_config.holdings).unwrap();
+    let ledger = concord_issuer::store::open(&issuer_config.service.database, &issuer_config.holdings).unwrap();
     concord_issuer::store::put_wallet(&ledger, "TRON", &wallet, "USDT", "225000000.00").unwrap();
     let (issuer, processor) = concord_issuer::build(run.identity(ISSUER), &issuer_config).unwrap();
     let stop = CancellationToken::new();

@@ -271,7 +271,7 @@ async fn freeze_over_https(name: &str, accept_delegated: bool) -> (Vec<Value>, b
     let run = TestRun::new(name).await;
     let mut config = issuer_config(&run);
     config.policy.accept_delegated = accept_delegated;
-    let ledger = store::open(&config.database, &config.holdings).unwrap();
+    let ledger = store::open(&config.service.database, &config.holdings).unwrap();
     store::put_wallet(&ledger, "TRON", WALLET, "USDT", "225000000.00").unwrap();
     let (consumer, processor) = concord_issuer::build(run.identity(ISSUER), &config).unwrap();
     let shutdown = CancellationToken::new();

@@ -18,7 +18,7 @@ const WALLET: &str = "TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n";
 async fn issuer_freezes_once_confirms_each_target_and_refuses_with_reasons() {
     let run = TestRun::new("issuer").await;
     let config = issuer_config(&run);
-    store::put_wallet(&store::open(&config.database, &config.holdings).unwrap(), "TRON", WALLET, "USDT", "1250000.00").unwrap();
+    store::put_wallet(&store::open(&config.service.database, &config.holdings).unwrap(), "TRON", WALLET, "USDT", "1250000.00").unwrap();
 
     let issuer = run.identity(ISSUER);
     let inbox = issuer.topics.inbox(&issuer.agency.id);
@@ -62,7 +62,7 @@ async fn issuer_freezes_once_confirms_each_target_and_refuses_with_reasons() {
     let rejected = confirmations.iter().find(|c| c.status == TargetStatus::Rejected).unwrap();
     assert!(rejected.reason.as_deref().unwrap().contains("Administrative"), "{:?}", rejected.reason);
 
-    let ledger = store::open(&config.database, &config.holdings).unwrap();
+    let ledger = store::open(&config.service.database, &config.holdings).unwrap();
     assert_eq!(store::is_frozen(&ledger, "TRON", WALLET, "USDT").unwrap(), Some(true));
     assert_eq!(ledger.count(TargetStatus::Frozen).unwrap(), 1, "the wallet was frozen exactly once");
 }
@@ -73,7 +73,7 @@ async fn issuer_freezes_proactively_on_trusted_alerts_only_and_tells_the_publish
     let mut config = issuer_config(&run);
     config.policy.proactive =
         Some(concord_holder::ProactivePolicy { roles: vec![concord_domain::Role::Enforcement], agencies: vec![], min_confidence: 90 });
-    let ledger = store::open(&config.database, &config.holdings).unwrap();
+    let ledger = store::open(&config.service.database, &config.holdings).unwrap();
     let wallets = ["TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n", "TPDjZSjLd4HeGH5CPbkauubfdn8Q2xMvMy", "TXrHJA5PcFAuLW2VwYHcdQLVVDC33kaipi"];
     for w in wallets {
         store::put_wallet(&ledger, "TRON", w, "USDT", "700000.00").unwrap();
@@ -123,7 +123,7 @@ async fn issuer_freezes_proactively_on_trusted_alerts_only_and_tells_the_publish
 async fn a_request_that_breaks_a_rule_is_dead_lettered_whole_and_nothing_is_executed() {
     let run = TestRun::new("issuer-rules").await;
     let config = issuer_config(&run);
-    let ledger = store::open(&config.database, &config.holdings).unwrap();
+    let ledger = store::open(&config.service.database, &config.holdings).unwrap();
     store::put_wallet(&ledger, "TRON", WALLET, "USDT", "1250000.00").unwrap();
     let issuer = run.identity(ISSUER);
     let inbox = issuer.topics.inbox(&issuer.agency.id);

@@ -182,14 +182,16 @@ async fn a_red_alert_reaches_only_its_recipients_by_every_route_and_the_auditor_
 
     // The auditor logs the two copies as verified and the leaked one as misdirected.
     let config = concord_audit::AuditConfig {
-        hub: root().join("config/concord.toml"),
-        agency: AUDITOR.into(),
-        database: run.dir.join("audit.sqlite"),
+        service: concord_runtime::service::ServiceHeader {
+            hub: root().join("config/concord.toml"),
+            agency: AUDITOR.into(),
+            database: run.dir.join("audit.sqlite"),
+            admin_listen: String::new(),
+            topic_suffix: Some(run.suffix.clone()),
+        },
         checkpoint_interval_secs: 0,
-        admin_listen: String::new(),
         ordering_grace_ms: 200,
         catch_up_quiet_ms: 1_000,
-        topic_suffix: Some(run.suffix.clone()),
     };
     let mut auditor = concord_audit::Auditor::new(run.identity(AUDITOR), &config).unwrap();
     let watch = auditor.size_watch();

@@ -138,24 +138,6 @@ pub async fn start(
     })))
 }
 
-/// Runs `work` with the admin port up on `listen` ("" for none): the port
-/// opens before `work` starts and closes when it ends, however it ends.
-pub async fn serving<T, E: From<AdminError>>(
-    listen: &str,
-    identity: &Identity,
-    metrics: Metrics,
-    shutdown: &CancellationToken,
-    work: impl std::future::Future<Output = Result<T, E>>,
-) -> Result<T, E> {
-    let admin = start(listen, identity, metrics, shutdown.clone()).await?;
-    let result = work.await;
-    shutdown.cancel();
-    if let Some(admin) = admin {
-        admin.await.ok();
-    }
-    result
-}
-
 async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
     match state.not_ready.lock().expect("readiness lock").clone() {
         None => (StatusCode::OK, "ready\n".to_owned()),

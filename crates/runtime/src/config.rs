@@ -62,10 +62,25 @@ pub fn load<T: DeserializeOwned>(path: &Path, prefix: &str) -> Result<T, ConfigE
     load_from(path, prefix, std::env::vars())
 }
 
+/// [`load`] with `defaults` (top-level key, string value) as the lowest layer:
+/// the keys of a shared header whose default differs by service.
+pub fn load_with<T: DeserializeOwned>(path: &Path, prefix: &str, defaults: &[(&str, &str)]) -> Result<T, ConfigError> {
+    load_layered(path, prefix, defaults, std::env::vars())
+}
+
 /// [`load`] with explicit environment variables (for tests).
 pub fn load_from<T: DeserializeOwned>(
     path: &Path,
     prefix: &str,
+    vars: impl IntoIterator<Item = (String, String)>,
+) -> Result<T, ConfigError> {
+    load_layered(path, prefix, &[], vars)
+}
+
+pub(crate) fn load_layered<T: DeserializeOwned>(
+    path: &Path,
+    prefix: &str,
+    defaults: &[(&str, &str)],
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<T, ConfigError> {
     let mut table = if path.exists() {
@@ -74,6 +89,9 @@ pub fn load_from<T: DeserializeOwned>(
     } else {
         toml::Table::new()
     };
+    for (key, value) in defaults {
+        table.entry(key.to_string()).or_insert_with(|| toml::Value::String(value.to_string()));
+    }
     let mut applied = Vec::new();
     let env_prefix = format!("{prefix}__");
     for (name, value) in vars {

@@ -8,15 +8,9 @@ use crate::store::StoreError;
 /// Why the audit service failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
-    /// The configuration does not load.
+    /// The identity or the admin port failed (the skeleton every service shares).
     #[error(transparent)]
-    Config(#[from] concord_runtime::config::ConfigError),
-    /// Configuration or identity problem.
-    #[error(transparent)]
-    Identity(#[from] concord_runtime::identity::IdentityError),
-    /// The admin port failed to start.
-    #[error(transparent)]
-    Admin(#[from] concord_runtime::admin::AdminError),
+    Service(#[from] concord_runtime::service::ServiceError),
     /// Client settings problem.
     #[error(transparent)]
     Settings(#[from] SettingsError),

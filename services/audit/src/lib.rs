@@ -28,7 +28,7 @@ use concord_kafka::{to_raw, SignedProducer};
 use concord_protocol::statement::{hex, sign_checkpoint, verify_checkpoint};
 use concord_protocol::{Payload, RawRecord, Verifier};
 use concord_runtime::identity::Identity;
-use concord_runtime::metrics::{Labels, Metrics};
+use concord_runtime::metrics::Labels;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -75,12 +75,12 @@ pub struct Auditor {
 }
 
 impl Auditor {
-    /// An auditor acting as `identity`, with its log at `config.database`.
+    /// An auditor acting as `identity`, with its log at `config.service.database`.
     pub fn new(identity: Identity, config: &AuditConfig) -> Result<Self, AuditError> {
-        if let Some(parent) = config.database.parent() {
+        if let Some(parent) = config.service.database.parent() {
             std::fs::create_dir_all(parent).ok();
         }
-        let log = AuditLog::open(&config.database, identity.agency.id.as_str())?;
+        let log = AuditLog::open(&config.service.database, identity.agency.id.as_str())?;
         let verifier = identity.verifier();
         let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
         let published_size = log.latest_checkpoints()?.first().map_or(0, |c| c.0);
@@ -296,10 +296,15 @@ pub async fn published_checkpoints(identity: &Identity) -> Result<Vec<String>, A
 
 /// Runs the audit service as configured until `shutdown`.
 pub async fn run(config: AuditConfig, shutdown: CancellationToken) -> Result<(), AuditError> {
-    let identity = Identity::from_config(&config.hub, &config.agency, config.topic_suffix.as_deref())?;
-    let metrics = Metrics::new();
-    let mut auditor = Auditor::new(identity.clone(), &config)?;
-    auditor.leaves = metrics
-        .counters("concord_audit_leaves", "Records appended to the audit log, by outcome (verified, dead_letter, or the rejection reason)");
-    concord_runtime::admin::serving(&config.admin_listen, &identity, metrics, &shutdown, auditor.run(shutdown.clone())).await
+    let header = config.service.clone();
+    let stop = shutdown.clone();
+    concord_runtime::service::serve(&header, &shutdown, move |identity, metrics| async move {
+        let mut auditor = Auditor::new(identity, &config)?;
+        auditor.leaves = metrics.counters(
+            "concord_audit_leaves",
+            "Records appended to the audit log, by outcome (verified, dead_letter, or the rejection reason)",
+        );
+        auditor.run(stop.clone()).await
+    })
+    .await
 }

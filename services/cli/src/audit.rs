@@ -145,11 +145,11 @@ pub(crate) async fn evidence(hub: &Hub, command: EvidenceCommand) -> anyhow::Res
     match command {
         EvidenceCommand::Export { case, out, audit_config } => {
             let audit = AuditConfig::load(&audit_config)?;
-            let identity = hub.identity_as(&audit.hub, &audit.agency, audit.topic_suffix.as_deref())?;
+            let identity = hub.identity_as(&audit.service.hub, &audit.service.agency, audit.service.topic_suffix.as_deref())?;
             let mut auditor = Auditor::new(identity.clone(), &audit)?;
             let indices = auditor.log().case_indices(&case)?;
             if indices.is_empty() {
-                bail!("the audit log {} holds no record of case {case:?}", audit.database.display());
+                bail!("the audit log {} holds no record of case {case:?}", audit.service.database.display());
             }
             let previous = auditor.log().latest_checkpoints()?.into_iter().next().map(|(s, _, j)| (s, j));
             // A fresh checkpoint covers every record; publishing it lets everyone see it.
@@ -228,15 +228,15 @@ pub(crate) async fn log(hub: &Hub, audit_config: &Path, command: LogCommand) -> 
     let audit = AuditConfig::load(audit_config)?;
     match command {
         LogCommand::Check { offline } => {
-            let identity = hub.identity_as(&audit.hub, &audit.agency, audit.topic_suffix.as_deref())?;
-            let log = AuditLog::open(&audit.database, &audit.agency)?;
+            let identity = hub.identity_as(&audit.service.hub, &audit.service.agency, audit.service.topic_suffix.as_deref())?;
+            let log = AuditLog::open(&audit.service.database, &audit.service.agency)?;
             let published = if offline { Vec::new() } else { concord_audit::published_checkpoints(&identity).await? };
             let report = log.check(&identity.directory, &published)?;
             if !report.problems.is_empty() {
                 for p in &report.problems {
                     eprintln!("log FAILED: {p}");
                 }
-                bail!("{} problem(s) in {}", report.problems.len(), audit.database.display());
+                bail!("{} problem(s) in {}", report.problems.len(), audit.service.database.display());
             }
             println!(
                 "log OK: {} leaves, root {}; {} signed checkpoint(s) verified{}, the largest covering {} leaves",
@@ -255,13 +255,13 @@ pub(crate) async fn log(hub: &Hub, audit_config: &Path, command: LogCommand) -> 
             Ok(())
         }
         LogCommand::Checkpoint => {
-            let identity = hub.identity_as(&audit.hub, &audit.agency, audit.topic_suffix.as_deref())?;
+            let identity = hub.identity_as(&audit.service.hub, &audit.service.agency, audit.service.topic_suffix.as_deref())?;
             let checkpoint = Auditor::new(identity, &audit)?.publish_checkpoint().await?;
             println!("checkpoint: size {} root {}", checkpoint.tree_size, checkpoint.root_hash);
             Ok(())
         }
         LogCommand::Consistency { old, new } => {
-            let log = AuditLog::open(&audit.database, &audit.agency)?;
+            let log = AuditLog::open(&audit.service.database, &audit.service.agency)?;
             let proof: Vec<String> = log.consistency(old, new)?.iter().map(|h| hex(h)).collect();
             println!(
                 "{}",
@@ -300,7 +300,7 @@ pub(crate) async fn case(hub: &Hub, command: CaseCommand) -> anyhow::Result<()> 
     let (case, enforcement_config) = match command {
         CaseCommand::Send { file, to, enforcement_config } => {
             let config = concord_enforcement::EnforcementConfig::load(&enforcement_config)?;
-            let identity = hub.identity_as(&config.hub, &config.agency, config.topic_suffix.as_deref())?;
+            let identity = hub.identity_as(&config.service.hub, &config.service.agency, config.service.topic_suffix.as_deref())?;
             let mut value: serde_json::Value =
                 serde_json::from_str(&std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?)
                     .with_context(|| format!("{}: not JSON", file.display()))?;
@@ -320,10 +320,10 @@ pub(crate) async fn case(hub: &Hub, command: CaseCommand) -> anyhow::Result<()> 
         CaseCommand::Status { case, enforcement_config } => (case, enforcement_config),
     };
     let config = concord_enforcement::EnforcementConfig::load(&enforcement_config)?;
-    let tracker = concord_enforcement::store::Tracker::open(&config.database)?;
+    let tracker = concord_enforcement::store::Tracker::open(&config.service.database)?;
     let requests = tracker.case(&case)?;
     if requests.is_empty() {
-        bail!("no request of case {case:?} in {}", config.database.display());
+        bail!("no request of case {case:?} in {}", config.service.database.display());
     }
     println!("case {case}: {} request(s)", requests.len());
     for r in requests {

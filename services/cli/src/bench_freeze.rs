@@ -200,9 +200,13 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
     let state = std::env::temp_dir().join(format!("concord-{suffix}"));
     std::fs::create_dir_all(&state)?;
     let config = concord_issuer::IssuerConfig {
-        hub: "config/concord.toml".into(),
-        agency: issuer.agency.id.to_string(),
-        database: state.join("ledger.sqlite"),
+        service: concord_runtime::service::ServiceHeader {
+            hub: "config/concord.toml".into(),
+            agency: issuer.agency.id.to_string(),
+            database: state.join("ledger.sqlite"),
+            admin_listen: String::new(),
+            topic_suffix: None,
+        },
         policy: concord_holder::RequestPolicy {
             requesters: vec![enforcement.agency.id.to_string()],
             legal_bases: vec![concord_domain::LegalBasisKind::CourtOrder],
@@ -210,12 +214,10 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
             proactive: None,
         },
         holdings: concord_issuer::config::Holdings { chains: vec!["TRON".into()], assets: vec![WALLET_ASSET.into()] },
-        admin_listen: String::new(),
         ledger_seed: None,
-        topic_suffix: None,
     };
     {
-        let ledger = store::open(&config.database, &config.holdings)?;
+        let ledger = store::open(&config.service.database, &config.holdings)?;
         let wallets: Vec<(String, String, String, String)> =
             (0..capacity).map(|i| ("TRON".to_owned(), wallet(i), WALLET_ASSET.to_owned(), "1000.00".to_owned())).collect();
         store::put_wallets(&ledger, &wallets)?;

@@ -9,12 +9,9 @@ use crate::store::StoreError;
 /// Why the committee failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CommitteeError {
-    /// The configuration does not load.
+    /// The identity or the admin port failed (the skeleton every service shares).
     #[error(transparent)]
-    Config(#[from] concord_runtime::config::ConfigError),
-    /// The agency identity does not load.
-    #[error(transparent)]
-    Identity(#[from] concord_runtime::identity::IdentityError),
+    Service(#[from] concord_runtime::service::ServiceError),
     /// The state store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -27,9 +24,6 @@ pub enum CommitteeError {
     /// The inbox consumer failed.
     #[error(transparent)]
     Consumer(#[from] concord_kafka::ConsumerError),
-    /// The admin port failed to start.
-    #[error(transparent)]
-    Admin(#[from] concord_runtime::admin::AdminError),
     /// The reports folder could not be read.
     #[error("reports folder {path}: {source}")]
     Folder {

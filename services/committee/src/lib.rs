@@ -62,11 +62,11 @@ pub struct Committee {
 impl Committee {
     /// The committee acting as `identity`.
     pub fn new(identity: Identity, config: CommitteeConfig) -> Result<Self, CommitteeError> {
-        if let Some(parent) = config.database.parent() {
+        if let Some(parent) = config.service.database.parent() {
             std::fs::create_dir_all(parent).ok();
         }
         let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
-        let store = Store::open(&config.database)?;
+        let store = Store::open(&config.service.database)?;
         Ok(Committee { identity, producer, store, config, published: Counter::default(), refused: Counter::default() })
     }
 
@@ -162,14 +162,10 @@ impl Committee {
     }
 }
 
-fn identity(config: &CommitteeConfig) -> Result<Identity, CommitteeError> {
-    Ok(Identity::from_config(&config.hub, &config.agency, config.topic_suffix.as_deref())?)
-}
-
 /// Reads the reports folder once.
 pub async fn once(config: CommitteeConfig) -> Result<Pass, CommitteeError> {
     std::fs::create_dir_all(&config.reports_dir).ok();
-    Committee::new(identity(&config)?, config)?.ingest_once().await
+    Committee::new(config.service.identity()?, config)?.ingest_once().await
 }
 
 /// The takedown side of a committee acting as `identity`: its inbox consumer and processor.
@@ -177,7 +173,7 @@ pub fn takedowns(
     identity: Identity,
     config: &CommitteeConfig,
 ) -> Result<(TransactionalProcessor, HolderProcessor<takedown::Blocklist>), CommitteeError> {
-    let path = config.database.with_extension("takedowns.sqlite");
+    let path = config.service.database.with_extension("takedowns.sqlite");
     let ledger = takedown::open(&path, &config.country_code)?;
     let consumer = concord_holder::consumer(&identity, false, &path)?;
     Ok((consumer, HolderProcessor::new(identity, config.policy.clone(), ledger)))
@@ -186,14 +182,14 @@ pub fn takedowns(
 /// Runs the committee as configured until `shutdown`: the reports folder and
 /// the takedown requests in its inbox.
 pub async fn run(config: CommitteeConfig, shutdown: CancellationToken) -> Result<(), CommitteeError> {
-    let identity = identity(&config)?;
-    let metrics = Metrics::new();
-    let (consumer, processor) = takedowns(identity.clone(), &config)?;
-    metrics.consumer("takedowns", consumer.stats());
-    let processor = processor.with_metrics(&metrics);
-    let listen = config.admin_listen.clone();
-    let committee = Committee::new(identity.clone(), config)?.with_metrics(&metrics);
-    let work = together::<_, _, CommitteeError>(&shutdown, consumer.run(processor, shutdown.clone()), committee.run(shutdown.clone()));
-    concord_runtime::admin::serving(&listen, &identity, metrics, &shutdown, work).await?;
-    Ok(())
+    let header = config.service.clone();
+    let stop = shutdown.clone();
+    concord_runtime::service::serve(&header, &shutdown, move |identity, metrics| async move {
+        let (consumer, processor) = takedowns(identity.clone(), &config)?;
+        metrics.consumer("takedowns", consumer.stats());
+        let processor = processor.with_metrics(&metrics);
+        let committee = Committee::new(identity, config)?.with_metrics(&metrics);
+        together::<_, _, CommitteeError>(&stop, consumer.run(processor, stop.clone()), committee.run(stop.clone())).await
+    })
+    .await
 }

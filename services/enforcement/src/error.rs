@@ -7,12 +7,9 @@ use crate::store::TrackerError;
 /// Why the enforcement service failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EnforcementError {
-    /// The configuration does not load.
+    /// The identity or the admin port failed (the skeleton every service shares).
     #[error(transparent)]
-    Config(#[from] concord_runtime::config::ConfigError),
-    /// The agency identity does not load.
-    #[error(transparent)]
-    Identity(#[from] concord_runtime::identity::IdentityError),
+    Service(#[from] concord_runtime::service::ServiceError),
     /// The tracker failed.
     #[error(transparent)]
     Tracker(#[from] TrackerError),
@@ -22,9 +19,6 @@ pub enum EnforcementError {
     /// The inbox consumer failed.
     #[error(transparent)]
     Consumer(#[from] concord_kafka::ConsumerError),
-    /// The admin port failed to start.
-    #[error(transparent)]
-    Admin(#[from] concord_runtime::admin::AdminError),
     /// No such agency to send to.
     #[error("no agency {0:?} in the directory")]
     UnknownRecipient(String),

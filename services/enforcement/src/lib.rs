@@ -89,11 +89,11 @@ impl Handler for Confirmations {
 impl Enforcement {
     /// Law enforcement acting as `identity`.
     pub fn new(identity: Identity, config: EnforcementConfig) -> Result<Self, EnforcementError> {
-        if let Some(parent) = config.database.parent() {
+        if let Some(parent) = config.service.database.parent() {
             std::fs::create_dir_all(parent).ok();
         }
         let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
-        let tracker = Arc::new(Mutex::new(Tracker::open(&config.database)?));
+        let tracker = Arc::new(Mutex::new(Tracker::open(&config.service.database)?));
         Ok(Enforcement { identity, producer, tracker, config, escalations: Counter::default(), latency: Latency::default() })
     }
 
@@ -167,7 +167,7 @@ impl Enforcement {
                 topics: &[self.identity.topics.inbox(&agency), self.identity.topics.restricted(&agency)],
                 verifier: self.identity.verifier(),
                 dead_letter_topic: self.identity.topics.dead_letter(),
-                seen_path: &self.config.database.with_extension("seen.sqlite"),
+                seen_path: &self.config.service.database.with_extension("seen.sqlite"),
             },
             self.producer.inner().clone(),
         )?;
@@ -188,9 +188,10 @@ impl Enforcement {
 
 /// Runs the enforcement service as configured until `shutdown`, with its admin port.
 pub async fn run(config: EnforcementConfig, shutdown: CancellationToken) -> Result<(), EnforcementError> {
-    let identity = Identity::from_config(&config.hub, &config.agency, config.topic_suffix.as_deref())?;
-    let metrics = Metrics::new();
-    let listen = config.admin_listen.clone();
-    let enforcement = Enforcement::new(identity.clone(), config)?.with_metrics(&metrics);
-    concord_runtime::admin::serving(&listen, &identity, metrics, &shutdown, enforcement.run(shutdown.clone())).await
+    let header = config.service.clone();
+    let stop = shutdown.clone();
+    concord_runtime::service::serve(&header, &shutdown, move |identity, metrics| async move {
+        Enforcement::new(identity, config)?.with_metrics(&metrics).run(stop.clone()).await
+    })
+    .await
 }

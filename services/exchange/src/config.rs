@@ -3,19 +3,16 @@
 use std::path::PathBuf;
 
 use concord_holder::RequestPolicy;
+use concord_runtime::service::ServiceHeader;
 use serde::Deserialize;
 
 /// How the exchange runs.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExchangeConfig {
-    /// The hub configuration file.
-    #[serde(default = "default_hub")]
-    pub hub: PathBuf,
-    /// This exchange's agency id.
-    pub agency: String,
-    /// Accounts, executions, alerts seen, deposits and hits (SQLite).
-    pub database: PathBuf,
+    /// Hub, agency, database, admin port and topic suffix.
+    #[serde(flatten)]
+    pub service: ServiceHeader,
     /// Who may ask, on which legal basis; which alerts it acts on unasked.
     pub policy: RequestPolicy,
     /// Deposit screening.
@@ -26,12 +23,6 @@ pub struct ExchangeConfig {
     /// stand-in for the exchange's account system.
     #[serde(default)]
     pub accounts_seed: Option<PathBuf>,
-    /// The admin port (`/healthz`, `/readyz`, `/metrics`); "" turns it off.
-    #[serde(default = "default_admin")]
-    pub admin_listen: String,
-    /// Use an isolated copy of the topics (`<topic>.<suffix>`): tests only.
-    #[serde(default)]
-    pub topic_suffix: Option<String>,
 }
 
 /// How deposits are screened against alerts.
@@ -56,12 +47,6 @@ impl Default for Screening {
     }
 }
 
-fn default_hub() -> PathBuf {
-    "config/concord.toml".into()
-}
-fn default_admin() -> String {
-    "127.0.0.1:9462".into()
-}
 fn default_deposits() -> PathBuf {
     ".state/exchange/deposits".into()
 }
@@ -69,9 +54,12 @@ fn default_poll() -> u64 {
     1_000
 }
 
+/// The defaults of this service's header keys.
+pub const HEADER_DEFAULTS: &[(&str, &str)] = &[("admin_listen", "127.0.0.1:9462")];
+
 impl ExchangeConfig {
     /// Loads `path` with `CONCORD_EXCHANGE__…` overrides.
     pub fn load(path: &std::path::Path) -> Result<Self, concord_runtime::config::ConfigError> {
-        concord_runtime::config::load(path, "CONCORD_EXCHANGE")
+        concord_runtime::config::load_with(path, "CONCORD_EXCHANGE", HEADER_DEFAULTS)
     }
 }

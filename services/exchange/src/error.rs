@@ -8,12 +8,9 @@ use concord_kafka::PublishError;
 /// Why the exchange failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ExchangeError {
-    /// The configuration does not load.
+    /// The identity or the admin port failed (the skeleton every service shares).
     #[error(transparent)]
-    Config(#[from] concord_runtime::config::ConfigError),
-    /// The agency identity does not load.
-    #[error(transparent)]
-    Identity(#[from] concord_runtime::identity::IdentityError),
+    Service(#[from] concord_runtime::service::ServiceError),
     /// The ledger failed.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -23,9 +20,6 @@ pub enum ExchangeError {
     /// Publishing a hit failed.
     #[error(transparent)]
     Publish(#[from] PublishError),
-    /// The admin port failed to start.
-    #[error(transparent)]
-    Admin(#[from] concord_runtime::admin::AdminError),
     /// A file could not be read.
     #[error("{path}: {why}")]
     File {

@@ -55,11 +55,11 @@ pub struct Pass {
 
 /// The consumer side and the processor of an exchange acting as `identity`.
 pub fn build(identity: Identity, config: &ExchangeConfig) -> Result<(TransactionalProcessor, HolderProcessor<Accounts>), ExchangeError> {
-    let ledger = store::open(&config.database, identity.agency.id.clone(), config.screening.min_confidence)?;
+    let ledger = store::open(&config.service.database, identity.agency.id.clone(), config.screening.min_confidence)?;
     if let Some(seed) = &config.accounts_seed {
         seed_accounts(&ledger, seed)?;
     }
-    let consumer = concord_holder::consumer(&identity, true, &config.database)?;
+    let consumer = concord_holder::consumer(&identity, true, &config.service.database)?;
     Ok((consumer, HolderProcessor::new(identity, config.policy.clone(), ledger)))
 }
 
@@ -189,14 +189,14 @@ impl DepositScreen {
 /// Runs the exchange as configured until `shutdown`: the inbox and alerts
 /// processor, and the deposit screening.
 pub async fn run(config: ExchangeConfig, shutdown: CancellationToken) -> Result<(), ExchangeError> {
-    let identity = Identity::from_config(&config.hub, &config.agency, config.topic_suffix.as_deref())?;
-    let metrics = Metrics::new();
-    let (consumer, processor) = build(identity.clone(), &config)?;
-    metrics.consumer("freeze", consumer.stats());
-    let processor = processor.with_metrics(&metrics);
-    let admin_listen = config.admin_listen.clone();
-    let screen = DepositScreen::new(identity.clone(), processor.ledger(), config)?.with_metrics(&metrics, processor.hits());
-    let work = together::<_, _, ExchangeError>(&shutdown, consumer.run(processor, shutdown.clone()), screen.run(shutdown.clone()));
-    concord_runtime::admin::serving(&admin_listen, &identity, metrics, &shutdown, work).await?;
-    Ok(())
+    let header = config.service.clone();
+    let stop = shutdown.clone();
+    concord_runtime::service::serve(&header, &shutdown, move |identity, metrics| async move {
+        let (consumer, processor) = build(identity.clone(), &config)?;
+        metrics.consumer("freeze", consumer.stats());
+        let processor = processor.with_metrics(&metrics);
+        let screen = DepositScreen::new(identity, processor.ledger(), config)?.with_metrics(&metrics, processor.hits());
+        together::<_, _, ExchangeError>(&stop, consumer.run(processor, stop.clone()), screen.run(stop.clone())).await
+    })
+    .await
 }

@@ -4,30 +4,22 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use concord_domain::Tlp;
+use concord_runtime::service::ServiceHeader;
 use serde::Deserialize;
 
 /// How the gateway runs.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayConfig {
-    /// The hub configuration file (brokers, registry, PKI, directory, topics).
-    #[serde(default = "default_hub")]
-    pub hub: PathBuf,
-    /// The gateway's own agency id: its Kafka principal (role `gateway`).
-    #[serde(default = "default_agency")]
-    pub agency: String,
-    /// The SQLite file of the events served back (SSE, history, TAXII) and of what was published.
-    #[serde(default = "default_database")]
-    pub database: PathBuf,
+    /// Hub, agency, database, admin port and topic suffix.
+    #[serde(flatten)]
+    pub service: ServiceHeader,
     /// The HTTPS listener, `host:port` (port 0: any free port).
     #[serde(default = "default_listen")]
     pub listen: String,
     /// The URL partners reach the listener at; TAXII discovery names API roots under it.
     #[serde(default = "default_public_url")]
     pub public_url: String,
-    /// The admin port (`/healthz`, `/readyz`, `/metrics`); "" turns it off.
-    #[serde(default = "default_admin")]
-    pub admin_listen: String,
     /// TLS of the HTTPS listener.
     #[serde(default)]
     pub tls: TlsConfig,
@@ -49,9 +41,6 @@ pub struct GatewayConfig {
     /// The most events or objects one page returns.
     #[serde(default = "default_page_limit")]
     pub page_limit: usize,
-    /// Run on isolated copies `<topic>.<suffix>` (tests, benchmarks).
-    #[serde(default)]
-    pub topic_suffix: Option<String>,
     /// What one client can make the gateway hold: bodies, connections, rates.
     #[serde(default)]
     pub limits: Limits,
@@ -171,23 +160,11 @@ impl TlpAccess {
     }
 }
 
-fn default_hub() -> PathBuf {
-    "config/concord.toml".into()
-}
-fn default_agency() -> String {
-    "gateway-hub".into()
-}
-fn default_database() -> PathBuf {
-    ".state/gateway.sqlite".into()
-}
 fn default_listen() -> String {
     "127.0.0.1:8443".into()
 }
 fn default_public_url() -> String {
     "https://localhost:8443".into()
-}
-fn default_admin() -> String {
-    "127.0.0.1:9466".into()
 }
 fn default_audience() -> String {
     "concord-gateway".into()
@@ -205,10 +182,14 @@ fn default_page_limit() -> usize {
     1000
 }
 
+/// The defaults of this service's header keys.
+pub const HEADER_DEFAULTS: &[(&str, &str)] =
+    &[("agency", "gateway-hub"), ("database", ".state/gateway.sqlite"), ("admin_listen", "127.0.0.1:9466")];
+
 impl GatewayConfig {
     /// Loads `path` with `CONCORD_GATEWAY__…` overrides and checks it.
     pub fn load(path: &Path) -> Result<Self, concord_runtime::config::ConfigError> {
-        let config: GatewayConfig = concord_runtime::config::load(path, "CONCORD_GATEWAY")?;
+        let config: GatewayConfig = concord_runtime::config::load_with(path, "CONCORD_GATEWAY", HEADER_DEFAULTS)?;
         config
             .check()
             .map_err(|problems| concord_runtime::config::ConfigError::Invalid { origin: path.display().to_string(), problems })?;

@@ -1,9 +1,7 @@
 //! Why the gateway could not start or stopped.
 
 use concord_kafka::{ConsumerError, PublishError};
-use concord_runtime::admin::AdminError;
-use concord_runtime::config::ConfigError;
-use concord_runtime::identity::IdentityError;
+use concord_runtime::service::ServiceError;
 
 use crate::store::StoreError;
 use crate::tls::TlsError;
@@ -11,12 +9,9 @@ use crate::tls::TlsError;
 /// Why the gateway stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    /// Configuration problem.
+    /// The identity or the admin port failed (the skeleton every service shares).
     #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// Its identity (or the directory, the topics) could not be loaded.
-    #[error(transparent)]
-    Identity(#[from] IdentityError),
+    Service(#[from] ServiceError),
     /// A delegated key could not be loaded.
     #[error("delegated key {path}: {detail}")]
     DelegatedKey {
@@ -46,7 +41,4 @@ pub enum GatewayError {
     /// The consumer stopped.
     #[error(transparent)]
     Consumer(#[from] ConsumerError),
-    /// The admin port failed.
-    #[error(transparent)]
-    Admin(#[from] AdminError),
 }

@@ -52,7 +52,7 @@ impl Gateway {
             config.tls.client_ca.as_deref(),
             config.tls.require_client_certificate,
         )?;
-        let store = Store::open(&config.database)?;
+        let store = Store::open(&config.service.database)?;
         let (latest, watching) = watch::channel(store.latest()?);
         let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
         let publisher =
@@ -104,7 +104,7 @@ impl Gateway {
                 topics: &topics,
                 verifier: identity.verifier(),
                 dead_letter_topic: identity.topics.dead_letter(),
-                seen_path: &config.database.with_extension("seen.sqlite"),
+                seen_path: &config.service.database.with_extension("seen.sqlite"),
             },
             dlq_producer,
         )?;
@@ -131,9 +131,10 @@ pub fn router(state: AppState) -> axum::Router {
 
 /// Runs the gateway as configured until `shutdown`, with its admin port.
 pub async fn run(config: GatewayConfig, shutdown: CancellationToken) -> Result<(), GatewayError> {
-    let identity = Identity::from_config(&config.hub, &config.agency, config.topic_suffix.as_deref())?;
-    let metrics = Metrics::new();
-    let listen = config.admin_listen.clone();
-    let gateway = Gateway::bind(identity.clone(), config, metrics.clone(), shutdown.clone()).await?;
-    concord_runtime::admin::serving(&listen, &identity, metrics, &shutdown, gateway.run(shutdown.clone())).await
+    let header = config.service.clone();
+    let stop = shutdown.clone();
+    concord_runtime::service::serve(&header, &shutdown, move |identity, metrics| async move {
+        Gateway::bind(identity, config, metrics, stop.clone()).await?.run(stop.clone()).await
+    })
+    .await
 }

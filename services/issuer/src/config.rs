@@ -3,19 +3,16 @@
 use std::path::PathBuf;
 
 use concord_holder::RequestPolicy;
+use concord_runtime::service::ServiceHeader;
 use serde::Deserialize;
 
 /// How the issuer runs.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct IssuerConfig {
-    /// The hub configuration file.
-    #[serde(default = "default_hub")]
-    pub hub: PathBuf,
-    /// This issuer's agency id.
-    pub agency: String,
-    /// The ledger (SQLite).
-    pub database: PathBuf,
+    /// Hub, agency, database, admin port and topic suffix.
+    #[serde(flatten)]
+    pub service: ServiceHeader,
     /// Who may ask, on which legal basis; which alerts it acts on unasked.
     pub policy: RequestPolicy,
     /// Where its token lives.
@@ -24,12 +21,6 @@ pub struct IssuerConfig {
     /// ledger position at start: a demo stand-in for the issuer's real ledger.
     #[serde(default)]
     pub ledger_seed: Option<PathBuf>,
-    /// The admin port (`/healthz`, `/readyz`, `/metrics`); "" turns it off.
-    #[serde(default = "default_admin")]
-    pub admin_listen: String,
-    /// Use an isolated copy of the topics (`<topic>.<suffix>`): tests and benchmarks only.
-    #[serde(default)]
-    pub topic_suffix: Option<String>,
 }
 
 /// The chains and assets of the issuer's token.
@@ -42,16 +33,12 @@ pub struct Holdings {
     pub assets: Vec<String>,
 }
 
-fn default_hub() -> PathBuf {
-    "config/concord.toml".into()
-}
-fn default_admin() -> String {
-    "127.0.0.1:9461".into()
-}
+/// The defaults of this service's header keys.
+pub const HEADER_DEFAULTS: &[(&str, &str)] = &[("admin_listen", "127.0.0.1:9461")];
 
 impl IssuerConfig {
     /// Loads `path` with `CONCORD_ISSUER__…` overrides.
     pub fn load(path: &std::path::Path) -> Result<Self, concord_runtime::config::ConfigError> {
-        concord_runtime::config::load(path, "CONCORD_ISSUER")
+        concord_runtime::config::load_with(path, "CONCORD_ISSUER", HEADER_DEFAULTS)
     }
 }

@@ -3,12 +3,9 @@
 /// Why the issuer service failed.
 #[derive(Debug, thiserror::Error)]
 pub enum IssuerError {
-    /// The configuration does not load.
+    /// The identity or the admin port failed (the skeleton every service shares).
     #[error(transparent)]
-    Config(#[from] concord_runtime::config::ConfigError),
-    /// The agency identity does not load.
-    #[error(transparent)]
-    Identity(#[from] concord_runtime::identity::IdentityError),
+    Service(#[from] concord_runtime::service::ServiceError),
     /// The ledger failed.
     #[error(transparent)]
     Ledger(#[from] concord_holder::LedgerError),
@@ -21,9 +18,6 @@ pub enum IssuerError {
         #[source]
         source: std::io::Error,
     },
-    /// The admin port failed to start.
-    #[error(transparent)]
-    Admin(#[from] concord_runtime::admin::AdminError),
     /// Kafka failed.
     #[error(transparent)]
     Consumer(#[from] concord_kafka::ConsumerError),

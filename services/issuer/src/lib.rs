@@ -19,7 +19,6 @@ pub mod store;
 use concord_holder::HolderProcessor;
 use concord_kafka::TransactionalProcessor;
 use concord_runtime::identity::Identity;
-use concord_runtime::metrics::Metrics;
 use tokio_util::sync::CancellationToken;
 
 pub use config::IssuerConfig;
@@ -28,7 +27,7 @@ use store::Wallets;
 
 /// The consumer side and the processor of an issuer acting as `identity`.
 pub fn build(identity: Identity, config: &IssuerConfig) -> Result<(TransactionalProcessor, HolderProcessor<Wallets>), IssuerError> {
-    let ledger = store::open(&config.database, &config.holdings)?;
+    let ledger = store::open(&config.service.database, &config.holdings)?;
     if let Some(seed) = &config.ledger_seed {
         let text = std::fs::read_to_string(seed).map_err(|source| IssuerError::Seed { path: seed.clone(), source })?;
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
@@ -39,17 +38,18 @@ pub fn build(identity: Identity, config: &IssuerConfig) -> Result<(Transactional
             }
         }
     }
-    let consumer = concord_holder::consumer(&identity, config.policy.proactive.is_some(), &config.database)?;
+    let consumer = concord_holder::consumer(&identity, config.policy.proactive.is_some(), &config.service.database)?;
     Ok((consumer, HolderProcessor::new(identity, config.policy.clone(), ledger)))
 }
 
 /// Runs the issuer as configured until `shutdown`, with its admin port.
 pub async fn run(config: IssuerConfig, shutdown: CancellationToken) -> Result<(), IssuerError> {
-    let identity = Identity::from_config(&config.hub, &config.agency, config.topic_suffix.as_deref())?;
-    let metrics = Metrics::new();
-    let (consumer, processor) = build(identity.clone(), &config)?;
-    metrics.consumer("freeze", consumer.stats());
-    let processor = processor.with_metrics(&metrics);
-    let work = async { Ok::<_, IssuerError>(consumer.run(processor, shutdown.clone()).await?) };
-    concord_runtime::admin::serving(&config.admin_listen, &identity, metrics, &shutdown, work).await
+    let header = config.service.clone();
+    let stop = shutdown.clone();
+    concord_runtime::service::serve(&header, &shutdown, move |identity, metrics| async move {
+        let (consumer, processor) = build(identity, &config)?;
+        metrics.consumer("freeze", consumer.stats());
+        Ok(consumer.run(processor.with_metrics(&metrics), stop.clone()).await?)
+    })
+    .await
 }
