@@ -213,6 +213,26 @@ delegated = true
 "#;
 
     #[test]
+    fn fractional_directory_times_against_whole_second_iat() {
+        // iat is whole seconds: 10:15:00 stands for 10:15:00.000000000.
+        let key: KeyRecord = toml::from_str(
+            r#"kid = "committee-ph/3"
+               alg = "EdDSA"
+               public_key = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
+               not_before = "2026-11-29T10:14:59.999999999Z"
+               not_after = "2026-11-29T10:15:00.5Z"
+               revoked_at = "2026-11-29T10:15:01.000000001Z""#,
+        )
+        .unwrap();
+        let at = |s: i64| OffsetDateTime::from_unix_timestamp(1_795_947_300 + s).unwrap();
+        assert!(!key.covers(at(-1)), "10:14:59 is before not_before 10:14:59.999999999");
+        assert!(key.covers(at(0)), "10:15:00 is before not_after 10:15:00.5");
+        assert!(!key.covers(at(1)));
+        assert!(!key.revoked_by(at(1)), "10:15:01 is before revoked_at 10:15:01.000000001");
+        assert!(key.revoked_by(at(2)));
+    }
+
+    #[test]
     fn current_key_skips_revoked_ones() {
         let dir = Directory::from_toml_str(DIR, "test").unwrap();
         let now = OffsetDateTime::now_utc();
