@@ -10,3 +10,12 @@ pub mod pki;
 pub mod service;
 pub mod shutdown;
 pub mod telemetry;
+
+/// The files (not folders) directly in `dir`, sorted by name: the order a
+/// service reads a drop folder in.
+pub fn files_in(dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut names: Vec<std::path::PathBuf> =
+        std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_file()).collect();
+    names.sort();
+    Ok(names)
+}

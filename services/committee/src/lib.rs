@@ -19,7 +19,6 @@ pub mod report;
 pub mod store;
 pub mod takedown;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use concord_domain::{IndicatorAlert, Tlp, UnixMillis};
@@ -80,12 +79,7 @@ impl Committee {
     /// Reads every new report file once and publishes its new indicators.
     pub async fn ingest_once(&self) -> Result<Pass, CommitteeError> {
         let folder = |source| CommitteeError::Folder { path: self.config.reports_dir.clone(), source };
-        let mut names: Vec<PathBuf> = std::fs::read_dir(&self.config.reports_dir)
-            .map_err(folder)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .collect();
-        names.sort();
+        let names = concord_runtime::files_in(&self.config.reports_dir).map_err(folder)?;
         let mut pass = Pass::default();
         for path in names {
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();

@@ -22,7 +22,6 @@ pub mod deposits;
 pub mod error;
 pub mod store;
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -124,12 +123,7 @@ impl DepositScreen {
     /// left unpublished by a crash).
     pub async fn once(&self) -> Result<Pass, ExchangeError> {
         let dir = &self.config.screening.deposits_dir;
-        let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| ExchangeError::File { path: dir.clone(), why: e.to_string() })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .collect();
-        names.sort();
+        let names = concord_runtime::files_in(dir).map_err(|e| ExchangeError::File { path: dir.clone(), why: e.to_string() })?;
         let mut pass = Pass::default();
         for path in names {
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
