@@ -343,6 +343,11 @@ pub fn sample_freeze_request(case: &str) -> concord_domain::FreezeRequest {
         embargo: true,
         escalation: 0,
         notes: "Funds are moving through a bridge; freeze before the next hop.".into(),
+        requested_by: Some(concord_domain::Officer {
+            id: "agent-0419".into(),
+            name: "Special Agent Dana Reyes".into(),
+            contact: Some("dreyes@cyber.example.gov".into()),
+        }),
     }
 }
 
@@ -420,6 +425,7 @@ pub fn issuer_config_in(dir: &Path) -> concord_issuer::IssuerConfig {
             legal_bases: vec![CourtOrder, Mlat, Emergency],
             accept_delegated: false,
             proactive: None,
+            rules: Vec::new(),
         },
         holdings: concord_issuer::config::Holdings { chains: vec!["TRON".into(), "ETHEREUM".into()], assets: vec!["USDT".into()] },
         ledger_seed: None,
@@ -442,6 +448,7 @@ pub fn exchange_config(run: &TestRun) -> concord_exchange::ExchangeConfig {
             legal_bases: vec![CourtOrder, Mlat, Emergency],
             accept_delegated: false,
             proactive: None,
+            rules: Vec::new(),
         },
         screening: concord_exchange::config::Screening {
             deposits_dir: run.dir.join("deposits"),
@@ -471,6 +478,7 @@ pub fn committee_config(run: &TestRun, reports: &Path) -> concord_committee::Com
             legal_bases: vec![CourtOrder, Mlat, Emergency, Administrative],
             accept_delegated: false,
             proactive: None,
+            rules: Vec::new(),
         },
     }
 }

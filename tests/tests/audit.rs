@@ -75,6 +75,7 @@ async fn case_traffic(run: &TestRun) -> String {
         asset: Some("USDT".into()),
         ledger_ref: Some("tron:freeze/1".into()),
         executed_at: Some(UnixMillis::now()),
+        decided_by: None,
     };
     let enforcement_inbox = committee.topics.inbox(&ENFORCEMENT.parse().unwrap());
     run.producer(ISSUER).publish(&enforcement_inbox, request.request_id.as_bytes(), &confirmation).await.unwrap();

@@ -100,6 +100,7 @@ async fn committee_blocks_numbers_and_takes_down_domains_once_and_confirms() {
         asset: Some("USDT".into()),
         ledger_ref: None,
         executed_at: None,
+        decided_by: None,
     };
     run.producer(ISSUER).publish(&inbox, proactive.request_id.as_bytes(), &proactive).await.unwrap();
 

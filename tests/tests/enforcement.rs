@@ -69,6 +69,7 @@ async fn request_is_tracked_to_executed_and_an_overdue_one_escalates() {
     let executed = case.iter().find(|r| r.request_id == to_issuer.request_id).unwrap();
     assert_eq!(executed.targets[0].status, "FROZEN");
     assert!(executed.targets[0].detail.contains("225000000.00 USDT"), "{:?}", executed.targets[0]);
+    assert!(executed.targets[0].detail.contains("decided by rule default"), "the holder says who decided: {:?}", executed.targets[0]);
     assert!(executed.targets[0].latency_ms.is_some());
     let open = case.iter().find(|r| r.request_id == to_exchange.request_id).unwrap();
     assert_eq!(open.state, "REQUESTED");

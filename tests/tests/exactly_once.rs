@@ -66,6 +66,7 @@ fn confirmation(request: &FreezeRequest) -> TakedownConfirmation {
         asset: Some("USDT".into()),
         ledger_ref: None,
         executed_at: Some(UnixMillis::now()),
+        decided_by: None,
     }
 }
 

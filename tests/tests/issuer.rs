@@ -170,3 +170,74 @@ async fn a_request_that_breaks_a_rule_is_dead_lettered_whole_and_nothing_is_exec
     );
     assert_eq!(store::is_frozen(&ledger, "TRON", WALLET, "USDT").unwrap(), Some(false), "nothing frozen");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policy_tiers_decide_each_target_by_the_amount_held_and_say_which_rule_did() {
+    let run = TestRun::new("issuer-tiers").await;
+    let mut config = issuer_config(&run);
+    config.policy = toml::from_str(
+        r#"requesters = ["enforcement-us"]
+        legal_bases = ["COURT_ORDER", "EMERGENCY"]
+        [[rule]]
+        name = "emergency-above-a-million"
+        legal_bases = ["EMERGENCY"]
+        min_held = "1000000"
+        outcome = "reject"
+        reason = "an emergency request above 1,000,000 USDT needs a court order"
+        [[rule]]
+        name = "court-orders"
+        legal_bases = ["COURT_ORDER"]
+        outcome = "auto""#,
+    )
+    .unwrap();
+    assert!(config.policy.problems().is_empty());
+    let ledger = store::open(&config.service.database, &config.holdings).unwrap();
+    let (big, small) =
+        (concord_domain::indicators::numbered_tron_address("big", 0), concord_domain::indicators::numbered_tron_address("small", 0));
+    store::put_wallet(&ledger, "TRON", &big, "USDT", "225000000.00").unwrap();
+    store::put_wallet(&ledger, "TRON", &small, "USDT", "999999.99").unwrap();
+    // One emergency request naming both wallets, one court order for the big one.
+    let mut emergency = sample_freeze_request("US-2026-0430");
+    emergency.legal_basis.kind = LegalBasisKind::Emergency;
+    emergency.targets[0].indicator.value = big.clone();
+    let mut second = emergency.targets[0].clone();
+    second.target_id = "t2".into();
+    second.indicator.value = small.clone();
+    emergency.targets.push(second);
+    let mut order = sample_freeze_request("US-2026-0431");
+    order.targets[0].indicator.value = big.clone();
+    let issuer = run.identity(ISSUER);
+    let inbox = issuer.topics.inbox(&issuer.agency.id);
+    let enforcement = run.producer(ENFORCEMENT);
+    for request in [&emergency, &order] {
+        enforcement.publish(&inbox, request.request_id.as_bytes(), request).await.unwrap();
+    }
+    let (consumer, processor) = concord_issuer::build(issuer.clone(), &config).unwrap();
+    let stats = consumer.stats();
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(consumer.run(processor, shutdown.clone()));
+    wait_for("2 requests settled", Duration::from_secs(60), || stats.settled() >= 2).await;
+    shutdown.cancel();
+    task.await.unwrap().unwrap();
+
+    let enforcement_id = run.identity(ENFORCEMENT);
+    let records = read_topic(&enforcement_id, &enforcement_id.topics.inbox(&enforcement_id.agency.id), 6, Duration::from_secs(10)).await;
+    let outcomes: BTreeMap<(String, String), concord_domain::TakedownConfirmation> = confirmations_of(&enforcement_id, &records)
+        .await
+        .into_iter()
+        .filter(|c| c.status != TargetStatus::Acknowledged)
+        .map(|c| ((c.request_id.clone(), c.target_id.clone()), c))
+        .collect();
+    assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+    let rule = |c: &concord_domain::TakedownConfirmation| c.decided_by.as_ref().and_then(|d| d.rule.clone()).unwrap_or_default();
+    let refused = &outcomes[&(emergency.request_id.clone(), "t1".to_owned())];
+    assert_eq!((refused.status, rule(refused).as_str()), (TargetStatus::Rejected, "emergency-above-a-million"));
+    assert!(refused.reason.as_deref().unwrap().contains("needs a court order"), "{:?}", refused.reason);
+    let under = &outcomes[&(emergency.request_id.clone(), "t2".to_owned())];
+    assert_eq!((under.status, rule(under).as_str()), (TargetStatus::Frozen, "default"), "below the amount no rule matches");
+    let ordered = &outcomes[&(order.request_id.clone(), "t1".to_owned())];
+    assert_eq!((ordered.status, rule(ordered).as_str()), (TargetStatus::Frozen, "court-orders"));
+    assert_eq!(ordered.decided_by.as_ref().unwrap().kind, concord_domain::DecisionKind::Automatic);
+    assert_eq!(ordered.amount_frozen.as_deref(), Some("225000000.00"));
+    assert_eq!(store::is_frozen(&ledger, "TRON", &big, "USDT").unwrap(), Some(true));
+}

@@ -54,6 +54,7 @@ async fn confirmation_round_trips_from_issuer_to_enforcement_inbox() {
         asset: Some("USDT".into()),
         ledger_ref: Some("tron:0x5c7f…a1".into()),
         executed_at: Some(UnixMillis::now()),
+        decided_by: None,
     };
     let enforcement = run.identity(ENFORCEMENT);
     let inbox = enforcement.topics.inbox(&enforcement.agency.id);

@@ -12,8 +12,8 @@ mod topics;
 pub use directory::{Agency, Directory, DirectoryError, KeyAlgorithm, KeyRecord};
 pub use ids::{AgencyId, IdError, MessageType, Role};
 pub use messages::{
-    tlp_name, FreezeRequest, FreezeTarget, Indicator, IndicatorAlert, IndicatorKind, LegalBasis, LegalBasisKind, LogCheckpoint, Message,
-    ScamCategory, TakedownConfirmation, TargetAction, TargetStatus, Tlp, UnixMillis, Urgency,
+    tlp_name, Decision, DecisionKind, FreezeRequest, FreezeTarget, Indicator, IndicatorAlert, IndicatorKind, LegalBasis, LegalBasisKind,
+    LogCheckpoint, Message, Officer, ScamCategory, TakedownConfirmation, TargetAction, TargetStatus, Tlp, UnixMillis, Urgency,
 };
 pub use rules::{Invalid, Rules};
 pub use topics::{

@@ -244,6 +244,51 @@ pub struct FreezeRequest {
     /// Free text.
     #[serde(default)]
     pub notes: String,
+    /// The officer who made it (schema version 2; absent in older records).
+    #[serde(default)]
+    pub requested_by: Option<Officer>,
+}
+
+/// A named person at the requesting agency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Officer {
+    /// Id within the agency (a badge or staff number).
+    pub id: String,
+    /// Name as the holder shows it.
+    pub name: String,
+    /// How to reach them.
+    #[serde(default)]
+    pub contact: Option<String>,
+}
+
+/// Who decided a confirmation's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// A policy rule, or named reviewers.
+    pub kind: DecisionKind,
+    /// The holder's policy rule that applied.
+    #[serde(default)]
+    pub rule: Option<String>,
+    /// The reviewers' ids, in the order they decided.
+    #[serde(default)]
+    pub reviewers: Vec<String>,
+}
+
+impl Decision {
+    /// Decided by the policy rule named `rule`, with nobody in the loop.
+    pub fn automatic(rule: &str) -> Self {
+        Decision { kind: DecisionKind::Automatic, rule: Some(rule.to_owned()), reviewers: Vec::new() }
+    }
+}
+
+/// How an outcome was decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum DecisionKind {
+    /// By a policy rule, at once.
+    Automatic,
+    /// By the reviewers named.
+    Reviewed,
 }
 
 impl Message for FreezeRequest {
@@ -330,6 +375,9 @@ pub struct TakedownConfirmation {
     /// When it was done.
     #[serde(default)]
     pub executed_at: Option<UnixMillis>,
+    /// Who decided (schema version 2; absent in older records and on ACKNOWLEDGED).
+    #[serde(default)]
+    pub decided_by: Option<Decision>,
 }
 
 impl TakedownConfirmation {

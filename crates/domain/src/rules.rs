@@ -122,6 +122,14 @@ impl Rules for FreezeRequest {
         if self.escalation < 0 {
             return Err(invalid("/escalation", "must not be negative"));
         }
+        if let Some(officer) = &mut self.requested_by {
+            for (field, text) in [("id", &mut officer.id), ("name", &mut officer.name)] {
+                *text = text.trim().to_owned();
+                if text.is_empty() {
+                    return Err(invalid(format!("/requested_by/{field}"), "is empty: name the officer, or leave requested_by out"));
+                }
+            }
+        }
         Ok(self)
     }
 }
@@ -209,6 +217,7 @@ mod tests {
             embargo: true,
             escalation: 0,
             notes: String::new(),
+            requested_by: None,
         }
     }
 
@@ -263,5 +272,17 @@ mod tests {
         assert_eq!(upper.clone().parse().unwrap().legal_basis.document_sha256, request().legal_basis.document_sha256);
         assert_eq!(upper.check().unwrap_err().path, "/legal_basis/document_sha256");
         assert_eq!(request().check_sendable(UnixMillis(1_995_910_400_000)).unwrap_err().path, "/deadline");
+    }
+
+    #[test]
+    fn the_officer_is_named_or_absent() {
+        let mut r = request();
+        r.requested_by = Some(crate::Officer { id: " agent-7 ".into(), name: "Dana Reyes".into(), contact: None });
+        assert_eq!(r.clone().parse().unwrap().requested_by.unwrap().id, "agent-7");
+        assert_eq!(r.check().unwrap_err().path, "/requested_by/id", "a consumer refuses it untrimmed");
+        let mut nameless = request();
+        nameless.requested_by = Some(crate::Officer { id: "agent-7".into(), name: "  ".into(), contact: None });
+        assert_eq!(nameless.parse().unwrap_err().path, "/requested_by/name");
+        assert!(request().check().is_ok(), "a request without an officer (schema version 1) keeps its rules");
     }
 }

@@ -29,6 +29,12 @@ pub trait Book: Send + 'static {
     /// for ledger references. Called at most once per (request, target).
     fn execute(&self, tx: &Transaction<'_>, target: &FreezeTarget, reference: &str) -> rusqlite::Result<Outcome>;
 
+    /// What it holds at `target` (a decimal amount), for policy rules on the
+    /// amount held; `None` (the default): it does not know.
+    fn held(&self, _db: &Connection, _target: &FreezeTarget) -> rusqlite::Result<Option<String>> {
+        Ok(None)
+    }
+
     /// The action to take on `indicator` when a trusted alert names it; `None`
     /// (the default): this holder never acts on it without a request.
     fn proactive_action(&self, _indicator: &Indicator) -> Option<TargetAction> {
@@ -82,6 +88,8 @@ pub struct Execution {
     /// The position of the record that executed it (see [`source_of`]);
     /// `None` in rows written before positions were kept.
     pub source: Option<String>,
+    /// The policy rule that decided it; `None` in rows written before rules were kept.
+    pub rule: Option<String>,
 }
 
 impl Execution {
@@ -140,6 +148,7 @@ impl<B: Book> Ledger<B> {
         )
         .map_err(wrap)?;
         add_column(&db, "executions", "source", "TEXT").map_err(wrap)?;
+        add_column(&db, "executions", "rule", "TEXT").map_err(wrap)?;
         book.create(&db).map_err(wrap)?;
         Ok(Ledger { db, path: name, book })
     }
@@ -168,20 +177,13 @@ impl<B: Book> Ledger<B> {
         read_execution(&self.db, request_id, target_id).map_err(self.wrap())
     }
 
-    /// Records `refusal` for (request, target), decided on the record at
-    /// `source`, unless an outcome exists; returns the recorded one.
-    pub fn refuse(
-        &mut self,
-        request_id: &str,
-        target_id: &str,
-        refusal: Outcome,
-        source: &str,
-        now_ms: i64,
-    ) -> Result<Execution, LedgerError> {
+    /// Records `refusal` for (request, target), decided by `rule` on the
+    /// record at `source`, unless an outcome exists; returns the recorded one.
+    pub fn refuse(&mut self, request_id: &str, target_id: &str, refusal: Outcome, decided: Decided<'_>) -> Result<Execution, LedgerError> {
         let path = self.path.clone();
         let wrap = |source| LedgerError { path: path.clone(), source };
         let tx = self.db.transaction().map_err(wrap)?;
-        let recorded = record(&tx, request_id, target_id, &refusal, source, now_ms).map_err(wrap)?;
+        let recorded = record(&tx, request_id, target_id, &refusal, decided).map_err(wrap)?;
         tx.commit().map_err(wrap)?;
         Ok(recorded)
     }
@@ -189,7 +191,7 @@ impl<B: Book> Ledger<B> {
     /// Executes `target` of `request_id`, asked by the record at `source`,
     /// exactly once: the book's change and the execution row commit together;
     /// a second call returns the first outcome (and its first source).
-    pub fn execute(&mut self, request_id: &str, target: &FreezeTarget, source: &str, now_ms: i64) -> Result<Execution, LedgerError> {
+    pub fn execute(&mut self, request_id: &str, target: &FreezeTarget, decided: Decided<'_>) -> Result<Execution, LedgerError> {
         let path = self.path.clone();
         let wrap = |source| LedgerError { path: path.clone(), source };
         let tx = self.db.transaction().map_err(wrap)?;
@@ -197,7 +199,7 @@ impl<B: Book> Ledger<B> {
             return Ok(done);
         }
         let outcome = self.book.execute(&tx, target, &format!("{request_id}/{}", target.target_id)).map_err(wrap)?;
-        let recorded = record(&tx, request_id, &target.target_id, &outcome, source, now_ms).map_err(wrap)?;
+        let recorded = record(&tx, request_id, &target.target_id, &outcome, decided).map_err(wrap)?;
         tx.commit().map_err(wrap)?;
         Ok(recorded)
     }
@@ -208,18 +210,29 @@ impl<B: Book> Ledger<B> {
     }
 }
 
-fn record(tx: &Transaction<'_>, request_id: &str, target_id: &str, o: &Outcome, source: &str, now_ms: i64) -> rusqlite::Result<Execution> {
+/// How a target was decided: on the record at `source`, by policy `rule`, at `now_ms`.
+#[derive(Debug, Clone, Copy)]
+pub struct Decided<'a> {
+    /// The position of the record that asked ([`source_of`]).
+    pub source: &'a str,
+    /// The policy rule that decided.
+    pub rule: &'a str,
+    /// When, ms since the epoch.
+    pub now_ms: i64,
+}
+
+fn record(tx: &Transaction<'_>, request_id: &str, target_id: &str, o: &Outcome, d: Decided<'_>) -> rusqlite::Result<Execution> {
     tx.execute(
-        "INSERT OR IGNORE INTO executions (request_id, target_id, status, reason, amount, asset, ledger_ref, executed_at, source)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![request_id, target_id, o.status.as_str(), o.reason, o.amount, o.asset, o.ledger_ref, now_ms, source],
+        "INSERT OR IGNORE INTO executions (request_id, target_id, status, reason, amount, asset, ledger_ref, executed_at, source, rule)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![request_id, target_id, o.status.as_str(), o.reason, o.amount, o.asset, o.ledger_ref, d.now_ms, d.source, d.rule],
     )?;
     Ok(read_execution(tx, request_id, target_id)?.expect("just recorded"))
 }
 
 fn read_execution(db: &Connection, request_id: &str, target_id: &str) -> rusqlite::Result<Option<Execution>> {
     db.query_row(
-        "SELECT status, reason, amount, asset, ledger_ref, executed_at, source FROM executions WHERE request_id = ?1 AND target_id = ?2",
+        "SELECT status, reason, amount, asset, ledger_ref, executed_at, source, rule FROM executions WHERE request_id = ?1 AND target_id = ?2",
         params![request_id, target_id],
         |r| {
             let status: String = r.get(0)?;
@@ -233,6 +246,7 @@ fn read_execution(db: &Connection, request_id: &str, target_id: &str) -> rusqlit
                 },
                 executed_at: r.get(5)?,
                 source: r.get(6)?,
+                rule: r.get(7)?,
             })
         },
     )
@@ -280,6 +294,10 @@ mod tests {
         }
     }
 
+    fn at(source: &str, now_ms: i64) -> Decided<'_> {
+        Decided { source, rule: "default", now_ms }
+    }
+
     fn frozen_rows(ledger: &Ledger<Counting>) -> i64 {
         ledger.db().query_row("SELECT count(*) FROM frozen", [], |r| r.get(0)).unwrap()
     }
@@ -288,11 +306,11 @@ mod tests {
     fn a_target_executes_once_and_keeps_the_record_that_executed_it() {
         let mut ledger = Ledger::open(Path::new(":memory:"), Counting).unwrap();
         let first = source_of("concord.inbox.issuer-usdx.v1", 0, 7);
-        let done = ledger.execute("r1", &target("t1"), &first, 1_000).unwrap();
+        let done = ledger.execute("r1", &target("t1"), at(&first, 1_000)).unwrap();
         assert_eq!(done.outcome.status, TargetStatus::Frozen);
         // Redelivered, and re-sent under a new event id at another offset: the first outcome, once.
         for source in [first.clone(), source_of("concord.inbox.issuer-usdx.v1", 0, 9)] {
-            let again = ledger.execute("r1", &target("t1"), &source, 2_000).unwrap();
+            let again = ledger.execute("r1", &target("t1"), at(&source, 2_000)).unwrap();
             assert_eq!(again, done);
         }
         assert_eq!(frozen_rows(&ledger), 1);
@@ -300,7 +318,7 @@ mod tests {
         assert!(done.confirmed_by(&first));
         assert!(!done.confirmed_by(&source_of("concord.inbox.issuer-usdx.v1", 0, 9)));
         // Another target of the same request is its own execution.
-        ledger.execute("r1", &target("t2"), &first, 3_000).unwrap();
+        ledger.execute("r1", &target("t2"), at(&first, 3_000)).unwrap();
         assert_eq!((frozen_rows(&ledger), ledger.count(TargetStatus::Frozen).unwrap()), (2, 2));
     }
 
@@ -308,10 +326,10 @@ mod tests {
     fn a_refusal_is_recorded_once_and_a_later_execution_does_not_override_it() {
         let mut ledger = Ledger::open(Path::new(":memory:"), Counting).unwrap();
         let source = source_of("inbox", 0, 1);
-        let refused = ledger.refuse("r2", "t1", Outcome::refused(TargetStatus::Rejected, "no court order"), &source, 5).unwrap();
-        let again = ledger.refuse("r2", "t1", Outcome::refused(TargetStatus::Rejected, "another reason"), &source, 6).unwrap();
+        let refused = ledger.refuse("r2", "t1", Outcome::refused(TargetStatus::Rejected, "no court order"), at(&source, 5)).unwrap();
+        let again = ledger.refuse("r2", "t1", Outcome::refused(TargetStatus::Rejected, "another reason"), at(&source, 6)).unwrap();
         assert_eq!(again, refused);
-        assert_eq!(ledger.execute("r2", &target("t1"), &source, 7).unwrap(), refused);
+        assert_eq!(ledger.execute("r2", &target("t1"), at(&source, 7)).unwrap(), refused);
         assert_eq!(frozen_rows(&ledger), 0);
         assert_eq!(ledger.execution("r2", "t1").unwrap().unwrap().outcome.reason.as_deref(), Some("no court order"));
         assert!(ledger.execution("r2", "t9").unwrap().is_none());

@@ -22,8 +22,8 @@ use std::path::Path;
 use concord_kafka::{ConsumerError, Intake, TransactionalProcessor};
 use concord_runtime::identity::Identity;
 
-pub use ledger::{add_column, source_of, Book, Execution, Ledger, LedgerError, Outcome};
-pub use policy::{ProactivePolicy, RequestPolicy};
+pub use ledger::{add_column, source_of, Book, Decided, Execution, Ledger, LedgerError, Outcome};
+pub use policy::{Asked, ProactivePolicy, RequestPolicy, Rule, RuleOutcome, Verdict};
 pub use processor::HolderProcessor;
 
 /// The exactly-once consumer of a holder: its inbox and, when it screens or

@@ -1,6 +1,8 @@
-//! A holder's request policy (the `[policy]` table of its config file).
+//! A holder's request policy (the `[policy]` table of its config file): who
+//! may ask at all, then an ordered list of rules (`[[policy.rule]]`) of which
+//! the first that matches a target decides what happens to it.
 
-use concord_domain::{IndicatorAlert, LegalBasisKind, Role};
+use concord_domain::{FreezeRequest, FreezeTarget, IndicatorAlert, LegalBasisKind, Role, TargetAction, Urgency};
 use serde::Deserialize;
 
 /// Who may ask a holder to act, and on which alerts it acts unasked.
@@ -20,6 +22,154 @@ pub struct RequestPolicy {
     /// Alerts trusted enough to act on without a request; absent: none.
     #[serde(default)]
     pub proactive: Option<ProactivePolicy>,
+    /// The tiers, in order: the first rule that matches a target decides. A
+    /// target no rule matches executes at once (rule `default`).
+    #[serde(default, rename = "rule")]
+    pub rules: Vec<Rule>,
+}
+
+/// One tier of a holder's policy: what it matches (every field given must
+/// match; a list matches when it contains the value) and what it decides.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// Named in confirmations (`decided_by.rule`) and logs.
+    pub name: String,
+    /// Requesting agencies.
+    #[serde(default)]
+    pub requesters: Vec<String>,
+    /// Requesters' roles.
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    /// Kinds of legal basis.
+    #[serde(default)]
+    pub legal_bases: Vec<LegalBasisKind>,
+    /// Actions asked.
+    #[serde(default)]
+    pub actions: Vec<TargetAction>,
+    /// The target indicator's chain.
+    #[serde(default)]
+    pub chains: Vec<String>,
+    /// The target indicator's asset.
+    #[serde(default)]
+    pub assets: Vec<String>,
+    /// Matches when the amount held at the target is at least this (decimal).
+    #[serde(default)]
+    pub min_held: Option<String>,
+    /// Matches when the amount held at the target is below this (decimal).
+    #[serde(default)]
+    pub max_held: Option<String>,
+    /// The request's urgency.
+    #[serde(default)]
+    pub urgencies: Vec<Urgency>,
+    /// Whether the request came through the partner gateway (a delegated key).
+    #[serde(default)]
+    pub via_gateway: Option<bool>,
+    /// What a matching target gets.
+    pub outcome: RuleOutcome,
+    /// For `review`: how many distinct approvers.
+    #[serde(default)]
+    pub approvers: Option<u32>,
+    /// For `reject`: the reason the requester is told.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// What a rule decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleOutcome {
+    /// Execute at once.
+    Auto,
+    /// Wait for `approvers` distinct approvals.
+    Review,
+    /// Refuse, with `reason`.
+    Reject,
+}
+
+/// What the policy decided for one target, and by which rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Execute now.
+    Execute {
+        /// The rule.
+        rule: String,
+    },
+    /// Wait for this many approvers.
+    Review {
+        /// The rule.
+        rule: String,
+        /// Distinct approvers needed.
+        approvers: u32,
+    },
+    /// Refuse.
+    Refuse {
+        /// The rule.
+        rule: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What a request's target is matched on.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'a> {
+    /// The requesting agency.
+    pub requester: &'a str,
+    /// Its role.
+    pub role: Role,
+    /// Whether it came through the gateway.
+    pub delegated: bool,
+    /// The request.
+    pub request: &'a FreezeRequest,
+    /// The target.
+    pub target: &'a FreezeTarget,
+    /// What the holder holds at the target, decimal, when it knows.
+    pub held: Option<&'a str>,
+}
+
+/// A decimal amount as an integer of 10⁻¹⁸ units: enough for every token's
+/// decimals and for balances up to 3·10²⁰.
+fn amount(text: &str) -> Option<u128> {
+    let text = text.trim();
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() || fraction.len() > 18 || !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let whole: u128 = whole.parse().ok()?;
+    let fraction: u128 = if fraction.is_empty() { 0 } else { format!("{fraction:0<18}").parse().ok()? };
+    whole.checked_mul(1_000_000_000_000_000_000)?.checked_add(fraction)
+}
+
+impl Rule {
+    fn matches(&self, asked: &Asked<'_>) -> bool {
+        let any = |list: &[String], value: Option<&str>| list.is_empty() || value.is_some_and(|v| list.iter().any(|x| x == v));
+        let held = asked.held.and_then(amount);
+        any(&self.requesters, Some(asked.requester))
+            && (self.roles.is_empty() || self.roles.contains(&asked.role))
+            && (self.legal_bases.is_empty() || self.legal_bases.contains(&asked.request.legal_basis.kind))
+            && (self.actions.is_empty() || self.actions.contains(&asked.target.action))
+            && any(&self.chains, asked.target.indicator.chain.as_deref())
+            && any(&self.assets, asked.target.indicator.asset.as_deref())
+            && (self.urgencies.is_empty() || self.urgencies.contains(&asked.request.urgency))
+            && self.via_gateway.is_none_or(|g| g == asked.delegated)
+            && self.min_held.as_deref().and_then(amount).is_none_or(|min| held.is_some_and(|h| h >= min))
+            && self.max_held.as_deref().and_then(amount).is_none_or(|max| held.is_some_and(|h| h < max))
+    }
+
+    /// Whether it matches every target whatever the request.
+    fn matches_everything(&self) -> bool {
+        self.requesters.is_empty()
+            && self.roles.is_empty()
+            && self.legal_bases.is_empty()
+            && self.actions.is_empty()
+            && self.chains.is_empty()
+            && self.assets.is_empty()
+            && self.urgencies.is_empty()
+            && self.via_gateway.is_none()
+            && self.min_held.is_none()
+            && self.max_held.is_none()
+    }
 }
 
 /// Which alerts a holder acts on by itself.
@@ -37,6 +187,68 @@ pub struct ProactivePolicy {
 }
 
 impl RequestPolicy {
+    /// Every problem of the rules at once, each naming its rule: an unknown
+    /// field or a wrong type is already a config error.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        let mut catch_all: Option<&str> = None;
+        for (n, rule) in self.rules.iter().enumerate() {
+            let at = format!("policy.rule[{n}] ({:?})", rule.name);
+            if rule.name.trim().is_empty() {
+                problems.push(format!("policy.rule[{n}]: name is empty"));
+            } else if !names.insert(rule.name.as_str()) {
+                problems.push(format!("{at}: the name is used by an earlier rule"));
+            }
+            if let Some(first) = catch_all {
+                problems.push(format!("{at}: can never match: rule {first:?} before it matches every target"));
+            }
+            if rule.matches_everything() && catch_all.is_none() {
+                catch_all = Some(&rule.name);
+            }
+            for (field, value) in [("min_held", &rule.min_held), ("max_held", &rule.max_held)] {
+                if value.as_deref().is_some_and(|v| amount(v).is_none()) {
+                    problems.push(format!("{at}: {field} {:?} is not a decimal amount", value.as_deref().unwrap_or_default()));
+                }
+            }
+            if let (Some(min), Some(max)) = (rule.min_held.as_deref().and_then(amount), rule.max_held.as_deref().and_then(amount)) {
+                if min >= max {
+                    problems.push(format!("{at}: min_held is not below max_held, so no amount matches"));
+                }
+            }
+            match (rule.outcome, rule.approvers, &rule.reason) {
+                (RuleOutcome::Review, None | Some(0), _) => problems.push(format!("{at}: outcome review needs approvers = 1 or more")),
+                (RuleOutcome::Review, Some(_), _) => problems.push(format!(
+                    "{at}: outcome review needs a review queue, which this version of the holder does not have; use auto or reject"
+                )),
+                (RuleOutcome::Auto | RuleOutcome::Reject, Some(_), _) => {
+                    problems.push(format!("{at}: approvers only apply to outcome review"))
+                }
+                (RuleOutcome::Reject, None, None) => problems.push(format!("{at}: outcome reject needs a reason for the requester")),
+                _ => {}
+            }
+            if rule.outcome != RuleOutcome::Reject && rule.reason.is_some() {
+                problems.push(format!("{at}: reason only applies to outcome reject"));
+            }
+        }
+        problems
+    }
+
+    /// What happens to one target: the first rule that matches, else `default` (execute).
+    pub fn decide(&self, asked: &Asked<'_>) -> Verdict {
+        match self.rules.iter().find(|r| r.matches(asked)) {
+            None => Verdict::Execute { rule: "default".into() },
+            Some(rule) => match rule.outcome {
+                RuleOutcome::Auto => Verdict::Execute { rule: rule.name.clone() },
+                RuleOutcome::Review => Verdict::Review { rule: rule.name.clone(), approvers: rule.approvers.unwrap_or(1) },
+                RuleOutcome::Reject => Verdict::Refuse {
+                    rule: rule.name.clone(),
+                    reason: format!("{} (rule {})", rule.reason.clone().unwrap_or_default(), rule.name),
+                },
+            },
+        }
+    }
+
     /// Why a request from `sender` on `basis` is refused, if it is;
     /// `delegated` says it was signed with the sender's gateway key.
     pub fn refusal(&self, sender: &str, delegated: bool, basis: LegalBasisKind) -> Option<String> {
@@ -135,5 +347,106 @@ mod tests {
             toml::from_str::<RequestPolicy>("requesters = []\nlegal_bases = []\nrequestors = []").is_err(),
             "unknown fields are errors"
         );
+    }
+
+    fn request(basis: &str, urgency: &str) -> FreezeRequest {
+        serde_json::from_value(serde_json::json!({
+            "request_id": "3c9a7e52-1d4b-4f8a-9b6e-2a5c8d1f7e03", "case_ref": "c", "deadline": 0, "urgency": urgency, "embargo": false,
+            "legal_basis": {"kind": basis, "reference": "r", "jurisdiction": "US", "document_sha256": "00"},
+            "targets": [{"target_id": "t1", "action": "FREEZE_WALLET",
+                         "indicator": {"kind": "CRYPTO_ADDRESS", "value": "TXYZ", "chain": "TRON", "asset": "USDT"}}]
+        }))
+        .unwrap()
+    }
+
+    const TIERS: &str = r#"requesters = ["enforcement-us"]
+        legal_bases = ["COURT_ORDER", "EMERGENCY"]
+        [[rule]]
+        name = "no-emergency-over-a-million"
+        legal_bases = ["EMERGENCY"]
+        min_held = "1000000"
+        outcome = "reject"
+        reason = "an emergency request above 1,000,000 needs a court order"
+        [[rule]]
+        name = "small-court-orders"
+        roles = ["enforcement"]
+        legal_bases = ["COURT_ORDER"]
+        chains = ["TRON"]
+        assets = ["USDT"]
+        max_held = "1000000"
+        outcome = "auto"
+        [[rule]]
+        name = "gateway"
+        via_gateway = true
+        outcome = "reject"
+        reason = "not through the gateway""#;
+
+    fn decide(p: &RequestPolicy, basis: &str, held: Option<&str>, delegated: bool) -> Verdict {
+        let r = request(basis, "IMMEDIATE");
+        let asked = Asked { requester: "enforcement-us", role: Role::Enforcement, delegated, request: &r, target: &r.targets[0], held };
+        p.decide(&asked)
+    }
+
+    #[test]
+    fn the_first_matching_rule_decides_and_amounts_compare_as_decimals() {
+        let p = policy(TIERS);
+        assert!(p.problems().is_empty(), "{:?}", p.problems());
+        let execute = |rule: &str| Verdict::Execute { rule: rule.into() };
+        assert_eq!(decide(&p, "COURT_ORDER", Some("999999.99"), false), execute("small-court-orders"));
+        assert_eq!(decide(&p, "COURT_ORDER", Some("1000000.00"), false), execute("default"), "max_held is exclusive");
+        assert_eq!(decide(&p, "COURT_ORDER", Some("225000000.00"), false), execute("default"));
+        assert_eq!(decide(&p, "COURT_ORDER", None, false), execute("default"), "an unknown holding matches no amount rule");
+        let Verdict::Refuse { rule, reason } = decide(&p, "EMERGENCY", Some("1000000"), false) else { panic!("refused") };
+        assert_eq!(rule, "no-emergency-over-a-million");
+        assert!(reason.contains("needs a court order") && reason.contains("rule no-emergency-over-a-million"), "{reason}");
+        assert_eq!(decide(&p, "EMERGENCY", Some("999999.999999"), false), execute("default"));
+        assert!(matches!(decide(&p, "EMERGENCY", Some("5"), true), Verdict::Refuse { rule, .. } if rule == "gateway"));
+        assert_eq!(amount("1000000"), amount("1000000.000000000000000000"));
+        assert!(amount("1e6").is_none() && amount("-1").is_none() && amount(".5").is_none() && amount("1.0000000000000000001").is_none());
+    }
+
+    #[test]
+    fn an_impossible_rule_is_a_config_error_naming_it() {
+        let bad = policy(
+            r#"requesters = []
+            legal_bases = []
+            [[rule]]
+            name = "everything"
+            outcome = "auto"
+            [[rule]]
+            name = "never"
+            chains = ["TRON"]
+            min_held = "10"
+            max_held = "5"
+            outcome = "reject"
+            [[rule]]
+            name = "never"
+            min_held = "lots"
+            outcome = "review"
+            [[rule]]
+            name = "x"
+            outcome = "auto"
+            approvers = 2
+            reason = "why""#,
+        );
+        let problems = bad.problems().join("\n");
+        for expected in [
+            r#"policy.rule[1] ("never"): can never match: rule "everything" before it matches every target"#,
+            r#"policy.rule[1] ("never"): min_held is not below max_held"#,
+            r#"policy.rule[1] ("never"): outcome reject needs a reason"#,
+            r#"policy.rule[2] ("never"): the name is used by an earlier rule"#,
+            r#"policy.rule[2] ("never"): min_held "lots" is not a decimal amount"#,
+            r#"policy.rule[2] ("never"): outcome review needs approvers = 1 or more"#,
+            r#"policy.rule[3] ("x"): approvers only apply to outcome review"#,
+            r#"policy.rule[3] ("x"): reason only applies to outcome reject"#,
+        ] {
+            assert!(problems.contains(expected), "missing {expected:?} in\n{problems}");
+        }
+        let unknown = toml::from_str::<RequestPolicy>(
+            "requesters = []\nlegal_bases = []\n[[rule]]\nname = \"a\"\noutcome = \"auto\"\nchain = [\"TRON\"]",
+        );
+        assert!(unknown.unwrap_err().to_string().contains("unknown field `chain`"));
+        let review = policy("requesters = []\nlegal_bases = []\n[[rule]]\nname = \"big\"\noutcome = \"review\"\napprovers = 2");
+        assert!(review.problems()[0].contains("needs a review queue"), "{:?}", review.problems());
     }
 }

@@ -8,7 +8,7 @@
 use std::sync::{Arc, Mutex};
 
 use concord_domain::{
-    FreezeRequest, FreezeTarget, IndicatorAlert, MessageType, TakedownConfirmation, TargetAction, TargetStatus, UnixMillis,
+    Decision, FreezeRequest, FreezeTarget, IndicatorAlert, MessageType, TakedownConfirmation, TargetAction, TargetStatus, UnixMillis,
 };
 use concord_kafka::{HandlerError, Processor};
 use concord_protocol::{Payload, RawRecord, VerifiedEvent};
@@ -19,8 +19,8 @@ use prometheus_client::metrics::family::Family;
 use time::OffsetDateTime;
 use tracing::{debug, info, warn};
 
-use crate::ledger::{source_of, Book, Execution, Ledger, LedgerError, Outcome};
-use crate::policy::RequestPolicy;
+use crate::ledger::{source_of, Book, Decided, Execution, Ledger, LedgerError, Outcome};
+use crate::policy::{Asked, RequestPolicy, Verdict};
 
 /// The exactly-once request processor of a holder.
 pub struct HolderProcessor<B> {
@@ -92,14 +92,34 @@ impl<B: Book> HolderProcessor<B> {
                 Some(known) if known.confirmed_by(&source) => known,
                 Some(_) => continue, // Confirmed by the record that executed it.
                 None => {
+                    let decided = |rule| Decided { source: &source, rule, now_ms: now };
+                    let rejected = |why: &str| Outcome::refused(TargetStatus::Rejected, why);
+                    let (id, target_id) = (&request.request_id, &target.target_id);
                     let execution = if let Some(why) = &refusal {
-                        ledger.refuse(&request.request_id, &target.target_id, Outcome::refused(TargetStatus::Rejected, why), &source, now)
+                        ledger.refuse(id, target_id, rejected(why), decided("admission"))
                     } else if !B::ACTIONS.contains(&target.action) {
                         let why =
                             format!("{} ({}) does not carry out {:?}", self.identity.agency.id, self.identity.agency.role, target.action);
-                        ledger.refuse(&request.request_id, &target.target_id, Outcome::refused(TargetStatus::Rejected, why), &source, now)
+                        ledger.refuse(id, target_id, rejected(&why), decided("actions"))
                     } else {
-                        ledger.execute(&request.request_id, target, &source, now)
+                        let held = ledger.with_book(|book, db| book.held(db, target)).map_err(transient)?;
+                        let asked = Asked {
+                            requester: event.sender.as_str(),
+                            role: event.role,
+                            delegated: event.delegated,
+                            request,
+                            target,
+                            held: held.as_deref(),
+                        };
+                        match self.policy.decide(&asked) {
+                            Verdict::Execute { rule } => ledger.execute(id, target, decided(&rule)),
+                            Verdict::Refuse { rule, reason } => ledger.refuse(id, target_id, rejected(&reason), decided(&rule)),
+                            Verdict::Review { rule, .. } => {
+                                // The config refuses review rules until the holder has a review queue.
+                                let why = format!("rule {rule} asks for a review, which this holder cannot hold");
+                                ledger.refuse(id, target_id, rejected(&why), decided(&rule))
+                            }
+                        }
                     }
                     .map_err(transient)?;
                     self.count(target.action, execution.outcome.status, "request");
@@ -142,6 +162,7 @@ impl<B: Book> HolderProcessor<B> {
                 asset: None,
                 ledger_ref: None,
                 executed_at: None,
+                decided_by: None,
             };
             out.push(self.confirmation(&inbox, &ack).await?);
             let done = execution.outcome;
@@ -153,6 +174,7 @@ impl<B: Book> HolderProcessor<B> {
                 asset: done.asset,
                 ledger_ref: done.ledger_ref,
                 executed_at: Some(UnixMillis(execution.executed_at)),
+                decided_by: Some(Decision::automatic(execution.rule.as_deref().unwrap_or("default"))),
                 ..ack
             };
             out.push(self.confirmation(&inbox, &outcome).await?);
@@ -189,7 +211,8 @@ impl<B: Book> HolderProcessor<B> {
                     Some(known) if known.confirmed_by(&source) => known,
                     Some(_) => continue, // The same alert again: acted on, and told, on its first record.
                     None => {
-                        let execution = ledger.execute(&alert.alert_id, &target, &source, now).map_err(transient)?;
+                        let decided = Decided { source: &source, rule: "proactive", now_ms: now };
+                        let execution = ledger.execute(&alert.alert_id, &target, decided).map_err(transient)?;
                         self.count(action, execution.outcome.status, "proactive");
                         execution
                     }
@@ -225,6 +248,7 @@ impl<B: Book> HolderProcessor<B> {
                 asset: done.asset,
                 ledger_ref: done.ledger_ref,
                 executed_at: Some(UnixMillis(execution.executed_at)),
+                decided_by: Some(Decision::automatic("proactive")),
             };
             out.push(self.confirmation(&inbox, &confirmation).await?);
         }

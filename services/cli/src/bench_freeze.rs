@@ -171,6 +171,7 @@ fn request(i: usize) -> concord_domain::FreezeRequest {
         embargo: true,
         escalation: 0,
         notes: "Benchmark request.".into(),
+        requested_by: None,
     }
 }
 
@@ -212,6 +213,7 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
             legal_bases: vec![concord_domain::LegalBasisKind::CourtOrder],
             accept_delegated: false,
             proactive: None,
+            rules: Vec::new(),
         },
         holdings: concord_issuer::config::Holdings { chains: vec!["TRON".into()], assets: vec![WALLET_ASSET.into()] },
         ledger_seed: None,

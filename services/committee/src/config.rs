@@ -33,6 +33,11 @@ pub const HEADER_DEFAULTS: &[(&str, &str)] = &[("admin_listen", "127.0.0.1:9463"
 impl CommitteeConfig {
     /// Loads `path` with `CONCORD_COMMITTEE__…` overrides.
     pub fn load(path: &std::path::Path) -> Result<Self, concord_runtime::config::ConfigError> {
-        concord_runtime::config::load_with(path, "CONCORD_COMMITTEE", HEADER_DEFAULTS)
+        let config: Self = concord_runtime::config::load_with(path, "CONCORD_COMMITTEE", HEADER_DEFAULTS)?;
+        let problems = config.policy.problems();
+        if !problems.is_empty() {
+            return Err(concord_runtime::config::ConfigError::Invalid { origin: path.display().to_string(), problems });
+        }
+        Ok(config)
     }
 }

@@ -110,6 +110,7 @@ impl Tracker {
             c.reason.clone(),
             c.amount_frozen.clone().map(|a| format!("{a} {}", c.asset.clone().unwrap_or_default())),
             c.ledger_ref.clone(),
+            c.decided_by.as_ref().map(decided_by),
         ]
         .into_iter()
         .flatten()
@@ -219,5 +220,15 @@ pub fn derive(targets: &[TargetState]) -> &'static str {
         "ACKNOWLEDGED"
     } else {
         "REQUESTED"
+    }
+}
+
+/// Who decided, as case status shows it: `decided by rule small-court-orders`
+/// or `decided by ana, ben (rule large-freezes)`.
+fn decided_by(d: &concord_domain::Decision) -> String {
+    let rule = d.rule.as_deref().unwrap_or("-");
+    match d.kind {
+        concord_domain::DecisionKind::Automatic => format!("decided by rule {rule}"),
+        concord_domain::DecisionKind::Reviewed => format!("decided by {} (rule {rule})", d.reviewers.join(", ")),
     }
 }

@@ -39,6 +39,11 @@ pub const HEADER_DEFAULTS: &[(&str, &str)] = &[("admin_listen", "127.0.0.1:9461"
 impl IssuerConfig {
     /// Loads `path` with `CONCORD_ISSUER__…` overrides.
     pub fn load(path: &std::path::Path) -> Result<Self, concord_runtime::config::ConfigError> {
-        concord_runtime::config::load_with(path, "CONCORD_ISSUER", HEADER_DEFAULTS)
+        let config: Self = concord_runtime::config::load_with(path, "CONCORD_ISSUER", HEADER_DEFAULTS)?;
+        let problems = config.policy.problems();
+        if !problems.is_empty() {
+            return Err(concord_runtime::config::ConfigError::Invalid { origin: path.display().to_string(), problems });
+        }
+        Ok(config)
     }
 }

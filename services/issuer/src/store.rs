@@ -121,6 +121,21 @@ impl Book for Wallets {
         })
     }
 
+    fn held(&self, db: &Connection, target: &FreezeTarget) -> rusqlite::Result<Option<String>> {
+        let indicator = &target.indicator;
+        let asset = match &indicator.asset {
+            Some(asset) => asset.clone(),
+            None if self.holdings.assets.len() == 1 => self.holdings.assets[0].clone(),
+            None => return Ok(None),
+        };
+        db.query_row(
+            "SELECT balance FROM wallets WHERE chain = ?1 AND address = ?2 AND asset = ?3",
+            params![indicator.chain.clone().unwrap_or_default(), indicator.value, asset],
+            |r| r.get(0),
+        )
+        .optional()
+    }
+
     fn proactive_action(&self, indicator: &Indicator) -> Option<TargetAction> {
         let held =
             indicator.kind == IndicatorKind::CryptoAddress && indicator.chain.as_ref().is_some_and(|c| self.holdings.chains.contains(c));
