@@ -142,3 +142,44 @@ async fn committee_blocks_numbers_and_takes_down_domains_once_and_confirms() {
     assert!(concord_committee::takedown::is_blocked(&ledger, IndicatorKind::Domain, "secure-bdo-verify.com").unwrap());
     assert!(!concord_committee::takedown::is_blocked(&ledger, IndicatorKind::PhoneNumber, "+15551234567").unwrap());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_committee_binary_reads_its_folder_once_with_once() {
+    let run = TestRun::new("committee-once").await;
+    let reports = run.dir.join("reports-once");
+    std::fs::create_dir_all(&reports).unwrap();
+    std::fs::copy(root().join("config/samples/reports/2026-11-28-hotline.csv"), reports.join("hotline.csv")).unwrap();
+    let config = run.dir.join("committee-once.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "hub = {hub:?}\nagency = \"committee-ph\"\ndatabase = {db:?}\nreports_dir = {reports:?}\ncountry_code = \"63\"\n\
+             admin_listen = \"\"\ntopic_suffix = {suffix:?}\n[policy]\nrequesters = [\"enforcement-us\"]\nlegal_bases = [\"COURT_ORDER\"]\n",
+            hub = root().join("config/concord.toml"),
+            db = run.dir.join("committee-once.sqlite"),
+            suffix = run.suffix,
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(binary("concord-committee"))
+        .arg(&config)
+        .arg("--once")
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // --once must exit by itself; a binary that ignores it runs as the service until killed.
+    let start = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            child.kill().unwrap();
+            panic!("concord-committee --once still running after 60 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("committee: 1 file(s)") && stdout.contains("refused"), "{stdout}");
+}
