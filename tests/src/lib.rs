@@ -527,6 +527,7 @@ impl TestRun {
     /// The gateway's configuration for this run: any free port, state in the run's folder.
     pub fn gateway_config(&self) -> concord_gateway::GatewayConfig {
         serde_json::from_value(serde_json::json!({
+            "agency": "gateway-hub",
             "listen": "127.0.0.1:0",
             "admin_listen": "",
             "database": self.dir.join(format!("gateway-{}.sqlite", uuid::Uuid::new_v4().simple())),

@@ -18,6 +18,7 @@ use tokio_rustls::client::TlsStream;
 
 fn config_with(run: &TestRun, limits: serde_json::Value, leeway: u64) -> concord_gateway::GatewayConfig {
     serde_json::from_value(serde_json::json!({
+        "agency": "gateway-hub",
         "listen": "127.0.0.1:0",
         "admin_listen": "",
         "database": run.dir.join(format!("gateway-{}.sqlite", uuid::Uuid::new_v4().simple())),

@@ -275,6 +275,7 @@ async fn measure(
     args: GatewayArgs,
 ) -> anyhow::Result<GatewayReport> {
     let config: GatewayConfig = serde_json::from_value(serde_json::json!({
+        "agency": "gateway-hub",
         "listen": "127.0.0.1:0",
         "admin_listen": "",
         "database": dir.join("gateway.sqlite"),
