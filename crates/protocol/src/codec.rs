@@ -8,10 +8,11 @@
 //! Decoding is the same either way: the value must be exactly one Avro datum
 //! of its writer schema, with no bytes after it (protocol §2).
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
 
 use apache_avro::reader::datum::GenericDatumReader;
+use apache_avro::schema::ResolvedSchema;
 use apache_avro::types::Value;
 use apache_avro::Schema;
 use concord_domain::{FreezeRequest, IndicatorAlert, LogCheckpoint, Message, MessageType, TakedownConfirmation};
@@ -97,12 +98,31 @@ impl Payload {
 #[derive(Clone)]
 pub struct AvroCodec {
     source: Source,
+    /// Writer schemas resolved once per id (as schema_registry_converter
+    /// caches them): a decode neither copies a schema tree nor resolves its names again.
+    resolved: Arc<RwLock<HashMap<u32, Arc<Resolved>>>>,
+}
+
+/// A writer schema with its names resolved. The schema is leaked so that the
+/// resolution can borrow it for the process's life, as
+/// schema_registry_converter does: one per schema id the registry knows (an
+/// unknown id fails before it gets here), so the total is bounded.
+struct Resolved {
+    schema: &'static Schema,
+    names: ResolvedSchema<'static>,
+}
+
+impl Resolved {
+    fn new(schema: Schema) -> Result<Self, String> {
+        let schema: &'static Schema = Box::leak(Box::new(schema));
+        Ok(Resolved { schema, names: ResolvedSchema::try_from(schema).map_err(|e| e.to_string())? })
+    }
 }
 
 #[derive(Clone)]
 enum Source {
     Registry { encoder: Arc<AvroEncoder>, decoder: Arc<AvroDecoder> },
-    Fixed(Arc<BTreeMap<u32, Schema>>),
+    Fixed(Arc<BTreeMap<u32, Arc<Schema>>>),
 }
 
 impl std::fmt::Debug for AvroCodec {
@@ -117,13 +137,16 @@ impl AvroCodec {
     pub fn new(url: &str) -> Result<Self, CodecError> {
         let settings = registry_settings(url).map_err(CodecError::Client)?;
         let (encoder, decoder) = (Arc::new(AvroEncoder::new(settings.clone())), Arc::new(AvroDecoder::new(settings)));
-        Ok(AvroCodec { source: Source::Registry { encoder, decoder } })
+        Ok(AvroCodec { source: Source::Registry { encoder, decoder }, resolved: Arc::default() })
     }
 
     /// A codec that knows exactly these schemas by id and talks to no registry.
     /// A producer using it writes the highest id of each type.
     pub fn fixed(schemas: impl IntoIterator<Item = (u32, Schema)>) -> Self {
-        AvroCodec { source: Source::Fixed(Arc::new(schemas.into_iter().collect())) }
+        AvroCodec {
+            source: Source::Fixed(Arc::new(schemas.into_iter().map(|(id, s)| (id, Arc::new(s))).collect())),
+            resolved: Arc::default(),
+        }
     }
 
     /// The framed value of a message, under the latest registered schema of its type.
@@ -157,32 +180,42 @@ impl AvroCodec {
         }
     }
 
-    async fn schema(&self, id: u32) -> Result<Schema, CodecError> {
+    async fn schema(&self, id: u32) -> Result<Arc<Resolved>, CodecError> {
+        if let Some(known) = self.resolved.read().expect("schema cache lock").get(&id) {
+            return Ok(Arc::clone(known));
+        }
         let unknown = |why: String| CodecError::from(Rejection::new(RejectReason::UnknownSchema, format!("schema id {id}: {why}")));
-        match &self.source {
+        let schema = match &self.source {
             Source::Registry { decoder, .. } => match decoder.get_schema(id).await {
-                Ok(schema) => Ok(schema.parsed.clone()),
+                Ok(schema) => schema.parsed.clone(),
                 Err(e) if e.retriable => {
                     decoder.remove_errors_from_cache();
-                    Err(CodecError::Unavailable(e))
+                    return Err(CodecError::Unavailable(e));
                 }
-                Err(e) => Err(unknown(e.error)),
+                Err(e) => return Err(unknown(e.error)),
             },
-            Source::Fixed(schemas) => schemas.get(&id).cloned().ok_or_else(|| unknown("not in the schema set".into())),
-        }
+            Source::Fixed(schemas) => schemas.get(&id).map(|s| Schema::clone(s)).ok_or_else(|| unknown("not in the schema set".into()))?,
+        };
+        let resolved = Arc::new(Resolved::new(schema).map_err(unknown)?);
+        Ok(Arc::clone(self.resolved.write().expect("schema cache lock").entry(id).or_insert(resolved)))
     }
 
     /// Decodes a framed value that claims to be `expected`. A permanent problem is a
     /// [`Rejection`]; an unreachable registry is [`CodecError::Unavailable`].
     pub async fn decode(&self, value: &[u8], expected: MessageType) -> Result<(u32, Payload), CodecError> {
         let (schema_id, mut avro) = wire::split(value).map_err(|e| Rejection::new(RejectReason::NotWireFormat, e.to_string()))?;
-        let schema = self.schema(schema_id).await?;
+        let resolved = self.schema(schema_id).await?;
+        let schema = resolved.schema;
         let bad = |why: String| Rejection::new(RejectReason::BadAvro, format!("schema id {schema_id}: {why}"));
-        let decoded = GenericDatumReader::builder(&schema).build().and_then(|r| r.read_value(&mut avro)).map_err(|e| bad(e.to_string()))?;
+        let decoded = GenericDatumReader::builder(schema)
+            .resolved_writer_schemata(resolved.names.clone())
+            .build()
+            .and_then(|r| r.read_value(&mut avro))
+            .map_err(|e| bad(e.to_string()))?;
         if !avro.is_empty() {
             return Err(bad(format!("{} bytes follow the Avro datum", avro.len())).into());
         }
-        let name = schema_name(&schema);
+        let name = schema_name(schema);
         if name != expected.ce_type() {
             return Err(Rejection::new(
                 RejectReason::TypeMismatch,
