@@ -252,6 +252,30 @@ impl Accounts {
     }
 }
 
+impl Accounts {
+    /// The account a target names: `Some(None)` when the indicator is of a
+    /// kind that names accounts but no account has it, `None` when its kind
+    /// names no account at all.
+    fn account_of(&self, db: &Connection, indicator: &Indicator) -> rusqlite::Result<Option<Option<String>>> {
+        Ok(match indicator.kind {
+            // A deposit address of the exchange names the account it belongs to.
+            IndicatorKind::CryptoAddress => Some(
+                db.query_row(
+                    "SELECT account_id FROM deposit_addresses WHERE chain = ?1 AND address = ?2",
+                    params![indicator.chain.clone().unwrap_or_default(), indicator.value],
+                    |r| r.get(0),
+                )
+                .optional()?,
+            ),
+            // An account id, given as a bank account at this exchange.
+            IndicatorKind::BankAccount if indicator.platform.as_deref() == Some(self.agency.as_str()) => {
+                Some(Some(indicator.value.clone()))
+            }
+            _ => None,
+        })
+    }
+}
+
 impl Book for Accounts {
     const ACTIONS: &'static [TargetAction] = &[TargetAction::FreezeExchangeAccount];
 
@@ -277,27 +301,24 @@ impl Book for Accounts {
         concord_holder::add_column(db, "hits", "source", "TEXT")
     }
 
+    fn held(&self, db: &Connection, target: &FreezeTarget) -> rusqlite::Result<Option<String>> {
+        let Some(Some(account)) = self.account_of(db, &target.indicator)? else { return Ok(None) };
+        db.query_row("SELECT balance FROM accounts WHERE account_id = ?1", [&account], |r| r.get(0)).optional()
+    }
+
     fn execute(&self, tx: &Transaction<'_>, target: &FreezeTarget, reference: &str) -> rusqlite::Result<Outcome> {
         let indicator = &target.indicator;
-        let account: Option<String> = match indicator.kind {
-            // A deposit address of the exchange names the account it belongs to.
-            IndicatorKind::CryptoAddress => tx
-                .query_row(
-                    "SELECT account_id FROM deposit_addresses WHERE chain = ?1 AND address = ?2",
-                    params![indicator.chain.clone().unwrap_or_default(), indicator.value],
-                    |r| r.get(0),
-                )
-                .optional()?,
-            // An account id, given as a bank account at this exchange.
-            IndicatorKind::BankAccount if indicator.platform.as_deref() == Some(self.agency.as_str()) => Some(indicator.value.clone()),
-            kind => {
+        let account: Option<String> = match self.account_of(tx, indicator)? {
+            Some(found) => found,
+            None => {
+                let kind = indicator.kind;
                 return Ok(Outcome::refused(
                     TargetStatus::Rejected,
                     format!(
                         "an account freeze needs a deposit address, or a BANK_ACCOUNT with platform {:?}, not a {kind:?}",
                         self.agency.as_str()
                     ),
-                ))
+                ));
             }
         };
         let Some(account) = account else {
@@ -368,5 +389,36 @@ impl Book for Accounts {
             }
         }
         Ok(hits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(kind: IndicatorKind, value: &str, chain: Option<&str>, platform: Option<&str>) -> FreezeTarget {
+        FreezeTarget {
+            target_id: "t1".into(),
+            action: TargetAction::FreezeExchangeAccount,
+            indicator: Indicator {
+                kind,
+                value: value.into(),
+                chain: chain.map(Into::into),
+                asset: None,
+                platform: platform.map(Into::into),
+            },
+        }
+    }
+
+    #[test]
+    fn the_amount_held_is_the_balance_of_the_account_the_target_names() {
+        let ledger = open(std::path::Path::new(":memory:"), "exchange-global".parse().unwrap(), 50).unwrap();
+        put_account(&ledger, "ACC-1", "c", "USDT", "4180000.00", &[("TRON".into(), "TAddr".into())]).unwrap();
+        let held = |t: &FreezeTarget| ledger.with_book(|book, db| book.held(db, t)).unwrap();
+        assert_eq!(held(&target(IndicatorKind::CryptoAddress, "TAddr", Some("TRON"), None)).as_deref(), Some("4180000.00"));
+        assert_eq!(held(&target(IndicatorKind::BankAccount, "ACC-1", None, Some("exchange-global"))).as_deref(), Some("4180000.00"));
+        assert_eq!(held(&target(IndicatorKind::CryptoAddress, "TOther", Some("TRON"), None)), None, "no such deposit address");
+        assert_eq!(held(&target(IndicatorKind::BankAccount, "ACC-1", None, Some("another-exchange"))), None, "another exchange's account");
+        assert_eq!(held(&target(IndicatorKind::PhoneNumber, "+639171234567", None, None)), None);
     }
 }
