@@ -403,6 +403,26 @@ pub fn with_key(directory: &Directory, agency: &str, key: KeyRecord) -> Arc<Dire
     Arc::new(Directory::new(agencies).expect("valid directory"))
 }
 
+/// The config header of a service under test acting as `agency`: the repository's
+/// hub file, its state in `database`, no admin port, the shared topics.
+pub fn service_header(agency: &str, database: PathBuf) -> concord_runtime::service::ServiceHeader {
+    concord_runtime::service::ServiceHeader {
+        hub: root().join("config/concord.toml"),
+        ..concord_runtime::service::ServiceHeader::new(agency, database)
+    }
+}
+
+/// A holder's policy honouring law enforcement on `legal_bases`: nothing proactive, no tiers.
+pub fn enforcement_policy(legal_bases: Vec<concord_domain::LegalBasisKind>) -> concord_holder::RequestPolicy {
+    concord_holder::RequestPolicy {
+        requesters: vec![ENFORCEMENT.into()],
+        legal_bases,
+        accept_delegated: false,
+        proactive: None,
+        rules: Vec::new(),
+    }
+}
+
 /// The test configuration of the issuer: honours law enforcement on a court
 /// order, MLAT or emergency basis; USDT on TRON and Ethereum; no proactive freezes.
 pub fn issuer_config(run: &TestRun) -> concord_issuer::IssuerConfig {
@@ -413,20 +433,8 @@ pub fn issuer_config(run: &TestRun) -> concord_issuer::IssuerConfig {
 pub fn issuer_config_in(dir: &Path) -> concord_issuer::IssuerConfig {
     use concord_domain::LegalBasisKind::*;
     concord_issuer::IssuerConfig {
-        service: concord_runtime::service::ServiceHeader {
-            hub: root().join("config/concord.toml"),
-            agency: ISSUER.into(),
-            database: dir.join("issuer-ledger.sqlite"),
-            admin_listen: String::new(),
-            topic_suffix: None,
-        },
-        policy: concord_holder::RequestPolicy {
-            requesters: vec![ENFORCEMENT.into()],
-            legal_bases: vec![CourtOrder, Mlat, Emergency],
-            accept_delegated: false,
-            proactive: None,
-            rules: Vec::new(),
-        },
+        service: service_header(ISSUER, dir.join("issuer-ledger.sqlite")),
+        policy: enforcement_policy(vec![CourtOrder, Mlat, Emergency]),
         holdings: concord_issuer::config::Holdings { chains: vec!["TRON".into(), "ETHEREUM".into()], assets: vec!["USDT".into()] },
         ledger_seed: None,
     }
@@ -436,20 +444,8 @@ pub fn issuer_config_in(dir: &Path) -> concord_issuer::IssuerConfig {
 pub fn exchange_config(run: &TestRun) -> concord_exchange::ExchangeConfig {
     use concord_domain::LegalBasisKind::*;
     concord_exchange::ExchangeConfig {
-        service: concord_runtime::service::ServiceHeader {
-            hub: root().join("config/concord.toml"),
-            agency: EXCHANGE.into(),
-            database: run.dir.join("exchange-ledger.sqlite"),
-            admin_listen: String::new(),
-            topic_suffix: None,
-        },
-        policy: concord_holder::RequestPolicy {
-            requesters: vec![ENFORCEMENT.into()],
-            legal_bases: vec![CourtOrder, Mlat, Emergency],
-            accept_delegated: false,
-            proactive: None,
-            rules: Vec::new(),
-        },
+        service: service_header(EXCHANGE, run.dir.join("exchange-ledger.sqlite")),
+        policy: enforcement_policy(vec![CourtOrder, Mlat, Emergency]),
         screening: concord_exchange::config::Screening {
             deposits_dir: run.dir.join("deposits"),
             min_confidence: 50,
@@ -463,23 +459,11 @@ pub fn exchange_config(run: &TestRun) -> concord_exchange::ExchangeConfig {
 pub fn committee_config(run: &TestRun, reports: &Path) -> concord_committee::CommitteeConfig {
     use concord_domain::LegalBasisKind::*;
     concord_committee::CommitteeConfig {
-        service: concord_runtime::service::ServiceHeader {
-            hub: root().join("config/concord.toml"),
-            agency: COMMITTEE.into(),
-            database: run.dir.join("committee.sqlite"),
-            admin_listen: String::new(),
-            topic_suffix: None,
-        },
+        service: service_header(COMMITTEE, run.dir.join("committee.sqlite")),
         reports_dir: reports.to_owned(),
         country_code: "63".into(),
         poll_interval_ms: 100,
-        policy: concord_holder::RequestPolicy {
-            requesters: vec![ENFORCEMENT.into()],
-            legal_bases: vec![CourtOrder, Mlat, Emergency, Administrative],
-            accept_delegated: false,
-            proactive: None,
-            rules: Vec::new(),
-        },
+        policy: enforcement_policy(vec![CourtOrder, Mlat, Emergency, Administrative]),
     }
 }
 

@@ -17,11 +17,8 @@ use tokio_util::sync::CancellationToken;
 fn audit_config(run: &TestRun, name: &str) -> AuditConfig {
     AuditConfig {
         service: concord_runtime::service::ServiceHeader {
-            hub: root().join("config/concord.toml"),
-            agency: AUDITOR.into(),
-            database: run.dir.join(format!("{name}.sqlite")),
-            admin_listen: String::new(),
             topic_suffix: Some(run.suffix.clone()),
+            ..service_header(AUDITOR, run.dir.join(format!("{name}.sqlite")))
         },
         checkpoint_interval_secs: 0,
         ordering_grace_ms: 500,

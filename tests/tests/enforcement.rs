@@ -14,13 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 fn config(run: &TestRun) -> EnforcementConfig {
     EnforcementConfig {
-        service: concord_runtime::service::ServiceHeader {
-            hub: root().join("config/concord.toml"),
-            agency: ENFORCEMENT.into(),
-            database: run.dir.join("cases.sqlite"),
-            admin_listen: String::new(),
-            topic_suffix: None,
-        },
+        service: service_header(ENFORCEMENT, run.dir.join("cases.sqlite")),
         escalation_check_ms: 200,
         escalation_deadline_secs: 3600,
     }

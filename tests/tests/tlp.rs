@@ -183,11 +183,8 @@ async fn a_red_alert_reaches_only_its_recipients_by_every_route_and_the_auditor_
     // The auditor logs the two copies as verified and the leaked one as misdirected.
     let config = concord_audit::AuditConfig {
         service: concord_runtime::service::ServiceHeader {
-            hub: root().join("config/concord.toml"),
-            agency: AUDITOR.into(),
-            database: run.dir.join("audit.sqlite"),
-            admin_listen: String::new(),
             topic_suffix: Some(run.suffix.clone()),
+            ..service_header(AUDITOR, run.dir.join("audit.sqlite"))
         },
         checkpoint_interval_secs: 0,
         ordering_grace_ms: 200,

@@ -234,6 +234,12 @@ impl RequestPolicy {
         problems
     }
 
+    /// Whether any rule looks at the amount held, so that a holder looks it up
+    /// (a query per target) only when a rule needs it.
+    pub fn weighs_holdings(&self) -> bool {
+        self.rules.iter().any(|r| r.min_held.is_some() || r.max_held.is_some())
+    }
+
     /// What happens to one target: the first rule that matches, else `default` (execute).
     pub fn decide(&self, asked: &Asked<'_>) -> Verdict {
         match self.rules.iter().find(|r| r.matches(asked)) {

@@ -102,7 +102,11 @@ impl<B: Book> HolderProcessor<B> {
                             format!("{} ({}) does not carry out {:?}", self.identity.agency.id, self.identity.agency.role, target.action);
                         ledger.refuse(id, target_id, rejected(&why), decided("actions"))
                     } else {
-                        let held = ledger.with_book(|book, db| book.held(db, target)).map_err(transient)?;
+                        let held = if self.policy.weighs_holdings() {
+                            ledger.with_book(|book, db| book.held(db, target)).map_err(transient)?
+                        } else {
+                            None
+                        };
                         let asked = Asked {
                             requester: event.sender.as_str(),
                             role: event.role,

@@ -122,7 +122,7 @@ impl Resolved {
 #[derive(Clone)]
 enum Source {
     Registry { encoder: Arc<AvroEncoder>, decoder: Arc<AvroDecoder> },
-    Fixed(Arc<BTreeMap<u32, Arc<Schema>>>),
+    Fixed(Arc<BTreeMap<u32, Schema>>),
 }
 
 impl std::fmt::Debug for AvroCodec {
@@ -143,10 +143,7 @@ impl AvroCodec {
     /// A codec that knows exactly these schemas by id and talks to no registry.
     /// A producer using it writes the highest id of each type.
     pub fn fixed(schemas: impl IntoIterator<Item = (u32, Schema)>) -> Self {
-        AvroCodec {
-            source: Source::Fixed(Arc::new(schemas.into_iter().map(|(id, s)| (id, Arc::new(s))).collect())),
-            resolved: Arc::default(),
-        }
+        AvroCodec { source: Source::Fixed(Arc::new(schemas.into_iter().collect())), resolved: Arc::default() }
     }
 
     /// The framed value of a message, under the latest registered schema of its type.
@@ -194,7 +191,7 @@ impl AvroCodec {
                 }
                 Err(e) => return Err(unknown(e.error)),
             },
-            Source::Fixed(schemas) => schemas.get(&id).map(|s| Schema::clone(s)).ok_or_else(|| unknown("not in the schema set".into()))?,
+            Source::Fixed(schemas) => schemas.get(&id).cloned().ok_or_else(|| unknown("not in the schema set".into()))?,
         };
         let resolved = Arc::new(Resolved::new(schema).map_err(unknown)?);
         Ok(Arc::clone(self.resolved.write().expect("schema cache lock").entry(id).or_insert(resolved)))

@@ -201,13 +201,7 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
     let state = std::env::temp_dir().join(format!("concord-{suffix}"));
     std::fs::create_dir_all(&state)?;
     let config = concord_issuer::IssuerConfig {
-        service: concord_runtime::service::ServiceHeader {
-            hub: "config/concord.toml".into(),
-            agency: issuer.agency.id.to_string(),
-            database: state.join("ledger.sqlite"),
-            admin_listen: String::new(),
-            topic_suffix: None,
-        },
+        service: concord_runtime::service::ServiceHeader::new(issuer.agency.id.as_str(), state.join("ledger.sqlite")),
         policy: concord_holder::RequestPolicy {
             requesters: vec![enforcement.agency.id.to_string()],
             legal_bases: vec![concord_domain::LegalBasisKind::CourtOrder],

@@ -14,6 +14,7 @@ use anyhow::{bail, Context};
 use clap::Args;
 use concord_domain::{Directory, TopicModel};
 use concord_kafka::{admit, AdmitError, SeenEvents};
+use concord_protocol::statement::hex;
 use concord_protocol::{AvroCodec, Limits, Mode, RawRecord, Verifier};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -41,15 +42,8 @@ pub(crate) struct RecordFile {
     pub headers: Vec<(String, Option<String>)>,
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn unhex(text: &str, what: &str) -> anyhow::Result<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
-        bail!("{what} is not hex (an even number of 0-9a-f)");
-    }
-    Ok((0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).expect("checked hex")).collect())
+    concord_protocol::statement::unhex(text).with_context(|| format!("{what} is not hex (an even number of 0-9a-f)"))
 }
 
 impl RecordFile {
@@ -218,21 +212,23 @@ impl Kit {
         Ok((kit, path.parent().unwrap_or(Path::new(".")).to_path_buf()))
     }
 
-    /// A fresh consumer for one case.
-    pub(crate) fn consumer(&self, base: &Path) -> anyhow::Result<OfflineConsumer> {
+    /// The verifier every case runs: the kit's directory, topic model, schemas and limits.
+    fn verifier(&self, base: &Path) -> anyhow::Result<Verifier> {
         let directory_path = base.join(&self.directory);
         let directory = Directory::from_toml_str(&read(&directory_path)?, &directory_path.display().to_string())?;
         let topics_path = base.join(&self.topics);
         let topics = TopicModel::from_toml_str(&read(&topics_path)?, &topics_path.display().to_string())?;
         let schemas = self.schemas.iter().map(|(id, file)| (*id, base.join(file))).collect();
-        OfflineConsumer::new(directory, topics, fixed_codec(&schemas)?, self.limits.into())
+        Ok(Verifier::new(Arc::new(directory), Arc::new(topics), fixed_codec(&schemas)?, self.limits.into()))
     }
 
     /// Every case's verdicts against what it expects: the names of the cases that differ, with why.
     pub(crate) async fn run(&self, base: &Path, mut report: impl FnMut(&Case, &[(Verdict, String)], bool)) -> anyhow::Result<Vec<String>> {
+        let verifier = self.verifier(base)?;
         let mut failed = Vec::new();
         for case in &self.cases {
-            let consumer = self.consumer(base)?;
+            // Each case starts with an empty replay guard.
+            let consumer = OfflineConsumer::from_verifier(verifier.clone())?;
             let mode = mode_of(&case.mode, case.verify_at_unix)?;
             let mut got = Vec::new();
             for record in &case.records {
