@@ -272,6 +272,10 @@ up() {
   command -v "$CONCORD" >/dev/null || [ -x "$CONCORD" ] || die "the concord binary ($CONCORD) is missing: run 'make up', which builds it"
   mkdir -p "$STACK"
   [ -f "$PKI/ca.pem" ] || "$CONCORD" pki init --agencies "$ROOT/config/agencies.toml" --out "$PKI"
+  # The demo issuer's compliance staff (config/issuer.toml [review]): personal review keys.
+  for staff in ana.ruiz ben.okafor carla.diaz; do
+    [ -f "$PKI/staff/issuer-usdx/$staff.key" ] || "$CONCORD" review keygen --out "$PKI/staff/issuer-usdx/$staff" >/dev/null
+  done
   [ -f "$PKI/gateway/server.pem" ] || die "$PKI predates the partner gateway (no gateway/server.pem): run 'scripts/stack.sh reset && rm -rf $PKI', then 'make up'"
   start_kafka
   start_registry

@@ -4,6 +4,10 @@
 //! `make up` started. Dropping the run deletes its topics, so tests run in
 //! parallel and leave nothing behind.
 
+mod review;
+
+pub use review::{desk_call, free_port, review_desk, Staffer};
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -437,6 +441,7 @@ pub fn issuer_config_in(dir: &Path) -> concord_issuer::IssuerConfig {
         policy: enforcement_policy(vec![CourtOrder, Mlat, Emergency]),
         holdings: concord_issuer::config::Holdings { chains: vec!["TRON".into(), "ETHEREUM".into()], assets: vec!["USDT".into()] },
         ledger_seed: None,
+        review: None,
     }
 }
 
@@ -452,6 +457,7 @@ pub fn exchange_config(run: &TestRun) -> concord_exchange::ExchangeConfig {
             poll_interval_ms: 100,
         },
         accounts_seed: Some(root().join("config/samples/exchange-accounts.csv")),
+        review: None,
     }
 }
 
@@ -464,6 +470,7 @@ pub fn committee_config(run: &TestRun, reports: &Path) -> concord_committee::Com
         country_code: "63".into(),
         poll_interval_ms: 100,
         policy: enforcement_policy(vec![CourtOrder, Mlat, Emergency, Administrative]),
+        review: None,
     }
 }
 

@@ -71,8 +71,12 @@ async fn issuer_freezes_once_confirms_each_target_and_refuses_with_reasons() {
 async fn issuer_freezes_proactively_on_trusted_alerts_only_and_tells_the_publisher() {
     let run = TestRun::new("issuer-proactive").await;
     let mut config = issuer_config(&run);
-    config.policy.proactive =
-        Some(concord_holder::ProactivePolicy { roles: vec![concord_domain::Role::Enforcement], agencies: vec![], min_confidence: 90 });
+    config.policy.proactive = Some(concord_holder::ProactivePolicy {
+        roles: vec![concord_domain::Role::Enforcement],
+        agencies: vec![],
+        min_confidence: 90,
+        max_held: None,
+    });
     let ledger = store::open(&config.service.database, &config.holdings).unwrap();
     let wallets = ["TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n", "TPDjZSjLd4HeGH5CPbkauubfdn8Q2xMvMy", "TXrHJA5PcFAuLW2VwYHcdQLVVDC33kaipi"];
     for w in wallets {

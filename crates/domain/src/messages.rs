@@ -279,6 +279,11 @@ impl Decision {
     pub fn automatic(rule: &str) -> Self {
         Decision { kind: DecisionKind::Automatic, rule: Some(rule.to_owned()), reviewers: Vec::new() }
     }
+
+    /// Decided by `reviewers` (staff ids) on a review that rule `rule` asked for.
+    pub fn reviewed(rule: &str, reviewers: Vec<String>) -> Self {
+        Decision { kind: DecisionKind::Reviewed, rule: Some(rule.to_owned()), reviewers }
+    }
 }
 
 /// How an outcome was decided.

@@ -124,6 +124,12 @@ pub struct LedgerError {
     source: rusqlite::Error,
 }
 
+impl LedgerError {
+    pub(crate) fn new(path: &str, source: rusqlite::Error) -> Self {
+        LedgerError { path: path.to_owned(), source }
+    }
+}
+
 /// A holder's ledger over its book.
 pub struct Ledger<B> {
     db: Connection,
@@ -149,12 +155,28 @@ impl<B: Book> Ledger<B> {
         .map_err(wrap)?;
         add_column(&db, "executions", "source", "TEXT").map_err(wrap)?;
         add_column(&db, "executions", "rule", "TEXT").map_err(wrap)?;
+        crate::review::create(&db).map_err(wrap)?;
         book.create(&db).map_err(wrap)?;
         Ok(Ledger { db, path: name, book })
     }
 
     fn wrap(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
         |source| LedgerError { path: self.path.clone(), source }
+    }
+
+    /// The database's path, as errors name it.
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The connection and the error mapping for it.
+    pub(crate) fn db_and_wrap(&self) -> (&Connection, impl Fn(rusqlite::Error) -> LedgerError + '_) {
+        (&self.db, self.wrap())
+    }
+
+    /// The connection, mutable (transactions), and the book.
+    pub(crate) fn db_and_book(&mut self) -> (&mut Connection, &B) {
+        (&mut self.db, &self.book)
     }
 
     /// The book.
@@ -221,7 +243,7 @@ pub struct Decided<'a> {
     pub now_ms: i64,
 }
 
-fn record(tx: &Transaction<'_>, request_id: &str, target_id: &str, o: &Outcome, d: Decided<'_>) -> rusqlite::Result<Execution> {
+pub(crate) fn record(tx: &Transaction<'_>, request_id: &str, target_id: &str, o: &Outcome, d: Decided<'_>) -> rusqlite::Result<Execution> {
     tx.execute(
         "INSERT OR IGNORE INTO executions (request_id, target_id, status, reason, amount, asset, ledger_ref, executed_at, source, rule)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
@@ -230,7 +252,7 @@ fn record(tx: &Transaction<'_>, request_id: &str, target_id: &str, o: &Outcome, 
     Ok(read_execution(tx, request_id, target_id)?.expect("just recorded"))
 }
 
-fn read_execution(db: &Connection, request_id: &str, target_id: &str) -> rusqlite::Result<Option<Execution>> {
+pub(crate) fn read_execution(db: &Connection, request_id: &str, target_id: &str) -> rusqlite::Result<Option<Execution>> {
     db.query_row(
         "SELECT status, reason, amount, asset, ledger_ref, executed_at, source, rule FROM executions WHERE request_id = ?1 AND target_id = ?2",
         params![request_id, target_id],

@@ -13,18 +13,54 @@
 //!   verified request into ACKNOWLEDGED + outcome confirmations, inside the
 //!   Kafka transaction of [`concord_kafka::TransactionalProcessor`].
 
+mod desk;
 mod ledger;
 mod policy;
 mod processor;
+mod review;
 
 use std::path::Path;
 
 use concord_kafka::{ConsumerError, Intake, TransactionalProcessor};
 use concord_runtime::identity::Identity;
 
+pub use desk::{Desk, DeskError, StaffClaims, StaffKeys, TokenError, STAFF_TOKEN_TYP};
 pub use ledger::{add_column, source_of, Book, Decided, Execution, Ledger, LedgerError, Outcome};
 pub use policy::{Asked, ProactivePolicy, RequestPolicy, Rule, RuleOutcome, Verdict};
 pub use processor::HolderProcessor;
+pub use review::{
+    tally, unreviewed_problems, DecideError, DecisionTaken, Hold, OutboxRow, Review, ReviewConfig, ReviewDecision, ReviewState, Staff,
+    StaffRole, Verdict as ReviewVerdict,
+};
+
+/// Every problem of a holder's `[policy]` and `[review]` tables together.
+pub fn policy_problems(policy: &RequestPolicy, review: Option<&ReviewConfig>) -> Vec<String> {
+    let mut problems = policy.problems();
+    problems.extend(match review {
+        Some(review) => review.problems(policy),
+        None => unreviewed_problems(policy),
+    });
+    problems
+}
+
+/// The review desk of `processor`'s ledger when the holder has a `[review]`
+/// table, counted in `metrics`; it runs until `shutdown` ([`Desk::run`]).
+/// Without one, a future that ends at once.
+pub fn desk<B: Book>(
+    identity: &Identity,
+    review: Option<&ReviewConfig>,
+    processor: &HolderProcessor<B>,
+    metrics: &concord_runtime::metrics::Metrics,
+    shutdown: tokio_util::sync::CancellationToken,
+) -> Result<impl std::future::Future<Output = Result<(), DeskError>> + Send + 'static, DeskError> {
+    let desk = review.map(|r| Desk::new(identity.clone(), r, processor.ledger()).map(|d| d.with_metrics(metrics))).transpose()?;
+    Ok(async move {
+        match desk {
+            Some(desk) => desk.run(shutdown).await,
+            None => Ok(()),
+        }
+    })
+}
 
 /// The exactly-once consumer of a holder: its inbox and, when it screens or
 /// acts on alerts, the alerts topic. `database` names the replay guard's file.

@@ -184,6 +184,11 @@ pub struct ProactivePolicy {
     pub agencies: Vec<String>,
     /// The lowest confidence acted on (0–100).
     pub min_confidence: i32,
+    /// Acts only on targets holding less than this (decimal): above it, a
+    /// freeze waits for a request and the policy's tiers (its reviews).
+    /// Absent: no limit.
+    #[serde(default)]
+    pub max_held: Option<String>,
 }
 
 impl RequestPolicy {
@@ -191,6 +196,9 @@ impl RequestPolicy {
     /// field or a wrong type is already a config error.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        if let Some(max) = self.proactive.as_ref().and_then(|p| p.max_held.as_deref()).filter(|m| amount(m).is_none()) {
+            problems.push(format!("policy.proactive.max_held {max:?} is not a decimal amount"));
+        }
         let mut names = std::collections::HashSet::new();
         let mut catch_all: Option<&str> = None;
         for (n, rule) in self.rules.iter().enumerate() {
@@ -218,9 +226,6 @@ impl RequestPolicy {
             }
             match (rule.outcome, rule.approvers, &rule.reason) {
                 (RuleOutcome::Review, None | Some(0), _) => problems.push(format!("{at}: outcome review needs approvers = 1 or more")),
-                (RuleOutcome::Review, Some(_), _) => problems.push(format!(
-                    "{at}: outcome review needs a review queue, which this version of the holder does not have; use auto or reject"
-                )),
                 (RuleOutcome::Auto | RuleOutcome::Reject, Some(_), _) => {
                     problems.push(format!("{at}: approvers only apply to outcome review"))
                 }
@@ -232,6 +237,11 @@ impl RequestPolicy {
             }
         }
         problems
+    }
+
+    /// The rules that send targets to review, with the approvals each needs.
+    pub fn reviews(&self) -> impl Iterator<Item = (&str, u32)> {
+        self.rules.iter().filter(|r| r.outcome == RuleOutcome::Review).map(|r| (r.name.as_str(), r.approvers.unwrap_or(1)))
     }
 
     /// Whether any rule looks at the amount held, so that a holder looks it up
@@ -253,6 +263,19 @@ impl RequestPolicy {
                 },
             },
         }
+    }
+
+    /// Whether proactive action has a limit on the amount held (so that the
+    /// amount is looked up only then).
+    pub fn proactive_limited(&self) -> bool {
+        self.proactive.as_ref().is_some_and(|p| p.max_held.is_some())
+    }
+
+    /// Whether a trusted alert may act on a target holding `held` (see
+    /// [`ProactivePolicy::max_held`]); an unknown amount is not below a limit.
+    pub fn proactive_may_act(&self, held: Option<&str>) -> bool {
+        let limit = self.proactive.as_ref().and_then(|p| p.max_held.as_deref()).and_then(amount);
+        limit.is_none_or(|max| held.and_then(amount).is_some_and(|h| h < max))
     }
 
     /// Why a request from `sender` on `basis` is refused, if it is;
@@ -355,6 +378,23 @@ mod tests {
         );
     }
 
+    #[test]
+    fn proactive_action_stops_at_its_limit_on_the_amount_held() {
+        let base = "requesters = []\nlegal_bases = []\n[proactive]\nroles = [\"enforcement\"]\nmin_confidence = 90\n";
+        let unlimited = policy(base);
+        assert!(!unlimited.proactive_limited() && unlimited.proactive_may_act(None));
+        let limited = policy(&format!("{base}max_held = \"1000000\""));
+        assert!(limited.proactive_limited());
+        assert!(limited.proactive_may_act(Some("999999.99")));
+        assert!(!limited.proactive_may_act(Some("1000000")), "the limit is exclusive");
+        assert!(!limited.proactive_may_act(Some("225000000.00")));
+        assert!(!limited.proactive_may_act(None), "an amount the holder does not know is not below the limit");
+        assert_eq!(
+            policy(&format!("{base}max_held = \"lots\"")).problems(),
+            vec![r#"policy.proactive.max_held "lots" is not a decimal amount"#]
+        );
+    }
+
     fn request(basis: &str, urgency: &str) -> FreezeRequest {
         serde_json::from_value(serde_json::json!({
             "request_id": "3c9a7e52-1d4b-4f8a-9b6e-2a5c8d1f7e03", "case_ref": "c", "deadline": 0, "urgency": urgency, "embargo": false,
@@ -453,6 +493,7 @@ mod tests {
         );
         assert!(unknown.unwrap_err().to_string().contains("unknown field `chain`"));
         let review = policy("requesters = []\nlegal_bases = []\n[[rule]]\nname = \"big\"\noutcome = \"review\"\napprovers = 2");
-        assert!(review.problems()[0].contains("needs a review queue"), "{:?}", review.problems());
+        assert!(review.problems().is_empty(), "a review rule is the review table's to check: {:?}", review.problems());
+        assert_eq!(review.reviews().collect::<Vec<_>>(), vec![("big", 2)]);
     }
 }

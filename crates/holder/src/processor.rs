@@ -21,6 +21,15 @@ use tracing::{debug, info, warn};
 
 use crate::ledger::{source_of, Book, Decided, Execution, Ledger, LedgerError, Outcome};
 use crate::policy::{Asked, RequestPolicy, Verdict};
+use crate::review::Hold;
+
+/// What one record confirms of one target.
+enum Settled {
+    /// Executed or refused: ACKNOWLEDGED and the outcome.
+    Done(Execution),
+    /// Queued for review: ACKNOWLEDGED, saying so (the text); the outcome comes from the outbox.
+    Acknowledge(String),
+}
 
 /// The exactly-once request processor of a holder.
 pub struct HolderProcessor<B> {
@@ -33,6 +42,23 @@ pub struct HolderProcessor<B> {
 
 fn transient(e: LedgerError) -> HandlerError {
     HandlerError::Transient(Box::new(e))
+}
+
+fn codec(e: concord_protocol::CodecError) -> HandlerError {
+    HandlerError::Transient(Box::new(e))
+}
+
+/// A confirmation signed under its deterministic event id, so that the same
+/// step of the same target always carries the same `ce_id`.
+pub(crate) async fn confirmation(
+    identity: &Identity,
+    topic: &str,
+    confirmation: &TakedownConfirmation,
+) -> Result<RawRecord, concord_protocol::CodecError> {
+    let value = identity.codec.encode(confirmation).await?;
+    let id = confirmation.event_id(&identity.agency.id);
+    let key = Some(confirmation.request_id.as_bytes().to_vec());
+    Ok(identity.signer.sign_record_with_id(&id, topic, MessageType::TakedownConfirmation, key, value, OffsetDateTime::now_utc()))
 }
 
 /// Statuses that say something was done, worth telling an alert's publisher.
@@ -76,76 +102,90 @@ impl<B: Book> HolderProcessor<B> {
         self.ledger.lock().expect("ledger lock is never poisoned")
     }
 
-    /// Executes each target of `request` not executed before and returns the
-    /// outcomes this record confirms: those it executed now, or in an earlier
-    /// attempt whose transaction was not committed. A target executed on
-    /// another record (the same request sent again with a new event id) is
-    /// confirmed by that record, never by this one.
-    fn settle(&self, event: &VerifiedEvent, request: &FreezeRequest) -> Result<Vec<(String, Execution)>, HandlerError> {
+    /// Executes each target of `request` not executed before, or queues it
+    /// for review, and returns what this record confirms: targets it settled
+    /// now, or in an earlier attempt whose transaction was not committed. A
+    /// target settled on another record (the same request sent again with a
+    /// new event id) is confirmed by that record, never by this one.
+    fn settle(&self, event: &VerifiedEvent, request: &FreezeRequest) -> Result<Vec<(String, Settled)>, HandlerError> {
         let mut ledger = self.lock();
         let now = UnixMillis::now().0;
         let source = source_of(&event.topic, event.partition, event.offset);
         let refusal = self.policy.refusal(event.sender.as_str(), event.delegated, request.legal_basis.kind);
         let mut outcomes = Vec::new();
         for target in &request.targets {
-            let execution = match ledger.execution(&request.request_id, &target.target_id).map_err(transient)? {
-                Some(known) if known.confirmed_by(&source) => known,
-                Some(_) => continue, // Confirmed by the record that executed it.
-                None => {
-                    let decided = |rule| Decided { source: &source, rule, now_ms: now };
-                    let rejected = |why: &str| Outcome::refused(TargetStatus::Rejected, why);
-                    let (id, target_id) = (&request.request_id, &target.target_id);
-                    let execution = if let Some(why) = &refusal {
-                        ledger.refuse(id, target_id, rejected(why), decided("admission"))
-                    } else if !B::ACTIONS.contains(&target.action) {
-                        let why =
-                            format!("{} ({}) does not carry out {:?}", self.identity.agency.id, self.identity.agency.role, target.action);
-                        ledger.refuse(id, target_id, rejected(&why), decided("actions"))
-                    } else {
-                        let held = if self.policy.weighs_holdings() {
-                            ledger.with_book(|book, db| book.held(db, target)).map_err(transient)?
+            let (id, target_id) = (&request.request_id, &target.target_id);
+            let known = ledger.execution(id, target_id).map_err(transient)?;
+            let settled = match known {
+                Some(known) if known.confirmed_by(&source) => Settled::Done(known),
+                Some(_) => match ledger.review(id, target_id).map_err(transient)? {
+                    // Reviewed and decided before this record's transaction committed:
+                    // the outcome is the outbox's, the acknowledgement still this record's.
+                    Some(review) if review.source == source => Settled::Acknowledge(review.awaiting()),
+                    _ => continue, // Confirmed by the record that settled it.
+                },
+                None => match ledger.review(id, target_id).map_err(transient)? {
+                    Some(review) if review.source == source => Settled::Acknowledge(review.awaiting()),
+                    Some(_) => continue, // Queued by another record, which acknowledged it.
+                    None => {
+                        let decided = |rule| Decided { source: &source, rule, now_ms: now };
+                        let rejected = |why: &str| Outcome::refused(TargetStatus::Rejected, why);
+                        let execution = if let Some(why) = &refusal {
+                            ledger.refuse(id, target_id, rejected(why), decided("admission"))
+                        } else if !B::ACTIONS.contains(&target.action) {
+                            let why = format!(
+                                "{} ({}) does not carry out {:?}",
+                                self.identity.agency.id, self.identity.agency.role, target.action
+                            );
+                            ledger.refuse(id, target_id, rejected(&why), decided("actions"))
                         } else {
-                            None
-                        };
-                        let asked = Asked {
-                            requester: event.sender.as_str(),
-                            role: event.role,
-                            delegated: event.delegated,
-                            request,
-                            target,
-                            held: held.as_deref(),
-                        };
-                        match self.policy.decide(&asked) {
-                            Verdict::Execute { rule } => ledger.execute(id, target, decided(&rule)),
-                            Verdict::Refuse { rule, reason } => ledger.refuse(id, target_id, rejected(&reason), decided(&rule)),
-                            Verdict::Review { rule, .. } => {
-                                // The config refuses review rules until the holder has a review queue.
-                                let why = format!("rule {rule} asks for a review, which this holder cannot hold");
-                                ledger.refuse(id, target_id, rejected(&why), decided(&rule))
+                            let held = if self.policy.weighs_holdings() {
+                                ledger.with_book(|book, db| book.held(db, target)).map_err(transient)?
+                            } else {
+                                None
+                            };
+                            let asked = Asked {
+                                requester: event.sender.as_str(),
+                                role: event.role,
+                                delegated: event.delegated,
+                                request,
+                                target,
+                                held: held.as_deref(),
+                            };
+                            match self.policy.decide(&asked) {
+                                Verdict::Execute { rule } => ledger.execute(id, target, decided(&rule)),
+                                Verdict::Refuse { rule, reason } => ledger.refuse(id, target_id, rejected(&reason), decided(&rule)),
+                                Verdict::Review { rule, approvers } => {
+                                    let hold = Hold {
+                                        requester: event.sender.as_str(),
+                                        request,
+                                        target_id,
+                                        rule: &rule,
+                                        approvals_needed: approvers,
+                                        held: held.as_deref(),
+                                        source: &source,
+                                        now_ms: now,
+                                    };
+                                    let review = ledger.hold(hold).map_err(transient)?;
+                                    info!(request_id = %id, %target_id, rule = %rule, approvers, "Target queued for review.");
+                                    outcomes.push((target_id.clone(), Settled::Acknowledge(review.awaiting())));
+                                    continue;
+                                }
                             }
                         }
+                        .map_err(transient)?;
+                        self.count(target.action, execution.outcome.status, "request");
+                        Settled::Done(execution)
                     }
-                    .map_err(transient)?;
-                    self.count(target.action, execution.outcome.status, "request");
-                    execution
-                }
+                },
             };
-            outcomes.push((target.target_id.clone(), execution));
+            outcomes.push((target_id.clone(), settled));
         }
         Ok(outcomes)
     }
 
     fn signed(&self, topic: &str, key: &str, message_type: MessageType, value: Vec<u8>) -> RawRecord {
         self.identity.signer.sign_record(topic, message_type, Some(key.as_bytes().to_vec()), value, OffsetDateTime::now_utc())
-    }
-
-    /// A confirmation signed under its deterministic event id, so that the
-    /// same step of the same target always carries the same `ce_id`.
-    async fn confirmation(&self, topic: &str, confirmation: &TakedownConfirmation) -> Result<RawRecord, HandlerError> {
-        let value = self.identity.codec.encode(confirmation).await.map_err(|e| HandlerError::Transient(Box::new(e)))?;
-        let id = confirmation.event_id(&self.identity.agency.id);
-        let key = Some(confirmation.request_id.as_bytes().to_vec());
-        Ok(self.identity.signer.sign_record_with_id(&id, topic, MessageType::TakedownConfirmation, key, value, OffsetDateTime::now_utc()))
     }
 
     async fn on_request(&self, event: &VerifiedEvent, request: &FreezeRequest) -> Result<Vec<RawRecord>, HandlerError> {
@@ -156,7 +196,7 @@ impl<B: Book> HolderProcessor<B> {
         }
         let inbox = self.identity.topics.inbox(&event.sender);
         let mut out = Vec::with_capacity(outcomes.len() * 2);
-        for (target_id, execution) in outcomes {
+        for (target_id, settled) in outcomes {
             let ack = TakedownConfirmation {
                 request_id: request.request_id.clone(),
                 target_id: target_id.clone(),
@@ -168,7 +208,15 @@ impl<B: Book> HolderProcessor<B> {
                 executed_at: None,
                 decided_by: None,
             };
-            out.push(self.confirmation(&inbox, &ack).await?);
+            let execution = match settled {
+                Settled::Acknowledge(awaiting) => {
+                    let ack = TakedownConfirmation { reason: Some(awaiting), ..ack };
+                    out.push(confirmation(&self.identity, &inbox, &ack).await.map_err(codec)?);
+                    continue;
+                }
+                Settled::Done(execution) => execution,
+            };
+            out.push(confirmation(&self.identity, &inbox, &ack).await.map_err(codec)?);
             let done = execution.outcome;
             info!(request_id = %request.request_id, %target_id, status = done.status.as_str(), requester = %event.sender, "Request target settled.");
             let outcome = TakedownConfirmation {
@@ -181,7 +229,7 @@ impl<B: Book> HolderProcessor<B> {
                 decided_by: Some(Decision::automatic(execution.rule.as_deref().unwrap_or("default"))),
                 ..ack
             };
-            out.push(self.confirmation(&inbox, &outcome).await?);
+            out.push(confirmation(&self.identity, &inbox, &outcome).await.map_err(codec)?);
         }
         Ok(out)
     }
@@ -214,6 +262,14 @@ impl<B: Book> HolderProcessor<B> {
                 let execution = match ledger.execution(&alert.alert_id, &target.target_id).map_err(transient)? {
                     Some(known) if known.confirmed_by(&source) => known,
                     Some(_) => continue, // The same alert again: acted on, and told, on its first record.
+                    None if self.policy.proactive_limited()
+                        && !self
+                            .policy
+                            .proactive_may_act(ledger.with_book(|book, db| book.held(db, &target)).map_err(transient)?.as_deref()) =>
+                    {
+                        info!(alert_id = %alert.alert_id, target = %target.target_id, "Above the proactive limit: the target waits for a request.");
+                        continue;
+                    }
                     None => {
                         let decided = Decided { source: &source, rule: "proactive", now_ms: now };
                         let execution = ledger.execute(&alert.alert_id, &target, decided).map_err(transient)?;
@@ -240,7 +296,7 @@ impl<B: Book> HolderProcessor<B> {
                 warn!(alert_id = %alert.alert_id, publisher = %event.sender, "The topic policy does not let this holder confirm to the alert's publisher.");
                 continue;
             }
-            let confirmation = TakedownConfirmation {
+            let told = TakedownConfirmation {
                 request_id: alert.alert_id.clone(),
                 target_id,
                 status: done.status,
@@ -254,7 +310,7 @@ impl<B: Book> HolderProcessor<B> {
                 executed_at: Some(UnixMillis(execution.executed_at)),
                 decided_by: Some(Decision::automatic("proactive")),
             };
-            out.push(self.confirmation(&inbox, &confirmation).await?);
+            out.push(confirmation(&self.identity, &inbox, &told).await.map_err(codec)?);
         }
         Ok(out)
     }

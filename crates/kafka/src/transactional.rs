@@ -37,7 +37,7 @@ use crate::to_raw;
 /// `limit`: `send_offsets_to_transaction` can block past its own timeout when
 /// the group coordinator dies (confluentinc/librdkafka#5456, #5511). The thread
 /// is detached, so a stuck call does not keep the process from exiting.
-async fn bounded<T: Send + 'static>(
+pub(crate) async fn bounded<T: Send + 'static>(
     what: &'static str,
     limit: Duration,
     call: impl FnOnce() -> Result<T, KafkaError> + Send + 'static,

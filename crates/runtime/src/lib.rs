@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod failpoint;
 pub mod identity;
 pub mod metrics;
 pub mod pki;

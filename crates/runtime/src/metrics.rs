@@ -11,6 +11,7 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
@@ -57,6 +58,13 @@ impl Metrics {
         let family = Family::<Labels, Counter>::default();
         self.registry().register(name, help, family.clone());
         family
+    }
+
+    /// A gauge `<name>`.
+    pub fn gauge(&self, name: &str, help: &str) -> Gauge {
+        let gauge = Gauge::default();
+        self.registry().register(name, help, gauge.clone());
+        gauge
     }
 
     /// A histogram with `buckets` (upper bounds).

@@ -7,6 +7,7 @@ mod bench_freeze;
 mod bench_gateway;
 mod commands;
 mod consume;
+mod review;
 mod verify;
 
 use std::path::PathBuf;
@@ -71,6 +72,9 @@ enum Command {
     Token(commands::TokenArgs),
     /// Verify records from files offline, as a live consumer would, or run the conformance kit.
     Verify(verify::VerifyArgs),
+    /// A holder's review queue, as a named member of its staff: list, show, approve, reject; keygen.
+    #[command(subcommand)]
+    Review(review::ReviewCommand),
 }
 
 /// Where the command's agencies live: the hub file and, for an isolated run,
@@ -124,5 +128,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Case(c) => audit::case(&hub, c).await,
         Command::Bench(a) => bench::run(&cli.config, a).await,
         Command::Verify(a) => verify::run(a).await,
+        Command::Review(c) => review::run(c).await,
     }
 }

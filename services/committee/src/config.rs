@@ -21,6 +21,9 @@ pub struct CommitteeConfig {
     pub poll_interval_ms: u64,
     /// Who may send it takedown requests, on which legal basis.
     pub policy: concord_holder::RequestPolicy,
+    /// The review queue and the staff who decide on it; absent: no rule may ask for review.
+    #[serde(default)]
+    pub review: Option<concord_holder::ReviewConfig>,
 }
 
 fn default_poll() -> u64 {
@@ -34,7 +37,7 @@ impl CommitteeConfig {
     /// Loads `path` with `CONCORD_COMMITTEE__…` overrides.
     pub fn load(path: &std::path::Path) -> Result<Self, concord_runtime::config::ConfigError> {
         let config: Self = concord_runtime::config::load_with(path, "CONCORD_COMMITTEE", HEADER_DEFAULTS)?;
-        let problems = config.policy.problems();
+        let problems = concord_holder::policy_problems(&config.policy, config.review.as_ref());
         if !problems.is_empty() {
             return Err(concord_runtime::config::ConfigError::Invalid { origin: path.display().to_string(), problems });
         }

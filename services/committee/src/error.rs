@@ -24,6 +24,9 @@ pub enum CommitteeError {
     /// The inbox consumer failed.
     #[error(transparent)]
     Consumer(#[from] concord_kafka::ConsumerError),
+    /// The review desk failed.
+    #[error(transparent)]
+    Desk(#[from] concord_holder::DeskError),
     /// The reports folder could not be read.
     #[error("reports folder {path}: {source}")]
     Folder {

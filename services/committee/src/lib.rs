@@ -182,8 +182,10 @@ pub async fn run(config: CommitteeConfig, shutdown: CancellationToken) -> Result
         let (consumer, processor) = takedowns(identity.clone(), &config)?;
         metrics.consumer("takedowns", consumer.stats());
         let processor = processor.with_metrics(&metrics);
+        let desk = concord_holder::desk(&identity, config.review.as_ref(), &processor, &metrics, stop.clone())?;
         let committee = Committee::new(identity, config)?.with_metrics(&metrics);
-        together::<_, _, CommitteeError>(&stop, consumer.run(processor, stop.clone()), committee.run(stop.clone())).await
+        let both = together::<_, _, CommitteeError>(&stop, consumer.run(processor, stop.clone()), committee.run(stop.clone()));
+        together::<_, _, CommitteeError>(&stop, desk, both).await
     })
     .await
 }

@@ -118,14 +118,16 @@ impl Tracker {
         .join("; ");
         let finals = FINAL.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",");
         let sql = if c.status == TargetStatus::Acknowledged {
-            "UPDATE targets SET status = 'ACKNOWLEDGED' WHERE request_id = ?1 AND target_id = ?2 AND status = 'REQUESTED'".to_owned()
+            // The acknowledgement's reason says whether it awaits a review, and by how many approvers.
+            "UPDATE targets SET status = 'ACKNOWLEDGED', detail = ?3 WHERE request_id = ?1 AND target_id = ?2 AND status = 'REQUESTED'"
+                .to_owned()
         } else {
             format!(
                 "UPDATE targets SET status = ?3, detail = ?4, confirmed_at = ?5 WHERE request_id = ?1 AND target_id = ?2 AND status NOT IN ({finals})"
             )
         };
         if c.status == TargetStatus::Acknowledged {
-            self.db.execute(&sql, params![c.request_id, c.target_id]).map_err(self.wrap())?;
+            self.db.execute(&sql, params![c.request_id, c.target_id, detail]).map_err(self.wrap())?;
         } else {
             self.db.execute(&sql, params![c.request_id, c.target_id, status, detail, now_ms]).map_err(self.wrap())?;
         }

@@ -15,6 +15,9 @@ pub struct ExchangeConfig {
     pub service: ServiceHeader,
     /// Who may ask, on which legal basis; which alerts it acts on unasked.
     pub policy: RequestPolicy,
+    /// The review queue and the staff who decide on it; absent: no rule may ask for review.
+    #[serde(default)]
+    pub review: Option<concord_holder::ReviewConfig>,
     /// Deposit screening.
     #[serde(default)]
     pub screening: Screening,
@@ -61,7 +64,7 @@ impl ExchangeConfig {
     /// Loads `path` with `CONCORD_EXCHANGE__…` overrides.
     pub fn load(path: &std::path::Path) -> Result<Self, concord_runtime::config::ConfigError> {
         let config: Self = concord_runtime::config::load_with(path, "CONCORD_EXCHANGE", HEADER_DEFAULTS)?;
-        let problems = config.policy.problems();
+        let problems = concord_holder::policy_problems(&config.policy, config.review.as_ref());
         if !problems.is_empty() {
             return Err(concord_runtime::config::ConfigError::Invalid { origin: path.display().to_string(), problems });
         }

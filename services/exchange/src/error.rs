@@ -17,6 +17,9 @@ pub enum ExchangeError {
     /// Kafka failed.
     #[error(transparent)]
     Consumer(#[from] concord_kafka::ConsumerError),
+    /// The review desk failed.
+    #[error(transparent)]
+    Desk(#[from] concord_holder::DeskError),
     /// Publishing a hit failed.
     #[error(transparent)]
     Publish(#[from] PublishError),

@@ -17,6 +17,9 @@ pub struct IssuerConfig {
     pub policy: RequestPolicy,
     /// Where its token lives.
     pub holdings: Holdings,
+    /// The review queue and the staff who decide on it; absent: no rule may ask for review.
+    #[serde(default)]
+    pub review: Option<concord_holder::ReviewConfig>,
     /// A CSV of wallets (`chain,address,asset,balance`) to load into an empty
     /// ledger position at start: a demo stand-in for the issuer's real ledger.
     #[serde(default)]
@@ -40,7 +43,7 @@ impl IssuerConfig {
     /// Loads `path` with `CONCORD_ISSUER__…` overrides.
     pub fn load(path: &std::path::Path) -> Result<Self, concord_runtime::config::ConfigError> {
         let config: Self = concord_runtime::config::load_with(path, "CONCORD_ISSUER", HEADER_DEFAULTS)?;
-        let problems = config.policy.problems();
+        let problems = concord_holder::policy_problems(&config.policy, config.review.as_ref());
         if !problems.is_empty() {
             return Err(concord_runtime::config::ConfigError::Invalid { origin: path.display().to_string(), problems });
         }

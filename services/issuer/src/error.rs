@@ -18,6 +18,9 @@ pub enum IssuerError {
         #[source]
         source: std::io::Error,
     },
+    /// The review desk failed.
+    #[error(transparent)]
+    Desk(#[from] concord_holder::DeskError),
     /// Kafka failed.
     #[error(transparent)]
     Consumer(#[from] concord_kafka::ConsumerError),

@@ -19,6 +19,7 @@ pub mod store;
 use concord_holder::HolderProcessor;
 use concord_kafka::TransactionalProcessor;
 use concord_runtime::identity::Identity;
+use concord_runtime::shutdown::together;
 use tokio_util::sync::CancellationToken;
 
 pub use config::IssuerConfig;
@@ -47,9 +48,11 @@ pub async fn run(config: IssuerConfig, shutdown: CancellationToken) -> Result<()
     let header = config.service.clone();
     let stop = shutdown.clone();
     concord_runtime::service::serve(&header, &shutdown, move |identity, metrics| async move {
-        let (consumer, processor) = build(identity, &config)?;
+        let (consumer, processor) = build(identity.clone(), &config)?;
         metrics.consumer("freeze", consumer.stats());
-        Ok(consumer.run(processor.with_metrics(&metrics), stop.clone()).await?)
+        let processor = processor.with_metrics(&metrics);
+        let desk = concord_holder::desk(&identity, config.review.as_ref(), &processor, &metrics, stop.clone())?;
+        together::<_, _, IssuerError>(&stop, desk, consumer.run(processor, stop.clone())).await
     })
     .await
 }
