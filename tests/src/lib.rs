@@ -4,8 +4,10 @@
 //! `make up` started. Dropping the run deletes its topics, so tests run in
 //! parallel and leave nothing behind.
 
+mod process;
 mod review;
 
+pub use process::Holder;
 pub use review::{desk_call, free_port, review_desk, Staffer};
 
 use std::path::{Path, PathBuf};

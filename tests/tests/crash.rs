@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use concord_domain::{Indicator, IndicatorKind, TargetAction, TargetStatus};
@@ -25,70 +25,6 @@ const REQUESTS: usize = 2_000;
 const TAKEDOWNS: usize = 1_000;
 /// How long a holder stays down on its second kill (requests and re-sends pile up meanwhile).
 const DOWN: Duration = Duration::from_secs(3);
-
-/// One holder under test: its binary, config and log, and the running process.
-struct Holder {
-    binary: &'static str,
-    config: PathBuf,
-    log: PathBuf,
-    child: Option<Child>,
-    kills: u64,
-    down_until: Option<Instant>,
-}
-
-impl Holder {
-    fn start(binary: &'static str, config: PathBuf, log: PathBuf) -> Holder {
-        let child = Self::spawn(binary, &config, &log);
-        Holder { binary, config, log, child: Some(child), kills: 0, down_until: None }
-    }
-
-    fn spawn(binary: &str, config: &Path, log: &Path) -> Child {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
-        Command::new(self::binary(binary))
-            .arg(config)
-            .current_dir(root())
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("the {binary} binary is built (make build): {e}"))
-    }
-
-    /// SIGKILL; it comes back after `down` (at once for zero).
-    fn kill(&mut self, down: Duration) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap(); // SIGKILL
-            child.wait().unwrap();
-        }
-        self.kills += 1;
-        self.down_until = Some(Instant::now() + down);
-        self.keep_running();
-    }
-
-    /// Starts it when its down time is over, or if it stopped by itself (it
-    /// stops on a broker error inside a transaction).
-    fn keep_running(&mut self) {
-        if self.down_until.is_some_and(|t| Instant::now() < t) {
-            return;
-        }
-        let exited = match &mut self.child {
-            Some(child) => matches!(child.try_wait(), Ok(Some(_))),
-            None => true,
-        };
-        if exited {
-            self.child = Some(Self::spawn(self.binary, &self.config, &self.log));
-        }
-    }
-
-    fn stop(&mut self) -> String {
-        if let Some(mut child) = self.child.take() {
-            child.kill().ok();
-            child.wait().ok();
-        }
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        log[log.len().saturating_sub(2000)..].to_owned()
-    }
-}
 
 fn wallet(i: usize) -> String {
     concord_domain::indicators::numbered_tron_address("crash-wallet", i as u64)
