@@ -4,7 +4,8 @@
 # a forged alert (one agency's key, another agency's name) is rejected to the
 # dead-letter topic, the committee ingests scam reports, the exchange's deposit
 # screening hits the ring's wallet, law enforcement has the issuer freeze the
-# wallet, the exchange freeze the receiving account and the committee block the
+# wallet (above its automatic tier: acknowledged at once, executed when two
+# compliance officers approve through `concord review`), the exchange freeze the receiving account and the committee block the
 # number and the look-alike domain (each exactly once, tracked to EXECUTED), and
 # a partner without Kafka publishes an alert over HTTPS through the partner
 # gateway that another agency receives over SSE and a TAXII client reads as
@@ -81,16 +82,15 @@ echo "$(wc -l <"$out/hit") hit alert(s); the first:"
 head -n 1 "$out/hit" | python3 -c 'import json,sys; line=sys.stdin.read(); a=json.loads(line[line.index("{"):]); print("  " + a["description"]); print("  related_alert_ids:", a["related_alert_ids"], " indicators:", [i["value"] for i in a["indicators"]])'
 grep -q '"related_alert_ids":\["' "$out/hit" || fail "the hit does not reference the original alert"
 
-step "The issuer trusts law enforcement's alerts of confidence 90 or more: it freezes the ring's wallet without waiting for a request"
-for _ in $(seq 1 15); do
-  grep -q "Acted on a trusted alert" "$out/issuer.log" && break
+step "The issuer trusts law enforcement's alerts of confidence 90 or more, below 1,000,000 USDT: the ring's 225,000,000 USDT wallet waits for a request and two approvers"
+for _ in $(seq 1 10); do
+  grep -q "Above the proactive limit" "$out/issuer.log" && break
   sleep 1
 done
-if grep -q "Acted on a trusted alert" "$out/issuer.log"; then
-  grep "Acted on a trusted alert" "$out/issuer.log" | sed 's/\x1b\[[0-9;]*m//g' | head -n 1 | cut -c1-260
-  echo "(law enforcement gets a FROZEN confirmation for its alert; the freeze request below then finds the wallet ALREADY_FROZEN)"
+if grep -q "Above the proactive limit" "$out/issuer.log"; then
+  grep "Above the proactive limit" "$out/issuer.log" | sed 's/\x1b\[[0-9;]*m//g' | head -n 1 | cut -c1-200
 else
-  echo "(the wallet was frozen in an earlier run: the freeze request below finds it ALREADY_FROZEN)"
+  echo "(no new alert named a wallet the issuer holds)"
 fi
 
 step "Law enforcement sends freeze requests to the issuer and the exchange, and a takedown request to the committee"
@@ -98,21 +98,47 @@ step "Law enforcement sends freeze requests to the issuer and the exchange, and 
 "$CONCORD" case send --file config/samples/freeze-request-exchange.json --to exchange-global | tee -a "$out/sent"
 "$CONCORD" case send --file config/samples/takedown-request.json --to committee-ph | tee -a "$out/sent"
 requests=$(awk '{print $4}' "$out/sent")
+set -- $requests
+freeze=$1
+request_lines() { awk -v r="request $1" '/^  request/ { on = index($0, r) > 0 } on' "$out/case"; }
+
+step "The issuer acknowledges at once: 225,000,000 USDT is above its automatic tier, so the freeze awaits two approvers"
+for _ in $(seq 1 60); do
+  "$CONCORD" case status US-2026-0419 >"$out/case" 2>/dev/null && request_lines "$freeze" | grep -q "awaiting review" && break
+  sleep 0.5
+done
+request_lines "$freeze"
+request_lines "$freeze" | grep -q "awaiting review: 2 approvals needed" || fail "the issuer did not acknowledge the freeze as awaiting review"
+review() { "$CONCORD" review "$@" --holder http://127.0.0.1:9471; }
+echo "The issuer's queue, as compliance officer ana.ruiz sees it (the request is embargoed: an analyst without the approver role does not):"
+review list --as ana.ruiz | tee "$out/queue"
+grep -q "$freeze/t1 .*0 of 2 approvals" "$out/queue" || fail "the freeze is not in the issuer's review queue"
+review list --as carla.diaz
+review show "$freeze" t1 --as ana.ruiz | sed -n '2,3p'
+
+step "Two compliance officers approve, each signing with their own key; the analyst cannot (the request is embargoed: hidden from all but approvers)"
+review approve "$freeze" t1 --as carla.diaz 2>&1 | tee "$out/refused-approval" || true
+grep -qE "may not approve|no review of target" "$out/refused-approval" || fail "an analyst without the approver role approved"
+review approve "$freeze" t1 --as ana.ruiz --reason "court order 1:26-mj-00419 verified" | tee "$out/approved"
+review approve "$freeze" t1 --as ana.ruiz | tee -a "$out/approved"
+review approve "$freeze" t1 --as ben.okafor --reason "second approval" | tee -a "$out/approved"
+grep -q "ben.okafor: decided, \(FROZEN\|ALREADY_FROZEN\)" "$out/approved" || fail "the second approval did not decide the freeze"
+
 done_all() {
   "$CONCORD" case status US-2026-0419 >"$out/case" 2>/dev/null || return 1
   for r in $requests; do grep -qE "request $r .*(EXECUTED|PARTIAL|REJECTED)" "$out/case" || return 1; done
 }
 for _ in $(seq 1 60); do done_all && break; sleep 1; done
 
-step "The case's final state: each target's outcome, amount, and time from request to confirmation"
+step "The case's final state: each target's outcome, amount, who decided, and time from request to confirmation"
 head -n 1 "$out/case"
-request_lines() { awk -v r="request $1" '/^  request/ { on = index($0, r) > 0 } on' "$out/case"; }
 for r in $requests; do request_lines "$r"; done
 for r in $requests; do
   request_lines "$r" | head -n 1 | grep -q EXECUTED || fail "request $r did not reach EXECUTED: $(request_lines "$r")"
 done
-set -- $requests
 request_lines "$1" | grep -qE "target .*(FROZEN|ALREADY_FROZEN) .*USDT" || fail "the wallet is not frozen"
+request_lines "$1" | grep -q "decided by ana.ruiz, ben.okafor (rule court-orders-above-a-million)" || fail "the freeze does not name its approvers"
+request_lines "$2" | grep -q "decided by rule default" || fail "the exchange's freeze did not execute automatically"
 request_lines "$2" | grep -qE "target .*(FROZEN|ALREADY_FROZEN) .*USDT" || fail "the exchange account is not frozen"
 [ "$(request_lines "$3" | grep -c "TAKEN_DOWN")" = 2 ] || fail "the number and the domain were not both taken down"
 step "A partner without Kafka: the Thai committee publishes an alert over HTTPS through the partner gateway"
@@ -193,6 +219,7 @@ cat "$out/tampered"
 
 printf '\ndemo: OK — 2 alerts verified and delivered, 1 forgery rejected to concord.dlq.v1 with its reason,\n'
 printf '      scam reports turned into alerts, a screening hit at the exchange,\n'
+printf '      a 225,000,000 USDT freeze held for review and executed on two named approvals,\n'
 printf '      a wallet and an account frozen and a number and a domain taken down, each once and tracked to EXECUTED,\n'
 printf '      an alert published over HTTPS through the partner gateway, received over SSE and read as STIX over TAXII,\n'
 printf '      every record in the signed audit log,\n'

@@ -263,10 +263,11 @@ async fn decided(who: &Reviewer, verdict: &str, request: &str, target: &str, rea
     }
     let review = &answer["review"];
     let counted = if answer["counted"].as_bool() == Some(true) { "" } else { " (you had decided before: counted once)" };
+    let done = if verdict == "approve" { "approved" } else { "rejected" };
     match answer["outcome"]["status"].as_str() {
-        Some(status) => println!("review: {request}/{target} {verdict}d by {}{counted}: decided, {status}", session.staff),
+        Some(status) => println!("review: {request}/{target} {done} by {}{counted}: decided, {status}", session.staff),
         None => println!(
-            "review: {request}/{target} {verdict}d by {}{counted}: {} of {} approvals",
+            "review: {request}/{target} {done} by {}{counted}: {} of {} approvals",
             session.staff, review["approvals"], review["approvals_needed"]
         ),
     }
