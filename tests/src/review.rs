@@ -49,17 +49,7 @@ impl Staffer {
     /// A token for `act` (on `on`, with `why`) at holder `agency`.
     pub fn token(&self, agency: &str, act: &str, on: Option<(&str, &str)>, why: Option<&str>) -> String {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let claims = StaffClaims {
-            iss: self.id.clone(),
-            aud: agency.to_owned(),
-            iat: now,
-            exp: now + 60,
-            act: act.to_owned(),
-            req: on.map(|(r, _)| r.to_owned()),
-            tgt: on.map(|(_, t)| t.to_owned()),
-            why: why.map(str::to_owned),
-        };
-        self.signer.sign_json(STAFF_TOKEN_TYP, &claims)
+        self.signer.sign_json(STAFF_TOKEN_TYP, &StaffClaims::new(&self.id, agency, act, on, why, now, 60))
     }
 }
 

@@ -72,6 +72,23 @@ pub struct StaffClaims {
     pub why: Option<String>,
 }
 
+impl StaffClaims {
+    /// The claims of staff member `iss` at holder `aud` for `act` (on a
+    /// (request, target), with a reason), issued at `now_s` for `ttl_s` seconds.
+    pub fn new(iss: &str, aud: &str, act: &str, on: Option<(&str, &str)>, why: Option<&str>, now_s: i64, ttl_s: i64) -> Self {
+        StaffClaims {
+            iss: iss.to_owned(),
+            aud: aud.to_owned(),
+            iat: now_s,
+            exp: now_s + ttl_s,
+            act: act.to_owned(),
+            req: on.map(|(r, _)| r.to_owned()),
+            tgt: on.map(|(_, t)| t.to_owned()),
+            why: why.map(str::to_owned),
+        }
+    }
+}
+
 /// Why the desk did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum DeskError {
@@ -505,7 +522,7 @@ mod tests {
     }
 
     fn claims(iss: &str, aud: &str, iat: i64, exp: i64) -> StaffClaims {
-        StaffClaims { iss: iss.into(), aud: aud.into(), iat, exp, act: "list".into(), req: None, tgt: None, why: None }
+        StaffClaims::new(iss, aud, "list", None, None, iat, exp - iat)
     }
 
     #[test]

@@ -142,6 +142,26 @@ fn amount(text: &str) -> Option<u128> {
 }
 
 impl Rule {
+    /// A rule named `name` deciding `outcome` that matches every target (set the match fields to narrow it).
+    pub fn new(name: &str, outcome: RuleOutcome) -> Self {
+        Rule {
+            name: name.to_owned(),
+            requesters: Vec::new(),
+            roles: Vec::new(),
+            legal_bases: Vec::new(),
+            actions: Vec::new(),
+            chains: Vec::new(),
+            assets: Vec::new(),
+            min_held: None,
+            max_held: None,
+            urgencies: Vec::new(),
+            via_gateway: None,
+            outcome,
+            approvers: None,
+            reason: None,
+        }
+    }
+
     fn matches(&self, asked: &Asked<'_>) -> bool {
         let any = |list: &[String], value: Option<&str>| list.is_empty() || value.is_some_and(|v| list.iter().any(|x| x == v));
         let held = asked.held.and_then(amount);

@@ -6,8 +6,12 @@
 //! (read_committed) and verifies it. Latency is request signed → outcome
 //! verified at the requester.
 //!
-//! Two measurements: percentiles at a steady rate, and the highest rate the
-//! issuer keeps up with — a rate is sustained when, over a step of that rate,
+//! Three measurements: percentiles at a steady rate (the automatic path); the
+//! reviewed path — requests above the issuer's automatic tier wait for two
+//! approvers of its staff, and the time is measured from the last approval
+//! sent to the review API to the outcome verified at the requester (decision,
+//! book and outbox row in SQLite, then the outbox's Kafka transaction); and
+//! the highest rate the issuer keeps up with — a rate is sustained when, over a step of that rate,
 //! confirmations keep pace (≥ 95 % of the sending rate) and the backlog at the
 //! end of the step is under one second's worth of requests.
 
@@ -40,6 +44,7 @@ pub(crate) struct FreezeReport {
     steady_rate: u32,
     steady: Vec<Duration>,
     steady_sent: usize,
+    reviewed: Vec<Duration>,
     steps: Vec<Step>,
 }
 
@@ -60,6 +65,56 @@ const WARM_UP_SECS: u64 = 2;
 
 fn wallet(i: usize) -> String {
     concord_domain::indicators::numbered_tron_address("bench-freeze", i as u64)
+}
+
+/// Targets of the reviewed phase, and the rate of their last approvals.
+const REVIEWED: usize = 100;
+const APPROVALS_PER_SEC: u64 = 20;
+
+fn review_wallet(i: usize) -> String {
+    concord_domain::indicators::numbered_tron_address("bench-review", i as u64)
+}
+
+/// Two approvers of the benchmark issuer, with fresh keys, on `port`.
+fn review_desk(agency: &str, port: u16) -> anyhow::Result<(concord_holder::ReviewConfig, Vec<(String, concord_protocol::Signer)>)> {
+    let mut staff = Vec::new();
+    let mut signers = Vec::new();
+    for id in ["bench.approver-1", "bench.approver-2"] {
+        let (pem, public) = concord_runtime::pki::new_signing_key()?;
+        let key = concord_protocol::SigningKey::from_pkcs8_pem(agency.parse()?, &format!("{agency}/{id}"), &pem, "bench")?;
+        signers.push((id.to_owned(), concord_protocol::Signer::new(key, Duration::from_secs(60))));
+        staff.push(concord_holder::Staff {
+            id: id.into(),
+            name: id.into(),
+            roles: vec![concord_holder::StaffRole::Approver],
+            public_key: Some(concord_protocol::b64(&public)),
+            public_key_file: None,
+        });
+    }
+    let config = concord_holder::ReviewConfig { listen: format!("127.0.0.1:{port}"), escalate_after: 0.5, max_token_secs: 300, staff };
+    Ok((config, signers))
+}
+
+/// Approves (request, t1) as `who` until the review API answers 200 (404: not queued yet).
+async fn approve(
+    client: &reqwest::Client,
+    port: u16,
+    agency: &str,
+    who: &(String, concord_protocol::Signer),
+    id: &str,
+) -> anyhow::Result<()> {
+    let start = Instant::now();
+    loop {
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let claims = concord_holder::StaffClaims::new(&who.0, agency, "approve", Some((id, "t1")), None, now, 60);
+        let token = who.1.sign_json(concord_holder::STAFF_TOKEN_TYP, &claims);
+        let answer = client.post(format!("http://127.0.0.1:{port}/reviews/{id}/t1/approve")).bearer_auth(token).send().await?;
+        match answer.status().as_u16() {
+            200 => return Ok(()),
+            404 if start.elapsed() < Duration::from_secs(60) => tokio::time::sleep(Duration::from_millis(20)).await,
+            status => anyhow::bail!("approving {id} as {}: {status} {}", who.0, answer.text().await.unwrap_or_default()),
+        }
+    }
 }
 
 pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -198,6 +253,8 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
         + u64::from(args.rate) * args.secs
         + steps.iter().map(|r| u64::from(*r) * args.step_secs).sum::<u64>()
         + 3200 * args.step_secs) as usize; // and the half-way step
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let (desk, approvers) = review_desk(issuer.agency.id.as_str(), port)?;
     let state = std::env::temp_dir().join(format!("concord-{suffix}"));
     std::fs::create_dir_all(&state)?;
     let config = concord_issuer::IssuerConfig {
@@ -207,20 +264,34 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
             legal_bases: vec![concord_domain::LegalBasisKind::CourtOrder],
             accept_delegated: false,
             proactive: None,
-            rules: Vec::new(),
+            rules: vec![concord_holder::Rule {
+                min_held: Some("1000000".into()),
+                approvers: Some(2),
+                ..concord_holder::Rule::new("above-a-million", concord_holder::RuleOutcome::Review)
+            }],
         },
         holdings: concord_issuer::config::Holdings { chains: vec!["TRON".into()], assets: vec![WALLET_ASSET.into()] },
         ledger_seed: None,
-        review: None,
+        review: Some(desk),
     };
     {
         let ledger = store::open(&config.service.database, &config.holdings)?;
         let wallets: Vec<(String, String, String, String)> =
             (0..capacity).map(|i| ("TRON".to_owned(), wallet(i), WALLET_ASSET.to_owned(), "1000.00".to_owned())).collect();
         store::put_wallets(&ledger, &wallets)?;
+        let large: Vec<(String, String, String, String)> =
+            (0..REVIEWED).map(|i| ("TRON".to_owned(), review_wallet(i), WALLET_ASSET.to_owned(), "2000000.00".to_owned())).collect();
+        store::put_wallets(&ledger, &large)?;
     }
     let (processor_side, processor) = concord_issuer::build(issuer.clone(), &config)?;
     let shutdown = CancellationToken::new();
+    let desk_task = tokio::spawn(concord_holder::desk(
+        &issuer,
+        config.review.as_ref(),
+        &processor,
+        &concord_runtime::metrics::Metrics::new(),
+        shutdown.clone(),
+    )?);
     let issuer_task = tokio::spawn(processor_side.run(processor, shutdown.clone()));
 
     // Law enforcement's side: the sender, and a reader that verifies each outcome.
@@ -274,6 +345,32 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
     let steady = rig.take_latencies();
     anyhow::ensure!(rig.outstanding() == 0, "{} steady-phase requests were not confirmed within 120 s", rig.outstanding());
 
+    // The reviewed path: each request acknowledged as awaiting two approvals;
+    // the first approvals all given, then the last ones at a steady rate, each
+    // timed from its sending to its outcome verified at the requester.
+    eprintln!("bench: reviewed freezes — {REVIEWED} requests, last approvals at {APPROVALS_PER_SEC}/s");
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let agency = issuer.agency.id.to_string();
+    let mut reviewed_ids = Vec::with_capacity(REVIEWED);
+    for i in 0..REVIEWED {
+        let mut request = crate::bench_freeze::request(i);
+        request.targets[0].indicator.value = review_wallet(i);
+        rig.producer.publish(&rig.inbox, request.request_id.as_bytes(), &request).await?;
+        reviewed_ids.push(request.request_id);
+    }
+    for id in &reviewed_ids {
+        approve(&client, port, &agency, &approvers[0], id).await?;
+    }
+    let mut interval = tokio::time::interval(Duration::from_millis(1000 / APPROVALS_PER_SEC));
+    for id in &reviewed_ids {
+        interval.tick().await;
+        rig.pending.lock().expect("pending lock").insert(id.clone(), Instant::now());
+        approve(&client, port, &agency, &approvers[1], id).await?;
+    }
+    rig.drain(Duration::from_secs(60)).await;
+    anyhow::ensure!(rig.outstanding() == 0, "{} reviewed requests had no outcome within 60 s of their last approval", rig.outstanding());
+    let reviewed = rig.take_latencies();
+
     let mut measured: Vec<Step> = Vec::new();
     for rate in steps {
         eprintln!("bench: freeze round trip, step at {rate} requests/s for {} s", args.step_secs);
@@ -293,11 +390,12 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
 
     shutdown.cancel();
     issuer_task.await?.context("the benchmark issuer failed")?;
+    desk_task.await?.context("the benchmark issuer's review desk failed")?;
     reader.await??;
     let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
     delete_topics(&admin, &names).await?;
     std::fs::remove_dir_all(&state).ok();
-    Ok(FreezeReport { steady_rate: args.rate, steady, steady_sent, steps: measured })
+    Ok(FreezeReport { steady_rate: args.rate, steady, steady_sent, reviewed, steps: measured })
 }
 
 impl FreezeReport {
@@ -310,6 +408,16 @@ impl FreezeReport {
         println!("| p95 | {:.1} |", ms(percentile(s, 0.95)));
         println!("| p99 | {:.1} |", ms(percentile(s, 0.99)));
         println!("| max | {:.1} |", ms(s.last().copied().unwrap_or_default()));
+        println!();
+        let r = &self.reviewed;
+        println!(
+            "| reviewed freeze: last approval sent → outcome verified at the requester ({} targets, last approvals at {APPROVALS_PER_SEC}/s) | ms |",
+            r.len()
+        );
+        println!("|---|---:|");
+        println!("| p50 | {:.1} |", ms(percentile(r, 0.50)));
+        println!("| p99 | {:.1} |", ms(percentile(r, 0.99)));
+        println!("| max | {:.1} |", ms(r.last().copied().unwrap_or_default()));
         println!();
         println!("| step rate (req/s) | sent | confirmed during the step | backlog at its end | p99 (ms) | sustained |");
         println!("|---:|---:|---:|---:|---:|---|");

@@ -103,17 +103,7 @@ impl Session {
 
     fn token(&self, act: &str, on: Option<(&str, &str)>, why: Option<&str>) -> String {
         let now = time::OffsetDateTime::now_utc().unix_timestamp();
-        let claims = StaffClaims {
-            iss: self.staff.clone(),
-            aud: self.agency.clone(),
-            iat: now,
-            exp: now + 60,
-            act: act.to_owned(),
-            req: on.map(|(r, _)| r.to_owned()),
-            tgt: on.map(|(_, t)| t.to_owned()),
-            why: why.map(str::to_owned),
-        };
-        self.signer.sign_json(STAFF_TOKEN_TYP, &claims)
+        self.signer.sign_json(STAFF_TOKEN_TYP, &StaffClaims::new(&self.staff, &self.agency, act, on, why, now, 60))
     }
 
     async fn get(&self, path: &str, act: &str) -> anyhow::Result<Value> {
