@@ -276,12 +276,12 @@ pub(crate) fn read_execution(db: &Connection, request_id: &str, target_id: &str)
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use concord_domain::IndicatorKind;
 
     /// A book that freezes by adding one row per call, so a second execution shows.
-    struct Counting;
+    pub(crate) struct Counting;
 
     impl Book for Counting {
         const ACTIONS: &'static [TargetAction] = &[TargetAction::FreezeWallet];
@@ -320,7 +320,7 @@ mod tests {
         Decided { source, rule: "default", now_ms }
     }
 
-    fn frozen_rows(ledger: &Ledger<Counting>) -> i64 {
+    pub(crate) fn frozen_rows(ledger: &Ledger<Counting>) -> i64 {
         ledger.db().query_row("SELECT count(*) FROM frozen", [], |r| r.get(0)).unwrap()
     }
 

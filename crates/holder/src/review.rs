@@ -684,6 +684,95 @@ mod tests {
     }
 
     #[test]
+    fn a_completing_decision_executes_once_with_its_outbox_row_and_later_ones_change_nothing() {
+        use crate::ledger::tests::{frozen_rows, Counting};
+        let mut ledger = Ledger::open(std::path::Path::new(":memory:"), Counting).unwrap();
+        let review = sample_review();
+        let hold = |source| Hold {
+            requester: "enforcement-us",
+            request: &review.request,
+            target_id: "t1",
+            rule: "large",
+            approvals_needed: 2,
+            held: Some("225000000.00"),
+            source,
+            now_ms: 1_000,
+        };
+        let queued = ledger.hold(hold("inbox/0@7")).unwrap();
+        assert_eq!(ledger.hold(hold("inbox/0@9")).unwrap(), queued, "queued once: the first record keeps it");
+        let (ana, ben, carla, vic) = (
+            staff("ana", &[StaffRole::Approver]),
+            staff("ben", &[StaffRole::Approver]),
+            staff("carla", &[StaffRole::Reviewer]),
+            staff("vic", &[StaffRole::Viewer]),
+        );
+        let on = ("r1", "t1");
+        let first = ledger.decide(on, &ana, (Verdict::Approve, Some("checked")), "tok-1", 2_000).unwrap();
+        assert!(first.counted && first.executed.is_none());
+        let again = ledger.decide(on, &ana, (Verdict::Approve, None), "tok-2", 2_500).unwrap();
+        assert!(!again.counted && again.executed.is_none(), "the same approver counts once");
+        assert!(matches!(ledger.decide(on, &carla, (Verdict::Approve, None), "t", 2_600), Err(DecideError::Forbidden { .. })));
+        assert!(matches!(ledger.decide(on, &vic, (Verdict::Reject, Some("no")), "t", 2_600), Err(DecideError::Forbidden { .. })));
+        assert!(matches!(ledger.decide(on, &carla, (Verdict::Reject, Some("  ")), "t", 2_600), Err(DecideError::NoReason)));
+        assert_eq!(
+            (frozen_rows(&ledger), ledger.outbox_after(0, 10).unwrap().len()),
+            (0, 0),
+            "nothing executed before the second approver"
+        );
+        let done = ledger.decide(on, &ben, (Verdict::Approve, None), "tok-3", 3_000).unwrap();
+        let execution = done.executed.unwrap();
+        assert_eq!((execution.outcome.status, execution.rule.as_deref()), (concord_domain::TargetStatus::Frozen, Some("large")));
+        assert_eq!(done.review.state, ReviewState::Approved);
+        assert!(matches!(ledger.decide(on, &carla, (Verdict::Reject, Some("late")), "t", 4_000), Err(DecideError::Closed("approved"))));
+        assert_eq!(frozen_rows(&ledger), 1, "the book changed once");
+        let outbox = ledger.outbox_after(0, 10).unwrap();
+        assert_eq!(outbox.len(), 1);
+        assert_eq!(
+            (outbox[0].reviewers.clone(), outbox[0].requester.as_str()),
+            (vec!["ana".to_owned(), "ben".to_owned()], "enforcement-us")
+        );
+        assert!(ledger.outbox_after(outbox[0].seq, 10).unwrap().is_empty());
+        ledger.set_outbox_cursor(outbox[0].seq).unwrap();
+        ledger.set_outbox_cursor(0).unwrap();
+        assert_eq!(ledger.outbox_cursor().unwrap(), outbox[0].seq, "the cursor never moves back");
+        let kept = ledger.review("r1", "t1").unwrap().unwrap();
+        assert_eq!(
+            kept.decisions.iter().map(|d| (d.reviewer.as_str(), d.token.as_str())).collect::<Vec<_>>(),
+            [("ana", "tok-1"), ("ben", "tok-3")]
+        );
+        assert!(ledger.reviews(false).unwrap().is_empty() && ledger.reviews(true).unwrap().len() == 1);
+    }
+
+    #[test]
+    fn one_rejection_refuses_the_target_and_names_who_and_why() {
+        use crate::ledger::tests::{frozen_rows, Counting};
+        let mut ledger = Ledger::open(std::path::Path::new(":memory:"), Counting).unwrap();
+        let review = sample_review();
+        let hold = Hold {
+            requester: "enforcement-us",
+            request: &review.request,
+            target_id: "t1",
+            rule: "large",
+            approvals_needed: 2,
+            held: None,
+            source: "inbox/0@7",
+            now_ms: 1_000,
+        };
+        ledger.hold(hold).unwrap();
+        ledger.decide(("r1", "t1"), &staff("ana", &[StaffRole::Approver]), (Verdict::Approve, None), "t", 2_000).unwrap();
+        let no = ledger
+            .decide(("r1", "t1"), &staff("carla", &[StaffRole::Reviewer]), (Verdict::Reject, Some("wrong wallet")), "t", 3_000)
+            .unwrap();
+        let refused = no.executed.unwrap();
+        assert_eq!(refused.outcome.status, concord_domain::TargetStatus::Rejected);
+        assert_eq!(refused.outcome.reason.as_deref(), Some("rejected by carla: wrong wallet (rule large)"));
+        assert_eq!(ledger.outbox_after(0, 10).unwrap()[0].reviewers, vec!["carla".to_owned()]);
+        assert_eq!(frozen_rows(&ledger), 0);
+        let missing = ledger.decide(("r1", "t9"), &staff("ana", &[StaffRole::Approver]), (Verdict::Approve, None), "t", 4_000);
+        assert!(matches!(missing, Err(DecideError::NotFound { .. })));
+    }
+
+    #[test]
     fn the_staff_table_names_each_problem() {
         let policy: RequestPolicy =
             toml::from_str("requesters = []\nlegal_bases = []\n[[rule]]\nname = \"big\"\noutcome = \"review\"\napprovers = 2").unwrap();
