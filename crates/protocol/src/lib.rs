@@ -13,6 +13,7 @@
 
 mod codec;
 pub mod dead_letter;
+pub mod governance;
 mod headers;
 pub mod jose;
 mod reason;
