@@ -137,6 +137,18 @@ pub fn sign_version(version: &DirectoryVersion, id: &str, seed: &[u8; 32]) -> Go
     GovernorSignature { governor: id.to_owned(), signature: b64(pair.sign(&canonical_bytes(version)).as_ref()) }
 }
 
+/// Signs `version` as governor `id` with an Ed25519 key given as a PKCS#8
+/// document (what `concord directory keygen` writes, PEM-decoded).
+pub fn sign_version_pkcs8(version: &DirectoryVersion, id: &str, der: &[u8]) -> Result<GovernorSignature, String> {
+    let pair = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der).map_err(|e| format!("not an Ed25519 key: {e}"))?;
+    Ok(GovernorSignature { governor: id.to_owned(), signature: b64(pair.sign(&canonical_bytes(version)).as_ref()) })
+}
+
+/// The governors of `set` whose signatures on `signed` verify, by id.
+pub fn valid_signers(set: &Governors, signed: &SignedVersion) -> Vec<String> {
+    signers(set, signed, &canonical_bytes(&signed.version)).into_iter().map(str::to_owned).collect()
+}
+
 /// The public key of the Ed25519 key of `seed`, base64url.
 pub fn public_key(seed: &[u8; 32]) -> String {
     let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(seed).expect("any 32 bytes are an Ed25519 seed");

@@ -7,6 +7,7 @@ mod bench_freeze;
 mod bench_gateway;
 mod commands;
 mod consume;
+mod directory;
 mod review;
 mod verify;
 
@@ -75,6 +76,9 @@ enum Command {
     /// A holder's review queue, as a named member of its staff: list, show, approve, reject; keygen.
     #[command(subcommand)]
     Review(review::ReviewCommand),
+    /// The agency directory's governance offline: governor keys, proposed versions, signatures, the threshold check.
+    #[command(subcommand)]
+    Directory(directory::DirectoryCommand),
 }
 
 /// Where the command's agencies live: the hub file and, for an isolated run,
@@ -129,5 +133,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench(a) => bench::run(&cli.config, a).await,
         Command::Verify(a) => verify::run(a).await,
         Command::Review(c) => review::run(c).await,
+        Command::Directory(c) => directory::run(c),
     }
 }

@@ -164,28 +164,35 @@ fn line(r: &Value) -> String {
     )
 }
 
+/// Writes a new personal Ed25519 key: `<out>.key` (PKCS#8 PEM, 0600, never
+/// overwritten) and `<out>.pub` (the raw public key, base64url), which it returns.
+pub(crate) fn write_key_pair(out: &std::path::Path) -> anyhow::Result<String> {
+    let (pem, public) = concord_runtime::pki::new_signing_key()?;
+    if let Some(parent) = out.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    // Appended, not set: an id like ana.ruiz has a dot of its own.
+    let key = PathBuf::from(format!("{}.key", out.display()));
+    let public_path = PathBuf::from(format!("{}.pub", out.display()));
+    if key.exists() {
+        bail!("{} exists; a personal key is not overwritten", key.display());
+    }
+    std::fs::write(&key, pem)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
+    }
+    let public = concord_protocol::b64(&public);
+    std::fs::write(&public_path, format!("{public}\n"))?;
+    Ok(public)
+}
+
 pub(crate) async fn run(command: ReviewCommand) -> anyhow::Result<()> {
     match command {
         ReviewCommand::Keygen { out } => {
-            let (pem, public) = concord_runtime::pki::new_signing_key()?;
-            if let Some(parent) = out.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            // Appended, not set: an id like ana.ruiz has a dot of its own.
-            let key = PathBuf::from(format!("{}.key", out.display()));
-            let public_path = PathBuf::from(format!("{}.pub", out.display()));
-            if key.exists() {
-                bail!("{} exists; a personal key is not overwritten", key.display());
-            }
-            std::fs::write(&key, pem)?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))?;
-            }
-            let public = concord_protocol::b64(&public);
-            std::fs::write(&public_path, format!("{public}\n"))?;
-            println!("review: key written to {} and {}; public key {public}", key.display(), public_path.display());
+            let public = write_key_pair(&out)?;
+            println!("review: key written to {0}.key and {0}.pub; public key {public}", out.display());
             Ok(())
         }
         ReviewCommand::List { who, all } => {
