@@ -207,6 +207,11 @@ async fn reviews_take_distinct_approvers_a_rejection_stops_one_and_outcomes_name
     let frozen = &steps(&big)[1];
     assert_eq!(frozen.status, TargetStatus::Frozen);
     assert_eq!(frozen.amount_frozen.as_deref(), Some("225000000.00"));
+    let said = frozen.reason.as_deref().unwrap_or_default();
+    assert!(
+        said.starts_with("approved by ana.ruiz at ") && said.contains(" (court order checked), ben.okafor at "),
+        "who approved, when and why are in the signed outcome: {said}"
+    );
     let decided = frozen.decided_by.clone().unwrap();
     assert_eq!(
         (decided.kind, decided.rule.as_deref(), decided.reviewers),

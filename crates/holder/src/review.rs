@@ -590,7 +590,11 @@ fn complete<B: Book>(tx: &Transaction<'_>, book: &B, review: &Review, state: Rev
     let source = format!("review:{}/{}", review.request_id, review.target_id);
     let decided = Decided { source: &source, rule: &review.rule, now_ms };
     let outcome = match (state, review.target()) {
-        (ReviewState::Approved, Some(target)) => book.execute(tx, target, &format!("{}/{}", review.request_id, review.target_id))?,
+        (ReviewState::Approved, Some(target)) => {
+            let done = book.execute(tx, target, &format!("{}/{}", review.request_id, review.target_id))?;
+            // Who approved, when and why, into the signed outcome: the audit log and evidence bundles keep it.
+            Outcome { reason: done.reason.clone().or_else(|| Some(approvals(review))), ..done }
+        }
         (ReviewState::Approved, None) => Outcome::refused(concord_domain::TargetStatus::Rejected, "the request names no such target"),
         _ => {
             let rejection = review.decisions.iter().find(|d| d.verdict == Verdict::Reject).expect("a rejected review has a rejection");
@@ -609,6 +613,26 @@ fn complete<B: Book>(tx: &Transaction<'_>, book: &B, review: &Review, state: Rev
         params![review.requester, review.request_id, review.target_id],
     )?;
     Ok(execution)
+}
+
+/// `approved by ana at 2026-12-02T10:00:00Z (order checked), ben at …`.
+fn approvals(review: &Review) -> String {
+    let each: Vec<String> = review
+        .decisions
+        .iter()
+        .filter(|d| d.verdict == Verdict::Approve)
+        .map(|d| {
+            let at = time::OffsetDateTime::from_unix_timestamp(d.at_ms / 1000)
+                .ok()
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                .unwrap_or_else(|| d.at_ms.to_string());
+            match &d.reason {
+                Some(why) => format!("{} at {at} ({why})", d.reviewer),
+                None => format!("{} at {at}", d.reviewer),
+            }
+        })
+        .collect();
+    format!("approved by {}", each.join(", "))
 }
 
 #[cfg(test)]
@@ -722,6 +746,11 @@ mod tests {
         let done = ledger.decide(on, &ben, (Verdict::Approve, None), "tok-3", 3_000).unwrap();
         let execution = done.executed.unwrap();
         assert_eq!((execution.outcome.status, execution.rule.as_deref()), (concord_domain::TargetStatus::Frozen, Some("large")));
+        assert_eq!(
+            execution.outcome.reason.as_deref(),
+            Some("approved by ana at 1970-01-01T00:00:02Z (checked), ben at 1970-01-01T00:00:03Z"),
+            "who approved, when and why go into the signed outcome"
+        );
         assert_eq!(done.review.state, ReviewState::Approved);
         assert!(matches!(ledger.decide(on, &carla, (Verdict::Reject, Some("late")), "t", 4_000), Err(DecideError::Closed("approved"))));
         assert_eq!(frozen_rows(&ledger), 1, "the book changed once");
