@@ -27,7 +27,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use concord_domain::{Decision, TakedownConfirmation, UnixMillis};
+use concord_domain::{Decision, UnixMillis};
 use concord_kafka::{ConsumerError, Outbox};
 use concord_runtime::identity::Identity;
 use concord_runtime::metrics::{Labels, Metrics};
@@ -41,7 +41,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::ledger::{Book, Ledger, LedgerError};
-use crate::processor::confirmation;
+use crate::processor::{confirmation, outcome};
 use crate::review::{DecideError, Review, ReviewConfig, Staff, Verdict};
 
 /// The `typ` of a staff token.
@@ -140,9 +140,6 @@ pub enum TokenError {
     /// The signature, the audience or the times do not hold.
     #[error("{0}")]
     Invalid(String),
-    /// It does not allow this call.
-    #[error("the token does not allow this call: {0}")]
-    Scope(String),
 }
 
 impl StaffKeys {
@@ -298,18 +295,8 @@ impl<B: Book> Desk<B> {
             if let Some(last) = rows.last().map(|r| r.seq) {
                 let mut records = Vec::with_capacity(rows.len());
                 for row in &rows {
-                    let done = &row.execution.outcome;
-                    let outcome = TakedownConfirmation {
-                        request_id: row.request_id.clone(),
-                        target_id: row.target_id.clone(),
-                        status: done.status,
-                        reason: done.reason.clone(),
-                        amount_frozen: done.amount.clone(),
-                        asset: done.asset.clone(),
-                        ledger_ref: done.ledger_ref.clone(),
-                        executed_at: Some(UnixMillis(row.execution.executed_at)),
-                        decided_by: Some(Decision::reviewed(&row.rule, row.reviewers.clone())),
-                    };
+                    let decided = Decision::reviewed(&row.rule, row.reviewers.clone());
+                    let outcome = outcome(&row.request_id, &row.target_id, row.execution.clone(), decided);
                     let requester: concord_domain::AgencyId =
                         row.requester.parse().map_err(|e| DeskError::Record(format!("requester {:?}: {e}", row.requester)))?;
                     let inbox = self.identity.topics.inbox(&requester);
@@ -347,9 +334,9 @@ impl<B: Book> Desk<B> {
                 "Review overdue: escalated.");
             self.metrics.escalated.inc();
         }
-        let open = ledger.reviews(false)?;
-        self.metrics.open.set(open.len() as i64);
-        self.metrics.overdue.set(open.iter().filter(|r| r.escalated_at.is_some()).count() as i64);
+        let (open, overdue) = ledger.open_reviews()?;
+        self.metrics.open.set(open);
+        self.metrics.overdue.set(overdue);
         Ok(())
     }
 }
@@ -397,8 +384,8 @@ fn caller<B>(shared: &Shared<B>, headers: &HeaderMap, act: &str, on: Option<(&st
     let scoped = claims.act == act && on.is_none_or(|(r, t)| claims.req.as_deref() == Some(r) && claims.tgt.as_deref() == Some(t));
     if !scoped {
         let asked = on.map(|(r, t)| format!("{act} {r}/{t}")).unwrap_or(act.to_owned());
-        let scope = TokenError::Scope(format!("it allows {} {:?}/{:?}, not {asked}", claims.act, claims.req, claims.tgt));
-        return Err((StatusCode::FORBIDDEN, scope.to_string()));
+        let scope = format!("the token does not allow this call: it allows {} {:?}/{:?}, not {asked}", claims.act, claims.req, claims.tgt);
+        return Err((StatusCode::FORBIDDEN, scope));
     }
     Ok((staff, claims))
 }
@@ -454,7 +441,7 @@ async fn decide<B: Book>(
         "reject" => Verdict::Reject,
         other => return problem(StatusCode::NOT_FOUND, format!("{other:?} is not a verdict (approve, reject)")),
     };
-    let (staff, claims) = match caller(&shared, &headers, &verdict_name(verdict), Some((&request, &target))) {
+    let (staff, claims) = match caller(&shared, &headers, verdict.as_str(), Some((&request, &target))) {
         Ok(c) => c,
         Err((status, detail)) => return problem(status, detail),
     };
@@ -469,13 +456,13 @@ async fn decide<B: Book>(
     );
     match taken {
         Ok(taken) => {
-            shared.metrics.decisions.get_or_create(&vec![("verdict".to_owned(), verdict_name(verdict))]).inc();
+            shared.metrics.decisions.get_or_create(&vec![("verdict".to_owned(), verdict.as_str().to_owned())]).inc();
             if taken.executed.is_some() {
                 // Decided and committed with the book's change; the outcome is not published yet.
                 concord_runtime::failpoint::hit("review-decided");
                 shared.decided.notify_one();
             }
-            info!(request_id = %request, target_id = %target, reviewer = %staff.id, verdict = %verdict_name(verdict), counted = taken.counted,
+            info!(request_id = %request, target_id = %target, reviewer = %staff.id, verdict = verdict.as_str(), counted = taken.counted,
                 state = ?taken.review.state, "Review decision taken.");
             let now = UnixMillis::now().0;
             let outcome =
@@ -487,13 +474,6 @@ async fn decide<B: Book>(
         Err(e @ DecideError::Forbidden { .. }) => problem(StatusCode::FORBIDDEN, e),
         Err(e @ (DecideError::NoReason | DecideError::Closed(_))) => problem(StatusCode::CONFLICT, e),
         Err(e @ DecideError::Ledger(_)) => problem(StatusCode::SERVICE_UNAVAILABLE, e),
-    }
-}
-
-fn verdict_name(verdict: Verdict) -> String {
-    match verdict {
-        Verdict::Approve => "approve".into(),
-        Verdict::Reject => "reject".into(),
     }
 }
 

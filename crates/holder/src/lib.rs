@@ -29,8 +29,8 @@ pub use ledger::{add_column, source_of, Book, Decided, Execution, Ledger, Ledger
 pub use policy::{Asked, ProactivePolicy, RequestPolicy, Rule, RuleOutcome, Verdict};
 pub use processor::HolderProcessor;
 pub use review::{
-    tally, unreviewed_problems, DecideError, DecisionTaken, Hold, OutboxRow, Review, ReviewConfig, ReviewDecision, ReviewState, Staff,
-    StaffRole, Verdict as ReviewVerdict,
+    tally, unreviewed_problems, DecideError, DecisionTaken, Hold, OutboxRow, Queued, Review, ReviewConfig, ReviewDecision, ReviewState,
+    Staff, StaffRole, Verdict as ReviewVerdict,
 };
 
 /// Every problem of a holder's `[policy]` and `[review]` tables together.

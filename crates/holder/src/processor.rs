@@ -48,6 +48,22 @@ fn codec(e: concord_protocol::CodecError) -> HandlerError {
     HandlerError::Transient(Box::new(e))
 }
 
+/// The outcome confirmation of (request, target) from its execution, decided as `decided_by` says.
+pub(crate) fn outcome(request_id: &str, target_id: &str, execution: Execution, decided_by: Decision) -> TakedownConfirmation {
+    let done = execution.outcome;
+    TakedownConfirmation {
+        request_id: request_id.to_owned(),
+        target_id: target_id.to_owned(),
+        status: done.status,
+        reason: done.reason,
+        amount_frozen: done.amount,
+        asset: done.asset,
+        ledger_ref: done.ledger_ref,
+        executed_at: Some(UnixMillis(execution.executed_at)),
+        decided_by: Some(decided_by),
+    }
+}
+
 /// A confirmation signed under its deterministic event id, so that the same
 /// step of the same target always carries the same `ce_id`.
 pub(crate) async fn confirmation(
@@ -118,14 +134,14 @@ impl<B: Book> HolderProcessor<B> {
             let known = ledger.execution(id, target_id).map_err(transient)?;
             let settled = match known {
                 Some(known) if known.confirmed_by(&source) => Settled::Done(known),
-                Some(_) => match ledger.review(id, target_id).map_err(transient)? {
+                Some(_) => match ledger.queued(id, target_id).map_err(transient)? {
                     // Reviewed and decided before this record's transaction committed:
                     // the outcome is the outbox's, the acknowledgement still this record's.
-                    Some(review) if review.source == source => Settled::Acknowledge(review.awaiting()),
+                    Some(queued) if queued.source == source => Settled::Acknowledge(queued.awaiting),
                     _ => continue, // Confirmed by the record that settled it.
                 },
-                None => match ledger.review(id, target_id).map_err(transient)? {
-                    Some(review) if review.source == source => Settled::Acknowledge(review.awaiting()),
+                None => match ledger.queued(id, target_id).map_err(transient)? {
+                    Some(queued) if queued.source == source => Settled::Acknowledge(queued.awaiting),
                     Some(_) => continue, // Queued by another record, which acknowledged it.
                     None => {
                         let decided = |rule| Decided { source: &source, rule, now_ms: now };
@@ -217,19 +233,10 @@ impl<B: Book> HolderProcessor<B> {
                 Settled::Done(execution) => execution,
             };
             out.push(confirmation(&self.identity, &inbox, &ack).await.map_err(codec)?);
-            let done = execution.outcome;
-            info!(request_id = %request.request_id, %target_id, status = done.status.as_str(), requester = %event.sender, "Request target settled.");
-            let outcome = TakedownConfirmation {
-                status: done.status,
-                reason: done.reason,
-                amount_frozen: done.amount,
-                asset: done.asset,
-                ledger_ref: done.ledger_ref,
-                executed_at: Some(UnixMillis(execution.executed_at)),
-                decided_by: Some(Decision::automatic(execution.rule.as_deref().unwrap_or("default"))),
-                ..ack
-            };
-            out.push(confirmation(&self.identity, &inbox, &outcome).await.map_err(codec)?);
+            info!(request_id = %request.request_id, %target_id, status = execution.outcome.status.as_str(), requester = %event.sender, "Request target settled.");
+            let decided = Decision::automatic(execution.rule.as_deref().unwrap_or("default"));
+            let done = outcome(&request.request_id, &target_id, execution, decided);
+            out.push(confirmation(&self.identity, &inbox, &done).await.map_err(codec)?);
         }
         Ok(out)
     }
@@ -290,25 +297,17 @@ impl<B: Book> HolderProcessor<B> {
             .may_publish(&inbox, &self.identity.agency, MessageType::TakedownConfirmation, &self.identity.directory)
             .is_ok();
         for (target_id, execution) in acted {
-            let done = execution.outcome;
-            info!(alert_id = %alert.alert_id, %target_id, status = done.status.as_str(), publisher = %event.sender, confidence = alert.confidence, "Acted on a trusted alert without a request.");
+            info!(alert_id = %alert.alert_id, %target_id, status = execution.outcome.status.as_str(), publisher = %event.sender, confidence = alert.confidence, "Acted on a trusted alert without a request.");
             if !may_tell {
                 warn!(alert_id = %alert.alert_id, publisher = %event.sender, "The topic policy does not let this holder confirm to the alert's publisher.");
                 continue;
             }
             let told = TakedownConfirmation {
-                request_id: alert.alert_id.clone(),
-                target_id,
-                status: done.status,
                 reason: Some(format!(
                     "proactive, on alert {} (confidence {}) from {} under {}'s policy",
                     alert.alert_id, alert.confidence, event.sender, self.identity.agency.id
                 )),
-                amount_frozen: done.amount,
-                asset: done.asset,
-                ledger_ref: done.ledger_ref,
-                executed_at: Some(UnixMillis(execution.executed_at)),
-                decided_by: Some(Decision::automatic("proactive")),
+                ..outcome(&alert.alert_id, &target_id, execution, Decision::automatic("proactive"))
             };
             out.push(confirmation(&self.identity, &inbox, &told).await.map_err(codec)?);
         }

@@ -149,7 +149,8 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    fn as_str(self) -> &'static str {
+    /// `approve` or `reject`, as the API's paths and tokens name it.
+    pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Approve => "approve",
             Verdict::Reject => "reject",
@@ -252,9 +253,23 @@ impl Review {
 
     /// What the requester's acknowledgement says.
     pub fn awaiting(&self) -> String {
-        let n = self.approvals_needed;
-        format!("awaiting review: {n} approval{} needed (rule {})", if n == 1 { "" } else { "s" }, self.rule)
+        awaiting(self.approvals_needed, &self.rule)
     }
+}
+
+/// `awaiting review: 2 approvals needed (rule large)`.
+fn awaiting(n: u32, rule: &str) -> String {
+    format!("awaiting review: {n} approval{} needed (rule {rule})", if n == 1 { "" } else { "s" })
+}
+
+/// What the request path needs of a queued target: which record queued it,
+/// and what its acknowledgement says (one indexed row; no decisions read).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    /// The position of the record that queued it (it alone acknowledges it).
+    pub source: String,
+    /// The acknowledgement's reason.
+    pub awaiting: String,
 }
 
 /// What the decisions on a target needing `needed` approvals amount to: one
@@ -459,6 +474,18 @@ impl<B: Book> Ledger<B> {
         Ok(read_review(db, &hold.request.request_id, hold.target_id).map_err(&wrap)?.expect("just queued"))
     }
 
+    /// Whether (request, target) was queued, and by which record.
+    pub fn queued(&self, request_id: &str, target_id: &str) -> Result<Option<Queued>, LedgerError> {
+        let (db, wrap) = self.db_and_wrap();
+        db.query_row(
+            "SELECT source, approvals_needed, rule FROM reviews WHERE request_id = ?1 AND target_id = ?2",
+            params![request_id, target_id],
+            |r| Ok(Queued { source: r.get(0)?, awaiting: awaiting(r.get(1)?, &r.get::<_, String>(2)?) }),
+        )
+        .optional()
+        .map_err(wrap)
+    }
+
     /// The review of (request, target), if it was queued.
     pub fn review(&self, request_id: &str, target_id: &str) -> Result<Option<Review>, LedgerError> {
         let (db, wrap) = self.db_and_wrap();
@@ -474,10 +501,11 @@ impl<B: Book> Ledger<B> {
         read_reviews(db, &order, &[]).map_err(wrap)
     }
 
-    /// How many reviews are open.
-    pub fn open_reviews(&self) -> Result<i64, LedgerError> {
+    /// How many reviews are open, and how many of them were escalated.
+    pub fn open_reviews(&self) -> Result<(i64, i64), LedgerError> {
         let (db, wrap) = self.db_and_wrap();
-        db.query_row("SELECT count(*) FROM reviews WHERE state = 'pending'", [], |r| r.get(0)).map_err(wrap)
+        db.query_row("SELECT count(*), count(escalated_at) FROM reviews WHERE state = 'pending'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(wrap)
     }
 
     /// Marks the open reviews that became overdue at `now_ms` (see
@@ -615,17 +643,16 @@ fn complete<B: Book>(tx: &Transaction<'_>, book: &B, review: &Review, state: Rev
     Ok(execution)
 }
 
-/// `approved by ana at 2026-12-02T10:00:00Z (order checked), ben at …`.
+/// `approved by ana at 2026-12-02T10:00:00.000Z (order checked), ben at …`.
 fn approvals(review: &Review) -> String {
     let each: Vec<String> = review
         .decisions
         .iter()
         .filter(|d| d.verdict == Verdict::Approve)
         .map(|d| {
-            let at = time::OffsetDateTime::from_unix_timestamp(d.at_ms / 1000)
-                .ok()
-                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-                .unwrap_or_else(|| d.at_ms.to_string());
+            let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(d.at_ms) * 1_000_000)
+                .map(concord_protocol::rfc3339_millis)
+                .unwrap_or_else(|_| d.at_ms.to_string());
             match &d.reason {
                 Some(why) => format!("{} at {at} ({why})", d.reviewer),
                 None => format!("{} at {at}", d.reviewer),
@@ -748,7 +775,7 @@ mod tests {
         assert_eq!((execution.outcome.status, execution.rule.as_deref()), (concord_domain::TargetStatus::Frozen, Some("large")));
         assert_eq!(
             execution.outcome.reason.as_deref(),
-            Some("approved by ana at 1970-01-01T00:00:02Z (checked), ben at 1970-01-01T00:00:03Z"),
+            Some("approved by ana at 1970-01-01T00:00:02.000Z (checked), ben at 1970-01-01T00:00:03.000Z"),
             "who approved, when and why go into the signed outcome"
         );
         assert_eq!(done.review.state, ReviewState::Approved);

@@ -101,13 +101,9 @@ pub(crate) fn run(command: DirectoryCommand) -> anyhow::Result<()> {
                 agencies: directory.agencies().cloned().collect(),
                 governors,
             };
+            let number = version.version;
             write_signed(&out, &SignedVersion { version, signatures: Vec::new() })?;
-            println!(
-                "directory: draft of version {} with {} agencies written to {}",
-                version_of(&out)?,
-                directory.agencies().count(),
-                out.display()
-            );
+            println!("directory: draft of version {number} with {} agencies written to {}", directory.agencies().count(), out.display());
         }
         DirectoryCommand::Sign { draft, governor, key } => {
             let mut signed = read_signed(&draft)?;
@@ -140,8 +136,4 @@ pub(crate) fn run(command: DirectoryCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn version_of(path: &Path) -> anyhow::Result<u64> {
-    Ok(read_signed(path)?.version.version)
 }

@@ -129,10 +129,9 @@ async fn answer(sent: reqwest::Result<reqwest::Response>, base: &str) -> anyhow:
 }
 
 fn when(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_else(|| ms.to_string())
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map(concord_protocol::rfc3339_millis)
+        .unwrap_or_else(|_| ms.to_string())
 }
 
 /// One line per review.
