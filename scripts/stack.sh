@@ -276,6 +276,15 @@ up() {
   for staff in ana.ruiz ben.okafor carla.diaz; do
     [ -f "$PKI/staff/issuer-usdx/$staff.key" ] || "$CONCORD" review keygen --out "$PKI/staff/issuer-usdx/$staff" >/dev/null
   done
+  # The hub's directory governors (2 of 3 sign a directory version; docs/operations.md).
+  if [ ! -f "$PKI/governors.toml" ]; then
+    local g gov="# The pinned root of trust of directory versions (made by scripts/stack.sh up).\nthreshold = 2\n"
+    for g in governor-1 governor-2 governor-3; do
+      [ -f "$PKI/governors/$g.key" ] || "$CONCORD" directory keygen --out "$PKI/governors/$g" >/dev/null
+      gov="$gov\n[[keys]]\nid = \"$g\"\npublic_key = \"$(cat "$PKI/governors/$g.pub")\"\n"
+    done
+    printf "$gov" >"$PKI/governors.toml"
+  fi
   [ -f "$PKI/gateway/server.pem" ] || die "$PKI predates the partner gateway (no gateway/server.pem): run 'scripts/stack.sh reset && rm -rf $PKI', then 'make up'"
   start_kafka
   start_registry

@@ -61,7 +61,7 @@ pub fn hub() -> HubConfig {
     let root = root();
     let mut hub: HubConfig =
         concord_runtime::config::load(&root.join("config/concord.toml"), "CONCORD").expect("config/concord.toml loads");
-    for path in [&mut hub.pki_dir, &mut hub.directory, &mut hub.topics, &mut hub.state_dir] {
+    for path in [&mut hub.pki_dir, &mut hub.directory, &mut hub.topics, &mut hub.state_dir].into_iter().chain(hub.governors.as_mut()) {
         if path.is_relative() {
             *path = root.join(&*path);
         }
@@ -90,8 +90,9 @@ impl TestRun {
         let hub = hub();
         let id = Identity::load(&hub, AUDITOR).expect("auditor identity").with_topic_suffix(&suffix);
         let admin = id.admin_settings();
-        let mut topics = id.topics.topics(&id.directory);
-        for t in &mut topics {
+        let mut topics = id.topics.topics(&id.directory.current());
+        let directory_topic = id.topics.directory();
+        for t in topics.iter_mut().filter(|t| t.name != directory_topic) {
             t.partitions = 2;
         }
         create_topics(&admin, &topics).await.expect("creating the run's topics on the admin listener");

@@ -122,7 +122,7 @@ async fn every_tampering_with_the_stored_log_is_found_and_named() {
     let mut auditor = audit_until(&run, "log", 6).await;
     auditor.publish_checkpoint().await.unwrap();
     let identity = run.identity(AUDITOR);
-    let directory = &identity.directory;
+    let directory = &identity.directory.current();
     let published = concord_audit::published_checkpoints(&identity).await.unwrap();
     assert_eq!(published.len(), 1, "the checkpoint is on the run's checkpoints topic");
     let check = |log: &AuditLog| log.check(directory, &published).unwrap();
@@ -221,7 +221,7 @@ async fn case_bundle(run: &TestRun) -> (Bundle, concord_domain::Directory, conco
     let topics =
         concord_domain::TopicModel::from_toml_str(&std::fs::read_to_string(root().join("config/topics.toml")).unwrap(), "topics.toml")
             .unwrap();
-    (bundle, (*identity.directory).clone(), topics)
+    (bundle, (*identity.directory.current()).clone(), topics)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -304,7 +304,8 @@ async fn two_signed_checkpoints_of_one_size_with_different_roots_raise_a_split_v
     assert_eq!(alarms.len(), 1);
     assert_eq!(alarms[0].0, "split_view");
     // Recording either again is not a new alarm.
-    let (claims, jws) = (concord_protocol::statement::verify_checkpoint(&kept[0].1, &auditor_id.directory).unwrap(), kept[0].1.clone());
+    let (claims, jws) =
+        (concord_protocol::statement::verify_checkpoint(&kept[0].1, &auditor_id.directory.current()).unwrap(), kept[0].1.clone());
     assert!(matches!(auditor.log().record_checkpoint(&claims, &jws).unwrap(), CheckpointOutcome::SplitView { .. }));
     assert_eq!(auditor.log().alarms().unwrap().len(), 1);
 }

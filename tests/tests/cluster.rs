@@ -47,7 +47,7 @@ async fn inbox_leader_killed_during_a_freeze_stream_loses_no_request_and_no_conf
     let enforcement = Identity::load(&hub, ENFORCEMENT).unwrap().with_topic_suffix(&suffix);
     let issuer_inbox = issuer.topics.inbox(&issuer.agency.id);
     let enforcement_inbox = enforcement.topics.inbox(&enforcement.agency.id);
-    let mut topics = issuer.topics.topics(&issuer.directory);
+    let mut topics = issuer.topics.topics(&issuer.directory.current());
     topics.retain(|t| t.name == issuer_inbox || t.name == enforcement_inbox || t.name == issuer.topics.dead_letter());
     assert_eq!(topics.len(), 3);
     assert!(topics.iter().all(|t| t.replication_factor == 3), "the cluster's topic model has three replicas");

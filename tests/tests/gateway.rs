@@ -129,7 +129,7 @@ async fn each_bad_token_is_refused_with_its_reason_and_a_missing_scope_is_forbid
     let (revoked_pem, revoked) = fresh_key("enforcement-us/old", Some(OffsetDateTime::now_utc() - time::Duration::hours(1)));
     let (stray_pem, _) = fresh_key("enforcement-us/stray", None);
     let mut identity = run.identity(GATEWAY);
-    identity.directory = with_key(&identity.directory, ENFORCEMENT, revoked);
+    identity.directory = with_key(&identity.directory.current(), ENFORCEMENT, revoked).into();
     let gateway = run.start_gateway_as(identity, run.gateway_config()).await;
 
     let sign = |pem: &str, kid: &str, claims: &Value| concord_gateway::client::token(pem, kid, claims).unwrap();

@@ -46,6 +46,9 @@ pub enum TopicKind {
     DeadLetter,
     /// The auditor's signed log checkpoints.
     Checkpoints,
+    /// Threshold-signed versions of the agency directory (docs/protocol.md §12),
+    /// written by the hub operator, read by every process.
+    Directory,
 }
 
 impl TopicKind {
@@ -158,6 +161,9 @@ pub struct TopicSpec {
     /// `retention.ms`; -1 keeps records for ever (evidence).
     #[serde(default = "keep_forever")]
     pub retention_ms: i64,
+    /// `cleanup.policy=compact`: the latest record per key is kept.
+    #[serde(default)]
+    pub compacted: bool,
 }
 
 fn keep_forever() -> i64 {
@@ -207,7 +213,14 @@ impl TopicModel {
     pub fn from_toml_str(text: &str, origin: &str) -> Result<Self, TopicsError> {
         let file: TopicsFile = toml::from_str(text).map_err(|source| TopicsError::Parse { origin: origin.to_owned(), source })?;
         let mut problems = Vec::new();
-        for kind in [TopicKind::Alerts, TopicKind::Inbox, TopicKind::Restricted, TopicKind::DeadLetter, TopicKind::Checkpoints] {
+        for kind in [
+            TopicKind::Alerts,
+            TopicKind::Inbox,
+            TopicKind::Restricted,
+            TopicKind::DeadLetter,
+            TopicKind::Checkpoints,
+            TopicKind::Directory,
+        ] {
             let n = file.topics.iter().filter(|t| t.kind == kind).count();
             if n != 1 {
                 problems.push(format!("exactly one topic of kind {kind:?} is needed, found {n}"));
@@ -281,6 +294,11 @@ impl TopicModel {
         self.full(self.spec(TopicKind::Checkpoints).name.clone())
     }
 
+    /// The topic of directory versions.
+    pub fn directory(&self) -> String {
+        self.full(self.spec(TopicKind::Directory).name.clone())
+    }
+
     /// Every concrete topic with its spec and, for an inbox, its owner.
     fn concrete<'a>(&'a self, directory: &'a Directory) -> Vec<(String, &'a TopicSpec, Option<&'a Agency>)> {
         let mut out = Vec::new();
@@ -300,17 +318,23 @@ impl TopicModel {
     pub fn topics(&self, directory: &Directory) -> Vec<ConcreteTopic> {
         self.concrete(directory)
             .into_iter()
-            .map(|(name, spec, _)| ConcreteTopic {
-                name,
-                partitions: spec.partitions.unwrap_or(self.settings.partitions),
-                replication_factor: self.settings.replication_factor,
-                configs: vec![
+            .map(|(name, spec, _)| {
+                let mut configs = vec![
                     ("min.insync.replicas".into(), self.settings.min_insync_replicas.to_string()),
                     ("retention.ms".into(), spec.retention_ms.to_string()),
                     // The broker stamps each record: the audit log orders by this time,
                     // so it must not be the sender's clock.
                     ("message.timestamp.type".into(), "LogAppendTime".into()),
-                ],
+                ];
+                if spec.compacted {
+                    configs.push(("cleanup.policy".into(), "compact".into()));
+                }
+                ConcreteTopic {
+                    name,
+                    partitions: spec.partitions.unwrap_or(self.settings.partitions),
+                    replication_factor: self.settings.replication_factor,
+                    configs,
+                }
             })
             .collect()
     }

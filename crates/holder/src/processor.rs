@@ -294,7 +294,7 @@ impl<B: Book> HolderProcessor<B> {
         let may_tell = self
             .identity
             .topics
-            .may_publish(&inbox, &self.identity.agency, MessageType::TakedownConfirmation, &self.identity.directory)
+            .may_publish(&inbox, &self.identity.agency, MessageType::TakedownConfirmation, &self.identity.directory.current())
             .is_ok();
         for (target_id, execution) in acted {
             info!(alert_id = %alert.alert_id, %target_id, status = execution.outcome.status.as_str(), publisher = %event.sender, confidence = alert.confidence, "Acted on a trusted alert without a request.");

@@ -15,6 +15,7 @@
 //! [`serde_json::Value`] whose maps are ordered.
 
 use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
 
 use concord_domain::{Agency, Directory};
 use serde::{Deserialize, Serialize};
@@ -220,6 +221,106 @@ impl Trust {
     }
 }
 
+/// The directory a process trusts now. Every check reads it afresh, so a
+/// version applied by the directory follower takes effect at the next record
+/// without a restart; clones share it.
+#[derive(Debug, Clone)]
+pub struct LiveDirectory(Arc<RwLock<Applied>>);
+
+#[derive(Debug)]
+struct Applied {
+    directory: Arc<Directory>,
+    version: u64,
+}
+
+impl LiveDirectory {
+    /// `directory` as version 0: what a process trusts before any version (its directory file).
+    pub fn new(directory: Arc<Directory>) -> Self {
+        LiveDirectory(Arc::new(RwLock::new(Applied { directory, version: 0 })))
+    }
+
+    /// The directory in force.
+    pub fn current(&self) -> Arc<Directory> {
+        Arc::clone(&self.read().directory)
+    }
+
+    /// The number of the version in force (0: the directory file).
+    pub fn version(&self) -> u64 {
+        self.read().version
+    }
+
+    /// Puts `directory`, version `version`, in force.
+    pub fn install(&self, directory: Arc<Directory>, version: u64) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Applied { directory, version };
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Applied> {
+        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl From<Arc<Directory>> for LiveDirectory {
+    fn from(directory: Arc<Directory>) -> Self {
+        LiveDirectory::new(directory)
+    }
+}
+
+/// A follower's view of the directory topic: the trust the next version must
+/// satisfy, and versions accepted but not yet in effect. Pure: the follower
+/// feeds it record values and the clock.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    trust: Trust,
+    pending: Vec<(u64, i64, Arc<Directory>)>,
+}
+
+impl Chain {
+    /// Before any version: the pinned governors.
+    pub fn new(pinned: Governors) -> Self {
+        Chain { trust: Trust::pinned(pinned), pending: Vec::new() }
+    }
+
+    /// The trust in force after every accepted version, effective or not.
+    pub fn trust(&self) -> &Trust {
+        &self.trust
+    }
+
+    /// Offers one record's value. Accepted: the version's number and when it
+    /// takes effect (ms); its directory waits in [`Chain::due`] until then.
+    /// Refused: why, and nothing changes.
+    pub fn offer(&mut self, value: &[u8]) -> Result<(u64, i64), VersionRefused> {
+        let signed: SignedVersion =
+            serde_json::from_slice(value).map_err(|e| VersionRefused::Malformed(format!("not a signed directory version: {e}")))?;
+        let (directory, next) = self.trust.accept(&signed)?;
+        self.trust = next;
+        let v = &signed.version;
+        self.pending.push((v.version, v.effective_at, Arc::new(directory)));
+        Ok((v.version, v.effective_at))
+    }
+
+    /// The newest accepted version in effect at `now_ms`, if one is waiting:
+    /// it and every older waiting version leave the queue (a version never
+    /// replaces a newer one).
+    pub fn due(&mut self, now_ms: i64) -> Option<(u64, Arc<Directory>)> {
+        let newest = self.pending.iter().filter(|(_, at, _)| *at <= now_ms).map(|(n, _, _)| *n).max()?;
+        let index = self.pending.iter().position(|(n, _, _)| *n == newest).expect("just found");
+        let (_, _, directory) = self.pending.remove(index);
+        self.pending.retain(|(n, _, _)| *n > newest);
+        Some((newest, directory))
+    }
+
+    /// When the next waiting version takes effect (ms), if any waits.
+    pub fn next_due(&self) -> Option<i64> {
+        self.pending.iter().map(|(_, at, _)| *at).min()
+    }
+}
+
+/// The record key of version `n` on the directory topic: unique per version,
+/// so compaction keeps every version (a new follower replays them all).
+pub fn record_key(n: u64) -> String {
+    format!("directory-v{n:020}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,5 +428,29 @@ mod tests {
         let mut v = version(1, None);
         v.agencies.push(v.agencies[0].clone());
         assert_eq!(trust.accept(&signed(v, &[1, 2])).unwrap_err().code(), "malformed");
+    }
+
+    #[test]
+    fn a_chain_applies_versions_when_they_take_effect_and_never_goes_back() {
+        let mut chain = Chain::new(governors(&[1, 2, 3], 2));
+        let bytes = |n: u64, at: i64, by: &[u8]| {
+            let mut v = version(n, None);
+            v.effective_at = at;
+            serde_json::to_vec(&signed(v, by)).unwrap()
+        };
+        assert_eq!(chain.offer(b"{\"version\": 1}").unwrap_err().code(), "malformed");
+        assert_eq!(chain.offer(&bytes(1, 1_000, &[1])).unwrap_err().code(), "too_few_signatures");
+        assert_eq!(chain.offer(&bytes(1, 1_000, &[1, 2])).unwrap(), (1, 1_000));
+        assert_eq!(chain.offer(&bytes(3, 5_000, &[1, 2])).unwrap(), (3, 5_000));
+        assert_eq!(chain.offer(&bytes(2, 2_000, &[1, 2])).unwrap_err().code(), "rollback", "3 was accepted, even if not in effect");
+        assert_eq!(chain.next_due(), Some(1_000));
+        assert!(chain.due(999).is_none());
+        assert_eq!(chain.due(1_000).map(|(n, _)| n), Some(1));
+        assert!(chain.due(4_999).is_none());
+        // A version effective earlier than an older pending one replaces it for good.
+        assert_eq!(chain.offer(&bytes(4, 3_000, &[2, 3])).unwrap(), (4, 3_000));
+        assert_eq!(chain.due(3_000).map(|(n, _)| n), Some(4));
+        assert_eq!(chain.next_due(), None, "version 3 would go back from 4");
+        assert!(chain.due(10_000).is_none());
     }
 }

@@ -11,6 +11,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use time::OffsetDateTime;
 
 use crate::codec::{AvroCodec, CodecError, Payload};
+use crate::governance::LiveDirectory;
 use crate::headers::{header, source_of, EventClaims, SIGNATURE_TYP, SPEC_VERSION};
 use crate::jose::parse_compact;
 use crate::reason::{RejectReason, Rejection};
@@ -139,21 +140,22 @@ fn reject(reason: RejectReason, detail: impl Into<String>) -> Rejection {
 /// Checks records against the directory, the topic policy and the registry.
 #[derive(Debug, Clone)]
 pub struct Verifier {
-    directory: Arc<Directory>,
+    directory: LiveDirectory,
     topics: Arc<TopicModel>,
     codec: AvroCodec,
     limits: Limits,
 }
 
 impl Verifier {
-    /// A verifier trusting exactly `directory` and enforcing `topics`.
-    pub fn new(directory: Arc<Directory>, topics: Arc<TopicModel>, codec: AvroCodec, limits: Limits) -> Self {
-        Verifier { directory, topics, codec, limits }
+    /// A verifier trusting `directory` (a fixed one, or a live one that
+    /// changes as versions are applied) and enforcing `topics`.
+    pub fn new(directory: impl Into<LiveDirectory>, topics: Arc<TopicModel>, codec: AvroCodec, limits: Limits) -> Self {
+        Verifier { directory: directory.into(), topics, codec, limits }
     }
 
-    /// The directory it trusts.
-    pub fn directory(&self) -> &Directory {
-        &self.directory
+    /// The directory it trusts now.
+    pub fn directory(&self) -> Arc<Directory> {
+        self.directory.current()
     }
 
     /// Every check, then the decode. See the module doc for the order.
@@ -209,8 +211,10 @@ impl Verifier {
             return Err(reject(RejectReason::WrongTokenType, format!("typ is {:?}, not {SIGNATURE_TYP:?}", jws_header.typ)));
         }
         let kid = jws_header.kid.ok_or_else(|| reject(RejectReason::UnknownKey, "JWS header has no kid"))?;
+        // One directory for the whole check, even if a version is applied meanwhile.
+        let directory = self.directory.current();
         let (agency, key) =
-            self.directory.key(&kid).ok_or_else(|| reject(RejectReason::UnknownKey, format!("no key {kid:?} in the directory")))?;
+            directory.key(&kid).ok_or_else(|| reject(RejectReason::UnknownKey, format!("no key {kid:?} in the directory")))?;
         // The key record fixes the algorithm; the header only has to agree.
         let (alg, decoding) = match key.alg {
             KeyAlgorithm::EdDSA => (
@@ -282,7 +286,7 @@ impl Verifier {
             return Err(reject(RejectReason::KeyDigestMismatch, "key bytes differ from key_sha256"));
         }
         self.topics
-            .may_publish(&record.topic, agency, message_type, &self.directory)
+            .may_publish(&record.topic, agency, message_type, &directory)
             .map_err(|why| reject(RejectReason::RoleNotAllowed, format!("{} ({}): {why}", agency.id, agency.role)))?;
         Ok(Envelope { sender: agency.id.clone(), role: agency.role, kid, delegated: key.delegated, message_type, claims })
     }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use concord_domain::{Directory, TopicModel};
+use concord_protocol::governance::Governors;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -149,6 +150,12 @@ pub struct HubConfig {
     /// The topic model.
     #[serde(default = "default_topics")]
     pub topics: PathBuf,
+    /// The pinned root of trust of directory versions (TOML: `threshold`,
+    /// `[[keys]]` `id`, `public_key`). When set, every process follows the
+    /// directory topic and applies each valid version live; when absent, the
+    /// directory file is all it trusts.
+    #[serde(default)]
+    pub governors: Option<PathBuf>,
     /// Folder for local state (SQLite files).
     #[serde(default = "default_state")]
     pub state_dir: PathBuf,
@@ -211,7 +218,8 @@ impl HubConfig {
         if self.max_record_bytes < 1024 {
             problems.push(format!("max_record_bytes {} is below 1024", self.max_record_bytes));
         }
-        for (field, path) in [("directory", &self.directory), ("topics", &self.topics)] {
+        let governors = self.governors.iter().map(|p| ("governors", p));
+        for (field, path) in [("directory", &self.directory), ("topics", &self.topics)].into_iter().chain(governors) {
             if !path.exists() {
                 problems.push(format!("{field}: {} does not exist (run `make up` to create the dev PKI and directory)", path.display()));
             }
@@ -232,6 +240,13 @@ impl HubConfig {
     pub fn load_directory(&self) -> Result<Arc<Directory>, ConfigError> {
         let text = read(&self.directory)?;
         Ok(Arc::new(Directory::from_toml_str(&text, &self.directory.display().to_string())?))
+    }
+
+    /// Reads the pinned governors, if configured.
+    pub fn load_governors(&self) -> Result<Option<Governors>, ConfigError> {
+        let Some(path) = &self.governors else { return Ok(None) };
+        let text = read(path)?;
+        toml::from_str(&text).map(Some).map_err(|source| ConfigError::Toml { path: path.clone(), source })
     }
 
     /// Reads the topic model.

@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use concord_domain::{Agency, AgencyId, Directory, TopicModel};
+use concord_domain::{Agency, AgencyId, TopicModel};
 use concord_kafka::{KafkaSettings, TlsFiles};
+use concord_protocol::governance::LiveDirectory;
 use concord_protocol::{AvroCodec, KeyError, Limits, Signer, SigningKey, Verifier};
 use time::OffsetDateTime;
 
@@ -63,8 +64,9 @@ pub struct Identity {
     pub kafka: KafkaSettings,
     /// Its signer.
     pub signer: Signer,
-    /// The directory it trusts.
-    pub directory: Arc<Directory>,
+    /// The directory it trusts now: the directory file, then each version the
+    /// directory follower applies ([`crate::directory::follow`]).
+    pub directory: LiveDirectory,
     /// The topic model.
     pub topics: Arc<TopicModel>,
     /// The registry codec.
@@ -97,7 +99,7 @@ impl Identity {
             agency,
             kafka,
             signer: Signer::new(signing, hub.signature_ttl()),
-            directory,
+            directory: LiveDirectory::new(directory),
             topics,
             codec: AvroCodec::new(&hub.registry_url).map_err(|source| IdentityError::Registry { url: hub.registry_url.clone(), source })?,
             hub: hub.clone(),
@@ -133,7 +135,7 @@ impl Identity {
     /// A verifier trusting this identity's directory and topic model.
     pub fn verifier(&self) -> Verifier {
         let limits = Limits { max_record_bytes: self.hub.max_record_bytes, ..Limits::default() };
-        Verifier::new(Arc::clone(&self.directory), Arc::clone(&self.topics), self.codec.clone(), limits)
+        Verifier::new(self.directory.clone(), Arc::clone(&self.topics), self.codec.clone(), limits)
     }
 
     /// Settings for the loopback admin listener (no TLS).

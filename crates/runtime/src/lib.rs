@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod directory;
 pub mod failpoint;
 pub mod identity;
 pub mod metrics;

@@ -68,11 +68,21 @@ pub enum ServiceError {
     /// The admin port failed to start.
     #[error(transparent)]
     Admin(#[from] AdminError),
+    /// The directory topic cannot be followed.
+    #[error(transparent)]
+    Directory(Box<crate::directory::FollowError>),
+}
+
+impl From<crate::directory::FollowError> for ServiceError {
+    fn from(e: crate::directory::FollowError) -> Self {
+        ServiceError::Directory(Box::new(e))
+    }
 }
 
 /// Runs a service: its identity from `header`, then `work` made of it and of
 /// the service's metrics, with the admin port open from before the work starts
-/// until it ends, however it ends.
+/// until it ends, however it ends. When the hub pins governors, the directory
+/// topic is read to its end before the work starts and followed while it runs.
 pub async fn serve<E, W>(header: &ServiceHeader, shutdown: &CancellationToken, work: impl FnOnce(Identity, Metrics) -> W) -> Result<(), E>
 where
     E: From<ServiceError>,
@@ -82,10 +92,17 @@ where
     let metrics = Metrics::new();
     let admin =
         crate::admin::start(&header.admin_listen, &identity, metrics.clone(), shutdown.clone()).await.map_err(ServiceError::from)?;
+    let follower = match crate::directory::follow(&identity, &metrics, shutdown).await {
+        Ok(follower) => follower,
+        Err(e) => {
+            shutdown.cancel();
+            return Err(ServiceError::from(e).into());
+        }
+    };
     let result = work(identity, metrics).await;
     shutdown.cancel();
-    if let Some(admin) = admin {
-        admin.await.ok();
+    for task in admin.into_iter().chain(follower) {
+        task.await.ok();
     }
     result
 }

@@ -49,7 +49,7 @@ pub async fn audit(verifier: &Verifier, record: &RawRecord, dead_letter_topic: &
         ..LeafMeta::default()
     };
     if record.topic == dead_letter_topic {
-        let (outcome, detail) = dead_letter_outcome(record, verifier.directory());
+        let (outcome, detail) = dead_letter_outcome(record, &verifier.directory());
         return Ok(Audited { leaf: Leaf::new(record, outcome, detail), meta: claimed, event: None });
     }
     match verifier.verify(record, Mode::Audit).await {

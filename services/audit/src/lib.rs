@@ -111,7 +111,7 @@ impl Auditor {
 
     /// Every topic the auditor reads.
     pub fn topics(&self) -> Vec<String> {
-        self.identity.topics.topics(&self.identity.directory).into_iter().map(|t| t.name).collect()
+        self.identity.topics.topics(&self.identity.directory.current()).into_iter().map(|t| t.name).collect()
     }
 
     /// Signs a checkpoint of the log as it is, records it and publishes it.
@@ -272,7 +272,7 @@ impl Auditor {
     }
 
     fn check_checkpoint(&self, cp: &LogCheckpoint) -> Result<(), AuditError> {
-        match verify_checkpoint(&cp.jws, &self.identity.directory) {
+        match verify_checkpoint(&cp.jws, &self.identity.directory.current()) {
             Ok(claims) if claims.size as i64 == cp.tree_size && claims.root == cp.root_hash && claims.log == cp.log_id => {
                 if let CheckpointOutcome::SplitView { other_root } = self.log.record_checkpoint(&claims, &cp.jws)? {
                     error!(log = %claims.log, size = claims.size, root = %claims.root, %other_root, "SPLIT VIEW detected.");

@@ -84,7 +84,7 @@ pub async fn replay(identity: &Identity, filter: &Filter, mut progress: impl FnM
         .client_config(&[("group.id", group.as_str()), ("enable.auto.commit", "false"), ("isolation.level", "read_committed")])?
         .create()?;
     let topics: Vec<String> = if filter.topics.is_empty() {
-        identity.topics.topics(&identity.directory).into_iter().map(|t| t.name).collect()
+        identity.topics.topics(&identity.directory.current()).into_iter().map(|t| t.name).collect()
     } else {
         filter.topics.clone()
     };

@@ -231,7 +231,7 @@ pub(crate) async fn log(hub: &Hub, audit_config: &Path, command: LogCommand) -> 
             let identity = hub.identity_as(&audit.service.hub, &audit.service.agency, audit.service.topic_suffix.as_deref())?;
             let log = AuditLog::open(&audit.service.database, &audit.service.agency)?;
             let published = if offline { Vec::new() } else { concord_audit::published_checkpoints(&identity).await? };
-            let report = log.check(&identity.directory, &published)?;
+            let report = log.check(&identity.directory.current(), &published)?;
             if !report.problems.is_empty() {
                 for p in &report.problems {
                     eprintln!("log FAILED: {p}");

@@ -169,8 +169,8 @@ async fn messaging(hub: &HubConfig, run_id: &str, args: &BenchArgs) -> anyhow::R
     let reader = Identity::load(hub, &args.consumer)?.with_topic_suffix(&signed_topics);
     let raw_model = publisher.topics.with_suffix(&raw_topics);
     let admin = publisher.admin_settings();
-    let mut topics = publisher.topics.topics(&publisher.directory);
-    topics.extend(raw_model.topics(&publisher.directory));
+    let mut topics = publisher.topics.topics(&publisher.directory.current());
+    topics.extend(raw_model.topics(&publisher.directory.current()));
     topics.retain(|t| t.name.contains(".alerts.") || t.name.contains(".dlq."));
     create_topics(&admin, &topics).await.context("creating benchmark topics on the admin listener")?;
     let n = args.count;

@@ -236,7 +236,7 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
     let issuer = Identity::load(hub, "issuer-usdx")?.with_topic_suffix(&suffix);
     let enforcement = Identity::load(hub, "enforcement-us")?.with_topic_suffix(&suffix);
     let admin = issuer.admin_settings();
-    let mut topics = issuer.topics.topics(&issuer.directory);
+    let mut topics = issuer.topics.topics(&issuer.directory.current());
     // The issuer reads its inbox and its restricted-alert topic; law enforcement its inbox.
     let wanted = [
         issuer.topics.inbox(&issuer.agency.id),

@@ -257,7 +257,7 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: GatewayArgs) -> any
     let suffix = format!("{run_id}-gateway");
     let identity = Identity::load(hub, "gateway-hub")?.with_topic_suffix(&suffix);
     let admin = identity.admin_settings();
-    let topics = identity.topics.topics(&identity.directory);
+    let topics = identity.topics.topics(&identity.directory.current());
     create_topics(&admin, &topics).await.context("creating the gateway bench topics")?;
     let dir = std::env::temp_dir().join(format!("concord-{suffix}"));
     std::fs::create_dir_all(&dir)?;

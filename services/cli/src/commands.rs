@@ -173,7 +173,12 @@ fn target_topics(identity: &Identity, ty: MessageType, to: &[String]) -> anyhow:
     let agencies = to
         .iter()
         .map(|to| {
-            identity.directory.agency(to).map(|a| a.id.clone()).with_context(|| format!("--to {to}: no such agency in the directory"))
+            identity
+                .directory
+                .current()
+                .agency(to)
+                .map(|a| a.id.clone())
+                .with_context(|| format!("--to {to}: no such agency in the directory"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     match (ty, agencies.as_slice()) {
@@ -304,7 +309,7 @@ pub(crate) async fn tail(hub: &Hub, args: TailArgs) -> anyhow::Result<()> {
             saved.push(RecordFile::from_raw(&record));
         }
         if is_dlq {
-            println!("{}", describe_dead_letter(&record, &identity.directory));
+            println!("{}", describe_dead_letter(&record, &identity.directory.current()));
             continue;
         }
         match checker.check(&record, Mode::live()).await? {

@@ -1,14 +1,20 @@
-//! `concord directory`: the governance of the agency directory offline —
-//! governors' keys, a proposed version, its signatures, and the check every
-//! service will run on it (docs/protocol.md §12). Publishing versions on a
-//! topic and applying them live is not built yet.
+//! `concord directory`: the governance of the agency directory —
+//! governors' keys, a proposed version, its signatures and the check every
+//! service runs on it (offline), then publishing it on the directory topic,
+//! from which every running process applies it, and showing what the topic
+//! holds and which version is in force (docs/protocol.md §12).
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use clap::Subcommand;
 use concord_domain::Directory;
-use concord_protocol::governance::{sign_version_pkcs8, valid_signers, DirectoryVersion, Governors, SignedVersion, Trust};
+use concord_kafka::KafkaSettings;
+use concord_protocol::governance::{
+    record_key, sign_version_pkcs8, valid_signers, Chain, DirectoryVersion, Governors, SignedVersion, Trust,
+};
+use concord_runtime::directory::Entry;
+use rdkafka::producer::{FutureProducer, FutureRecord};
 
 #[derive(Subcommand)]
 pub(crate) enum DirectoryCommand {
@@ -61,6 +67,22 @@ pub(crate) enum DirectoryCommand {
         #[arg(long)]
         after: Vec<PathBuf>,
     },
+    /// Publish a signed version on the directory topic, once it passes the
+    /// check against the versions already there (over the admin listener).
+    Publish {
+        /// The signed draft.
+        draft: PathBuf,
+        /// Publish even if the check refuses it: to drill the services' refusal and its alarm.
+        #[arg(long)]
+        unchecked: bool,
+    },
+    /// The versions on the directory topic, each accepted or refused and why,
+    /// and the directory in force now.
+    Show {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn read(path: &Path) -> anyhow::Result<String> {
@@ -79,8 +101,10 @@ fn write_signed(path: &Path, signed: &SignedVersion) -> anyhow::Result<()> {
     std::fs::write(path, serde_json::to_string_pretty(signed)? + "\n").with_context(|| format!("writing {}", path.display()))
 }
 
-pub(crate) fn run(command: DirectoryCommand) -> anyhow::Result<()> {
+pub(crate) async fn run(hub: &crate::Hub, command: DirectoryCommand) -> anyhow::Result<()> {
     match command {
+        DirectoryCommand::Publish { draft, unchecked } => return publish(hub, &draft, unchecked).await,
+        DirectoryCommand::Show { json } => return show(hub, json).await,
         DirectoryCommand::Keygen { out } => {
             let public = crate::review::write_key_pair(&out)?;
             println!("directory: governor key written to {0}.key and {0}.pub; public key {public}", out.display());
@@ -134,6 +158,139 @@ pub(crate) fn run(command: DirectoryCommand) -> anyhow::Result<()> {
                 Err(refused) => bail!("refused ({}): {refused}", refused.code()),
             }
         }
+    }
+    Ok(())
+}
+
+/// The directory topic's history as the hub pins its governors.
+async fn history(hub: &crate::Hub) -> anyhow::Result<(String, Chain, Vec<Entry>, KafkaSettings)> {
+    let (config, topics) = hub.hub()?;
+    let governors = config
+        .load_governors()?
+        .with_context(|| format!("{}: no `governors` file is pinned, so no process follows directory versions", hub.config.display()))?;
+    let settings =
+        KafkaSettings { bootstrap_servers: config.admin_bootstrap_servers.clone(), tls: None, librdkafka_options: Default::default() };
+    let topic = topics.directory();
+    let (chain, entries) = concord_runtime::directory::history(&settings, "concord.hub.directory", &topic, governors).await?;
+    Ok((topic, chain, entries, settings))
+}
+
+async fn publish(hub: &crate::Hub, draft: &Path, unchecked: bool) -> anyhow::Result<()> {
+    let signed = read_signed(draft)?;
+    let (topic, chain, _, settings) = history(hub).await?;
+    match chain.trust().accept(&signed) {
+        Ok(_) => {}
+        Err(refused) if unchecked => {
+            println!("directory: publishing although every process will refuse it ({}): {refused}", refused.code())
+        }
+        Err(refused) => bail!("{}: not published: every process would refuse it ({}): {refused}", draft.display(), refused.code()),
+    }
+    let producer: FutureProducer = settings.client_config(&[("acks", "all"), ("enable.idempotence", "true")])?.create()?;
+    let key = record_key(signed.version.version);
+    let value = serde_json::to_vec(&signed)?;
+    let delivery = producer
+        .send(FutureRecord::to(&topic).key(&key).payload(&value).partition(0), std::time::Duration::from_secs(30))
+        .await
+        .map_err(|(e, _)| anyhow::anyhow!("publishing to {topic}: {e}"))?;
+    println!(
+        "directory: version {} published to {topic} (partition {}, offset {}) as {key}",
+        signed.version.version, delivery.partition, delivery.offset
+    );
+    Ok(())
+}
+
+fn millis(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| ms.to_string())
+}
+
+async fn show(hub: &crate::Hub, json: bool) -> anyhow::Result<()> {
+    let (topic, mut chain, entries, _) = history(hub).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let in_force = chain.due((now.unix_timestamp_nanos() / 1_000_000) as i64);
+    let waiting: Vec<u64> = entries
+        .iter()
+        .filter_map(|e| e.verdict.as_ref().ok())
+        .filter(|(n, _)| in_force.as_ref().is_none_or(|(f, _)| n > f))
+        .map(|(n, _)| *n)
+        .collect();
+    if json {
+        let records: Vec<serde_json::Value> = entries
+            .iter()
+            .map(|e| {
+                serde_json::json!({
+                    "offset": e.offset,
+                    "key": e.key,
+                    "version": e.signed.as_ref().map(|s| s.version.version),
+                    "effective_at": e.signed.as_ref().map(|s| s.version.effective_at),
+                    "signers": e.signed.as_ref().map(|s| s.signatures.iter().map(|g| g.governor.clone()).collect::<Vec<_>>()),
+                    "verdict": match &e.verdict { Ok(_) => "accepted".to_owned(), Err(r) => r.code().to_owned() },
+                    "detail": e.verdict.as_ref().err().map(ToString::to_string),
+                })
+            })
+            .collect();
+        let agencies = in_force.as_ref().map(|(_, d)| d.agencies().cloned().collect::<Vec<_>>());
+        let out = serde_json::json!({
+            "topic": topic,
+            "records": records,
+            "in_force": in_force.as_ref().map(|(n, _)| *n).unwrap_or(0),
+            "waiting": waiting,
+            "governors": chain.trust().governors,
+            "agencies": agencies,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!("directory topic {topic}: {} record(s)", entries.len());
+    for e in &entries {
+        let what = match (&e.signed, &e.verdict) {
+            (Some(s), Ok(_)) => format!(
+                "version {} effective {} signed by {} — accepted",
+                s.version.version,
+                millis(s.version.effective_at),
+                s.signatures.iter().map(|g| g.governor.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+            (Some(s), Err(r)) => format!("version {} — REFUSED ({}): {r}", s.version.version, r.code()),
+            (None, Err(r)) => format!("REFUSED ({}): {r}", r.code()),
+            (None, Ok(_)) => unreachable!("an accepted record parsed"),
+        };
+        println!("  offset {:>4}  {}  {what}", e.offset, e.key);
+    }
+    let trust = chain.trust();
+    println!(
+        "governors: {} of {} ({})",
+        trust.governors.threshold,
+        trust.governors.keys.len(),
+        trust.governors.keys.iter().map(|g| g.id.as_str()).collect::<Vec<_>>().join(", ")
+    );
+    match &in_force {
+        None => println!("in force: version 0 (each process's directory file)"),
+        Some((n, directory)) => {
+            println!("in force: version {n}");
+            for agency in directory.agencies() {
+                for key in &agency.keys {
+                    let state = if key.revoked_by(now) {
+                        format!("revoked at {}", key.revoked_at.map(|t| t.to_string()).unwrap_or_default())
+                    } else if key.covers(now) {
+                        "valid".to_owned()
+                    } else {
+                        "not valid now".to_owned()
+                    };
+                    println!(
+                        "  {:<20} {:<12} {:<32} {state}{}",
+                        agency.id,
+                        agency.role,
+                        key.kid,
+                        if key.delegated { " (delegated)" } else { "" }
+                    );
+                }
+            }
+        }
+    }
+    if !waiting.is_empty() {
+        println!("waiting for their time: version(s) {}", waiting.iter().map(u64::to_string).collect::<Vec<_>>().join(", "));
     }
     Ok(())
 }

@@ -76,7 +76,7 @@ enum Command {
     /// A holder's review queue, as a named member of its staff: list, show, approve, reject; keygen.
     #[command(subcommand)]
     Review(review::ReviewCommand),
-    /// The agency directory's governance offline: governor keys, proposed versions, signatures, the threshold check.
+    /// The agency directory's governance: governor keys, proposed versions, signatures, the threshold check, publishing, what is in force.
     #[command(subcommand)]
     Directory(directory::DirectoryCommand),
 }
@@ -92,6 +92,18 @@ impl Hub {
     /// Agency `agency` as the hub file and `--topic-suffix` say.
     pub(crate) fn identity(&self, agency: &str) -> anyhow::Result<concord_runtime::identity::Identity> {
         Ok(concord_runtime::identity::Identity::from_config(&self.config, agency, self.topic_suffix.as_deref())?)
+    }
+
+    /// The hub file and the topic model (suffixed for an isolated run): for
+    /// commands that act for the hub, not as an agency.
+    pub(crate) fn hub(&self) -> anyhow::Result<(concord_runtime::config::HubConfig, concord_domain::TopicModel)> {
+        let hub = concord_runtime::config::HubConfig::load(&self.config)?;
+        let topics = hub.load_topics()?;
+        let topics = match self.topic_suffix.as_deref() {
+            Some(suffix) => topics.with_suffix(suffix),
+            None => (*topics).clone(),
+        };
+        Ok((hub, topics))
     }
 
     /// Agency `agency` as a service's config says (its hub file and topic
@@ -133,6 +145,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Bench(a) => bench::run(&cli.config, a).await,
         Command::Verify(a) => verify::run(a).await,
         Command::Review(c) => review::run(c).await,
-        Command::Directory(c) => directory::run(c),
+        Command::Directory(c) => directory::run(&hub, c).await,
     }
 }

@@ -124,7 +124,8 @@ impl Enforcement {
 
     /// Sends `request` to `recipient`'s inbox and starts tracking it.
     pub async fn send(&self, request: &FreezeRequest, recipient: &str) -> Result<Published, EnforcementError> {
-        let agency = self.identity.directory.agency(recipient).ok_or_else(|| EnforcementError::UnknownRecipient(recipient.to_owned()))?;
+        let directory = self.identity.directory.current();
+        let agency = directory.agency(recipient).ok_or_else(|| EnforcementError::UnknownRecipient(recipient.to_owned()))?;
         let topic = self.identity.topics.inbox(&agency.id);
         self.tracker.lock().expect("tracker lock").sent(request, recipient, UnixMillis::now().0)?;
         let published = self.producer.publish(&topic, request.request_id.as_bytes(), request).await?;
@@ -146,12 +147,14 @@ impl Enforcement {
             self.escalations.inc();
             request.escalation = escalations as i32;
             request.deadline = UnixMillis(deadline);
-            let agency = self
+            let inbox = self
                 .identity
                 .directory
+                .current()
                 .agency(&open.recipient)
+                .map(|agency| self.identity.topics.inbox(&agency.id))
                 .ok_or_else(|| EnforcementError::UnknownRecipient(open.recipient.clone()))?;
-            self.producer.publish(&self.identity.topics.inbox(&agency.id), request.request_id.as_bytes(), &request).await?;
+            self.producer.publish(&inbox, request.request_id.as_bytes(), &request).await?;
         }
         Ok(overdue.len())
     }

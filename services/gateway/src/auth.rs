@@ -5,11 +5,11 @@
 //! operation needs gets 403.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{HeaderMap, StatusCode};
-use concord_domain::{Agency, Directory, KeyAlgorithm};
+use concord_domain::{Agency, KeyAlgorithm};
+use concord_protocol::governance::LiveDirectory;
 use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
@@ -163,16 +163,16 @@ impl Caller {
 /// Checks bearer tokens against the directory.
 #[derive(Debug, Clone)]
 pub struct Authenticator {
-    directory: Arc<Directory>,
+    directory: LiveDirectory,
     audience: String,
     max_lifetime: Duration,
     leeway: Duration,
 }
 
 impl Authenticator {
-    /// Trusts the keys of `directory`; tokens must name `audience`.
-    pub fn new(directory: Arc<Directory>, audience: &str, max_lifetime: Duration, leeway: Duration) -> Self {
-        Authenticator { directory, audience: audience.to_owned(), max_lifetime, leeway }
+    /// Trusts the keys of `directory` (as it is at each call); tokens must name `audience`.
+    pub fn new(directory: impl Into<LiveDirectory>, audience: &str, max_lifetime: Duration, leeway: Duration) -> Self {
+        Authenticator { directory: directory.into(), audience: audience.to_owned(), max_lifetime, leeway }
     }
 
     /// The caller of a request with these headers, at `now`.
@@ -197,7 +197,8 @@ impl Authenticator {
             return Err(AuthError::WrongType(typ.to_owned()));
         }
         let kid = header.kid.ok_or_else(|| AuthError::Malformed("the JOSE header has no kid".into()))?;
-        let (agency, key) = self.directory.key(&kid).ok_or_else(|| AuthError::UnknownKey(kid.clone()))?;
+        let directory = self.directory.current();
+        let (agency, key) = directory.key(&kid).ok_or_else(|| AuthError::UnknownKey(kid.clone()))?;
         let KeyAlgorithm::EdDSA = key.alg;
         if header.alg != "EdDSA" {
             return Err(AuthError::WrongAlgorithm(header.alg));
@@ -262,7 +263,7 @@ mod tests {
     /// The token vector of docs/protocol.md §11.2: seed 00 01 … 1f, kid enforcement-us/2026-1.
     pub(crate) const VECTOR: &str = "eyJ0eXAiOiJKV1QiLCJhbGciOiJFZERTQSIsImtpZCI6ImVuZm9yY2VtZW50LXVzLzIwMjYtMSJ9.eyJhdWQiOiJjb25jb3JkLWdhdGV3YXkiLCJleHAiOjE3OTU5MTA3MDAsImlhdCI6MTc5NTkxMDQwMCwiaXNzIjoiZW5mb3JjZW1lbnQtdXMiLCJqdGkiOiI4ZDViOWMzZS0wYTUxLTRhMzktOWIxZS0yZjdjMWEwZTZiMTEiLCJuYmYiOjE3OTU5MTA0MDAsInNjb3BlIjoiYWxlcnRzOnB1Ymxpc2ggaW5ib3g6cmVhZCJ9.zcZgElCgr42Xwra-RgzUXL5N6jAT0FXpVhHxRMlNBCX5WsLQIW67l74MPigneRCCucB3-lsBmI6myyAaQ2X0Ag";
 
-    fn vector_key() -> (String, Arc<Directory>) {
+    fn vector_key() -> (String, std::sync::Arc<concord_domain::Directory>) {
         let seed: [u8; 32] = std::array::from_fn(|i| i as u8);
         let der = concord_protocol::pkcs8_from_seed(&seed);
         let pem =
@@ -283,7 +284,7 @@ mod tests {
                 delegated: false,
             }],
         };
-        (pem, Arc::new(Directory::new(vec![agency]).unwrap()))
+        (pem, std::sync::Arc::new(concord_domain::Directory::new(vec![agency]).unwrap()))
     }
 
     fn at(unix: i64) -> OffsetDateTime {
@@ -304,7 +305,7 @@ mod tests {
         assert_eq!(caller.agency.id.as_str(), "enforcement-us");
         assert_eq!(caller.scopes.iter().map(String::as_str).collect::<Vec<_>>(), ["alerts:publish", "inbox:read"]);
         assert_eq!(auth.verify(&token, at(1_795_910_800)).unwrap_err(), AuthError::Expired);
-        let other = Authenticator::new(Arc::clone(&auth.directory), "elsewhere", Duration::from_secs(3600), Duration::from_secs(30));
+        let other = Authenticator::new(auth.directory.clone(), "elsewhere", Duration::from_secs(3600), Duration::from_secs(30));
         assert!(matches!(other.verify(&token, at(1_795_910_500)), Err(AuthError::WrongAudience(_))));
     }
 }

@@ -73,8 +73,9 @@ impl Publisher {
 fn load_delegated(identity: &Identity, folder: &std::path::Path) -> Result<BTreeMap<AgencyId, Signer>, GatewayError> {
     let now = OffsetDateTime::now_utc();
     let mut signers = BTreeMap::new();
-    for agency in identity.directory.agencies().filter(|a| DELEGATING_ROLES.contains(&a.role)) {
-        let Some(key) = identity.directory.current_delegated_key(agency.id.as_str(), now) else { continue };
+    let directory = identity.directory.current();
+    for agency in directory.agencies().filter(|a| DELEGATING_ROLES.contains(&a.role)) {
+        let Some(key) = directory.current_delegated_key(agency.id.as_str(), now) else { continue };
         let path = folder.join(format!("{}.pem", agency.id));
         let origin = path.display().to_string();
         let bad = |detail: String| GatewayError::DelegatedKey { path: origin.clone(), detail };

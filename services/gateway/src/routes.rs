@@ -106,8 +106,9 @@ async fn post_alert(
         return state.publish_once(&caller, &topic, key.as_bytes(), &alert, &alert.alert_id).await;
     }
     let mut recipients = Vec::new();
+    let directory = state.directory.current();
     for name in names {
-        let agency = state.directory.agency(name).ok_or_else(|| Problem::invalid(format!("?to: no agency {name:?} in the directory")))?;
+        let agency = directory.agency(name).ok_or_else(|| Problem::invalid(format!("?to: no agency {name:?} in the directory")))?;
         if !recipients.contains(&agency.id) {
             recipients.push(agency.id.clone());
         }
@@ -129,8 +130,8 @@ async fn post_freeze_request(
     let caller = state.caller(&headers, scope::FREEZE_REQUEST)?;
     json_body(&headers)?;
     let body = read_body(&state, &headers, body).await?;
-    let recipient =
-        state.directory.agency(&recipient).ok_or_else(|| Problem::not_found(format!("no agency {recipient:?} in the directory")))?;
+    let directory = state.directory.current();
+    let recipient = directory.agency(&recipient).ok_or_else(|| Problem::not_found(format!("no agency {recipient:?} in the directory")))?;
     let request = validate::freeze_request(&body)?;
     let topic = state.topics.inbox(&recipient.id);
     state.publish_once(&caller, &topic, request.request_id.as_bytes(), &request, &request.request_id).await
@@ -175,7 +176,7 @@ impl AppState {
     ) -> Result<Response, Problem> {
         let agency = &caller.agency;
         self.topics
-            .may_publish(topic, agency, M::TYPE, &self.directory)
+            .may_publish(topic, agency, M::TYPE, &self.directory.current())
             .map_err(|why| Problem::new(StatusCode::FORBIDDEN, "role_not_allowed", format!("{} ({}): {why}", agency.id, agency.role)))?;
         let store = self.store.clone();
         let (id, ty) = (message_id.to_owned(), M::TYPE);

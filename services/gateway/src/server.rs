@@ -61,13 +61,13 @@ impl Gateway {
             TcpListener::bind(&config.listen).await.map_err(|source| GatewayError::Bind { listen: config.listen.clone(), source })?;
         let state = AppState::new(Shared {
             auth: auth::Authenticator::new(
-                Arc::clone(&identity.directory),
+                identity.directory.clone(),
                 &config.audience,
                 Duration::from_secs(config.max_token_lifetime_secs),
                 Duration::from_secs(config.token_leeway_secs),
             ),
             store,
-            directory: Arc::clone(&identity.directory),
+            directory: identity.directory.clone(),
             topics: Arc::clone(&identity.topics),
             tlp: config.tlp.clone(),
             publisher,
@@ -92,7 +92,7 @@ impl Gateway {
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), GatewayError> {
         let Gateway { identity, config, listener, tls, state, latest, dlq_producer, metrics } = self;
         let served: Vec<AgencyId> =
-            identity.directory.agencies().filter(|a| DELEGATING_ROLES.contains(&a.role)).map(|a| a.id.clone()).collect();
+            identity.directory.current().agencies().filter(|a| DELEGATING_ROLES.contains(&a.role)).map(|a| a.id.clone()).collect();
         let inboxes = handler::Ingest::inboxes(&identity.topics, served.iter());
         let mut topics = vec![identity.topics.alerts()];
         topics.extend(inboxes.iter().map(|(t, _)| t.clone()));

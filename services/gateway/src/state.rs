@@ -3,7 +3,8 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
-use concord_domain::{Directory, TopicModel};
+use concord_domain::TopicModel;
+use concord_protocol::governance::LiveDirectory;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
@@ -18,8 +19,8 @@ pub struct Shared {
     pub auth: auth::Authenticator,
     /// Served events and receipts.
     pub store: Store,
-    /// The directory.
-    pub directory: Arc<Directory>,
+    /// The directory in force (it changes as directory versions are applied).
+    pub directory: LiveDirectory,
     /// The topic model.
     pub topics: Arc<TopicModel>,
     /// Who sees which TLP.

@@ -231,7 +231,7 @@ fn keep(filters: &Filters, object: &Value) -> bool {
 async fn page(state: &AppState, holds: Holds, filters: &Filters) -> Result<Page, Problem> {
     match holds {
         Holds::Definitions => {
-            let all: Vec<(i64, Value)> = stix::definitions(&state.directory)
+            let all: Vec<(i64, Value)> = stix::definitions(&state.directory.current())
                 .into_iter()
                 .filter(|o| keep(filters, o) && filters.added_after_ms.is_none_or(|a| stix::DEFINITIONS_CREATED_MS > a))
                 .map(|o| (stix::DEFINITIONS_CREATED_MS, o))

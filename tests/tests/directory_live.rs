@@ -1,0 +1,321 @@
+//! The live directory on the real stack (docs/protocol.md §12): three running
+//! consumers — the issuer and exchange binaries and the gateway binary, each
+//! following the run's directory topic — while enforcement's alerts flow.
+//!
+//! - A revocation published with `concord directory publish` is in force at
+//!   every consumer within 5 s, with no restart: every alert signed with the
+//!   revoked key and sent 5 s after publication or later is dead-lettered as
+//!   `key_revoked` by each of them, nothing sent before the revocation is, and
+//!   every record is either handled or dead-lettered (none lost).
+//! - Versions with too few signatures, a rollback, and bytes that are no
+//!   version are refused by every consumer, counted by reason, and the version
+//!   in force stays (the revoked key stays revoked).
+//! - A new key added by a later version is trusted live.
+//! - A consumer restarted after all this reads the topic before its work, so
+//!   a restart does not reopen the revoked key.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use concord_domain::{Agency, Directory};
+use concord_kafka::SignedProducer;
+use concord_protocol::dead_letter::header as dlq_header;
+use concord_protocol::governance::{record_key, sign_version_pkcs8, DirectoryVersion, SignedVersion};
+use concord_protocol::Signer;
+use concord_tests::*;
+use time::OffsetDateTime;
+
+const GATEWAY: &str = "gateway-hub";
+
+fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// `version` signed by the dev stack's governors `by` (keys made by `make up`).
+fn signed_by(version: DirectoryVersion, by: &[&str]) -> SignedVersion {
+    let pki = hub().pki_dir;
+    let signatures = by
+        .iter()
+        .map(|g| {
+            let pem = std::fs::read_to_string(pki.join(format!("governors/{g}.key"))).expect("governor key (make up writes it)");
+            let der = concord_protocol::pem_to_der(&pem, "PRIVATE KEY").unwrap();
+            sign_version_pkcs8(&version, g, &der).unwrap()
+        })
+        .collect();
+    SignedVersion { version, signatures }
+}
+
+fn version(n: u64, agencies: Vec<Agency>) -> DirectoryVersion {
+    DirectoryVersion { version: n, effective_at: now_ms(), topic_model: 1, agencies, governors: None }
+}
+
+/// `concord directory publish` of `signed`, as the hub operator runs it.
+fn publish(run: &TestRun, signed: &SignedVersion, unchecked: bool) -> String {
+    let path = run.dir.join(format!("version-{}-{}.json", signed.version.version, uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, serde_json::to_string_pretty(signed).unwrap()).unwrap();
+    let mut command = Command::new(binary("concord"));
+    command.current_dir(root()).args(["directory", "publish"]).arg(&path).args(["--topic-suffix", &run.suffix]);
+    if unchecked {
+        command.arg("--unchecked");
+    }
+    let out = command.output().expect("concord runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "concord directory publish failed: {text}");
+    text
+}
+
+/// One consumer under test: the binary and its admin port.
+struct Consumer {
+    name: &'static str,
+    agency: &'static str,
+    process: Holder,
+    admin: u16,
+}
+
+impl Consumer {
+    fn start(run: &TestRun, name: &'static str, agency: &'static str, body: &str) -> Consumer {
+        let admin = free_port();
+        let text = format!(
+            "hub = {:?}\nagency = {agency:?}\ndatabase = {:?}\ntopic_suffix = {:?}\nadmin_listen = \"127.0.0.1:{admin}\"\n{body}",
+            root().join("config/concord.toml").display().to_string(),
+            run.dir.join(format!("{name}.sqlite")).display().to_string(),
+            run.suffix,
+        );
+        let config = run.dir.join(format!("{name}.toml"));
+        std::fs::write(&config, text).unwrap();
+        let process = Holder::start_with(
+            match name {
+                "issuer" => "concord-issuer",
+                "exchange" => "concord-exchange",
+                _ => "concord-gateway",
+            },
+            config,
+            run.dir.join(format!("{name}.log")),
+            &[("RUST_LOG", "info")],
+        );
+        Consumer { name, agency, process, admin }
+    }
+
+    /// The sum of the samples of `metric` whose labels contain every one of `labels`.
+    async fn metric(&self, metric: &str, labels: &[&str]) -> u64 {
+        let url = format!("http://127.0.0.1:{}/metrics", self.admin);
+        let Ok(response) = reqwest::get(&url).await else { return 0 };
+        let text = response.text().await.unwrap_or_default();
+        text.lines()
+            .filter(|l| l.split(['{', ' ']).next() == Some(metric) && labels.iter().all(|want| l.contains(want)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    }
+
+    async fn verified(&self) -> u64 {
+        self.metric("concord_records_verified_total", &[]).await
+    }
+
+    async fn revoked(&self) -> u64 {
+        self.metric("concord_records_rejected_total", &["reason=\"key_revoked\""]).await
+    }
+}
+
+async fn eventually(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let start = Instant::now();
+    while !check().await {
+        assert!(start.elapsed() < limit, "{what}: not reached in {limit:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Sends alerts signed by `producer` at 10/s for `span`; their event ids and send times.
+async fn stream(producer: &SignedProducer, topic: &str, span: Duration) -> Vec<(String, i64)> {
+    let mut sent = Vec::new();
+    let start = Instant::now();
+    while start.elapsed() < span {
+        let alert = sample_alert();
+        let at = now_ms();
+        let published = producer.publish(topic, alert.record_key().as_bytes(), &alert).await.expect("alert sent");
+        sent.push((published.id, at));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    sent
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_published_on_the_directory_topic_holds_at_every_running_consumer_within_five_seconds() {
+    let run = TestRun::new("dirlive").await;
+    let holder = "[policy]\nrequesters = [\"enforcement-us\"]\nlegal_bases = [\"COURT_ORDER\"]\n\
+                  [policy.proactive]\nroles = [\"enforcement\"]\nmin_confidence = 90\n";
+    let deposits = run.dir.join("deposits");
+    std::fs::create_dir_all(&deposits).unwrap();
+    let mut consumers = vec![
+        Consumer::start(&run, "issuer", ISSUER, &format!("{holder}[holdings]\nchains = [\"TRON\"]\nassets = [\"USDT\"]\n")),
+        Consumer::start(
+            &run,
+            "exchange",
+            EXCHANGE,
+            &format!(
+                "{holder}[screening]\ndeposits_dir = {:?}\nmin_confidence = 50\npoll_interval_ms = 500\n",
+                deposits.display().to_string()
+            ),
+        ),
+        Consumer::start(&run, "gateway", GATEWAY, "listen = \"127.0.0.1:0\"\n"),
+    ];
+    let enforcement = run.identity(ENFORCEMENT);
+    let alerts = enforcement.topics.alerts();
+    let producer = run.producer(ENFORCEMENT);
+
+    // Before: every consumer is up, following version 0, and handles the stream.
+    let mut before = Vec::new();
+    for c in &consumers {
+        eventually(&format!("{} handles alerts", c.name), Duration::from_secs(90), async || {
+            let alert = sample_alert();
+            before.push(producer.publish(&alerts, alert.record_key().as_bytes(), &alert).await.unwrap().id);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            c.verified().await > 0
+        })
+        .await;
+    }
+    before.extend(stream(&producer, &alerts, Duration::from_secs(2)).await.into_iter().map(|(id, _)| id));
+    for c in &consumers {
+        let n = before.len() as u64;
+        eventually(&format!("{} handles all {n} alerts before the revocation", c.name), Duration::from_secs(30), async || {
+            c.verified().await >= n
+        })
+        .await;
+        assert_eq!(c.metric("concord_directory_version", &[]).await, 0, "{}: the directory file is in force", c.name);
+    }
+
+    // The revocation: enforcement's key revoked from now on, published while alerts flow.
+    let file = hub().load_directory().unwrap();
+    let kid = file.current_key(ENFORCEMENT, OffsetDateTime::now_utc()).unwrap().kid.clone();
+    let revoked_at = OffsetDateTime::now_utc();
+    let agencies: Vec<Agency> = file
+        .agencies()
+        .cloned()
+        .map(|mut a| {
+            for k in a.keys.iter_mut().filter(|k| k.kid == kid) {
+                k.revoked_at = Some(revoked_at);
+            }
+            a
+        })
+        .collect();
+    let streaming = {
+        let producer = run.producer(ENFORCEMENT);
+        let alerts = alerts.clone();
+        tokio::spawn(async move { stream(&producer, &alerts, Duration::from_secs(9)).await })
+    };
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let said = publish(&run, &signed_by(version(1, agencies.clone()), &["governor-1", "governor-3"]), false);
+    let published_at = now_ms();
+    assert!(said.contains("version 1 published"), "{said}");
+    let during = streaming.await.unwrap();
+    let total = (before.len() + during.len()) as u64;
+    for c in &consumers {
+        eventually(&format!("{}: every alert handled or dead-lettered", c.name), Duration::from_secs(60), async || {
+            c.verified().await + c.revoked().await >= total
+        })
+        .await;
+        assert_eq!(c.verified().await + c.revoked().await, total, "{}: nothing lost, nothing twice", c.name);
+    }
+
+    // Which alerts each consumer refused, from the dead-letter topic.
+    let refused_total: u64 = {
+        let mut n = 0;
+        for c in &consumers {
+            n += c.revoked().await;
+        }
+        n
+    };
+    let letters = run.dead_letters(refused_total as usize).await;
+    assert_eq!(letters.len() as u64, refused_total, "one dead letter per refusal");
+    let before_ids: BTreeSet<&str> = before.iter().map(String::as_str).collect();
+    for c in &consumers {
+        let refused: BTreeSet<String> = letters
+            .iter()
+            .filter(|l| header_text(l, dlq_header::CONSUMER) == c.agency)
+            .inspect(|l| assert_eq!(header_text(l, dlq_header::REASON), "key_revoked"))
+            .map(event_id)
+            .collect();
+        assert!(refused.iter().all(|id| !before_ids.contains(id.as_str())), "{}: an alert from before the revocation was refused", c.name);
+        let late: Vec<&(String, i64)> = during.iter().filter(|(_, at)| *at >= published_at + 5_000).collect();
+        assert!(!late.is_empty(), "the stream ran past publication + 5 s");
+        for (id, at) in &late {
+            assert!(refused.contains(id), "{}: alert {id} sent {} ms after publication was accepted", c.name, at - published_at);
+        }
+        let last_accepted = during.iter().filter(|(id, _)| !refused.contains(id)).map(|(_, at)| at - published_at).max().unwrap_or(0);
+        println!(
+            "{}: the last alert it accepted was sent {last_accepted} ms after `concord directory publish` returned; {} refused",
+            c.name,
+            refused.len()
+        );
+        assert_eq!(c.metric("concord_directory_version", &[]).await, 1, "{}: version 1 in force", c.name);
+    }
+
+    // Refused versions: too few signatures, a rollback that would un-revoke, no version at all.
+    publish(&run, &signed_by(version(2, agencies.clone()), &["governor-2"]), true);
+    let unrevoked: Vec<Agency> = file.agencies().cloned().collect();
+    publish(&run, &signed_by(version(1, unrevoked.clone()), &["governor-1", "governor-2"]), true);
+    let admin = run.identity(AUDITOR).admin_settings();
+    let raw: rdkafka::producer::FutureProducer = admin.client_config(&[]).unwrap().create().unwrap();
+    let topic = enforcement.topics.directory();
+    raw.send(
+        rdkafka::producer::FutureRecord::to(&topic).key(&record_key(7)).payload("{\"version\": 7}").partition(0),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    for c in &consumers {
+        for reason in ["too_few_signatures", "rollback", "malformed"] {
+            let label = format!("reason=\"{reason}\"");
+            eventually(&format!("{} refuses a {reason} version", c.name), Duration::from_secs(10), async || {
+                c.metric("concord_directory_refused_total", &[&label]).await == 1
+            })
+            .await;
+        }
+        assert_eq!(c.metric("concord_directory_version", &[]).await, 1, "{}: the version in force stays", c.name);
+    }
+    let revoked_before: Vec<u64> = {
+        let mut v = Vec::new();
+        for c in &consumers {
+            v.push(c.revoked().await);
+        }
+        v
+    };
+    let alert = sample_alert();
+    producer.publish(&alerts, alert.record_key().as_bytes(), &alert).await.unwrap();
+
+    // A new key for enforcement in version 3: trusted live, without a restart.
+    let (new_key, record) = extra_key(ENFORCEMENT, "enforcement-us/rotated", None);
+    let rotated: Vec<Agency> = with_key(&Directory::new(agencies.clone()).unwrap(), ENFORCEMENT, record).agencies().cloned().collect();
+    publish(&run, &signed_by(version(3, rotated), &["governor-2", "governor-3"]), false);
+    for c in &consumers {
+        eventually(&format!("{} applies version 3", c.name), Duration::from_secs(5), async || {
+            c.metric("concord_directory_version", &[]).await == 3
+        })
+        .await;
+    }
+    let fresh =
+        SignedProducer::new(&enforcement.kafka, Signer::new(new_key, enforcement.hub.signature_ttl()), enforcement.codec.clone()).unwrap();
+    let alert = sample_alert();
+    fresh.publish(&alerts, alert.record_key().as_bytes(), &alert).await.unwrap();
+    for (c, revoked) in consumers.iter().zip(&revoked_before) {
+        eventually(&format!("{}: the rolled-back key still refused, the new key trusted", c.name), Duration::from_secs(30), async || {
+            c.revoked().await == revoked + 1 && c.verified().await + c.revoked().await == total + 2
+        })
+        .await;
+    }
+
+    // A restart reads the topic before its work: the revoked key stays out.
+    let issuer = &mut consumers[0];
+    issuer.process.kill(Duration::ZERO);
+    let alert = sample_alert();
+    producer.publish(&alerts, alert.record_key().as_bytes(), &alert).await.unwrap();
+    let issuer = &consumers[0];
+    eventually("the restarted issuer refuses the revoked key", Duration::from_secs(90), async || {
+        issuer.revoked().await == 1 && issuer.metric("concord_directory_version", &[]).await == 3
+    })
+    .await;
+    assert_eq!(issuer.verified().await, 0, "after the restart, nothing signed with the revoked key is handled");
+    for c in &mut consumers {
+        c.process.stop();
+    }
+}
