@@ -90,3 +90,13 @@ impl Holder {
         log[log.len().saturating_sub(2000)..].to_owned()
     }
 }
+
+impl Drop for Holder {
+    /// A test that fails midway leaves no service running on the shared stack.
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+}

@@ -1,9 +1,10 @@
 //! What auditing one record means: verify it as of its own time, describe the
 //! outcome, and pick out the facts the log is searched by.
 
-use concord_domain::Directory;
+use concord_domain::{Directory, TopicModel};
 use concord_kafka::dlq_header;
 use concord_protocol::dead_letter::verify_dead_letter;
+use concord_protocol::governance::SignedVersion;
 use concord_protocol::{header, Mode, Payload, RawRecord, VerifiedEvent, Verifier, VerifyError};
 
 use crate::leaf::Leaf;
@@ -40,15 +41,44 @@ pub fn dead_letter_outcome(record: &RawRecord, directory: &Directory) -> (String
     }
 }
 
+/// A directory version is the governors' statement, not an event: its outcome
+/// is `directory_version` with its number, time and the governors whose
+/// signatures it carries in the detail (whether they suffice is the chain's
+/// verdict, which every follower reaches from the pinned root:
+/// docs/protocol.md §12), or `directory_malformed` when it is no version.
+pub fn directory_outcome(record: &RawRecord) -> (String, String) {
+    let value = record.value.as_deref().unwrap_or_default();
+    match serde_json::from_slice::<SignedVersion>(value) {
+        Ok(signed) => {
+            let signers: Vec<&str> = signed.signatures.iter().map(|s| s.governor.as_str()).collect();
+            (
+                "directory_version".into(),
+                format!(
+                    "version {} effective at {} ms, {} agencies, signatures by {}",
+                    signed.version.version,
+                    signed.version.effective_at,
+                    signed.version.agencies.len(),
+                    if signers.is_empty() { "nobody".to_owned() } else { signers.join(", ") }
+                ),
+            )
+        }
+        Err(e) => ("directory_malformed".into(), format!("not a signed directory version: {e}")),
+    }
+}
+
 /// Audits `record`; `Err` means the registry is unavailable and it must be retried.
-pub async fn audit(verifier: &Verifier, record: &RawRecord, dead_letter_topic: &str) -> Result<Audited, VerifyError> {
+pub async fn audit(verifier: &Verifier, record: &RawRecord, topics: &TopicModel) -> Result<Audited, VerifyError> {
     let claimed = LeafMeta {
         event_id: header_text(record, header::ID),
         sender: header_text(record, header::SOURCE).map(|s| s.trim_start_matches("urn:concord:agency:").to_owned()),
         message_type: header_text(record, header::TYPE).map(|t| t.trim_start_matches("concord.v1.").to_owned()),
         ..LeafMeta::default()
     };
-    if record.topic == dead_letter_topic {
+    if record.topic == topics.directory() {
+        let (outcome, detail) = directory_outcome(record);
+        return Ok(Audited { leaf: Leaf::new(record, outcome, detail), meta: LeafMeta::default(), event: None });
+    }
+    if record.topic == topics.dead_letter() {
         let (outcome, detail) = dead_letter_outcome(record, &verifier.directory());
         return Ok(Audited { leaf: Leaf::new(record, outcome, detail), meta: claimed, event: None });
     }

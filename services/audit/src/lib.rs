@@ -245,10 +245,9 @@ impl Auditor {
     /// Audits and appends one record, retrying while the registry is unavailable.
     /// False if shutdown came first.
     async fn append_one(&mut self, record: &RawRecord, shutdown: &CancellationToken) -> Result<bool, AuditError> {
-        let dead_letter = self.identity.topics.dead_letter();
         let mut delay = Duration::from_millis(100);
         let audited = loop {
-            match handler::audit(&self.verifier, record, &dead_letter).await {
+            match handler::audit(&self.verifier, record, &self.identity.topics).await {
                 Ok(a) => break a,
                 Err(e) => {
                     warn!(error = %e, topic = %record.topic, offset = record.offset, "Registry unavailable; retrying.");

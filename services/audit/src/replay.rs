@@ -105,7 +105,6 @@ pub async fn replay(identity: &Identity, filter: &Filter, mut progress: impl FnM
         }
     }
     let verifier = identity.verifier();
-    let dead_letter = identity.topics.dead_letter();
     let mut entries = Vec::new();
     let mut summary = Summary::default();
     if ends.is_empty() {
@@ -133,7 +132,7 @@ pub async fn replay(identity: &Identity, filter: &Filter, mut progress: impl FnM
         }
         summary.read += 1;
         let audited = loop {
-            match handler::audit(&verifier, &record, &dead_letter).await {
+            match handler::audit(&verifier, &record, &identity.topics).await {
                 Ok(a) => break a,
                 Err(VerifyError::Unavailable(e)) => {
                     tracing::warn!(error = %e, "Registry unavailable; retrying.");
