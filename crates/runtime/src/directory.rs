@@ -148,12 +148,18 @@ async fn read_to_end(
     shutdown: &CancellationToken,
     mut each: impl FnMut(Option<&[u8]>, Option<&[u8]>, i64),
 ) -> Result<bool, FollowError> {
-    // Blocks this thread briefly, once, before any work starts.
-    let (_, end) = consumer.fetch_watermarks(topic, 0, START_TIMEOUT).map_err(|source| FollowError::End {
-        topic: topic.to_owned(),
-        secs: START_TIMEOUT.as_secs(),
-        source,
-    })?;
+    // Blocks this thread briefly before any work starts; a broker still
+    // coming up (or slow under load) is waited for, as every consumer waits.
+    let end = loop {
+        match consumer.fetch_watermarks(topic, 0, START_TIMEOUT) {
+            Ok((_, end)) => break end,
+            Err(e) => warn!(topic, error = %e, "Cannot learn the directory topic's end yet; retrying."),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(false),
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    };
     let mut next = 0;
     while next < end {
         let message = tokio::select! {
