@@ -45,20 +45,9 @@ pub enum FollowError {
     /// The consumer's settings are refused.
     #[error(transparent)]
     Settings(#[from] concord_kafka::SettingsError),
-    /// The topic's end could not be learnt: the broker is away or the topic is missing.
-    #[error("directory topic {topic}: cannot read its end within {secs} s ({source}); is the hub up (`make up`) and the topic created?")]
-    End {
-        /// The topic.
-        topic: String,
-        /// How long it waited.
-        secs: u64,
-        /// What librdkafka said.
-        #[source]
-        source: rdkafka::error::KafkaError,
-    },
 }
 
-/// How long the start waits for the broker to tell the topic's end.
+/// How long one attempt waits for the broker to tell the topic's end, or for a record before the end.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Follower {
