@@ -90,15 +90,10 @@ where
 {
     let identity = header.identity()?;
     let metrics = Metrics::new();
+    // The directory first: the admin port says ready only once the work can start with it.
+    let follower = crate::directory::follow(&identity, &metrics, shutdown).await.map_err(ServiceError::from)?;
     let admin =
         crate::admin::start(&header.admin_listen, &identity, metrics.clone(), shutdown.clone()).await.map_err(ServiceError::from)?;
-    let follower = match crate::directory::follow(&identity, &metrics, shutdown).await {
-        Ok(follower) => follower,
-        Err(e) => {
-            shutdown.cancel();
-            return Err(ServiceError::from(e).into());
-        }
-    };
     let result = work(identity, metrics).await;
     shutdown.cancel();
     for task in admin.into_iter().chain(follower) {
