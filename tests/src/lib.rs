@@ -22,6 +22,7 @@ use concord_kafka::{
     create_topics, delete_topics, dlq_header, to_raw, ConsumerStats, Handler, HandlerError, Intake, KafkaSettings, SignedProducer,
     VerifiedConsumer,
 };
+use concord_protocol::governance::{sign_version_pkcs8, DirectoryVersion, SignedVersion};
 use concord_protocol::{header, CloudEvent, RawRecord, RejectReason, SigningKey, VerifiedEvent};
 use concord_runtime::config::HubConfig;
 use concord_runtime::identity::Identity;
@@ -559,4 +560,44 @@ pub fn token_with(agency: &str, claims: serde_json::Value) -> String {
     let pem =
         std::fs::read_to_string(concord_runtime::pki::AgencyFiles::new(&hub().pki_dir, agency).signing_key()).expect("dev signing key");
     concord_gateway::client::token(&pem, &format!("{agency}/dev-1"), &claims).expect("token")
+}
+
+// Directory versions (docs/protocol.md §12), signed with the dev stack's governors.
+
+pub fn now_ms() -> i64 {
+    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A directory version `version` signed by the dev stack's governors `by` (keys made by `make up`).
+pub fn signed_by(version: DirectoryVersion, by: &[&str]) -> SignedVersion {
+    let pki = hub().pki_dir;
+    let signatures = by
+        .iter()
+        .map(|g| {
+            let pem = std::fs::read_to_string(pki.join(format!("governors/{g}.key"))).expect("governor key (make up writes it)");
+            let der = concord_protocol::pem_to_der(&pem, "PRIVATE KEY").unwrap();
+            sign_version_pkcs8(&version, g, &der).unwrap()
+        })
+        .collect();
+    SignedVersion { version, signatures }
+}
+
+/// Directory version `n` listing `agencies`, in effect now.
+pub fn version(n: u64, agencies: Vec<concord_domain::Agency>) -> DirectoryVersion {
+    DirectoryVersion { version: n, effective_at: now_ms(), topic_model: 1, agencies, governors: None }
+}
+
+/// `concord directory publish` of `signed` on the run's directory topic, as the hub operator runs it.
+pub fn publish_version(run: &TestRun, signed: &SignedVersion, unchecked: bool) -> String {
+    let path = run.dir.join(format!("version-{}-{}.json", signed.version.version, uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, serde_json::to_string_pretty(signed).unwrap()).unwrap();
+    let mut command = std::process::Command::new(binary("concord"));
+    command.current_dir(root()).args(["directory", "publish"]).arg(&path).args(["--topic-suffix", &run.suffix]);
+    if unchecked {
+        command.arg("--unchecked");
+    }
+    let out = command.output().expect("concord runs");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "concord directory publish failed: {text}");
+    text
 }

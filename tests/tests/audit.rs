@@ -228,14 +228,14 @@ async fn case_bundle(run: &TestRun) -> (Bundle, concord_domain::Directory, conco
 async fn evidence_bundle_verifies_offline_and_fails_precisely_when_changed() {
     let run = TestRun::new("audit-evidence").await;
     let (bundle, directory, topics) = case_bundle(&run).await;
-    let ok = evidence::verify(&bundle, &directory, &topics).expect("the bundle verifies");
+    let ok = evidence::verify(&bundle, Some(&directory), None, &topics).expect("the bundle verifies");
     assert_eq!((ok.records, ok.subject.as_str()), (2, "case US-2026-0419"));
     assert!(ok.consistency_checked, "the consistency proof from the earlier checkpoint is checked");
 
     // A removed record.
     let mut removed = bundle.clone();
     let gone = removed.records.remove(0).index;
-    let problems = evidence::verify(&removed, &directory, &topics).unwrap_err();
+    let problems = evidence::verify(&removed, Some(&directory), None, &topics).unwrap_err();
     assert_eq!(problems, vec![format!("record at leaf index {gone} is listed in the signed manifest but missing from the bundle")]);
 
     // An altered record: one byte of the stored value changed.
@@ -246,27 +246,27 @@ async fn evidence_bundle_verifies_offline_and_fails_precisely_when_changed() {
     leaf[at] ^= 0x20;
     altered.records[1].leaf = engine.encode(leaf);
     let index = altered.records[1].index;
-    let problems = evidence::verify(&altered, &directory, &topics).unwrap_err();
+    let problems = evidence::verify(&altered, Some(&directory), None, &topics).unwrap_err();
     assert_eq!(problems, vec![format!("record at leaf index {index} was altered: its leaf hash differs from the signed manifest")]);
 
     // A proof with one hash too few.
     let mut short = bundle.clone();
     short.records[0].proof.pop();
     let index = short.records[0].index;
-    let problems = evidence::verify(&short, &directory, &topics).unwrap_err();
+    let problems = evidence::verify(&short, Some(&directory), None, &topics).unwrap_err();
     assert!(problems[0].starts_with(&format!("record at leaf index {index}: inclusion proof fails")), "{problems:?}");
 
     // A checkpoint signed by an agency that is not the auditor.
     let mut foreign = bundle.clone();
     let committee = run.identity(COMMITTEE);
     foreign.checkpoint = sign_checkpoint(&committee.signer, AUDITOR, 8, &[0; 32], time::OffsetDateTime::now_utc()).1;
-    let problems = evidence::verify(&foreign, &directory, &topics).unwrap_err();
+    let problems = evidence::verify(&foreign, Some(&directory), None, &topics).unwrap_err();
     assert!(problems[0].contains("not to an auditor"), "{problems:?}");
 
     // The subject changed: what the bundle claims to be about is what the auditor signed.
     let mut renamed = bundle.clone();
     renamed.subject = "case XX-9999-0001".into();
-    let problems = evidence::verify(&renamed, &directory, &topics).unwrap_err();
+    let problems = evidence::verify(&renamed, Some(&directory), None, &topics).unwrap_err();
     assert_eq!(
         problems,
         vec!["the bundle says it is about \"case XX-9999-0001\", but its signed manifest is about \"case US-2026-0419\"".to_owned()]
@@ -276,13 +276,13 @@ async fn evidence_bundle_verifies_offline_and_fails_precisely_when_changed() {
     let mut repeated = bundle.clone();
     repeated.records.push(repeated.records[0].clone());
     let index = repeated.records[0].index;
-    let problems = evidence::verify(&repeated, &directory, &topics).unwrap_err();
+    let problems = evidence::verify(&repeated, Some(&directory), None, &topics).unwrap_err();
     assert_eq!(problems, vec![format!("record at leaf index {index} appears 2 times; a bundle holds each record once")]);
 
     // A broken consistency proof.
     let mut inconsistent = bundle.clone();
     inconsistent.previous.as_mut().unwrap().consistency[0] = hex(&[7; 32]);
-    let problems = evidence::verify(&inconsistent, &directory, &topics).unwrap_err();
+    let problems = evidence::verify(&inconsistent, Some(&directory), None, &topics).unwrap_err();
     assert!(problems[0].starts_with("consistency from size 6 to"), "{problems:?}");
 }
 
@@ -355,4 +355,104 @@ async fn a_dead_letter_blaming_another_agency_is_logged_as_unverified() {
         unverified.iter().any(|l| l.0 == "dead_letter_unverified:replayed" && l.1.contains("concord-dlq-reason differs")),
         "{letters:?}"
     );
+}
+
+/// Directory versions in the log (docs/protocol.md §12.5): each record is
+/// judged against the version in force at its own time — by the auditor, by
+/// the auditor restarted, by a log rebuilt from offset 0, by replay, and by a
+/// bundle's verifier who holds only the pinned governors. Enforcement is
+/// offboarded by version 2: its alert from before stays verified, its alerts
+/// after are refused, and an under-signed version 3 that would bring it back
+/// is logged as refused and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_are_judged_by_the_directory_version_in_force_at_their_time() {
+    let run = TestRun::new("audit-versions").await;
+    let identity = run.identity(AUDITOR);
+    let alerts = identity.topics.alerts();
+    let all: Vec<concord_domain::Agency> = hub().load_directory().unwrap().agencies().cloned().collect();
+    let offboarded: Vec<concord_domain::Agency> = all.iter().filter(|a| a.id.as_str() != ENFORCEMENT).cloned().collect();
+    let enforcement = run.producer(ENFORCEMENT);
+
+    publish_version(&run, &signed_by(version(1, all.clone()), &["governor-1", "governor-2"]), false);
+    enforcement.publish(&alerts, b"e1", &sample_alert()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    publish_version(&run, &signed_by(version(2, offboarded.clone()), &["governor-2", "governor-3"]), false);
+    publish_version(&run, &signed_by(version(3, all.clone()), &["governor-1"]), true);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    enforcement.publish(&alerts, b"e2", &sample_alert()).await.unwrap();
+
+    let expected =
+        ["directory_version", "verified", "directory_version", "directory_refused:too_few_signatures", "unknown_key", "unknown_key"];
+    let auditor = audit_until(&run, "versions", 5).await;
+    assert_eq!(outcomes(auditor.log()), expected[..5], "in the log's order");
+    drop(auditor);
+
+    // Restarted, the auditor rebuilds the versions from its own log: the offboarded agency stays out.
+    enforcement.publish(&alerts, b"e3", &sample_alert()).await.unwrap();
+    let mut auditor = audit_until(&run, "versions", 6).await;
+    assert_eq!(outcomes(auditor.log()), expected);
+    let rebuilt = audit_until(&run, "versions-rebuilt", 6).await;
+    assert_eq!(hex(&rebuilt.log().root(6).unwrap()), hex(&auditor.log().root(6).unwrap()), "a rebuild judges alike");
+
+    let filter = concord_audit::replay::Filter { topics: vec![alerts.clone(), identity.topics.directory()], ..Default::default() };
+    let (entries, _) = concord_audit::replay::replay(&identity, &filter, |_, _| {}).await.unwrap();
+    assert_eq!(entries.iter().map(|e| e.outcome.as_str()).collect::<Vec<_>>(), expected, "replay judges alike");
+
+    // A bundle of enforcement's alerts carries every directory version with its proof.
+    let checkpoint = auditor.publish_checkpoint().await.unwrap();
+    let bundle = evidence::export(
+        auditor.log(),
+        &identity.signer,
+        "enforcement's alerts",
+        &[1, 4, 5],
+        (checkpoint.tree_size as u64, checkpoint.jws),
+        None,
+        Some(run.suffix.clone()),
+    )
+    .unwrap();
+    assert_eq!(bundle.records.iter().map(|r| r.index).collect::<Vec<_>>(), [0, 1, 2, 3, 4, 5]);
+    let topics =
+        concord_domain::TopicModel::from_toml_str(&std::fs::read_to_string(root().join("config/topics.toml")).unwrap(), "topics.toml")
+            .unwrap();
+    let governors = hub().load_governors().unwrap().expect("the stack pins governors");
+    let ok = evidence::verify(&bundle, None, Some(&governors), &topics).expect("verifies with the pinned governors alone");
+    assert_eq!(ok.records, 6);
+
+    // One directory for every record (how bundles were checked before versions): the
+    // newest has no enforcement, so its alert from before the offboarding fails.
+    let newest = concord_domain::Directory::new(offboarded).unwrap();
+    let problems = evidence::verify(&bundle, Some(&newest), None, &topics).unwrap_err();
+    assert!(
+        problems.iter().any(|p| p.contains("leaf index 1: the log says \"verified\", re-verification says \"unknown_key\"")),
+        "{problems:?}"
+    );
+    // Version 2 taken out of the bundle.
+    let mut cut = bundle.clone();
+    cut.records.retain(|r| r.index != 2);
+    let problems = evidence::verify(&cut, None, Some(&governors), &topics).unwrap_err();
+    assert!(problems.iter().any(|p| p.contains("leaf index 2 is listed in the signed manifest but missing")), "{problems:?}");
+    // Governors nobody pinned: no version in the bundle is theirs.
+    let strangers = concord_protocol::governance::Governors {
+        threshold: 1,
+        keys: vec![concord_protocol::governance::Governor {
+            id: "stranger".into(),
+            public_key: concord_protocol::governance::public_key(&[7; 32]),
+        }],
+    };
+    let problems = evidence::verify(&bundle, None, Some(&strangers), &topics).unwrap_err();
+    assert!(problems[0].contains("holds no valid directory version"), "{problems:?}");
+
+    // The command a recipient runs, with only the governors file.
+    let file = run.dir.join("versions-bundle.json");
+    std::fs::write(&file, serde_json::to_string(&bundle).unwrap()).unwrap();
+    let out = std::process::Command::new(binary("concord"))
+        .current_dir(root())
+        .args(["evidence", "verify"])
+        .arg(&file)
+        .arg("--governors")
+        .arg(hub().pki_dir.join("governors.toml"))
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && said.contains("evidence OK: 6 records"), "{said}");
 }

@@ -15,55 +15,17 @@
 //!   a restart does not reopen the revoked key.
 
 use std::collections::BTreeSet;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use concord_domain::{Agency, Directory};
 use concord_kafka::SignedProducer;
 use concord_protocol::dead_letter::header as dlq_header;
-use concord_protocol::governance::{record_key, sign_version_pkcs8, DirectoryVersion, SignedVersion};
+use concord_protocol::governance::record_key;
 use concord_protocol::Signer;
 use concord_tests::*;
 use time::OffsetDateTime;
 
 const GATEWAY: &str = "gateway-hub";
-
-fn now_ms() -> i64 {
-    (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
-/// `version` signed by the dev stack's governors `by` (keys made by `make up`).
-fn signed_by(version: DirectoryVersion, by: &[&str]) -> SignedVersion {
-    let pki = hub().pki_dir;
-    let signatures = by
-        .iter()
-        .map(|g| {
-            let pem = std::fs::read_to_string(pki.join(format!("governors/{g}.key"))).expect("governor key (make up writes it)");
-            let der = concord_protocol::pem_to_der(&pem, "PRIVATE KEY").unwrap();
-            sign_version_pkcs8(&version, g, &der).unwrap()
-        })
-        .collect();
-    SignedVersion { version, signatures }
-}
-
-fn version(n: u64, agencies: Vec<Agency>) -> DirectoryVersion {
-    DirectoryVersion { version: n, effective_at: now_ms(), topic_model: 1, agencies, governors: None }
-}
-
-/// `concord directory publish` of `signed`, as the hub operator runs it.
-fn publish(run: &TestRun, signed: &SignedVersion, unchecked: bool) -> String {
-    let path = run.dir.join(format!("version-{}-{}.json", signed.version.version, uuid::Uuid::new_v4().simple()));
-    std::fs::write(&path, serde_json::to_string_pretty(signed).unwrap()).unwrap();
-    let mut command = Command::new(binary("concord"));
-    command.current_dir(root()).args(["directory", "publish"]).arg(&path).args(["--topic-suffix", &run.suffix]);
-    if unchecked {
-        command.arg("--unchecked");
-    }
-    let out = command.output().expect("concord runs");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "concord directory publish failed: {text}");
-    text
-}
 
 /// One consumer under test: the binary and its admin port.
 struct Consumer {
@@ -204,7 +166,7 @@ async fn a_revocation_published_on_the_directory_topic_holds_at_every_running_co
         tokio::spawn(async move { stream(&producer, &alerts, Duration::from_secs(9)).await })
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let said = publish(&run, &signed_by(version(1, agencies.clone()), &["governor-1", "governor-3"]), false);
+    let said = publish_version(&run, &signed_by(version(1, agencies.clone()), &["governor-1", "governor-3"]), false);
     let published_at = now_ms();
     assert!(said.contains("version 1 published"), "{said}");
     let during = streaming.await.unwrap();
@@ -251,9 +213,9 @@ async fn a_revocation_published_on_the_directory_topic_holds_at_every_running_co
     }
 
     // Refused versions: too few signatures, a rollback that would un-revoke, no version at all.
-    publish(&run, &signed_by(version(2, agencies.clone()), &["governor-2"]), true);
+    publish_version(&run, &signed_by(version(2, agencies.clone()), &["governor-2"]), true);
     let unrevoked: Vec<Agency> = file.agencies().cloned().collect();
-    publish(&run, &signed_by(version(1, unrevoked.clone()), &["governor-1", "governor-2"]), true);
+    publish_version(&run, &signed_by(version(1, unrevoked.clone()), &["governor-1", "governor-2"]), true);
     let admin = run.identity(AUDITOR).admin_settings();
     let raw: rdkafka::producer::FutureProducer = admin.client_config(&[]).unwrap().create().unwrap();
     let topic = enforcement.topics.directory();
@@ -286,7 +248,7 @@ async fn a_revocation_published_on_the_directory_topic_holds_at_every_running_co
     // A new key for enforcement in version 3: trusted live, without a restart.
     let (new_key, record) = extra_key(ENFORCEMENT, "enforcement-us/rotated", None);
     let rotated: Vec<Agency> = with_key(&Directory::new(agencies.clone()).unwrap(), ENFORCEMENT, record).agencies().cloned().collect();
-    publish(&run, &signed_by(version(3, rotated), &["governor-2", "governor-3"]), false);
+    publish_version(&run, &signed_by(version(3, rotated), &["governor-2", "governor-3"]), false);
     for c in &consumers {
         eventually(&format!("{} applies version 3", c.name), Duration::from_secs(5), async || {
             c.metric("concord_directory_version", &[]).await == 3

@@ -265,13 +265,24 @@ impl From<Arc<Directory>> for LiveDirectory {
     }
 }
 
+/// An accepted version: its number, when it takes effect (ms), its directory.
+type Accepted = (u64, i64, Arc<Directory>);
+
+/// A record value checked against `trust`: the trust that follows it, and the version.
+fn accept_value(trust: &Trust, value: &[u8]) -> Result<(Trust, Accepted), VersionRefused> {
+    let signed: SignedVersion =
+        serde_json::from_slice(value).map_err(|e| VersionRefused::Malformed(format!("not a signed directory version: {e}")))?;
+    let (directory, next) = trust.accept(&signed)?;
+    Ok((next, (signed.version.version, signed.version.effective_at, Arc::new(directory))))
+}
+
 /// A follower's view of the directory topic: the trust the next version must
 /// satisfy, and versions accepted but not yet in effect. Pure: the follower
 /// feeds it record values and the clock.
 #[derive(Debug, Clone)]
 pub struct Chain {
     trust: Trust,
-    pending: Vec<(u64, i64, Arc<Directory>)>,
+    pending: Vec<Accepted>,
 }
 
 impl Chain {
@@ -289,13 +300,11 @@ impl Chain {
     /// takes effect (ms); its directory waits in [`Chain::due`] until then.
     /// Refused: why, and nothing changes.
     pub fn offer(&mut self, value: &[u8]) -> Result<(u64, i64), VersionRefused> {
-        let signed: SignedVersion =
-            serde_json::from_slice(value).map_err(|e| VersionRefused::Malformed(format!("not a signed directory version: {e}")))?;
-        let (directory, next) = self.trust.accept(&signed)?;
+        let (next, accepted) = accept_value(&self.trust, value)?;
         self.trust = next;
-        let v = &signed.version;
-        self.pending.push((v.version, v.effective_at, Arc::new(directory)));
-        Ok((v.version, v.effective_at))
+        let (number, effective_at) = (accepted.0, accepted.1);
+        self.pending.push(accepted);
+        Ok((number, effective_at))
     }
 
     /// The newest accepted version in effect at `now_ms`, if one is waiting:
@@ -312,6 +321,48 @@ impl Chain {
     /// When the next waiting version takes effect (ms), if any waits.
     pub fn next_due(&self) -> Option<i64> {
         self.pending.iter().map(|(_, at, _)| *at).min()
+    }
+}
+
+/// Every version a topic's records put in force, in their order: what the
+/// auditor, replay and evidence bundles judge each record against, as the
+/// version in force at the record's own time (docs/protocol.md §12.5).
+/// Pure, like [`Chain`]: it is fed record values and times.
+#[derive(Debug, Clone)]
+pub struct History {
+    trust: Trust,
+    accepted: Vec<Accepted>,
+}
+
+impl History {
+    /// Before any version: the pinned governors.
+    pub fn new(pinned: Governors) -> Self {
+        History { trust: Trust::pinned(pinned), accepted: Vec::new() }
+    }
+
+    /// Offers one record's value, as [`Chain::offer`] does.
+    pub fn offer(&mut self, value: &[u8]) -> Result<(u64, i64), VersionRefused> {
+        let (next, accepted) = accept_value(&self.trust, value)?;
+        self.trust = next;
+        let (number, effective_at) = (accepted.0, accepted.1);
+        self.accepted.push(accepted);
+        Ok((number, effective_at))
+    }
+
+    /// The newest version offered so far that is in effect at `at_ms`, if any
+    /// is: its number and directory.
+    pub fn at(&self, at_ms: i64) -> Option<(u64, Arc<Directory>)> {
+        self.accepted.iter().rev().find(|(_, effective, _)| *effective <= at_ms).map(|(n, _, d)| (*n, Arc::clone(d)))
+    }
+
+    /// When the first version offered takes effect, if one was.
+    pub fn first_effective_at(&self) -> Option<i64> {
+        self.accepted.first().map(|(_, at, _)| *at)
+    }
+
+    /// The newest version offered so far, in effect or not.
+    pub fn latest(&self) -> Option<(u64, Arc<Directory>)> {
+        self.accepted.last().map(|(n, _, d)| (*n, Arc::clone(d)))
     }
 }
 
@@ -452,5 +503,26 @@ mod tests {
         assert_eq!(chain.due(3_000).map(|(n, _)| n), Some(4));
         assert_eq!(chain.next_due(), None, "version 3 would go back from 4");
         assert!(chain.due(10_000).is_none());
+    }
+
+    #[test]
+    fn a_history_gives_the_version_in_force_at_any_time_even_an_earlier_one() {
+        let mut history = History::new(governors(&[1, 2, 3], 2));
+        let bytes = |n: u64, at: i64| {
+            let mut v = version(n, None);
+            v.effective_at = at;
+            serde_json::to_vec(&signed(v, &[1, 2])).unwrap()
+        };
+        assert!(history.at(i64::MAX).is_none() && history.latest().is_none());
+        history.offer(&bytes(1, 1_000)).unwrap();
+        history.offer(&bytes(2, 5_000)).unwrap();
+        assert_eq!(history.offer(&bytes(2, 6_000)).unwrap_err().code(), "rollback");
+        assert!(history.at(999).is_none(), "before version 1: the directory file");
+        assert_eq!(history.at(1_000).map(|(n, _)| n), Some(1));
+        assert_eq!(history.at(4_999).map(|(n, _)| n), Some(1));
+        assert_eq!(history.at(5_000).map(|(n, _)| n), Some(2));
+        assert_eq!(history.latest().map(|(n, _)| n), Some(2));
+        // Unlike a follower's chain, a record stamped earlier is judged by the earlier version.
+        assert_eq!(history.at(2_000).map(|(n, _)| n), Some(1));
     }
 }

@@ -199,6 +199,15 @@ pub async fn history(settings: &KafkaSettings, group: &str, topic: &str, pinned:
     Ok((chain, entries))
 }
 
+/// Every record value on `topic` up to its end, in order: what a replay
+/// judges the history it reads against.
+pub async fn values(settings: &KafkaSettings, group: &str, topic: &str) -> Result<Vec<Vec<u8>>, FollowError> {
+    let consumer = consumer(settings, group, topic)?;
+    let mut values = Vec::new();
+    read_to_end(&consumer, topic, &CancellationToken::new(), |_, value, _| values.push(value.unwrap_or_default().to_vec())).await?;
+    Ok(values)
+}
+
 /// Reads the directory topic to its end, applies what is in effect, and keeps
 /// following it until `shutdown`. `None` when the hub pins no governors (the
 /// directory file is all this process trusts).

@@ -11,6 +11,9 @@ pub enum AuditError {
     /// The identity or the admin port failed (the skeleton every service shares).
     #[error(transparent)]
     Service(#[from] concord_runtime::service::ServiceError),
+    /// The hub's directory file or governors do not load.
+    #[error(transparent)]
+    Config(#[from] concord_runtime::config::ConfigError),
     /// Client settings problem.
     #[error(transparent)]
     Settings(#[from] SettingsError),

@@ -1,12 +1,16 @@
 //! Evidence bundles: the records of a case with their inclusion proofs, a
 //! signed checkpoint, a signed manifest of exactly which leaves are included,
 //! and (when there is one) the previous checkpoint with a consistency proof.
-//! [`verify`] needs only the directory (public keys) and the topic model.
+//! Every directory version in the log travels with them. [`verify`] needs
+//! only the pinned governors (or the directory file of the time before the
+//! first version) and the topic model.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use base64::Engine;
 use concord_domain::{Directory, TopicModel};
+use concord_protocol::governance::Governors;
 use concord_protocol::statement::{hex, unhex, verify_checkpoint, verify_manifest, ManifestClaims, MANIFEST_TYP};
 use concord_protocol::{Mode, Signer, Verifier};
 use serde::{Deserialize, Serialize};
@@ -14,6 +18,7 @@ use time::OffsetDateTime;
 
 use crate::leaf::Leaf;
 use crate::store::{AuditLog, StoreError};
+use crate::versions::InForce;
 
 /// The bundle format.
 pub const FORMAT: &str = "concord-evidence/1";
@@ -69,7 +74,11 @@ pub fn export(
 ) -> Result<Bundle, StoreError> {
     let (size, checkpoint_jws) = checkpoint;
     let root = log.root(size)?;
-    let indices: Vec<u64> = indices.iter().copied().filter(|i| *i < size).collect();
+    // Every directory version the log holds travels with the records, so that
+    // each is judged offline against the version in force at its time.
+    let mut indices: Vec<u64> = indices.iter().copied().chain(log.directory_indices()?).filter(|i| *i < size).collect();
+    indices.sort_unstable();
+    indices.dedup();
     let mut records = Vec::new();
     for &index in &indices {
         records.push(BundleRecord {
@@ -126,16 +135,49 @@ fn hashes(list: &[String], what: &str) -> Result<Vec<[u8; 32]>, String> {
         .collect()
 }
 
-/// Checks a bundle offline. `Err` lists every problem, each naming the record.
-pub fn verify(bundle: &Bundle, directory: &Directory, topics: &TopicModel) -> Result<Verified, Vec<String>> {
+/// Checks a bundle offline. `directory` is the directory file of the time
+/// before the first directory version, `governors` the pinned root of trust
+/// that the bundle's directory versions must chain from; either may be absent
+/// (with neither, nothing can be judged). Each record is re-verified against
+/// the version in force at its time, as the auditor judged it; the checkpoint
+/// and manifest against the newest version the bundle holds. `Err` lists
+/// every problem, each naming the record.
+pub fn verify(
+    bundle: &Bundle,
+    directory: Option<&Directory>,
+    governors: Option<&Governors>,
+    topics: &TopicModel,
+) -> Result<Verified, Vec<String>> {
     let mut problems = Vec::new();
     if bundle.format != FORMAT {
         return Err(vec![format!("format is {:?}, not {FORMAT:?}", bundle.format)]);
     }
-    let checkpoint = verify_checkpoint(&bundle.checkpoint, directory).map_err(|e| vec![format!("checkpoint: {e}")])?;
+    if directory.is_none() && governors.is_none() {
+        return Err(vec!["neither a directory file nor pinned governors: nothing to verify against".to_owned()]);
+    }
+    let topics = match &bundle.topic_suffix {
+        Some(s) => topics.with_suffix(s),
+        None => topics.clone(),
+    };
+    let mut records: Vec<&BundleRecord> = bundle.records.iter().collect();
+    records.sort_by_key(|r| r.index);
+    let decoded = |record: &BundleRecord| {
+        base64::engine::general_purpose::STANDARD.decode(&record.leaf).ok().and_then(|bytes| Leaf::from_bytes(&bytes).ok())
+    };
+    let base = directory.map(|d| Arc::new(d.clone()));
+    let mut versions = InForce::new(base.clone(), governors.cloned());
+    // The statements are the auditor's now: the newest version decides its key.
+    let signing = {
+        let mut all = InForce::new(base, governors.cloned());
+        for leaf in records.iter().filter_map(|r| decoded(r)).filter(|l| l.record.topic == topics.directory()) {
+            all.offer(leaf.record.value.as_deref().unwrap_or_default());
+        }
+        all.latest().ok_or_else(|| vec!["the bundle holds no valid directory version and no directory file was given".to_owned()])?
+    };
+    let checkpoint = verify_checkpoint(&bundle.checkpoint, &signing).map_err(|e| vec![format!("checkpoint: {e}")])?;
     let root: [u8; 32] =
         unhex(&checkpoint.root).and_then(|b| b.try_into().ok()).ok_or_else(|| vec!["checkpoint: root is not hex".to_owned()])?;
-    let manifest = verify_manifest(&bundle.manifest, directory).map_err(|e| vec![format!("manifest: {e}")])?;
+    let manifest = verify_manifest(&bundle.manifest, &signing).map_err(|e| vec![format!("manifest: {e}")])?;
     if manifest.size != checkpoint.size || manifest.root != checkpoint.root || manifest.log != checkpoint.log {
         return Err(vec!["manifest: it is for another checkpoint than the bundle's".to_owned()]);
     }
@@ -160,19 +202,15 @@ pub fn verify(bundle: &Bundle, directory: &Directory, topics: &TopicModel) -> Re
             problems.push(format!("record at leaf index {index} is listed in the signed manifest but missing from the bundle"));
         }
     }
-    let topics = match &bundle.topic_suffix {
-        Some(s) => topics.with_suffix(s),
-        None => topics.clone(),
-    };
     // Offline: the codec is never called, because only the envelope is re-verified.
     let codec = concord_protocol::AvroCodec::new("http://offline.invalid").map_err(|e| vec![e.to_string()])?;
     let verifier = Verifier::new(
-        std::sync::Arc::new(directory.clone()),
-        std::sync::Arc::new(topics),
+        versions.live(),
+        Arc::new(topics.clone()),
         codec,
         concord_protocol::Limits { max_record_bytes: usize::MAX, ..Default::default() },
     );
-    for record in &bundle.records {
+    for record in records {
         let index = record.index;
         let Some(expected) = listed.get(&index) else {
             problems.push(format!("record at leaf index {index} is not in the signed manifest"));
@@ -203,8 +241,14 @@ pub fn verify(bundle: &Bundle, directory: &Directory, topics: &TopicModel) -> Re
                 continue;
             }
         };
-        let now = if leaf.outcome.starts_with("dead_letter") {
-            crate::handler::dead_letter_outcome(&leaf.record, directory).0
+        let now = if leaf.record.topic == topics.directory() {
+            let value = leaf.record.value.as_deref().unwrap_or_default();
+            crate::handler::directory_leaf(&leaf.record, versions.offer(value)).leaf.outcome
+        } else if let Err(e) = versions.apply(leaf.record.timestamp_ms) {
+            problems.push(format!("record at leaf index {index}: {e}"));
+            continue;
+        } else if leaf.outcome.starts_with("dead_letter") {
+            crate::handler::dead_letter_outcome(&leaf.record, &verifier.directory()).0
         } else {
             match verifier.check_envelope(&leaf.record, Mode::Audit) {
                 Ok(_) => "verified".to_owned(),
@@ -217,7 +261,7 @@ pub fn verify(bundle: &Bundle, directory: &Directory, topics: &TopicModel) -> Re
     }
     let mut consistency_checked = false;
     if let Some(previous) = &bundle.previous {
-        match verify_checkpoint(&previous.checkpoint, directory) {
+        match verify_checkpoint(&previous.checkpoint, &signing) {
             Err(e) => problems.push(format!("previous checkpoint: {e}")),
             Ok(old) => {
                 match (hashes(&previous.consistency, "consistency proof"), unhex(&old.root).and_then(|b| <[u8; 32]>::try_from(b).ok())) {

@@ -4,11 +4,12 @@
 use concord_domain::{Directory, TopicModel};
 use concord_kafka::dlq_header;
 use concord_protocol::dead_letter::verify_dead_letter;
-use concord_protocol::governance::SignedVersion;
+use concord_protocol::governance::{SignedVersion, VersionRefused};
 use concord_protocol::{header, Mode, Payload, RawRecord, VerifiedEvent, Verifier, VerifyError};
 
 use crate::leaf::Leaf;
 use crate::store::LeafMeta;
+use crate::versions::InForce;
 
 /// The outcome of auditing one record.
 pub struct Audited {
@@ -41,42 +42,69 @@ pub fn dead_letter_outcome(record: &RawRecord, directory: &Directory) -> (String
     }
 }
 
-/// A directory version is the governors' statement, not an event: its outcome
-/// is `directory_version` with its number, time and the governors whose
-/// signatures it carries in the detail (whether they suffice is the chain's
-/// verdict, which every follower reaches from the pinned root:
-/// docs/protocol.md §12), or `directory_malformed` when it is no version.
-pub fn directory_outcome(record: &RawRecord) -> (String, String) {
+/// A directory version is the governors' statement, not an event. Its
+/// outcome is the chain's verdict from the pinned governors and the versions
+/// before it (docs/protocol.md §12): `directory_version` when accepted, with
+/// its number, time and signers in the detail; `directory_refused:<reason>`
+/// when refused; `directory_unchecked` when no governors are pinned, so that
+/// it is logged but trusted by nobody.
+pub fn directory_leaf(record: &RawRecord, verdict: Option<Result<(u64, i64), VersionRefused>>) -> Audited {
     let value = record.value.as_deref().unwrap_or_default();
-    match serde_json::from_slice::<SignedVersion>(value) {
-        Ok(signed) => {
-            let signers: Vec<&str> = signed.signatures.iter().map(|s| s.governor.as_str()).collect();
-            (
-                "directory_version".into(),
-                format!(
-                    "version {} effective at {} ms, {} agencies, signatures by {}",
-                    signed.version.version,
-                    signed.version.effective_at,
-                    signed.version.agencies.len(),
-                    if signers.is_empty() { "nobody".to_owned() } else { signers.join(", ") }
-                ),
-            )
-        }
-        Err(e) => ("directory_malformed".into(), format!("not a signed directory version: {e}")),
-    }
+    let described = serde_json::from_slice::<SignedVersion>(value).map(|signed| {
+        let signers: Vec<&str> = signed.signatures.iter().map(|s| s.governor.as_str()).collect();
+        format!(
+            "version {} effective at {} ms, {} agencies, signatures by {}",
+            signed.version.version,
+            signed.version.effective_at,
+            signed.version.agencies.len(),
+            if signers.is_empty() { "nobody".to_owned() } else { signers.join(", ") }
+        )
+    });
+    let (outcome, detail) = match (verdict, described) {
+        (Some(Ok(_)), Ok(described)) => ("directory_version".to_owned(), described),
+        (Some(Err(refused)), _) => (format!("directory_refused:{}", refused.code()), refused.to_string()),
+        (None, Ok(described)) => ("directory_unchecked".to_owned(), format!("no governors pinned: {described}")),
+        (_, Err(e)) => ("directory_unchecked".to_owned(), format!("no governors pinned; not a signed directory version: {e}")),
+    };
+    Audited { leaf: Leaf::new(record, outcome, detail), meta: LeafMeta::default(), event: None }
 }
 
-/// Audits `record`; `Err` means the registry is unavailable and it must be retried.
-pub async fn audit(verifier: &Verifier, record: &RawRecord, topics: &TopicModel) -> Result<Audited, VerifyError> {
-    let claimed = LeafMeta {
+/// Audits `record` as the log's own order decides: a directory record is
+/// offered to `versions`; any other is verified against the version in force
+/// at its broker time. `Err` means the registry is unavailable and it must be retried.
+pub async fn audit_in(
+    versions: &mut InForce,
+    verifier: &Verifier,
+    record: &RawRecord,
+    topics: &TopicModel,
+) -> Result<Audited, VerifyError> {
+    if record.topic == topics.directory() {
+        return Ok(directory_leaf(record, versions.offer(record.value.as_deref().unwrap_or_default())));
+    }
+    if let Err(e) = versions.apply(record.timestamp_ms) {
+        let claimed = claimed(record);
+        return Ok(Audited { leaf: Leaf::new(record, "no_directory", e.to_string()), meta: claimed, event: None });
+    }
+    audit(verifier, record, topics).await
+}
+
+fn claimed(record: &RawRecord) -> LeafMeta {
+    LeafMeta {
         event_id: header_text(record, header::ID),
         sender: header_text(record, header::SOURCE).map(|s| s.trim_start_matches("urn:concord:agency:").to_owned()),
         message_type: header_text(record, header::TYPE).map(|t| t.trim_start_matches("concord.v1.").to_owned()),
         ..LeafMeta::default()
-    };
+    }
+}
+
+/// Audits `record`; `Err` means the registry is unavailable and it must be retried.
+///
+/// A directory record here is only described (`directory_unchecked`): its
+/// verdict needs the versions before it, which [`audit_in`] keeps.
+pub async fn audit(verifier: &Verifier, record: &RawRecord, topics: &TopicModel) -> Result<Audited, VerifyError> {
+    let claimed = claimed(record);
     if record.topic == topics.directory() {
-        let (outcome, detail) = directory_outcome(record);
-        return Ok(Audited { leaf: Leaf::new(record, outcome, detail), meta: LeafMeta::default(), event: None });
+        return Ok(directory_leaf(record, None));
     }
     if record.topic == topics.dead_letter() {
         let (outcome, detail) = dead_letter_outcome(record, &verifier.directory());

@@ -17,6 +17,7 @@ pub mod handler;
 pub mod leaf;
 pub mod replay;
 pub mod store;
+pub mod versions;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,7 +27,7 @@ use std::time::{Duration, Instant};
 use concord_domain::LogCheckpoint;
 use concord_kafka::{to_raw, SignedProducer};
 use concord_protocol::statement::{hex, sign_checkpoint, verify_checkpoint};
-use concord_protocol::{Payload, RawRecord, Verifier};
+use concord_protocol::{Limits, Payload, RawRecord, Verifier};
 use concord_runtime::identity::Identity;
 use concord_runtime::metrics::Labels;
 use prometheus_client::metrics::counter::Counter;
@@ -39,7 +40,9 @@ use tracing::{error, info, warn};
 
 pub use config::AuditConfig;
 pub use error::AuditError;
-use store::{AuditLog, CheckpointOutcome};
+use leaf::Leaf;
+use store::{AuditLog, CheckpointOutcome, StoreError};
+use versions::InForce;
 
 struct Partition {
     buffer: VecDeque<RawRecord>,
@@ -64,6 +67,7 @@ impl Partition {
 pub struct Auditor {
     identity: Identity,
     log: AuditLog,
+    versions: InForce,
     verifier: Verifier,
     producer: SignedProducer,
     checkpoint_interval: Option<Duration>,
@@ -81,12 +85,22 @@ impl Auditor {
             std::fs::create_dir_all(parent).ok();
         }
         let log = AuditLog::open(&config.service.database, identity.agency.id.as_str())?;
-        let verifier = identity.verifier();
+        // The versions the log holds, in its order: each record is judged
+        // against the one in force at its time, here and in every bundle.
+        let base = identity.hub.load_directory()?;
+        let mut versions = InForce::new(Some(base), identity.hub.load_governors()?);
+        for index in log.directory_indices()? {
+            let leaf = Leaf::from_bytes(&log.leaf_bytes(index)?).map_err(|e| StoreError::Leaf { index, why: e.to_string() })?;
+            versions.offer(leaf.record.value.as_deref().unwrap_or_default());
+        }
+        let limits = Limits { max_record_bytes: identity.hub.max_record_bytes, ..Limits::default() };
+        let verifier = Verifier::new(versions.live(), Arc::clone(&identity.topics), identity.codec.clone(), limits);
         let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
         let published_size = log.latest_checkpoints()?.first().map_or(0, |c| c.0);
         Ok(Auditor {
             identity,
             log,
+            versions,
             verifier,
             producer,
             checkpoint_interval: (config.checkpoint_interval_secs > 0).then(|| Duration::from_secs(config.checkpoint_interval_secs)),
@@ -247,7 +261,7 @@ impl Auditor {
     async fn append_one(&mut self, record: &RawRecord, shutdown: &CancellationToken) -> Result<bool, AuditError> {
         let mut delay = Duration::from_millis(100);
         let audited = loop {
-            match handler::audit(&self.verifier, record, &self.identity.topics).await {
+            match handler::audit_in(&mut self.versions, &self.verifier, record, &self.identity.topics).await {
                 Ok(a) => break a,
                 Err(e) => {
                     warn!(error = %e, topic = %record.topic, offset = record.offset, "Registry unavailable; retrying.");

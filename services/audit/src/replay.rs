@@ -1,18 +1,21 @@
 //! Replay: read any slice of history from Kafka, re-verify every record as of
-//! its own time (keys valid and unrevoked then; expiry and replay windows do
-//! not apply), and return a timeline. Reads up to the partitions' ends as they
-//! were when the replay started.
+//! its own time (against the directory version in force then, keys valid and
+//! unrevoked then; expiry and replay windows do not apply), and return a
+//! timeline. Reads up to the partitions' ends as they were when the replay started.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use concord_kafka::to_raw;
-use concord_protocol::VerifyError;
+use concord_protocol::{Limits, Verifier, VerifyError};
 use concord_runtime::identity::Identity;
+use concord_runtime::service::ServiceError;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
+use crate::versions::InForce;
 use crate::{handler, AuditError};
 
 /// Which records to show.
@@ -104,7 +107,20 @@ pub async fn replay(identity: &Identity, filter: &Filter, mut progress: impl FnM
             }
         }
     }
-    let verifier = identity.verifier();
+    // Each record is judged against the directory version in force at its
+    // time, among every version on the directory topic; a directory record's
+    // own verdict comes from the versions before it.
+    let governors = identity.hub.load_governors()?;
+    let mut judge = InForce::new(Some(identity.hub.load_directory()?), governors.clone());
+    let mut seen = InForce::new(None, governors.clone());
+    if governors.is_some() {
+        let directory = identity.topics.directory();
+        for value in concord_runtime::directory::values(&identity.kafka, &group, &directory).await.map_err(ServiceError::from)? {
+            judge.offer(&value);
+        }
+    }
+    let limits = Limits { max_record_bytes: identity.hub.max_record_bytes, ..Limits::default() };
+    let verifier = Verifier::new(judge.live(), Arc::clone(&identity.topics), identity.codec.clone(), limits);
     let mut entries = Vec::new();
     let mut summary = Summary::default();
     if ends.is_empty() {
@@ -132,7 +148,12 @@ pub async fn replay(identity: &Identity, filter: &Filter, mut progress: impl FnM
         }
         summary.read += 1;
         let audited = loop {
-            match handler::audit(&verifier, &record, &identity.topics).await {
+            let judged = if record.topic == identity.topics.directory() {
+                Ok(handler::directory_leaf(&record, seen.offer(record.value.as_deref().unwrap_or_default())))
+            } else {
+                handler::audit_in(&mut judge, &verifier, &record, &identity.topics).await
+            };
+            match judged {
                 Ok(a) => break a,
                 Err(VerifyError::Unavailable(e)) => {
                     tracing::warn!(error = %e, "Registry unavailable; retrying.");

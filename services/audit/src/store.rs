@@ -28,6 +28,14 @@ pub enum StoreError {
     /// A proof was asked for sizes the log does not have.
     #[error(transparent)]
     Proof(#[from] ProofError),
+    /// A stored leaf does not parse.
+    #[error("leaf {index}: {why}")]
+    Leaf {
+        /// Its index.
+        index: u64,
+        /// Why.
+        why: String,
+    },
     /// A tree size beyond the log.
     #[error("the log has {have} leaves, not {asked}")]
     TooLarge {
@@ -282,6 +290,16 @@ impl AuditLog {
     /// The stored canonical bytes of leaf `index`.
     pub fn leaf_bytes(&self, index: u64) -> Result<Vec<u8>, StoreError> {
         self.db.query_row("SELECT leaf FROM leaves WHERE idx = ?1", params![index as i64], |r| r.get(0)).map_err(self.wrap())
+    }
+
+    /// Indices of the directory records' leaves (every outcome `directory_…`),
+    /// in order: what an evidence bundle carries so that its records can be
+    /// judged against the version in force at their time.
+    pub fn directory_indices(&self) -> Result<Vec<u64>, StoreError> {
+        let mut stmt =
+            self.db.prepare("SELECT idx FROM leaves WHERE outcome LIKE 'directory\\_%' ESCAPE '\\' ORDER BY idx").map_err(self.wrap())?;
+        let rows = stmt.query_map([], |r| r.get::<_, i64>(0)).map_err(self.wrap())?;
+        rows.map(|r| r.map(|i| i as u64)).collect::<Result<_, _>>().map_err(self.wrap())
     }
 
     /// Indices of the leaves about `case`: its freeze requests, and every record

@@ -128,13 +128,18 @@ pub(crate) enum EvidenceCommand {
         #[arg(long, default_value = "config/audit.toml")]
         audit_config: PathBuf,
     },
-    /// Check a bundle offline with only the directory's public keys.
+    /// Check a bundle offline: each record against the directory version in
+    /// force at its time, the versions chained from the pinned governors.
+    /// With neither flag: .pki/agencies.toml, and .pki/governors.toml if present.
     Verify {
         /// The bundle.
         file: PathBuf,
-        /// The agency directory (public keys).
-        #[arg(long, default_value = ".pki/agencies.toml")]
-        directory: PathBuf,
+        /// The agency directory file in force before the first directory version.
+        #[arg(long)]
+        directory: Option<PathBuf>,
+        /// The pinned governors the bundle's directory versions must chain from.
+        #[arg(long)]
+        governors: Option<PathBuf>,
         /// The topic model.
         #[arg(long, default_value = "config/topics.toml")]
         topics: PathBuf,
@@ -172,13 +177,27 @@ pub(crate) async fn evidence(hub: &Hub, command: EvidenceCommand) -> anyhow::Res
             );
             Ok(())
         }
-        EvidenceCommand::Verify { file, directory, topics } => {
+        EvidenceCommand::Verify { file, directory, governors, topics } => {
             let bundle: Bundle =
                 serde_json::from_str(&std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?)
                     .with_context(|| format!("{}: not an evidence bundle", file.display()))?;
-            let directory = Directory::from_toml_str(&std::fs::read_to_string(&directory)?, &directory.display().to_string())?;
+            let (directory, governors) = match (directory, governors) {
+                (None, None) => {
+                    let pinned = PathBuf::from(".pki/governors.toml");
+                    (Some(PathBuf::from(".pki/agencies.toml")), pinned.exists().then_some(pinned))
+                }
+                given => given,
+            };
+            let directory = match &directory {
+                Some(path) => Some(Directory::from_toml_str(
+                    &std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+                    &path.display().to_string(),
+                )?),
+                None => None,
+            };
+            let governors = governors.as_deref().map(crate::directory::read_governors).transpose()?;
             let topics = TopicModel::from_toml_str(&std::fs::read_to_string(&topics)?, &topics.display().to_string())?;
-            match evidence::verify(&bundle, &directory, &topics) {
+            match evidence::verify(&bundle, directory.as_ref(), governors.as_ref(), &topics) {
                 Ok(v) => {
                     println!(
                         "evidence OK: {} records of {} are in the log of size {} with root {}{}",

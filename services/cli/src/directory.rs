@@ -93,7 +93,7 @@ fn read_signed(path: &Path) -> anyhow::Result<SignedVersion> {
     serde_json::from_str(&read(path)?).with_context(|| format!("{} is not a signed directory version", path.display()))
 }
 
-fn read_governors(path: &Path) -> anyhow::Result<Governors> {
+pub(crate) fn read_governors(path: &Path) -> anyhow::Result<Governors> {
     toml::from_str(&read(path)?).with_context(|| format!("{} is not a governors file (threshold, [[keys]] id, public_key)", path.display()))
 }
 
