@@ -80,7 +80,8 @@ async fn issuer_binary_serves_health_readiness_and_metrics_and_stops_on_sigterm(
     let base = format!("http://127.0.0.1:{port}");
 
     assert_eq!(until(&format!("{base}/healthz"), 200, Duration::from_secs(30)).await, "ok\n");
-    assert_eq!(until(&format!("{base}/readyz"), 200, Duration::from_secs(30)).await, "ready\n");
+    let ready = until(&format!("{base}/readyz"), 200, Duration::from_secs(30)).await;
+    assert_eq!(ready, "ready\ndirectory: version 0, the topic read to its end\n");
 
     let issuer = run.identity(ISSUER);
     let request = sample_freeze_request("US-2026-0419");
@@ -139,7 +140,10 @@ async fn readiness_says_the_registry_is_down_while_health_stays_up() {
     let port = free_port();
     let shutdown = CancellationToken::new();
     let metrics = concord_runtime::metrics::Metrics::new();
-    let server = concord_runtime::admin::start(&format!("127.0.0.1:{port}"), &identity, metrics, shutdown.clone()).await.unwrap().unwrap();
+    let server = concord_runtime::admin::start(&format!("127.0.0.1:{port}"), &identity, metrics, shutdown.clone(), Default::default())
+        .await
+        .unwrap()
+        .unwrap();
     let base = format!("http://127.0.0.1:{port}");
     assert_eq!(until(&format!("{base}/healthz"), 200, Duration::from_secs(10)).await, "ok\n");
     // The first probe runs at once; wait until it has answered.
@@ -155,9 +159,14 @@ async fn readiness_says_the_registry_is_down_while_health_stays_up() {
     assert!(!body.contains("broker:"), "the broker answers: {body}");
 
     // A port already taken gives a clear error.
-    let taken =
-        concord_runtime::admin::start(&format!("127.0.0.1:{port}"), &identity, concord_runtime::metrics::Metrics::new(), shutdown.clone())
-            .await;
+    let taken = concord_runtime::admin::start(
+        &format!("127.0.0.1:{port}"),
+        &identity,
+        concord_runtime::metrics::Metrics::new(),
+        shutdown.clone(),
+        Default::default(),
+    )
+    .await;
     let message = taken.expect_err("the port is taken").to_string();
     assert!(message.starts_with(&format!("admin port 127.0.0.1:{port}:")) && message.contains("admin_listen"), "{message}");
     shutdown.cancel();
@@ -190,7 +199,8 @@ async fn gateway_binary_counts_what_it_published_and_refused_and_stops_on_sigter
             .expect("the concord-gateway binary is built (make build)"),
     );
     let base = format!("http://127.0.0.1:{port}");
-    assert_eq!(until(&format!("{base}/readyz"), 200, Duration::from_secs(30)).await, "ready\n");
+    let ready = until(&format!("{base}/readyz"), 200, Duration::from_secs(30)).await;
+    assert_eq!(ready, "ready\ndirectory: version 0, the topic read to its end\n");
 
     let client =
         concord_gateway::client::GatewayClient::new(format!("127.0.0.1:{https}").parse().unwrap(), &run.hub.pki_dir.join("ca.pem"), None)

@@ -281,3 +281,70 @@ async fn a_revocation_published_on_the_directory_topic_holds_at_every_running_co
         c.process.stop();
     }
 }
+
+/// A process started while the directory topic cannot be reached (its brokers
+/// do not answer) starts on the versions it kept locally once
+/// `LOCAL_FALLBACK` has passed, says so in its status (the `/readyz` line), and
+/// refuses the key those versions revoked. The kept file cannot add trust: a
+/// version appended to it without the governors' threshold is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_started_without_the_topic_starts_on_the_versions_it_kept() {
+    use concord_runtime::directory::{follow, LocalState, Status, LOCAL_FALLBACK};
+    use concord_runtime::metrics::Metrics;
+    use tokio_util::sync::CancellationToken;
+
+    let run = TestRun::new("dir-state").await;
+    let file = hub().load_directory().unwrap();
+    let kid = file.current_key(ENFORCEMENT, OffsetDateTime::now_utc()).unwrap().kid.clone();
+    let revoked_at = OffsetDateTime::now_utc();
+    let revoking: Vec<Agency> = file
+        .agencies()
+        .cloned()
+        .map(|mut a| {
+            for k in a.keys.iter_mut().filter(|k| k.kid == kid) {
+                k.revoked_at = Some(revoked_at);
+            }
+            a
+        })
+        .collect();
+    publish_version(&run, &signed_by(version(1, revoking), &["governor-1", "governor-2"]), false);
+
+    // With the topic: version 1 in force, and kept.
+    let state = LocalState::beside(&run.dir.join("issuer.sqlite"));
+    let online = run.identity(ISSUER);
+    let (shutdown, status) = (CancellationToken::new(), Status::default());
+    let task = follow(&online, &Metrics::new(), &shutdown, Some(state.clone()), &status).await.unwrap().expect("following");
+    assert_eq!(online.directory.version(), 1);
+    assert_eq!(status.get(), "directory: version 1, the topic read to its end");
+    shutdown.cancel();
+    task.await.unwrap();
+    let kept: Vec<String> = serde_json::from_str(&std::fs::read_to_string(state.path()).unwrap()).unwrap();
+    assert_eq!(kept.len(), 1, "the accepted version is kept");
+
+    // Someone with the disk appends a version that un-revokes, signed by one governor.
+    let unrevoked: Vec<Agency> = file.agencies().cloned().collect();
+    let forged = serde_json::to_string(&signed_by(version(2, unrevoked), &["governor-3"])).unwrap();
+    std::fs::write(state.path(), serde_json::to_string(&[kept[0].clone(), forged]).unwrap()).unwrap();
+
+    // Restarted with brokers that do not answer.
+    let mut offline = run.identity(ISSUER);
+    offline.kafka.bootstrap_servers = format!("127.0.0.1:{}", free_port());
+    let (shutdown, status) = (CancellationToken::new(), Status::default());
+    let started = Instant::now();
+    let task = follow(&offline, &Metrics::new(), &shutdown, Some(state.clone()), &status).await.unwrap().expect("following");
+    let waited = started.elapsed();
+    assert!(waited >= LOCAL_FALLBACK && waited < LOCAL_FALLBACK + Duration::from_secs(10), "started after {waited:?}");
+    assert_eq!(offline.directory.version(), 1, "the kept version 1, not the forged 2");
+    assert!(
+        status.get().starts_with("directory: version 1 from the local state") && status.get().contains("not reachable at start"),
+        "{}",
+        status.get()
+    );
+    let alert = run.identity(ENFORCEMENT).codec.encode(&sample_alert()).await.unwrap();
+    let enforcement = run.identity(ENFORCEMENT);
+    let record = concord_protocol::forge_as(enforcement.signer.clone(), &enforcement.agency.id, &offline.topics.alerts(), None, alert);
+    let refused = offline.verifier().check_envelope(&record, concord_protocol::Mode::live()).unwrap_err();
+    assert_eq!(refused.reason.code(), "key_revoked", "{refused:?}");
+    shutdown.cancel();
+    task.await.unwrap();
+}

@@ -4,7 +4,10 @@
 //! - `GET /healthz` — 200 while the process runs (liveness);
 //! - `GET /readyz` — 200 only while the agency's broker connection (metadata
 //!   over its mutual-TLS listener) and the schema registry answer, probed
-//!   every few seconds; 503 with what fails otherwise (readiness);
+//!   every few seconds; 503 with what fails otherwise (readiness); either way
+//!   a second line says which directory version is in force and whether it
+//!   came from the topic or, the topic being unreachable at start, from the
+//!   local state;
 //! - `GET /metrics` — [`Metrics`] as OpenMetrics text (Prometheus).
 
 use std::sync::{Arc, Mutex};
@@ -50,6 +53,7 @@ struct AdminState {
     metrics: Metrics,
     /// `None` while ready; otherwise why not.
     not_ready: Arc<Mutex<Option<String>>>,
+    directory: crate::directory::Status,
 }
 
 /// What readiness checks: the broker and the registry, as this agency.
@@ -101,13 +105,14 @@ pub async fn start(
     identity: &Identity,
     metrics: Metrics,
     shutdown: CancellationToken,
+    directory: crate::directory::Status,
 ) -> Result<Option<JoinHandle<()>>, AdminError> {
     if listen.is_empty() {
         return Ok(None);
     }
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|source| AdminError::Bind { listen: listen.to_owned(), source })?;
     let probe = Probe::new(identity)?;
-    let state = AdminState { metrics, not_ready: Arc::new(Mutex::new(Some("not probed yet".into()))) };
+    let state = AdminState { metrics, not_ready: Arc::new(Mutex::new(Some("not probed yet".into()))), directory };
     let not_ready = Arc::clone(&state.not_ready);
     let probing = shutdown.clone();
     tokio::spawn(async move {
@@ -139,9 +144,11 @@ pub async fn start(
 }
 
 async fn readyz(State(state): State<AdminState>) -> impl IntoResponse {
+    let directory = state.directory.get();
+    let directory = if directory.is_empty() { String::new() } else { format!("{directory}\n") };
     match state.not_ready.lock().expect("readiness lock").clone() {
-        None => (StatusCode::OK, "ready\n".to_owned()),
-        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n")),
+        None => (StatusCode::OK, format!("ready\n{directory}")),
+        Some(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}\n{directory}")),
     }
 }
 

@@ -9,7 +9,17 @@
 //! a process never checks a record against an older directory than the one
 //! the topic already holds. A refused version changes nothing; it is logged
 //! with its reason and counted in `concord_directory_refused_total{reason}`.
+//!
+//! Every accepted version is also kept in a local state file next to the
+//! service's database. At start its versions are offered first (re-checked
+//! from the pinned governors, so the file cannot add trust, and a topic that
+//! lost versions cannot take the process back); when the topic's end cannot
+//! be read within [`LOCAL_FALLBACK`], the process starts on them, says so in
+//! `/readyz` ([`Status`]), and catches up with the topic once it can.
 
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use concord_kafka::KafkaSettings;
@@ -49,6 +59,81 @@ pub enum FollowError {
 
 /// How long one attempt waits for the broker to tell the topic's end, or for a record before the end.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one request for the topic's end may block.
+const WATERMARK_ATTEMPT: Duration = Duration::from_secs(2);
+/// How long a start with local state waits for the topic before working on that state.
+pub const LOCAL_FALLBACK: Duration = Duration::from_secs(10);
+
+/// What the directory in force is and where it came from, for `/readyz`.
+#[derive(Debug, Clone, Default)]
+pub struct Status(Arc<Mutex<String>>);
+
+impl Status {
+    fn set(&self, text: String) {
+        *self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = text;
+    }
+
+    /// One line, e.g. `directory: version 3, the topic read to its end`.
+    pub fn get(&self) -> String {
+        self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+}
+
+/// The local state of accepted versions: a JSON array of the record values
+/// (strings), in the order they were accepted.
+#[derive(Debug, Clone)]
+pub struct LocalState(PathBuf);
+
+impl LocalState {
+    /// The state kept beside a service's `database` file (`<database>.directory.json`).
+    pub fn beside(database: &Path) -> Self {
+        let mut name = database.as_os_str().to_owned();
+        name.push(".directory.json");
+        LocalState(PathBuf::from(name))
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// The values kept; none when there is no file. An unreadable file is
+    /// logged and ignored: the topic is the source, this only a floor.
+    pub fn load(&self) -> Vec<Vec<u8>> {
+        let text = match std::fs::read_to_string(&self.0) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Vec::new(),
+            Err(e) => {
+                warn!(path = %self.0.display(), error = %e, "Directory state unreadable; ignored.");
+                return Vec::new();
+            }
+        };
+        match serde_json::from_str::<Vec<String>>(&text) {
+            Ok(values) => values.into_iter().map(String::into_bytes).collect(),
+            Err(e) => {
+                warn!(path = %self.0.display(), error = %e, "Directory state is not a JSON array of versions; ignored.");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Replaces the file with `values` (write, fsync, rename). A failure is
+    /// logged: the process keeps working, only a later start loses the floor.
+    fn store(&self, values: &[Vec<u8>]) {
+        let texts: Vec<String> = values.iter().map(|v| String::from_utf8_lossy(v).into_owned()).collect();
+        let tmp = self.0.with_extension("json.tmp");
+        let written = serde_json::to_vec(&texts).map_err(std::io::Error::other).and_then(|bytes| {
+            use std::io::Write;
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &self.0)
+        });
+        if let Err(e) = written {
+            warn!(path = %self.0.display(), error = %e, "Directory state not written.");
+        }
+    }
+}
 
 struct Follower {
     consumer: StreamConsumer,
@@ -57,6 +142,12 @@ struct Follower {
     topic: String,
     version: Gauge,
     refused: Family<Labels, Counter>,
+    /// Accepted values, as the local state keeps them.
+    accepted: Vec<Vec<u8>>,
+    /// Values accepted from the local state that the topic has not shown yet.
+    known: HashSet<Vec<u8>>,
+    state: Option<LocalState>,
+    status: Status,
 }
 
 fn now_ms() -> i64 {
@@ -64,17 +155,47 @@ fn now_ms() -> i64 {
 }
 
 impl Follower {
-    fn offer(&mut self, key: Option<&[u8]>, value: Option<&[u8]>, offset: i64) {
-        match self.chain.offer(value.unwrap_or_default()) {
+    /// Offers a topic record; `true` if it was accepted.
+    fn offer(&mut self, key: Option<&[u8]>, value: Option<&[u8]>, offset: i64) -> bool {
+        let value = value.unwrap_or_default();
+        if self.known.remove(value) {
+            return false; // accepted from the local state already
+        }
+        match self.chain.offer(value) {
             Ok((version, effective_at)) => {
                 info!(topic = %self.topic, offset, version, effective_at, "Directory version accepted.");
+                self.accepted.push(value.to_vec());
+                true
             }
             Err(refused) => {
                 self.refused.get_or_create(&vec![("reason".to_owned(), refused.code().to_owned())]).inc();
                 let key = key.map(String::from_utf8_lossy).unwrap_or_default();
                 warn!(topic = %self.topic, offset, %key, reason = refused.code(), detail = %refused,
                     "Directory version refused; the version in force stays.");
+                false
             }
+        }
+    }
+
+    /// Offers the local state's values: accepted ones are remembered so that
+    /// the topic's copies of them are not offered again (and refused as rollbacks).
+    fn offer_local(&mut self, values: Vec<Vec<u8>>) {
+        for value in values {
+            match self.chain.offer(&value) {
+                Ok(_) => {
+                    self.known.insert(value.clone());
+                    self.accepted.push(value);
+                }
+                Err(refused) => {
+                    warn!(reason = refused.code(), detail = %refused, "A version in the local directory state is refused; ignored.")
+                }
+            }
+        }
+    }
+
+    fn keep(&self) {
+        if let Some(state) = &self.state {
+            state.store(&self.accepted);
         }
     }
 
@@ -100,7 +221,9 @@ impl Follower {
                 Ok(m) => {
                     let (key, value, offset) = (m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec), m.offset());
                     drop(m);
-                    self.offer(key.as_deref(), value.as_deref(), offset);
+                    if self.offer(key.as_deref(), value.as_deref(), offset) {
+                        self.keep();
+                    }
                 }
                 Err(e) => warn!(topic = %self.topic, error = %e, "Directory consumer error; continuing."),
             },
@@ -137,12 +260,19 @@ async fn read_to_end(
     shutdown: &CancellationToken,
     mut each: impl FnMut(Option<&[u8]>, Option<&[u8]>, i64),
 ) -> Result<bool, FollowError> {
-    // Blocks this thread briefly before any work starts; a broker still
-    // coming up (or slow under load) is waited for, as every consumer waits.
+    // Blocks this thread briefly (one attempt at a time, so that a caller's
+    // timeout can end the wait) before any work starts; a broker still coming
+    // up (or slow under load) is waited for, as every consumer waits.
+    let asking = std::time::Instant::now();
+    let mut warned = std::time::Instant::now();
     let end = loop {
-        match consumer.fetch_watermarks(topic, 0, START_TIMEOUT) {
+        match consumer.fetch_watermarks(topic, 0, WATERMARK_ATTEMPT) {
             Ok((_, end)) => break end,
-            Err(e) => warn!(topic, error = %e, "Cannot learn the directory topic's end yet; retrying."),
+            Err(e) if warned.elapsed() >= START_TIMEOUT => {
+                warn!(topic, error = %e, waited_s = asking.elapsed().as_secs(), "Cannot learn the directory topic's end yet; retrying.");
+                warned = std::time::Instant::now();
+            }
+            Err(_) => {}
         }
         tokio::select! {
             () = shutdown.cancelled() => return Ok(false),
@@ -209,10 +339,22 @@ pub async fn values(settings: &KafkaSettings, group: &str, topic: &str) -> Resul
 }
 
 /// Reads the directory topic to its end, applies what is in effect, and keeps
-/// following it until `shutdown`. `None` when the hub pins no governors (the
-/// directory file is all this process trusts).
-pub async fn follow(identity: &Identity, metrics: &Metrics, shutdown: &CancellationToken) -> Result<Option<JoinHandle<()>>, FollowError> {
-    let Some(governors) = identity.hub.load_governors()? else { return Ok(None) };
+/// following it until `shutdown`. With `state`, the versions kept there are
+/// offered first, and when the topic's end cannot be read within
+/// [`LOCAL_FALLBACK`] the process starts on them and catches up later.
+/// `None` when the hub pins no governors (the directory file is all this
+/// process trusts) or `shutdown` came first.
+pub async fn follow(
+    identity: &Identity,
+    metrics: &Metrics,
+    shutdown: &CancellationToken,
+    state: Option<LocalState>,
+    status: &Status,
+) -> Result<Option<JoinHandle<()>>, FollowError> {
+    let Some(governors) = identity.hub.load_governors()? else {
+        status.set("directory: the directory file (no governors pinned)".into());
+        return Ok(None);
+    };
     let topic = identity.topics.directory();
     let mut follower = Follower {
         consumer: consumer(&identity.kafka, &identity.group("directory"), &topic)?,
@@ -221,17 +363,77 @@ pub async fn follow(identity: &Identity, metrics: &Metrics, shutdown: &Cancellat
         topic: topic.clone(),
         version: metrics.gauge("concord_directory_version", "The directory version in force (0: the directory file)."),
         refused: metrics.counters("concord_directory_refused", "Directory versions refused, by reason."),
+        accepted: Vec::new(),
+        known: HashSet::new(),
+        state: state.clone(),
+        status: status.clone(),
     };
+    let local = state.as_ref().map(LocalState::load).unwrap_or_default();
+    let has_local = !local.is_empty();
+    follower.offer_local(local);
     let mut records = Vec::new();
-    if !read_to_end(&follower.consumer, &topic, shutdown, |k, v, o| records.push((k.map(<[u8]>::to_vec), v.map(<[u8]>::to_vec), o))).await?
-    {
-        return Ok(None);
+    let read = read_to_end(&follower.consumer, &topic, shutdown, |k, v, o| records.push((k.map(<[u8]>::to_vec), v.map(<[u8]>::to_vec), o)));
+    let caught_up = if has_local {
+        match tokio::time::timeout(LOCAL_FALLBACK, read).await {
+            Ok(done) => Some(done?),
+            Err(_) => None,
+        }
+    } else {
+        Some(read.await?)
+    };
+    match caught_up {
+        Some(false) => return Ok(None),
+        Some(true) => {
+            for (key, value, offset) in &records {
+                follower.offer(key.as_deref(), value.as_deref(), *offset);
+            }
+            follower.apply_due();
+            follower.keep();
+            follower.status.set(format!("directory: version {}, the topic read to its end", identity.directory.version()));
+            info!(topic = %topic, version = identity.directory.version(), records = records.len(), "Directory topic read to its end; following it.");
+        }
+        None => {
+            follower.apply_due();
+            let path = state.as_ref().map(|s| s.path().display().to_string()).unwrap_or_default();
+            follower.status.set(format!(
+                "directory: version {} from the local state {path}; the directory topic was not reachable at start",
+                identity.directory.version()
+            ));
+            warn!(topic = %topic, version = identity.directory.version(), %path,
+                "Directory topic not read to its end in time; starting on the local state and catching up when it answers.");
+            // The consumer's position is past whatever was read: start it over.
+            let mut assignment = TopicPartitionList::new();
+            let kafka = |source| FollowError::Kafka { topic: topic.clone(), source };
+            assignment.add_partition_offset(&topic, 0, Offset::Beginning).map_err(kafka)?;
+            follower.consumer.assign(&assignment).map_err(kafka)?;
+        }
     }
-    for (key, value, offset) in &records {
-        follower.offer(key.as_deref(), value.as_deref(), *offset);
-    }
-    follower.apply_due();
-    info!(topic = %topic, version = identity.directory.version(), records = records.len(), "Directory topic read to its end; following it.");
     let shutdown = shutdown.clone();
-    Ok(Some(tokio::spawn(async move { while follower.step(&shutdown).await {} })))
+    let from_local = caught_up.is_none();
+    Ok(Some(tokio::spawn(async move {
+        if from_local {
+            let mut records = Vec::new();
+            match read_to_end(&follower.consumer, &follower.topic.clone(), &shutdown, |k, v, o| {
+                records.push((k.map(<[u8]>::to_vec), v.map(<[u8]>::to_vec), o))
+            })
+            .await
+            {
+                Ok(true) => {
+                    let mut changed = false;
+                    for (key, value, offset) in &records {
+                        changed |= follower.offer(key.as_deref(), value.as_deref(), *offset);
+                    }
+                    if changed {
+                        follower.keep();
+                    }
+                    follower.apply_due();
+                    follower.status.set(format!("directory: version {}, the topic read to its end", follower.live.version()));
+                    info!(topic = %follower.topic, version = follower.live.version(), "Directory topic caught up after a start on the local state.");
+                }
+                Ok(false) => return,
+                Err(e) => warn!(error = %e, "Directory topic not caught up; following it from here."),
+            }
+        }
+        while follower.step(&shutdown).await {}
+    })))
 }

@@ -91,9 +91,12 @@ where
     let identity = header.identity()?;
     let metrics = Metrics::new();
     // The directory first: the admin port says ready only once the work can start with it.
-    let follower = crate::directory::follow(&identity, &metrics, shutdown).await.map_err(ServiceError::from)?;
-    let admin =
-        crate::admin::start(&header.admin_listen, &identity, metrics.clone(), shutdown.clone()).await.map_err(ServiceError::from)?;
+    let state = (!header.database.as_os_str().is_empty()).then(|| crate::directory::LocalState::beside(&header.database));
+    let status = crate::directory::Status::default();
+    let follower = crate::directory::follow(&identity, &metrics, shutdown, state, &status).await.map_err(ServiceError::from)?;
+    let admin = crate::admin::start(&header.admin_listen, &identity, metrics.clone(), shutdown.clone(), status)
+        .await
+        .map_err(ServiceError::from)?;
     let result = work(identity, metrics).await;
     shutdown.cancel();
     for task in admin.into_iter().chain(follower) {
