@@ -13,6 +13,9 @@
 //! - A new key added by a later version is trusted live.
 //! - A consumer restarted after all this reads the topic before its work, so
 //!   a restart does not reopen the revoked key.
+//! - The gateway refuses bearer tokens signed with a key revoked live.
+//! - A process started while the topic is unreachable starts on the versions
+//!   it kept locally, which a forged addition to that file cannot extend.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -295,19 +298,7 @@ async fn a_process_started_without_the_topic_starts_on_the_versions_it_kept() {
 
     let run = TestRun::new("dir-state").await;
     let file = hub().load_directory().unwrap();
-    let kid = file.current_key(ENFORCEMENT, OffsetDateTime::now_utc()).unwrap().kid.clone();
-    let revoked_at = OffsetDateTime::now_utc();
-    let revoking: Vec<Agency> = file
-        .agencies()
-        .cloned()
-        .map(|mut a| {
-            for k in a.keys.iter_mut().filter(|k| k.kid == kid) {
-                k.revoked_at = Some(revoked_at);
-            }
-            a
-        })
-        .collect();
-    publish_version(&run, &signed_by(version(1, revoking), &["governor-1", "governor-2"]), false);
+    publish_version(&run, &signed_by(version(1, revoking(ENFORCEMENT)), &["governor-1", "governor-2"]), false);
 
     // With the topic: version 1 in force, and kept.
     let state = LocalState::beside(&run.dir.join("issuer.sqlite"));
@@ -347,4 +338,53 @@ async fn a_process_started_without_the_topic_starts_on_the_versions_it_kept() {
     assert_eq!(refused.reason.code(), "key_revoked", "{refused:?}");
     shutdown.cancel();
     task.await.unwrap();
+}
+
+/// The directory file's agencies with `agency`'s current key revoked from now on.
+fn revoking(agency: &str) -> Vec<Agency> {
+    let file = hub().load_directory().unwrap();
+    let kid = file.current_key(agency, OffsetDateTime::now_utc()).unwrap().kid.clone();
+    let revoked_at = OffsetDateTime::now_utc();
+    file.agencies()
+        .cloned()
+        .map(|mut a| {
+            for k in a.keys.iter_mut().filter(|k| k.kid == kid) {
+                k.revoked_at = Some(revoked_at);
+            }
+            a
+        })
+        .collect()
+}
+
+/// The gateway's bearer-token check reads the live directory: once a version
+/// revoking enforcement's key is published, a token signed with that key is
+/// refused within 5 s, without a restart, while another agency's still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_refuses_tokens_signed_with_a_key_revoked_live() {
+    use concord_runtime::directory::{follow, Status};
+    use tokio_util::sync::CancellationToken;
+
+    let run = TestRun::new("dir-gw-token").await;
+    let identity = run.identity(GATEWAY);
+    let shutdown = CancellationToken::new();
+    let follower = follow(&identity, &concord_runtime::metrics::Metrics::new(), &shutdown, None, &Status::default())
+        .await
+        .unwrap()
+        .expect("following");
+    let gateway = run.start_gateway_as(identity, run.gateway_config()).await;
+    let path = "/v1/events?limit=1";
+    let status = async |agency: &str| gateway.client.get(path, &token_for(agency, &["inbox:read"])).await.unwrap().status;
+    assert_eq!(status(ENFORCEMENT).await, 200, "enforcement's token before the revocation");
+    assert_eq!(status(EXCHANGE).await, 200);
+
+    publish_version(&run, &signed_by(version(1, revoking(ENFORCEMENT)), &["governor-1", "governor-2"]), false);
+    let published = Instant::now();
+    eventually("enforcement's token refused", Duration::from_secs(5), async || status(ENFORCEMENT).await == 401).await;
+    println!("the gateway refused the revoked key's token {} ms after publish returned", published.elapsed().as_millis());
+    let answer = gateway.client.get(path, &token_for(ENFORCEMENT, &["inbox:read"])).await.unwrap();
+    assert!(String::from_utf8_lossy(&answer.body).contains("revoked"), "{}", String::from_utf8_lossy(&answer.body));
+    assert_eq!(status(EXCHANGE).await, 200, "another agency's token still works");
+    gateway.stop().await;
+    shutdown.cancel();
+    follower.await.unwrap();
 }
