@@ -336,6 +336,10 @@ case "${1:-}" in
   restart-kafka) # a broker restart, for crash tests
     stop_one kafka "$STACK/kafka.pid"; start_kafka
     wait_for kafka 90 port_open "$SSL_PORT" || die "kafka did not come back in 90 s" ;;
+  acls) # apply a directory version's plan (`concord directory acls --out FILE`): acls FILE
+    [ -f "${2:-}" ] || die "usage: $0 acls PLAN (written by 'concord directory acls --out PLAN')"
+    alive "$STACK/kafka.pid" || die "kafka is not running: 'make up' first"
+    kafka_java "$ROOT/scripts/stack/KafkaSetup.java" "127.0.0.1:$ADMIN_PORT" "$2" || die "applying $2 failed" ;;
   cluster-up) cluster_up ;;
   cluster-down) cluster_down ;;
   cluster-kill) # SIGKILL one node of the cluster: cluster-kill N
@@ -343,5 +347,5 @@ case "${1:-}" in
     kill -9 "$(cat "$CLUSTER/kafka-$2.pid")"; rm -f "$CLUSTER/kafka-$2.pid"; say "cluster node $2 killed" ;;
   cluster-start) # start one node of the cluster again: cluster-start N
     cluster_start_node "${2:?node}"; wait_for "cluster node $2" 120 port_open "$(node_port "$2" 3)" || die "cluster node $2 did not come back" ;;
-  *) echo "usage: $0 fetch|up|down|status|reset|restart-kafka|cluster-up|cluster-down|cluster-kill N|cluster-start N" >&2; exit 2 ;;
+  *) echo "usage: $0 fetch|up|down|status|reset|restart-kafka|acls PLAN|cluster-up|cluster-down|cluster-kill N|cluster-start N" >&2; exit 2 ;;
 esac

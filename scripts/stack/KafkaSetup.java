@@ -6,6 +6,9 @@
 // Plan lines:
 //   topic NAME PARTITIONS REPLICATION [config=value ...]
 //   acl PRINCIPAL TOPIC|GROUP|TRANSACTIONAL_ID LITERAL|PREFIXED NAME OPERATION
+//   sync PRINCIPAL   (every ACL of PRINCIPAL that no acl line lists is deleted:
+//                     `concord directory acls` names every agency a directory
+//                     version ever listed, so an offboarded one loses access)
 import java.nio.file.*;
 import java.util.*;
 import java.util.concurrent.ExecutionException;
@@ -23,6 +26,7 @@ public class KafkaSetup {
         }
         List<NewTopic> topics = new ArrayList<>();
         List<AclBinding> acls = new ArrayList<>();
+        Set<String> synced = new TreeSet<>();
         int lineNo = 0;
         for (String line : Files.readAllLines(Path.of(args[1]))) {
             lineNo++;
@@ -42,6 +46,7 @@ public class KafkaSetup {
                 case "acl" -> acls.add(new AclBinding(
                         new ResourcePattern(ResourceType.valueOf(f[2]), f[4], PatternType.valueOf(f[3])),
                         new AccessControlEntry(f[1], "*", AclOperation.valueOf(f[5]), AclPermissionType.ALLOW)));
+                case "sync" -> synced.add(f[1]);
                 default -> throw new IllegalArgumentException(args[1] + ":" + lineNo + ": unknown plan line '" + f[0] + "'");
             }
         }
@@ -59,8 +64,17 @@ public class KafkaSetup {
                 }
             }
             admin.createAcls(acls).all().get();
+            List<AclBindingFilter> extra = new ArrayList<>();
+            if (!synced.isEmpty()) {
+                Set<AclBinding> wanted = new HashSet<>(acls);
+                for (AclBinding b : admin.describeAcls(AclBindingFilter.ANY).values().get()) {
+                    if (synced.contains(b.entry().principal()) && !wanted.contains(b)) extra.add(b.toFilter());
+                }
+                if (!extra.isEmpty()) admin.deleteAcls(extra).all().get();
+            }
             waitForEveryNode(admin);
-            System.out.printf("stack: %d topics in plan (%d created), %d ACLs applied%n", topics.size(), created, acls.size());
+            System.out.printf("stack: %d topics in plan (%d created), %d ACLs applied, %d removed%n",
+                    topics.size(), created, acls.size(), extra.size());
         }
     }
 

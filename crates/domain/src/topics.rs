@@ -416,6 +416,21 @@ impl TopicModel {
         }
         out
     }
+
+    /// The plan of one directory version, to be synchronised with the broker
+    /// (`concord directory acls`, applied by `scripts/stack.sh acls`): the
+    /// [`TopicModel::plan`] of `directory`, and a `sync User:<id>` line per
+    /// agency in `managed` — every ACL of those principals that the plan does
+    /// not list is removed, so an agency left out of the version (offboarded)
+    /// loses its access. Principals not named are left alone.
+    pub fn sync_plan<'a>(&self, directory: &Directory, managed: impl IntoIterator<Item = &'a str>) -> String {
+        let mut out = self.plan(directory);
+        let managed: std::collections::BTreeSet<&str> = managed.into_iter().collect();
+        for agency in managed {
+            out += &format!("sync User:{agency}\n");
+        }
+        out
+    }
 }
 
 impl TopicModel {

@@ -9,7 +9,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use concord_domain::{Directory, KeyAlgorithm, KeyRecord, Role};
+use concord_domain::{Agency, Directory, KeyAlgorithm, KeyRecord, Role};
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use ring::rand::SecureRandom;
 use time::{Duration, OffsetDateTime};
@@ -135,6 +135,75 @@ fn pem_block(label: &str, der: &[u8]) -> String {
     format!("-----BEGIN {label}-----\n{}\n-----END {label}-----\n", lines.join("\n"))
 }
 
+/// The dev CA's certificate parameters: its name is what every certificate it issues names as issuer.
+fn ca_params(now: OffsetDateTime) -> Result<CertificateParams, PkiError> {
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(cert_error("CA"))?;
+    ca.distinguished_name.push(DnType::CommonName, "Concord dev CA");
+    ca.distinguished_name.push(DnType::OrganizationName, "Concord (development only)");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    ca.not_before = now - Duration::hours(1);
+    ca.not_after = now + Duration::days(3650);
+    Ok(ca)
+}
+
+/// A certificate for `cn` issued by `issuer`, and its key (PEM).
+fn leaf(
+    issuer: &Issuer<'_, KeyPair>,
+    now: OffsetDateTime,
+    cn: &str,
+    sans: Vec<String>,
+    usage: ExtendedKeyUsagePurpose,
+) -> Result<(String, String), PkiError> {
+    let key = KeyPair::generate().map_err(cert_error(cn))?;
+    let mut params = CertificateParams::new(sans).map_err(cert_error(cn))?;
+    params.distinguished_name.push(DnType::CommonName, cn);
+    params.extended_key_usages = vec![usage];
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+    params.not_before = now - Duration::hours(1);
+    params.not_after = now + Duration::days(825);
+    let cert = params.signed_by(&key, issuer).map_err(cert_error(cn))?;
+    Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// The agency's mutual-TLS certificate and signing key, written under `pki`.
+/// Returns its entry with the signing key's record (`<id>/dev-1`).
+fn issue(issuer: &Issuer<'_, KeyPair>, now: OffsetDateTime, pki: &Path, template: &Agency) -> Result<Agency, PkiError> {
+    let files = AgencyFiles::new(pki, template.id.as_str());
+    let (cert, key) = leaf(issuer, now, template.id.as_str(), Vec::new(), ExtendedKeyUsagePurpose::ClientAuth)?;
+    write(&files.certificate(), &cert, false)?;
+    write(&files.certificate_key(), &key, true)?;
+    let (signing_pem, public) = new_signing_key()?;
+    write(&files.signing_key(), &signing_pem, true)?;
+    let mut agency = template.clone();
+    agency.keys.push(KeyRecord {
+        kid: format!("{}/dev-1", agency.id),
+        alg: KeyAlgorithm::EdDSA,
+        public_key: concord_protocol::b64(&public),
+        not_before: Some(now - Duration::hours(1)),
+        not_after: None,
+        revoked_at: None,
+        delegated: false,
+    });
+    Ok(agency)
+}
+
+/// Enrols a new agency in the existing dev PKI under `pki` (onboarding):
+/// a client certificate (CN = its id) from the dev CA, and a signing key.
+/// Returns its directory entry, for the next directory version. It gets no
+/// key delegated to the gateway (the gateway reads those at start).
+pub fn enroll(pki: &Path, template: &Agency) -> Result<Agency, PkiError> {
+    if AgencyFiles::new(pki, template.id.as_str()).certificate().exists() {
+        return Err(PkiError::Exists(AgencyFiles::new(pki, template.id.as_str()).certificate()));
+    }
+    let path = pki.join("ca-key.pem");
+    let pem = fs::read_to_string(&path).map_err(|source| PkiError::Io { path: path.clone(), source })?;
+    let ca_key = KeyPair::from_pem(&pem).map_err(cert_error("CA"))?;
+    let now = OffsetDateTime::now_utc();
+    let issuer = Issuer::new(ca_params(now)?, ca_key);
+    issue(&issuer, now, pki, template)
+}
+
 /// Creates the dev PKI for the agencies in `agencies_toml` under `out`.
 /// Returns the complete directory (with public keys), also written to `out/agencies.toml`.
 pub fn init(agencies_toml: &Path, out: &Path) -> Result<Directory, PkiError> {
@@ -146,29 +215,12 @@ pub fn init(agencies_toml: &Path, out: &Path) -> Result<Directory, PkiError> {
     let now = OffsetDateTime::now_utc();
 
     let ca_key = KeyPair::generate().map_err(cert_error("CA"))?;
-    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(cert_error("CA"))?;
-    ca.distinguished_name.push(DnType::CommonName, "Concord dev CA");
-    ca.distinguished_name.push(DnType::OrganizationName, "Concord (development only)");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-    ca.not_before = now - Duration::hours(1);
-    ca.not_after = now + Duration::days(3650);
+    let ca = ca_params(now)?;
     let ca_cert = ca.self_signed(&ca_key).map_err(cert_error("CA"))?;
     write(&out.join("ca.pem"), &ca_cert.pem(), false)?;
     write(&out.join("ca-key.pem"), &ca_key.serialize_pem(), true)?;
     let issuer = Issuer::new(ca, ca_key);
-
-    let leaf = |cn: &str, sans: Vec<String>, usage: ExtendedKeyUsagePurpose| -> Result<(String, String), PkiError> {
-        let key = KeyPair::generate().map_err(cert_error(cn))?;
-        let mut params = CertificateParams::new(sans).map_err(cert_error(cn))?;
-        params.distinguished_name.push(DnType::CommonName, cn);
-        params.extended_key_usages = vec![usage];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-        params.not_before = now - Duration::hours(1);
-        params.not_after = now + Duration::days(825);
-        let cert = params.signed_by(&key, &issuer).map_err(cert_error(cn))?;
-        Ok((cert.pem(), key.serialize_pem()))
-    };
+    let leaf = |cn: &str, sans: Vec<String>, usage| leaf(&issuer, now, cn, sans, usage);
 
     // Kafka's PEM keystore wants the key and the chain in one file.
     let (cert, key) = leaf("kafka-broker", vec!["localhost".into(), "127.0.0.1".into()], ExtendedKeyUsagePurpose::ServerAuth)?;
@@ -182,22 +234,7 @@ pub fn init(agencies_toml: &Path, out: &Path) -> Result<Directory, PkiError> {
 
     let mut agencies = Vec::new();
     for agency in template.agencies() {
-        let files = AgencyFiles::new(out, agency.id.as_str());
-        let (cert, key) = leaf(agency.id.as_str(), Vec::new(), ExtendedKeyUsagePurpose::ClientAuth)?;
-        write(&files.certificate(), &cert, false)?;
-        write(&files.certificate_key(), &key, true)?;
-        let (signing_pem, public) = new_signing_key()?;
-        write(&files.signing_key(), &signing_pem, true)?;
-        let mut agency = agency.clone();
-        agency.keys.push(KeyRecord {
-            kid: format!("{}/dev-1", agency.id),
-            alg: KeyAlgorithm::EdDSA,
-            public_key: concord_protocol::b64(&public),
-            not_before: Some(now - Duration::hours(1)),
-            not_after: None,
-            revoked_at: None,
-            delegated: false,
-        });
+        let mut agency = issue(&issuer, now, out, agency)?;
         if DELEGATING_ROLES.contains(&agency.role) {
             let (pem, public) = new_signing_key()?;
             write(&gateway.delegated_keys().join(format!("{}.pem", agency.id)), &pem, true)?;

@@ -25,12 +25,44 @@ pub(crate) enum PkiCommand {
         #[arg(long, default_value = ".pki")]
         out: PathBuf,
     },
+    /// Onboard an agency in the dev PKI: a certificate from its CA and a
+    /// signing key; prints its directory entry for the next directory version.
+    Enroll {
+        /// Its id (lowercase letters, digits, hyphens): the certificate's CN.
+        #[arg(long)]
+        id: String,
+        /// Its name.
+        #[arg(long)]
+        name: String,
+        /// Its role (committee, enforcement, issuer, exchange, audit, gateway).
+        #[arg(long)]
+        role: String,
+        /// ISO 3166-1 alpha-2 country, or INT.
+        #[arg(long)]
+        country: String,
+        /// The PKI folder.
+        #[arg(long, default_value = ".pki")]
+        pki: PathBuf,
+    },
 }
 
 pub(crate) fn pki(command: PkiCommand) -> anyhow::Result<()> {
-    let PkiCommand::Init { agencies, out } = command;
-    let directory = concord_runtime::pki::init(&agencies, &out)?;
-    println!("pki: CA, broker certificate and {} agencies written to {}", directory.agencies().count(), out.display());
+    match command {
+        PkiCommand::Init { agencies, out } => {
+            let directory = concord_runtime::pki::init(&agencies, &out)?;
+            println!("pki: CA, broker certificate and {} agencies written to {}", directory.agencies().count(), out.display());
+        }
+        PkiCommand::Enroll { id, name, role, country, pki } => {
+            let template = toml::from_str::<concord_domain::Agency>(&format!(
+                "id = {id:?}\nname = {name:?}\nrole = {role:?}\ncountry = {country:?}\n"
+            ))
+            .with_context(|| format!("--id {id:?} --role {role:?}: not an agency id and role"))?;
+            let agency = concord_runtime::pki::enroll(&pki, &template)?;
+            let entry = concord_domain::Directory::new(vec![agency]).map_err(|p| anyhow::anyhow!(p.join("; ")))?.to_toml_string();
+            eprintln!("pki: {id} enrolled under {}; add this entry to the next directory version:", pki.display());
+            print!("{entry}");
+        }
+    }
     Ok(())
 }
 

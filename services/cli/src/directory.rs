@@ -76,6 +76,18 @@ pub(crate) enum DirectoryCommand {
         #[arg(long)]
         unchecked: bool,
     },
+    /// The topics and broker ACLs of the directory version in force, as a plan
+    /// that also removes every other ACL of each agency any version listed
+    /// (onboarding and offboarding); apply it with `scripts/stack.sh acls FILE`
+    /// (or `--format strimzi` for the Strimzi operator).
+    Acls {
+        /// Where to write the plan; standard output if absent.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// `plan` (scripts/stack/KafkaSetup.java) or `strimzi` (KafkaTopic and KafkaUser resources).
+        #[arg(long, default_value = "plan")]
+        format: String,
+    },
     /// The versions on the directory topic, each accepted or refused and why,
     /// and the directory in force now.
     Show {
@@ -105,6 +117,7 @@ pub(crate) async fn run(hub: &crate::Hub, command: DirectoryCommand) -> anyhow::
     match command {
         DirectoryCommand::Publish { draft, unchecked } => return publish(hub, &draft, unchecked).await,
         DirectoryCommand::Show { json } => return show(hub, json).await,
+        DirectoryCommand::Acls { out, format } => return acls(hub, out.as_deref(), &format).await,
         DirectoryCommand::Keygen { out } => {
             let public = crate::review::write_key_pair(&out)?;
             println!("directory: governor key written to {0}.key and {0}.pub; public key {public}", out.display());
@@ -204,6 +217,40 @@ fn millis(ms: i64) -> String {
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_else(|| ms.to_string())
+}
+
+async fn acls(hub: &crate::Hub, out: Option<&Path>, format: &str) -> anyhow::Result<()> {
+    let (config, _) = hub.hub()?;
+    let (_, mut chain, entries, _) = history(hub).await?;
+    let file = config.load_directory()?;
+    let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
+    let (version, directory) = chain.due(now).unwrap_or((0, file.clone()));
+    let mut managed: Vec<String> = file.agencies().map(|a| a.id.to_string()).collect();
+    for signed in entries.iter().filter(|e| e.verdict.is_ok()).filter_map(|e| e.signed.as_ref()) {
+        managed.extend(signed.version.agencies.iter().map(|a| a.id.to_string()));
+    }
+    // ACLs are the broker's, shared by every isolated copy of the topics
+    // (their patterns are prefixes of the base names): always the base model.
+    let base = config.load_topics()?;
+    let plan = match format {
+        "plan" => base.sync_plan(&directory, managed.iter().map(String::as_str)),
+        "strimzi" => base.strimzi(&directory),
+        other => bail!("--format {other:?}: use plan or strimzi"),
+    };
+    let listed = directory.agencies().count();
+    match out {
+        Some(path) => {
+            std::fs::write(path, &plan).with_context(|| format!("writing {}", path.display()))?;
+            println!(
+                "directory: the plan of version {version} ({listed} agencies, {} ACLs) written to {}; apply it with scripts/stack.sh acls {}",
+                base.acls(&directory).len(),
+                path.display(),
+                path.display()
+            );
+        }
+        None => print!("{plan}"),
+    }
+    Ok(())
 }
 
 async fn show(hub: &crate::Hub, json: bool) -> anyhow::Result<()> {

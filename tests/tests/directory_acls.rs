@@ -1,0 +1,116 @@
+//! Onboarding and offboarding by directory version (docs/operations.md,
+//! "Directory versions"): an agency enrolled in the dev PKI has a valid
+//! certificate but no access until a version lists it and the governor tool
+//! `concord directory acls` turns that version into the broker's ACLs
+//! (`scripts/stack.sh acls`); then it publishes and a consumer following the
+//! directory verifies it. A later version without it removes its ACLs — the
+//! broker refuses its certificate — and its records are refused as unknown.
+
+use std::process::Command;
+use std::time::Duration;
+
+use concord_domain::{Agency, Role};
+use concord_kafka::{PublishError, SignedProducer};
+use concord_protocol::Mode;
+use concord_runtime::directory::{follow, Status};
+use concord_runtime::identity::Identity;
+use concord_tests::*;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use tokio_util::sync::CancellationToken;
+
+/// `concord directory acls` for the run's directory topic, then `scripts/stack.sh acls` of its plan; what both said.
+fn apply_acls(run: &TestRun, name: &str) -> String {
+    let plan = run.dir.join(format!("{name}.plan"));
+    let out = Command::new(binary("concord"))
+        .current_dir(root())
+        .args(["directory", "acls", "--topic-suffix", &run.suffix, "--out"])
+        .arg(&plan)
+        .output()
+        .unwrap();
+    let mut said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "concord directory acls: {said}");
+    let out = Command::new("bash").current_dir(root()).arg("scripts/stack.sh").arg("acls").arg(&plan).output().unwrap();
+    said += &format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "stack.sh acls: {said}");
+    said
+}
+
+fn refused_by_broker(result: Result<concord_kafka::Published, PublishError>) -> bool {
+    matches!(result, Err(PublishError::Send { source: KafkaError::MessageProduction(RDKafkaErrorCode::TopicAuthorizationFailed), .. }))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agency_onboarded_by_a_version_publishes_and_once_offboarded_loses_its_access() {
+    let run = TestRun::new("dir-acls").await;
+    let id = format!("enforcement-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let template = Agency {
+        id: id.parse().unwrap(),
+        name: "Onboarded enforcement".into(),
+        role: Role::Enforcement,
+        country: "INT".into(),
+        keys: vec![],
+    };
+    let enrolled = concord_runtime::pki::enroll(&hub().pki_dir, &template).expect("enrolled in the dev PKI");
+    let file: Vec<Agency> = hub().load_directory().unwrap().agencies().cloned().collect();
+    let with_new: Vec<Agency> = file.iter().cloned().chain([enrolled]).collect();
+
+    // The new agency's own configuration: its directory file lists it.
+    let mut own = hub();
+    own.directory = run.dir.join("agencies-with-new.toml");
+    std::fs::write(&own.directory, concord_domain::Directory::new(with_new.clone()).unwrap().to_toml_string()).unwrap();
+    let newcomer = Identity::load(&own, &id).unwrap().with_topic_suffix(&run.suffix);
+    // A refusal is fatal to an idempotent producer: a fresh one for each attempt.
+    let producer = || SignedProducer::new(&newcomer.kafka, newcomer.signer.clone(), newcomer.codec.clone()).unwrap();
+    let alerts = newcomer.topics.alerts();
+
+    // A consumer following the run's directory topic.
+    let exchange = run.identity(EXCHANGE);
+    let shutdown = CancellationToken::new();
+    let follower = follow(&exchange, &concord_runtime::metrics::Metrics::new(), &shutdown, None, &Status::default())
+        .await
+        .unwrap()
+        .expect("following");
+
+    // Enrolled, but in no version and with no ACLs: the broker refuses it.
+    assert!(refused_by_broker(producer().publish(&alerts, b"n0", &sample_alert()).await), "no ACLs before its version");
+
+    publish_version(&run, &signed_by(version(1, with_new), &["governor-1", "governor-2"]), false);
+    let said = apply_acls(&run, "onboard");
+    // (ACLs of these agencies that no model lists, left from older models, go too.)
+    assert!(said.contains("plan of version 1"), "{said}");
+    let plan = std::fs::read_to_string(run.dir.join("onboard.plan")).unwrap();
+    let granted = plan.lines().filter(|l| l.starts_with(&format!("acl User:{id} "))).count();
+    assert!(granted >= 4, "it reads alerts, writes its own, its group and transactional ids: {plan}");
+    let published = producer().publish(&alerts, b"n1", &sample_alert()).await.expect("onboarded: the broker lets it publish");
+    let record = read_topic(&exchange, &alerts, 1, Duration::from_secs(30)).await.into_iter().next().expect("its alert");
+    assert_eq!(event_id(&record), published.id);
+    let verified = exchange.verifier().verify(&record, Mode::live()).await.expect("verified against version 1");
+    assert_eq!(verified.sender.as_str(), id);
+
+    // Offboarded: a version without it, applied.
+    publish_version(&run, &signed_by(version(2, file), &["governor-2", "governor-3"]), false);
+    let said = apply_acls(&run, "offboard");
+    // Its own ACLs, and the others' on its inbox and restricted topics.
+    let after = std::fs::read_to_string(run.dir.join("offboard.plan")).unwrap();
+    let gone = plan.lines().filter(|l| l.starts_with("acl ") && !after.lines().any(|a| a == *l)).count();
+    assert!(
+        gone > granted
+            && plan.lines().filter(|l| l.starts_with("acl ")).count() - gone == after.lines().filter(|l| l.starts_with("acl ")).count()
+    );
+    assert!(said.contains("plan of version 2") && said.contains(&format!(", {gone} removed")), "{gone} ACLs removed: {said}");
+    let mut refused = false;
+    for _ in 0..20 {
+        if refused_by_broker(producer().publish(&alerts, b"n2", &sample_alert()).await) {
+            refused = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(refused, "the broker refuses the offboarded agency's certificate");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let late = concord_protocol::forge_as(newcomer.signer.clone(), &newcomer.agency.id, &alerts, None, record.value.clone().unwrap());
+    let rejected = exchange.verifier().check_envelope(&late, Mode::live()).unwrap_err();
+    assert_eq!(rejected.reason.code(), "unknown_key", "version 2 no longer knows it");
+    shutdown.cancel();
+    follower.await.unwrap();
+}
