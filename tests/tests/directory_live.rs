@@ -14,16 +14,19 @@
 //! - A consumer restarted after all this reads the topic before its work, so
 //!   a restart does not reopen the revoked key.
 //! - The gateway refuses bearer tokens signed with a key revoked live.
+//! - Key rotation with an overlap, governor rotation, a retired governor's
+//!   version refused, a version for another topic model alarmed.
 //! - A process started while the topic is unreachable starts on the versions
 //!   it kept locally, which a forged addition to that file cannot extend.
 
 use std::collections::BTreeSet;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use concord_domain::{Agency, Directory};
 use concord_kafka::SignedProducer;
 use concord_protocol::dead_letter::header as dlq_header;
-use concord_protocol::governance::record_key;
+use concord_protocol::governance::{record_key, DirectoryVersion, SignedVersion};
 use concord_protocol::Signer;
 use concord_tests::*;
 use time::OffsetDateTime;
@@ -385,6 +388,106 @@ async fn the_gateway_refuses_tokens_signed_with_a_key_revoked_live() {
     assert!(String::from_utf8_lossy(&answer.body).contains("revoked"), "{}", String::from_utf8_lossy(&answer.body));
     assert_eq!(status(EXCHANGE).await, 200, "another agency's token still works");
     gateway.stop().await;
+    shutdown.cancel();
+    follower.await.unwrap();
+}
+
+/// Rotations, live at a following consumer (docs/protocol.md §12):
+/// - a key rotation with an overlap: both keys verify while both are valid,
+///   then only the new one (the old is `key_not_valid`), nothing lost between;
+/// - the governors rotated by a version signed by a threshold of the old and
+///   of the new: the new ones sign the next version, a version signed by the
+///   retired ones is refused (`retired_governor`) and counted;
+/// - a version made for another topic model: `publish` refuses it, and
+///   published anyway it is applied and alarmed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_and_governors_rotate_live_and_a_retired_governor_is_refused() {
+    use concord_protocol::governance::{public_key, sign_version, Governor, Governors};
+    use concord_runtime::directory::{follow, Status};
+    use concord_runtime::metrics::Metrics;
+    use tokio_util::sync::CancellationToken;
+
+    let run = TestRun::new("dir-rotate").await;
+    let exchange = run.identity(EXCHANGE);
+    let metrics = Metrics::new();
+    let shutdown = CancellationToken::new();
+    let follower = follow(&exchange, &metrics, &shutdown, None, &Status::default()).await.unwrap().expect("following");
+    let in_force = async |n: u64| {
+        eventually(&format!("version {n} in force"), Duration::from_secs(5), async || exchange.directory.version() == n).await
+    };
+    let enforcement = run.identity(ENFORCEMENT);
+    let value = enforcement.codec.encode(&sample_alert()).await.unwrap();
+    let verdict = |signer: &Signer| {
+        let record = concord_protocol::forge_as(signer.clone(), &enforcement.agency.id, &exchange.topics.alerts(), None, value.clone());
+        match exchange.verifier().check_envelope(&record, concord_protocol::Mode::live()) {
+            Ok(_) => "verified".to_owned(),
+            Err(r) => r.reason.code().to_owned(),
+        }
+    };
+
+    // Key rotation: a new key from now, the old one valid 4 s more.
+    let file = hub().load_directory().unwrap();
+    let old_kid = file.current_key(ENFORCEMENT, OffsetDateTime::now_utc()).unwrap().kid.clone();
+    let (new_key, record) = extra_key(ENFORCEMENT, "enforcement-us/rotated-2", None);
+    let overlap_ends = OffsetDateTime::now_utc() + time::Duration::seconds(4);
+    let rotated: Vec<Agency> = with_key(&file, ENFORCEMENT, record)
+        .agencies()
+        .cloned()
+        .map(|mut a| {
+            for k in a.keys.iter_mut().filter(|k| k.kid == old_kid) {
+                k.not_after = Some(overlap_ends);
+            }
+            a
+        })
+        .collect();
+    publish_version(&run, &signed_by(version(1, rotated.clone()), &["governor-1", "governor-2"]), false);
+    in_force(1).await;
+    let new_signer = Signer::new(new_key, enforcement.hub.signature_ttl());
+    assert_eq!((verdict(&enforcement.signer), verdict(&new_signer)), ("verified".into(), "verified".into()), "both keys in the overlap");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert_eq!((verdict(&enforcement.signer), verdict(&new_signer)), ("key_not_valid".into(), "verified".into()), "after it");
+
+    // Governor rotation: three new governors, 2 of 3, signed by 2 old and 2 new.
+    let seeds = [[41u8; 32], [42; 32], [43; 32]];
+    let new_governors = Governors {
+        threshold: 2,
+        keys: seeds.iter().enumerate().map(|(i, s)| Governor { id: format!("new-{i}"), public_key: public_key(s) }).collect(),
+    };
+    let by_new = |v: DirectoryVersion, which: &[usize]| SignedVersion {
+        signatures: which.iter().map(|i| sign_version(&v, &format!("new-{i}"), &seeds[*i])).collect(),
+        version: v,
+    };
+    let mut handover = version(2, rotated.clone());
+    handover.governors = Some(new_governors);
+    let mut signed = signed_by(handover, &["governor-1", "governor-3"]);
+    signed.signatures.extend(by_new(signed.version.clone(), &[0, 1]).signatures);
+    publish_version(&run, &signed, false);
+    in_force(2).await;
+
+    // The retired governors' signatures refuse a version; the new ones' carry it.
+    publish_version(&run, &signed_by(version(3, rotated.clone()), &["governor-1", "governor-2"]), true);
+    publish_version(&run, &by_new(version(3, rotated.clone()), &[1, 2]), false);
+    in_force(3).await;
+    let text = metrics.render();
+    assert!(text.contains("concord_directory_refused_total{reason=\"retired_governor\"} 1"), "{text}");
+
+    // Another topic model: refused by publish, alarmed when published anyway.
+    let mut other = version(4, rotated);
+    other.topic_model = 2;
+    let path = run.dir.join("model-2.json");
+    std::fs::write(&path, serde_json::to_string(&by_new(other.clone(), &[0, 2])).unwrap()).unwrap();
+    let out = Command::new(binary("concord"))
+        .current_dir(root())
+        .args(["directory", "publish"])
+        .arg(&path)
+        .args(["--topic-suffix", &run.suffix])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && said.contains("names topic model 2"), "{said}");
+    publish_version(&run, &by_new(other, &[0, 2]), true);
+    in_force(4).await;
+    assert!(metrics.render().contains("concord_directory_other_topic_model_total 1"), "{}", metrics.render());
     shutdown.cancel();
     follower.await.unwrap();
 }

@@ -173,10 +173,17 @@ fn keep_forever() -> i64 {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Settings {
+    /// The version of this model that directory versions name (`topic_model`).
+    #[serde(default = "first_model")]
+    model_version: u32,
     partitions: u32,
     replication_factor: u16,
     min_insync_replicas: u16,
     acl_pattern: PatternType,
+}
+
+fn first_model() -> u32 {
+    1
 }
 
 #[derive(Deserialize)]
@@ -251,6 +258,12 @@ impl TopicModel {
     /// isolated copy of Concord's topics for one test or benchmark run.
     pub fn with_suffix(&self, suffix: &str) -> TopicModel {
         TopicModel { suffix: Some(suffix.to_owned()), ..self.clone() }
+    }
+
+    /// The model's version (`[settings] model_version`, default 1): what a
+    /// directory version's `topic_model` must name (docs/protocol.md §12).
+    pub fn model_version(&self) -> u32 {
+        self.settings.model_version
     }
 
     /// The suffix of an isolated copy, if this is one.

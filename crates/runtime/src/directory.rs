@@ -148,6 +148,9 @@ struct Follower {
     known: HashSet<Vec<u8>>,
     state: Option<LocalState>,
     status: Status,
+    /// This process's topic model version, and accepted versions naming another.
+    model: u32,
+    other_model: Counter,
 }
 
 fn now_ms() -> i64 {
@@ -164,6 +167,7 @@ impl Follower {
         match self.chain.offer(value) {
             Ok((version, effective_at)) => {
                 info!(topic = %self.topic, offset, version, effective_at, "Directory version accepted.");
+                self.check_model(value, version);
                 self.accepted.push(value.to_vec());
                 true
             }
@@ -174,6 +178,22 @@ impl Follower {
                     "Directory version refused; the version in force stays.");
                 false
             }
+        }
+    }
+
+    /// A version for another topic model is applied (its keys and agencies
+    /// are the governors' word) but alarmed: this process's topics and rules
+    /// are not the ones the version was made for.
+    fn check_model(&self, value: &[u8], version: u64) {
+        let Ok(signed) = serde_json::from_slice::<SignedVersion>(value) else { return };
+        if signed.version.topic_model != self.model {
+            self.other_model.inc();
+            warn!(
+                version,
+                topic_model = signed.version.topic_model,
+                this_model = self.model,
+                "Directory version made for another topic model than this process runs; update config/topics.toml."
+            );
         }
     }
 
@@ -367,6 +387,11 @@ pub async fn follow(
         known: HashSet::new(),
         state: state.clone(),
         status: status.clone(),
+        model: identity.topics.model_version(),
+        other_model: metrics.counter(
+            "concord_directory_other_topic_model",
+            "Accepted directory versions made for another topic model than this process runs.",
+        ),
     };
     let local = state.as_ref().map(LocalState::load).unwrap_or_default();
     let has_local = !local.is_empty();

@@ -191,7 +191,13 @@ async fn history(hub: &crate::Hub) -> anyhow::Result<(String, Chain, Vec<Entry>,
 async fn publish(hub: &crate::Hub, draft: &Path, unchecked: bool) -> anyhow::Result<()> {
     let signed = read_signed(draft)?;
     let (topic, chain, _, settings) = history(hub).await?;
+    let model = hub.hub()?.1.model_version();
     match chain.trust().accept(&signed) {
+        Ok(_) if signed.version.topic_model != model && !unchecked => bail!(
+            "{}: not published: it names topic model {}, but the hub's topics file is model {model} (--unchecked publishes anyway)",
+            draft.display(),
+            signed.version.topic_model
+        ),
         Ok(_) => {}
         Err(refused) if unchecked => {
             println!("directory: publishing although every process will refuse it ({}): {refused}", refused.code())
@@ -225,13 +231,21 @@ async fn acls(hub: &crate::Hub, out: Option<&Path>, format: &str) -> anyhow::Res
     let file = config.load_directory()?;
     let now = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
     let (version, directory) = chain.due(now).unwrap_or((0, file.clone()));
+    let base = config.load_topics()?;
+    let named = entries.iter().filter_map(|e| e.signed.as_ref()).find(|s| s.version.version == version).map(|s| s.version.topic_model);
+    if let Some(named) = named.filter(|m| *m != base.model_version()) {
+        bail!(
+            "version {version} is for topic model {named}, but {} is model {}: update it first",
+            config.topics.display(),
+            base.model_version()
+        );
+    }
     let mut managed: Vec<String> = file.agencies().map(|a| a.id.to_string()).collect();
     for signed in entries.iter().filter(|e| e.verdict.is_ok()).filter_map(|e| e.signed.as_ref()) {
         managed.extend(signed.version.agencies.iter().map(|a| a.id.to_string()));
     }
     // ACLs are the broker's, shared by every isolated copy of the topics
     // (their patterns are prefixes of the base names): always the base model.
-    let base = config.load_topics()?;
     let plan = match format {
         "plan" => base.sync_plan(&directory, managed.iter().map(String::as_str)),
         "strimzi" => base.strimzi(&directory),
