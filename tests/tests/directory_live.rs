@@ -491,3 +491,23 @@ async fn keys_and_governors_rotate_live_and_a_retired_governor_is_refused() {
     shutdown.cancel();
     follower.await.unwrap();
 }
+
+/// The CLI's long-running commands follow the directory too: `concord tail`
+/// refuses a record signed with a key that a version on the topic revoked
+/// (with only the directory file it would accept it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concord_tail_checks_records_against_the_directory_topic() {
+    let run = TestRun::new("dir-tail").await;
+    let alerts = run.identity(ENFORCEMENT).topics.alerts();
+    run.producer(ENFORCEMENT).publish(&alerts, b"t1", &sample_alert()).await.unwrap();
+    publish_version(&run, &signed_by(version(1, revoking(ENFORCEMENT)), &["governor-1", "governor-2"]), false);
+    let out = Command::new(binary("concord"))
+        .current_dir(root())
+        .args(["tail", "--as", EXCHANGE, "--topic", "alerts", "--max", "1", "--topic-suffix", &run.suffix])
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("directory: version 1, the topic read to its end"), "{said}");
+    assert!(said.contains("REJECTED key_revoked"), "{said}");
+}

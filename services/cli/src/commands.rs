@@ -289,7 +289,9 @@ pub(crate) struct TailArgs {
 }
 
 pub(crate) async fn tail(hub: &Hub, args: TailArgs) -> anyhow::Result<()> {
-    let identity = hub.identity(&args.agency)?;
+    let following = tokio_util::sync::CancellationToken::new();
+    let _stop_following = following.clone().drop_guard();
+    let identity = hub.following(&args.agency, &following).await?;
     let topic = match args.topic.as_str() {
         "alerts" => identity.topics.alerts(),
         "dlq" => identity.topics.dead_letter(),

@@ -49,7 +49,8 @@ impl Handler for Printer {
 }
 
 pub(crate) async fn run(hub: &crate::Hub, args: ConsumeArgs) -> anyhow::Result<()> {
-    let identity = hub.identity(&args.agency)?;
+    let shutdown = concord_runtime::shutdown::on_signal();
+    let identity = hub.following(&args.agency, &shutdown).await?;
     let state_dir = &identity.hub.state_dir;
     let topic = match args.topic.as_str() {
         "alerts" => identity.topics.alerts(),
@@ -71,7 +72,6 @@ pub(crate) async fn run(hub: &crate::Hub, args: ConsumeArgs) -> anyhow::Result<(
         dlq.inner().clone(),
     )?;
     let stats = consumer.stats();
-    let shutdown = concord_runtime::shutdown::on_signal();
     let task = tokio::spawn(consumer.run(Printer, shutdown.clone()));
     println!("consume {topic} as {} (rejections go to {})", identity.agency.id, identity.topics.dead_letter());
     let start = Instant::now();

@@ -94,6 +94,24 @@ impl Hub {
         Ok(concord_runtime::identity::Identity::from_config(&self.config, agency, self.topic_suffix.as_deref())?)
     }
 
+    /// `agency`'s identity with the directory topic read to its end and
+    /// followed until `shutdown` (when the hub pins governors), for the
+    /// long-running commands: they check records against the live directory
+    /// as every service does.
+    pub(crate) async fn following(
+        &self,
+        agency: &str,
+        shutdown: &tokio_util::sync::CancellationToken,
+    ) -> anyhow::Result<concord_runtime::identity::Identity> {
+        let identity = self.identity(agency)?;
+        let status = concord_runtime::directory::Status::default();
+        concord_runtime::directory::follow(&identity, &concord_runtime::metrics::Metrics::new(), shutdown, None, &status).await?;
+        if identity.directory.version() > 0 {
+            eprintln!("{}", status.get());
+        }
+        Ok(identity)
+    }
+
     /// The hub file and the topic model (suffixed for an isolated run): for
     /// commands that act for the hub, not as an agency.
     pub(crate) fn hub(&self) -> anyhow::Result<(concord_runtime::config::HubConfig, concord_domain::TopicModel)> {
