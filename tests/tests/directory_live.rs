@@ -362,6 +362,8 @@ fn revoking(agency: &str) -> Vec<Agency> {
 /// The gateway's bearer-token check reads the live directory: once a version
 /// revoking enforcement's key is published, a token signed with that key is
 /// refused within 5 s, without a restart, while another agency's still works.
+/// A key delegated to the gateway and revoked live stops signing (403
+/// `no_delegated_key`) within 5 s too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_refuses_tokens_signed_with_a_key_revoked_live() {
     use concord_runtime::directory::{follow, Status};
@@ -387,6 +389,29 @@ async fn the_gateway_refuses_tokens_signed_with_a_key_revoked_live() {
     let answer = gateway.client.get(path, &token_for(ENFORCEMENT, &["inbox:read"])).await.unwrap();
     assert!(String::from_utf8_lossy(&answer.body).contains("revoked"), "{}", String::from_utf8_lossy(&answer.body));
     assert_eq!(status(EXCHANGE).await, 200, "another agency's token still works");
+
+    // A key delegated to the gateway, revoked live: the gateway stops signing with it.
+    let post = async || {
+        let alert = serde_json::to_value(sample_alert()).unwrap();
+        gateway.client.post_json("/v1/alerts", &token_for(COMMITTEE, &["alerts:publish"]), &alert).await.unwrap()
+    };
+    let before = post().await;
+    assert_eq!(before.status, 202, "{}", String::from_utf8_lossy(&before.body));
+    let file = hub().load_directory().unwrap();
+    let delegated = file.current_delegated_key(COMMITTEE, OffsetDateTime::now_utc()).unwrap().kid.clone();
+    let agencies: Vec<Agency> = revoking(ENFORCEMENT)
+        .into_iter()
+        .map(|mut a| {
+            for k in a.keys.iter_mut().filter(|k| k.kid == delegated) {
+                k.revoked_at = Some(OffsetDateTime::now_utc());
+            }
+            a
+        })
+        .collect();
+    publish_version(&run, &signed_by(version(2, agencies), &["governor-2", "governor-3"]), false);
+    eventually("the revoked delegated key no longer signs", Duration::from_secs(5), async || post().await.status == 403).await;
+    let after = post().await;
+    assert!(String::from_utf8_lossy(&after.body).contains("no_delegated_key"), "{}", String::from_utf8_lossy(&after.body));
     gateway.stop().await;
     shutdown.cancel();
     follower.await.unwrap();
