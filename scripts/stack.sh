@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Fetches, starts, checks and stops the real parts Concord runs against on one
 # machine: an Apache Kafka 4 broker in KRaft mode (plaintext admin listener and
-# mutual-TLS agency listener, StandardAuthorizer with ACLs from config/topics.toml)
-# and an Apicurio Registry 3 reached through its Confluent-compatible API.
+# mutual-TLS agency listener, StandardAuthorizer with ACLs from config/topics.toml),
+# an Apicurio Registry 3 reached through its Confluent-compatible API, and a
+# local EVM chain (anvil) with the token contract (scripts/evm.sh).
 #
 #   scripts/stack.sh fetch    download the jars (Maven Central) into the cache
 #   scripts/stack.sh up       fetch, dev PKI, start both, topics + ACLs, schemas; idempotent
@@ -297,6 +298,8 @@ up() {
   curl -fsS -X PUT -H 'Content-Type: application/json' -d '{"compatibility":"BACKWARD"}' \
     "$REGISTRY_URL/config" >/dev/null || die "setting BACKWARD compatibility on the registry failed"
   "$CONCORD" schemas register --registry "$REGISTRY_URL" --dir "$ROOT/schemas"
+  # The chain freezes happen on: anvil and the token contract (scripts/evm.sh).
+  "$ROOT/scripts/evm.sh" up
   say "up: kafka localhost:$SSL_PORT (mTLS), admin 127.0.0.1:$ADMIN_PORT, registry $REGISTRY_URL, PKI $PKI"
 }
 
@@ -313,6 +316,7 @@ stop_one() { # name pidfile
 
 down() {
   [ -d "$CLUSTER" ] && cluster_down
+  "$ROOT/scripts/evm.sh" down
   stop_one registry "$STACK/registry.pid"
   stop_one kafka "$STACK/kafka.pid"
 }
@@ -323,6 +327,7 @@ status() {
   else say "kafka: not running"; rc=1; fi
   if alive "$STACK/registry.pid" && registry_ready; then say "registry: running (pid $(cat "$STACK/registry.pid")), $REGISTRY_URL answers"
   else say "registry: not running"; rc=1; fi
+  "$ROOT/scripts/evm.sh" status || rc=1
   return $rc
 }
 
