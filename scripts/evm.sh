@@ -70,6 +70,12 @@ up() {
   fi
   for _ in $(seq 1 100); do answers && break; sleep 0.2; done
   answers || { tail -20 "$STACK/evm/anvil.log" >&2; die "anvil did not answer on $URL in 20 s; see $STACK/evm/anvil.log"; }
+  # The owner's key (anvil's first dev key, public test material): the dev issuer's operator key.
+  if [ ! -s "$STACK/evm/operator.key" ]; then
+    grep -m1 -o '^(0) 0x[0-9a-f]\{64\}' "$STACK/evm/anvil.log" | cut -d' ' -f2 >"$STACK/evm/operator.key"
+    [ -s "$STACK/evm/operator.key" ] || die "no dev key in $STACK/evm/anvil.log"
+    chmod 600 "$STACK/evm/operator.key"
+  fi
   local artifact=$STACK/evm/ConcordStablecoin.json token="" code
   if [ -f "$STACK/evm.json" ]; then token=$(field "$STACK/evm.json" token); fi
   code=$( [ -n "$token" ] && rpc eth_getCode "[\"$token\",\"latest\"]" | tr -d '"' || echo 0x)
@@ -86,10 +92,10 @@ up() {
     token=$(printf '%s' "$receipt" | python3 -c 'import json,sys; r=json.load(sys.stdin); sys.exit("deployment reverted") if r["status"]!="0x1" else print(r["contractAddress"])')
     code=$(rpc eth_getCode "[\"$token\",\"latest\"]" | tr -d '"')
     [ "$code" = "$(field "$artifact" deployed_bytecode)" ] || die "the code at $token is not the compiled ConcordStablecoin"
-    printf '{"rpc_url": "%s", "chain_id": %s, "token": "%s", "owner": "%s", "artifact": "%s"}\n' \
-      "$URL" "$CHAIN_ID" "$token" "$OWNER" "$artifact" >"$STACK/evm.json"
     say "ConcordStablecoin deployed at $token (tx $hash), owned by $OWNER"
   fi
+  printf '{"rpc_url": "%s", "chain_id": %s, "token": "%s", "owner": "%s", "operator_key": "%s", "artifact": "%s"}\n' \
+    "$URL" "$CHAIN_ID" "$token" "$OWNER" "$STACK/evm/operator.key" "$artifact" >"$STACK/evm.json"
   say "up: anvil $URL (chain $CHAIN_ID), token $token"
 }
 

@@ -4,6 +4,7 @@
 //! `make up` started. Dropping the run deletes its topics, so tests run in
 //! parallel and leave nothing behind.
 
+pub mod evm;
 mod process;
 mod review;
 
@@ -446,6 +447,8 @@ pub fn issuer_config_in(dir: &Path) -> concord_issuer::IssuerConfig {
         holdings: concord_issuer::config::Holdings { chains: vec!["TRON".into(), "ETHEREUM".into()], assets: vec!["USDT".into()] },
         ledger_seed: None,
         review: None,
+        book: Default::default(),
+        chain: None,
     }
 }
 

@@ -4,84 +4,17 @@
 //! blacklisted address cannot send, every change is an event, and what the
 //! contract forbids reverts.
 
+use concord_tests::evm::{address_word as address, uint_word as uint, Evm, OWNER};
 use concord_tests::*;
 use serde_json::{json, Value};
 
 /// anvil's dev accounts (its well-known test mnemonic), unlocked on the dev chain.
-const OWNER: &str = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266";
 const HOLDER: &str = "0x90f79bf6eb2c4f870365e785982e1f101e93b906";
 const PAYEE: &str = "0x15d34aaf54267db7d7c367839aaf71a00a2c6a65";
 
-struct Chain {
-    url: String,
-    token: String,
-    selectors: Value,
-    http: reqwest::Client,
-}
-
-impl Chain {
-    fn new() -> Chain {
-        let stack = std::env::var_os("CONCORD_STACK_DIR").map_or_else(|| root().join(".stack"), std::path::PathBuf::from);
-        let evm: Value =
-            serde_json::from_str(&std::fs::read_to_string(stack.join("evm.json")).expect("make up writes .stack/evm.json")).unwrap();
-        let artifact: Value = serde_json::from_str(&std::fs::read_to_string(evm["artifact"].as_str().unwrap()).unwrap()).unwrap();
-        Chain {
-            url: evm["rpc_url"].as_str().unwrap().to_owned(),
-            token: evm["token"].as_str().unwrap().to_owned(),
-            selectors: artifact["selectors"].clone(),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    /// The JSON-RPC result, or the node's error.
-    async fn rpc(&self, method: &str, params: Value) -> Result<Value, Value> {
-        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-        let answer: Value = self.http.post(&self.url).json(&body).send().await.unwrap().json().await.unwrap();
-        match answer.get("error") {
-            Some(e) => Err(e.clone()),
-            None => Ok(answer["result"].clone()),
-        }
-    }
-
-    /// Call data: the function's selector and its arguments, each a 32-byte word.
-    fn data(&self, signature: &str, words: &[String]) -> String {
-        let selector = self.selectors[signature].as_str().unwrap_or_else(|| panic!("no function {signature}"));
-        format!("0x{selector}{}", words.concat())
-    }
-
-    async fn call(&self, signature: &str, words: &[String]) -> String {
-        self.rpc("eth_call", json!([{"to": self.token, "data": self.data(signature, words)}, "latest"]))
-            .await
-            .unwrap()
-            .as_str()
-            .unwrap()
-            .into()
-    }
-
-    /// Sends from an unlocked account; the mined receipt, or the node's refusal (a revert).
-    async fn send(&self, from: &str, signature: &str, words: &[String]) -> Result<Value, Value> {
-        let hash = self.rpc("eth_sendTransaction", json!([{"from": from, "to": self.token, "data": self.data(signature, words)}])).await?;
-        loop {
-            let receipt = self.rpc("eth_getTransactionReceipt", json!([hash])).await.unwrap();
-            if !receipt.is_null() {
-                return if receipt["status"] == "0x1" { Ok(receipt) } else { Err(receipt) };
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        }
-    }
-}
-
-fn address(a: &str) -> String {
-    format!("{:0>64}", a.trim_start_matches("0x"))
-}
-
-fn uint(n: u128) -> String {
-    format!("{n:064x}")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deployed_token_is_the_contract_compiled_from_its_source() {
-    let chain = Chain::new();
+    let chain = Evm::dev();
     let out = std::env::temp_dir().join(format!("concord-compiled-{}.json", std::process::id()));
     let compiled = std::process::Command::new("bash").arg(root().join("scripts/evm.sh")).arg("compile").arg(&out).output().unwrap();
     assert!(compiled.status.success(), "{}", String::from_utf8_lossy(&compiled.stderr));
@@ -94,34 +27,32 @@ async fn the_deployed_token_is_the_contract_compiled_from_its_source() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blacklisted_address_cannot_send_and_every_change_is_an_event() {
-    let chain = Chain::new();
-    let balance = async |who: &str| {
-        u128::from_str_radix(chain.call("balanceOf(address)", &[address(who)]).await.trim_start_matches("0x"), 16).unwrap()
-    };
-    let listed = async |who: &str| chain.call("isBlackListed(address)", &[address(who)]).await.ends_with('1');
+    let chain = Evm::dev();
     // A clean start for the holder (a rerun on the same chain finds it listed).
-    if listed(HOLDER).await {
+    if chain.listed(HOLDER).await {
         chain.send(OWNER, "removeBlackList(address)", &[address(HOLDER)]).await.unwrap();
     }
     chain.send(OWNER, "mint(address,uint256)", &[address(HOLDER), uint(1_000_000)]).await.unwrap();
-    let before = balance(HOLDER).await;
+    let before = chain.balance(HOLDER).await;
     chain.send(HOLDER, "transfer(address,uint256)", &[address(PAYEE), uint(10)]).await.expect("an unlisted holder sends");
-    assert_eq!(balance(HOLDER).await, before - 10);
+    assert_eq!(chain.balance(HOLDER).await, before - 10);
 
     // Only the owner blacklists.
     assert!(chain.send(PAYEE, "addBlackList(address)", &[address(HOLDER)]).await.is_err(), "NotOwner reverts");
+    let events = chain.blacklistings(HOLDER).await.len();
     let receipt = chain.send(OWNER, "addBlackList(address)", &[address(HOLDER)]).await.expect("the owner blacklists");
     let logs = receipt["logs"].as_array().unwrap();
     assert_eq!(logs.len(), 1, "one event: {logs:?}");
     assert_eq!(logs[0]["address"], chain.token);
     assert_eq!(logs[0]["topics"][1], format!("0x{}", address(HOLDER)), "the event names the address");
-    assert!(listed(HOLDER).await);
+    assert_eq!(chain.blacklistings(HOLDER).await.len(), events + 1, "found by its topic");
+    assert!(chain.listed(HOLDER).await);
     assert_eq!(chain.call("getBlackListStatus(address)", &[address(HOLDER)]).await, format!("0x{}", uint(1)));
 
     // A blacklisted address cannot send; its balance stays.
     let refused = chain.send(HOLDER, "transfer(address,uint256)", &[address(PAYEE), uint(10)]).await;
     assert!(refused.is_err(), "a transfer from a blacklisted address reverts: {refused:?}");
-    assert_eq!(balance(HOLDER).await, before - 10);
+    assert_eq!(chain.balance(HOLDER).await, before - 10);
     // A second freeze is no second event: it reverts. So does freezing the zero address.
     assert!(chain.send(OWNER, "addBlackList(address)", &[address(HOLDER)]).await.is_err());
     assert!(chain.send(OWNER, "addBlackList(address)", &[address("0x0")]).await.is_err());

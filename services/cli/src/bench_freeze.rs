@@ -273,6 +273,8 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
         holdings: concord_issuer::config::Holdings { chains: vec!["TRON".into()], assets: vec![WALLET_ASSET.into()] },
         ledger_seed: None,
         review: Some(desk),
+        book: Default::default(),
+        chain: None,
     };
     {
         let ledger = store::open(&config.service.database, &config.holdings)?;

@@ -24,6 +24,25 @@ pub struct IssuerConfig {
     /// ledger position at start: a demo stand-in for the issuer's real ledger.
     #[serde(default)]
     pub ledger_seed: Option<PathBuf>,
+    /// Where freezes happen: `sqlite` (the default: the wallets table is the
+    /// ledger of a token kept elsewhere) or `evm` (the token contract on a
+    /// chain, `[chain]`).
+    #[serde(default)]
+    pub book: BookKind,
+    /// The token on the chain, for `book = "evm"`.
+    #[serde(default)]
+    pub chain: Option<crate::chain::ChainConfig>,
+}
+
+/// Where the issuer's freezes happen.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BookKind {
+    /// Its SQLite wallets table.
+    #[default]
+    Sqlite,
+    /// The token contract on an EVM chain.
+    Evm,
 }
 
 /// The chains and assets of the issuer's token.
@@ -43,7 +62,22 @@ impl IssuerConfig {
     /// Loads `path` with `CONCORD_ISSUER__…` overrides.
     pub fn load(path: &std::path::Path) -> Result<Self, concord_runtime::config::ConfigError> {
         let config: Self = concord_runtime::config::load_with(path, "CONCORD_ISSUER", HEADER_DEFAULTS)?;
-        let problems = concord_holder::policy_problems(&config.policy, config.review.as_ref());
+        let mut problems = concord_holder::policy_problems(&config.policy, config.review.as_ref());
+        match (config.book, &config.chain) {
+            (BookKind::Evm, None) => {
+                problems.push("book = \"evm\" needs a [chain] table (deployment or rpc_url and token, operator_key, chain, asset)".into())
+            }
+            (BookKind::Sqlite, Some(_)) => problems.push("a [chain] table is only read with book = \"evm\"".into()),
+            (BookKind::Evm, Some(chain)) => {
+                if !config.holdings.chains.contains(&chain.chain) {
+                    problems.push(format!("[chain] chain {:?} is not in [holdings] chains {:?}", chain.chain, config.holdings.chains));
+                }
+                if !config.holdings.assets.contains(&chain.asset) {
+                    problems.push(format!("[chain] asset {:?} is not in [holdings] assets {:?}", chain.asset, config.holdings.assets));
+                }
+            }
+            (BookKind::Sqlite, None) => {}
+        }
         if !problems.is_empty() {
             return Err(concord_runtime::config::ConfigError::Invalid { origin: path.display().to_string(), problems });
         }

@@ -18,6 +18,9 @@ pub enum IssuerError {
         #[source]
         source: std::io::Error,
     },
+    /// The token on the chain cannot be used.
+    #[error(transparent)]
+    Chain(#[from] crate::chain::ChainError),
     /// The review desk failed.
     #[error(transparent)]
     Desk(#[from] concord_holder::DeskError),

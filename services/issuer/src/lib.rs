@@ -1,6 +1,7 @@
 //! The stablecoin issuer's service. It reads its inbox, verifies every freeze
 //! request, applies its policy (who may ask, on which legal basis, for which
-//! chains and assets), freezes wallets in its ledger, and confirms each target
+//! chains and assets), freezes wallets in its ledger — or, with `book = "evm"`,
+//! in its token contract on the chain ([`chain`]) — and confirms each target
 //! to the requester: ACKNOWLEDGED, then FROZEN, ALREADY_FROZEN, NOT_FOUND or
 //! REJECTED with the reason. With a `[policy.proactive]` table it also reads
 //! the alerts topic and freezes wallets it holds that a trusted alert names,
@@ -12,6 +13,7 @@
 //! outcome, and a duplicate request is not confirmed again
 //! ([`concord_holder`]).
 
+pub mod chain;
 pub mod config;
 pub mod error;
 pub mod store;
@@ -28,7 +30,11 @@ use store::Wallets;
 
 /// The consumer side and the processor of an issuer acting as `identity`.
 pub fn build(identity: Identity, config: &IssuerConfig) -> Result<(TransactionalProcessor, HolderProcessor<Wallets>), IssuerError> {
-    let ledger = store::open(&config.service.database, &config.holdings)?;
+    let mut wallets = Wallets::new(config.holdings.clone());
+    if let (config::BookKind::Evm, Some(chain)) = (config.book, &config.chain) {
+        wallets = wallets.on_chain(chain::ChainBook::open(chain, &config.service.database)?);
+    }
+    let ledger = store::Ledger::open(&config.service.database, wallets)?;
     if let Some(seed) = &config.ledger_seed {
         let text = std::fs::read_to_string(seed).map_err(|source| IssuerError::Seed { path: seed.clone(), source })?;
         for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {

@@ -5,6 +5,7 @@ use concord_domain::{FreezeTarget, Indicator, IndicatorKind, TargetAction, Targe
 use concord_holder::{Book, LedgerError, Outcome};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
+use crate::chain::ChainBook;
 use crate::config::Holdings;
 
 /// The issuer's ledger.
@@ -13,12 +14,27 @@ pub type Ledger = concord_holder::Ledger<Wallets>;
 /// Wallets of the issuer's token.
 pub struct Wallets {
     holdings: Holdings,
+    /// The token contract, when freezes on its chain happen there (`book = "evm"`).
+    chain: Option<ChainBook>,
 }
 
 impl Wallets {
     /// The wallets of a token living on `holdings`.
     pub fn new(holdings: Holdings) -> Self {
-        Wallets { holdings }
+        Wallets { holdings, chain: None }
+    }
+
+    /// The same, with freezes on `chain`'s chain and asset done by its token contract.
+    pub fn on_chain(mut self, chain: ChainBook) -> Self {
+        self.chain = Some(chain);
+        self
+    }
+
+    /// The chain book for `target`, if it is on the chain's chain and asset.
+    fn chain_for(&self, target: &FreezeTarget, asset: &str) -> Option<&ChainBook> {
+        let chain = self.chain.as_ref()?;
+        let (name, token_asset) = chain.names();
+        (target.indicator.chain.as_deref() == Some(name) && asset == token_asset).then_some(chain)
     }
 }
 
@@ -93,6 +109,10 @@ impl Book for Wallets {
             return Ok(Outcome::refused(TargetStatus::NotFound, format!("this issuer has no {asset} on {chain}")));
         }
         let address = &indicator.value;
+        if let Some(chain) = self.chain_for(target, &asset) {
+            // An unreachable node rolls the ledger's transaction back: the request is retried.
+            return chain.freeze(address, reference).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)));
+        }
         let wallet: Option<(String, i64)> = tx
             .query_row(
                 "SELECT balance, frozen FROM wallets WHERE chain = ?1 AND address = ?2 AND asset = ?3",
@@ -128,6 +148,9 @@ impl Book for Wallets {
             None if self.holdings.assets.len() == 1 => self.holdings.assets[0].clone(),
             None => return Ok(None),
         };
+        if let Some(chain) = self.chain_for(target, &asset) {
+            return Ok(chain.balance(&indicator.value));
+        }
         db.query_row(
             "SELECT balance FROM wallets WHERE chain = ?1 AND address = ?2 AND asset = ?3",
             params![indicator.chain.clone().unwrap_or_default(), indicator.value, asset],

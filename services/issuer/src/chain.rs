@@ -1,0 +1,401 @@
+//! The issuer's book on a chain (`book = "evm"`): its token is a contract
+//! with USDT's freeze semantics (chain/ConcordStablecoin.sol), and a freeze
+//! is the contract's `addBlackList(address)`, sent from the issuer's operator
+//! key. FROZEN comes only once the transaction is mined (and, if configured,
+//! confirmed by later blocks), with the chain id, the transaction hash, the
+//! block and the balance frozen; ALREADY_FROZEN when the address is listed
+//! already; a call the contract would revert is a permanent REJECTED with the
+//! contract's reason; an unreachable node is transient: nothing is
+//! confirmed, the request is retried.
+//!
+//! Exactly once across crashes: the signed transaction is written to the
+//! book's own SQLite file (`<database>.chain.sqlite`, fsynced) *before* it is
+//! broadcast. A request that comes back after a crash — whether the crash was
+//! before the broadcast, after it, or after the receipt but before the
+//! ledger committed — finds that transaction and broadcasts the same bytes
+//! again (same hash; a node that has it already says so) and waits for its
+//! receipt: no second transaction is ever signed for a (request, target).
+
+use std::path::Path;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
+use alloy::primitives::{Address, Bytes, B256, U256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol;
+use alloy::sol_types::SolCall;
+use alloy::transports::RpcError;
+use concord_domain::{FreezeTarget, TargetStatus};
+use concord_holder::Outcome;
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Deserialize;
+use tracing::{info, warn};
+
+sol! {
+    /// The part of ConcordStablecoin the book uses.
+    interface IConcordStablecoin {
+        function addBlackList(address user) external;
+        function isBlackListed(address user) external view returns (bool);
+        function balanceOf(address account) external view returns (uint256);
+        function decimals() external view returns (uint8);
+        function owner() external view returns (address);
+    }
+}
+
+/// How the issuer reaches its token (`[chain]` in its config).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainConfig {
+    /// The node's JSON-RPC endpoint (e.g. `http://127.0.0.1:18545`).
+    #[serde(default)]
+    pub rpc_url: Option<String>,
+    /// The token contract's address.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Instead of `rpc_url` and `token`: the deployment file `make up` writes (`.stack/evm.json`).
+    #[serde(default)]
+    pub deployment: Option<std::path::PathBuf>,
+    /// The operator's private key: a file holding it in hex (`0x…`).
+    pub operator_key: std::path::PathBuf,
+    /// The chain's name in freeze targets (e.g. `ETHEREUM`).
+    pub chain: String,
+    /// The token's asset code in freeze targets (e.g. `USDX`).
+    pub asset: String,
+    /// Blocks after the freeze's block before FROZEN is confirmed (0: its own block).
+    #[serde(default)]
+    pub confirmations: u64,
+    /// How long to wait for a receipt before the attempt counts as transient.
+    #[serde(default = "default_receipt_timeout")]
+    pub receipt_timeout_secs: u64,
+}
+
+fn default_receipt_timeout() -> u64 {
+    30
+}
+
+#[derive(Deserialize)]
+struct Deployment {
+    rpc_url: String,
+    token: String,
+}
+
+/// Why the chain book cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    /// A config value is missing or wrong.
+    #[error("[chain]: {0}")]
+    Config(String),
+    /// A file cannot be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The book's own SQLite file.
+    #[error("{path}: {source}")]
+    Sqlite {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+/// A node error the request is retried after (the transport, a timeout); a
+/// revert is not one of these, it is an outcome.
+#[derive(Debug, thiserror::Error)]
+#[error("chain: {0}")]
+pub struct Transient(pub String);
+
+/// The token on the chain, and the transactions signed for it.
+pub struct ChainBook {
+    provider: DynProvider,
+    wallet: EthereumWallet,
+    operator: Address,
+    token: Address,
+    chain_id: u64,
+    decimals: u8,
+    config: ChainConfig,
+    intents: Mutex<Connection>,
+}
+
+fn transient(e: impl std::fmt::Display) -> Transient {
+    Transient(e.to_string())
+}
+
+/// Runs `future` to its end from the synchronous book (the ledger calls it
+/// inside its SQLite transaction, on a worker of the multi-thread runtime).
+fn wait<T>(future: impl std::future::Future<Output = T>) -> T {
+    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future))
+}
+
+impl ChainBook {
+    /// Connects to the node named by `config`, checks the token and the
+    /// operator key (the operator must own the token), and opens the book's
+    /// transaction file beside `database`.
+    pub fn open(config: &ChainConfig, database: &Path) -> Result<Self, ChainError> {
+        let read =
+            |path: &Path| std::fs::read_to_string(path).map_err(|source| ChainError::Read { path: path.display().to_string(), source });
+        let (rpc_url, token) = match (&config.deployment, &config.rpc_url, &config.token) {
+            (Some(path), None, None) => {
+                let d: Deployment = serde_json::from_str(&read(path)?)
+                    .map_err(|e| ChainError::Config(format!("{}: not a deployment file (rpc_url, token): {e}", path.display())))?;
+                (d.rpc_url, d.token)
+            }
+            (None, Some(url), Some(token)) => (url.clone(), token.clone()),
+            _ => return Err(ChainError::Config("give either `deployment`, or both `rpc_url` and `token`".into())),
+        };
+        let url = rpc_url.parse().map_err(|e| ChainError::Config(format!("rpc_url {rpc_url:?}: {e}")))?;
+        let token: Address = token.parse().map_err(|e| ChainError::Config(format!("token {token:?}: {e}")))?;
+        let key = read(&config.operator_key)?;
+        let signer: PrivateKeySigner = key
+            .trim()
+            .parse()
+            .map_err(|e| ChainError::Config(format!("operator_key {}: not a hex private key: {e}", config.operator_key.display())))?;
+        let operator = signer.address();
+        let provider = ProviderBuilder::new().disable_recommended_fillers().connect_http(url).erased();
+        let start = || -> Result<(u64, u8, Address), Transient> {
+            wait(async {
+                let chain_id = provider.get_chain_id().await.map_err(transient)?;
+                let decimals = call(&provider, token, IConcordStablecoin::decimalsCall {}).await?;
+                let owner = call(&provider, token, IConcordStablecoin::ownerCall {}).await?;
+                Ok((chain_id, decimals, owner))
+            })
+        };
+        let (chain_id, decimals, owner) = start().map_err(|e| ChainError::Config(format!("{rpc_url}: token {token}: {e}")))?;
+        if owner != operator {
+            return Err(ChainError::Config(format!("the operator {operator} is not the owner of token {token} (its owner is {owner})")));
+        }
+        let mut path = database.as_os_str().to_owned();
+        path.push(".chain.sqlite");
+        let path = std::path::PathBuf::from(path);
+        let sqlite = |source| ChainError::Sqlite { path: path.display().to_string(), source };
+        let db = Connection::open(&path).map_err(sqlite)?;
+        db.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
+             CREATE TABLE IF NOT EXISTS transactions (reference TEXT PRIMARY KEY, address TEXT NOT NULL,
+                 nonce INTEGER NOT NULL, hash TEXT NOT NULL, raw BLOB NOT NULL, signed_ms INTEGER NOT NULL,
+                 mined INTEGER NOT NULL DEFAULT 0);",
+        )
+        .map_err(sqlite)?;
+        info!(%rpc_url, chain_id, %token, %operator, "Issuer book on the chain.");
+        Ok(ChainBook {
+            provider,
+            wallet: EthereumWallet::from(signer),
+            operator,
+            token,
+            chain_id,
+            decimals,
+            config: config.clone(),
+            intents: Mutex::new(db),
+        })
+    }
+
+    /// The chain's name in targets, and the asset.
+    pub fn names(&self) -> (&str, &str) {
+        (&self.config.chain, &self.config.asset)
+    }
+
+    /// Freezes `address` for `reference` (request/target), once.
+    pub fn freeze(&self, address: &str, reference: &str) -> Result<Outcome, Transient> {
+        let Ok(user) = address.parse::<Address>() else {
+            return Ok(Outcome::refused(TargetStatus::Rejected, format!("{address:?} is not an EVM address")));
+        };
+        wait(self.freeze_async(user, reference))
+    }
+
+    /// The balance at `address` as a decimal, if the node answers.
+    pub fn balance(&self, address: &str) -> Option<String> {
+        let user = address.parse::<Address>().ok()?;
+        wait(async { call(&self.provider, self.token, IConcordStablecoin::balanceOfCall { account: user }).await.ok() })
+            .map(|b| self.decimal(b))
+    }
+
+    fn decimal(&self, amount: U256) -> String {
+        let scale = U256::from(10u64).pow(U256::from(self.decimals));
+        let (whole, fraction) = (amount / scale, amount % scale);
+        if self.decimals == 0 {
+            whole.to_string()
+        } else {
+            format!("{whole}.{:0>width$}", fraction.to_string(), width = self.decimals as usize)
+        }
+    }
+
+    fn signed(&self, reference: &str) -> Result<Option<(B256, Bytes)>, Transient> {
+        let db = self.intents.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        db.query_row("SELECT hash, raw FROM transactions WHERE reference = ?1", params![reference], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })
+        .optional()
+        .map_err(transient)?
+        .map(|(hash, raw)| Ok((hash.parse().map_err(transient)?, Bytes::from(raw))))
+        .transpose()
+    }
+
+    /// Every signed transaction not yet seen mined, oldest first: broadcast
+    /// again before a new one, so that a crash between signing and
+    /// broadcasting leaves no gap in the operator's nonces.
+    fn unmined(&self) -> Result<Vec<(String, B256, Bytes)>, Transient> {
+        let db = self.intents.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut stmt = db.prepare("SELECT reference, hash, raw FROM transactions WHERE mined = 0 ORDER BY nonce").map_err(transient)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?)))
+            .map_err(transient)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(transient)?;
+        rows.into_iter().map(|(reference, hash, raw)| Ok((reference, hash.parse().map_err(transient)?, Bytes::from(raw)))).collect()
+    }
+
+    fn mark_mined(&self, hash: B256) -> Result<(), Transient> {
+        let db = self.intents.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        db.execute("UPDATE transactions SET mined = 1 WHERE hash = ?1", params![hash.to_string()]).map(|_| ()).map_err(transient)
+    }
+
+    async fn broadcast(&self, raw: &Bytes) -> Result<(), Transient> {
+        match self.provider.send_raw_transaction(raw).await {
+            Ok(_) => Ok(()),
+            // The node has it (pending or mined): the same transaction, not a second one.
+            Err(RpcError::ErrorResp(e))
+                if ["already known", "nonce too low", "already imported", "known transaction"]
+                    .iter()
+                    .any(|m| e.message.to_lowercase().contains(m)) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(transient(e)),
+        }
+    }
+
+    async fn receipt(&self, hash: B256) -> Result<TransactionReceipt, Transient> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(self.config.receipt_timeout_secs);
+        loop {
+            if let Some(receipt) = self.provider.get_transaction_receipt(hash).await.map_err(transient)? {
+                let block = receipt.block_number.unwrap_or_default();
+                if self.config.confirmations == 0
+                    || self.provider.get_block_number().await.map_err(transient)? >= block + self.config.confirmations
+                {
+                    return Ok(receipt);
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Transient(format!("no receipt for {hash} in {} s", self.config.receipt_timeout_secs)));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn freeze_async(&self, user: Address, reference: &str) -> Result<Outcome, Transient> {
+        let (hash, raw) = match self.signed(reference)? {
+            // Signed before a crash: that transaction, never a second one.
+            Some(signed) => signed,
+            None => {
+                if call(&self.provider, self.token, IConcordStablecoin::isBlackListedCall { user }).await? {
+                    let balance = call(&self.provider, self.token, IConcordStablecoin::balanceOfCall { account: user }).await?;
+                    return Ok(Outcome {
+                        status: TargetStatus::AlreadyFrozen,
+                        reason: None,
+                        amount: Some(self.decimal(balance)),
+                        asset: Some(self.config.asset.clone()),
+                        ledger_ref: None,
+                    });
+                }
+                for (_, hash, raw) in self.unmined()? {
+                    self.broadcast(&raw).await?;
+                    self.receipt(hash).await?;
+                    self.mark_mined(hash)?;
+                }
+                let data = IConcordStablecoin::addBlackListCall { user }.abi_encode();
+                let request = TransactionRequest::default().with_from(self.operator).with_to(self.token).with_input(data);
+                // The node runs the call first: what the contract would revert is refused here, unsent.
+                let gas = match self.provider.estimate_gas(request.clone()).await {
+                    Ok(gas) => gas,
+                    Err(RpcError::ErrorResp(e)) => {
+                        return Ok(Outcome::refused(
+                            TargetStatus::Rejected,
+                            format!("the token contract refuses to freeze {user}: {}", e.message),
+                        ))
+                    }
+                    Err(e) => return Err(transient(e)),
+                };
+                let nonce = self.provider.get_transaction_count(self.operator).pending().await.map_err(transient)?;
+                let fees = self.provider.estimate_eip1559_fees().await.map_err(transient)?;
+                let envelope = request
+                    .with_chain_id(self.chain_id)
+                    .with_nonce(nonce)
+                    .with_gas_limit(gas + gas / 4)
+                    .with_max_fee_per_gas(fees.max_fee_per_gas)
+                    .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas)
+                    .build(&self.wallet)
+                    .await
+                    .map_err(transient)?;
+                let hash = *envelope.tx_hash();
+                let raw = Bytes::from(alloy::eips::eip2718::Encodable2718::encoded_2718(&envelope));
+                {
+                    let db = self.intents.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    db.execute(
+                        "INSERT INTO transactions (reference, address, nonce, hash, raw, signed_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                        params![reference, user.to_string(), nonce as i64, hash.to_string(), raw.to_vec(), now_ms()],
+                    )
+                    .map_err(transient)?;
+                }
+                concord_runtime::failpoint::hit("chain-signed");
+                (hash, raw)
+            }
+        };
+        self.broadcast(&raw).await?;
+        concord_runtime::failpoint::hit("chain-sent");
+        let receipt = self.receipt(hash).await?;
+        self.mark_mined(hash)?;
+        let block = receipt.block_number.unwrap_or_default();
+        if !receipt.status() {
+            warn!(%hash, block, %user, "The freeze transaction reverted on the chain.");
+            return Ok(Outcome::refused(TargetStatus::Rejected, format!("the freeze transaction {hash} reverted in block {block}")));
+        }
+        let balance = call_at(&self.provider, self.token, IConcordStablecoin::balanceOfCall { account: user }, block).await?;
+        concord_runtime::failpoint::hit("chain-mined");
+        info!(%hash, block, %user, "Frozen on the chain.");
+        Ok(Outcome {
+            status: TargetStatus::Frozen,
+            reason: None,
+            amount: Some(self.decimal(balance)),
+            asset: Some(self.config.asset.clone()),
+            ledger_ref: Some(ledger_ref(self.chain_id, hash, block)),
+        })
+    }
+}
+
+/// The reference a FROZEN confirmation carries for a freeze on an EVM chain
+/// (docs/protocol.md §8a): `evm:<chain id>:<transaction hash>:<block>`.
+pub fn ledger_ref(chain_id: u64, hash: B256, block: u64) -> String {
+    format!("evm:{chain_id}:{hash}:{block}")
+}
+
+fn now_ms() -> i64 {
+    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+async fn call<C: SolCall>(provider: &DynProvider, token: Address, c: C) -> Result<C::Return, Transient> {
+    let request = TransactionRequest::default().with_to(token).with_input(c.abi_encode());
+    let out = provider.call(request).await.map_err(transient)?;
+    C::abi_decode_returns(&out).map_err(transient)
+}
+
+async fn call_at<C: SolCall>(provider: &DynProvider, token: Address, c: C, block: u64) -> Result<C::Return, Transient> {
+    let request = TransactionRequest::default().with_to(token).with_input(c.abi_encode());
+    let out = provider.call(request).block(block.into()).await.map_err(transient)?;
+    C::abi_decode_returns(&out).map_err(transient)
+}
+
+/// Whether a target is this book's: its chain and asset.
+pub fn is_for(book: &ChainBook, target: &FreezeTarget, default_asset: Option<&str>) -> bool {
+    let indicator = &target.indicator;
+    indicator.chain.as_deref() == Some(book.config.chain.as_str())
+        && indicator.asset.as_deref().or(default_asset) == Some(book.config.asset.as_str())
+}

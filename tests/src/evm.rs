@@ -1,0 +1,123 @@
+//! The dev chain `make up` starts (scripts/evm.sh): JSON-RPC to anvil, and
+//! what the tests need of the token contract.
+
+use serde_json::{json, Value};
+
+/// anvil's first dev account (its well-known test mnemonic): it deploys and owns the token.
+pub const OWNER: &str = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266";
+
+/// The file holding that account's private key (anvil's public test key), which
+/// `make up` writes: the issuer's operator key on the dev chain.
+pub fn owner_key() -> std::path::PathBuf {
+    deployment().with_file_name("evm").join("operator.key")
+}
+
+/// The chain and the token on it.
+pub struct Evm {
+    /// The node's endpoint.
+    pub url: String,
+    /// The token's address (lowercase hex).
+    pub token: String,
+    /// Its functions' selectors, by signature.
+    pub selectors: Value,
+    http: reqwest::Client,
+}
+
+/// The deployment file `make up` writes.
+pub fn deployment() -> std::path::PathBuf {
+    std::env::var_os("CONCORD_STACK_DIR").map_or_else(|| crate::root().join(".stack"), std::path::PathBuf::from).join("evm.json")
+}
+
+/// A 32-byte ABI word of an address.
+pub fn address_word(a: &str) -> String {
+    format!("{:0>64}", a.trim_start_matches("0x").to_lowercase())
+}
+
+/// A 32-byte ABI word of an unsigned number.
+pub fn uint_word(n: u128) -> String {
+    format!("{n:064x}")
+}
+
+/// A fresh address nobody has used, in its canonical (EIP-55 checksummed) form.
+pub fn fresh_address() -> String {
+    let hex = format!("{}{}", uuid::Uuid::new_v4().simple(), &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    hex.parse::<alloy::primitives::Address>().unwrap().to_checksum(None)
+}
+
+impl Evm {
+    /// The dev chain, as `make up` deployed it.
+    pub fn dev() -> Evm {
+        let path = deployment();
+        let evm: Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e} (make up writes it)", path.display())))
+                .unwrap();
+        let artifact: Value = serde_json::from_str(&std::fs::read_to_string(evm["artifact"].as_str().unwrap()).unwrap()).unwrap();
+        Evm {
+            url: evm["rpc_url"].as_str().unwrap().to_owned(),
+            token: evm["token"].as_str().unwrap().to_lowercase(),
+            selectors: artifact["selectors"].clone(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// The JSON-RPC result, or the node's error.
+    pub async fn rpc(&self, method: &str, params: Value) -> Result<Value, Value> {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let answer: Value = self.http.post(&self.url).json(&body).send().await.unwrap().json().await.unwrap();
+        match answer.get("error") {
+            Some(e) => Err(e.clone()),
+            None => Ok(answer["result"].clone()),
+        }
+    }
+
+    /// Call data: the function's selector and its arguments, each a 32-byte word.
+    pub fn data(&self, signature: &str, words: &[String]) -> String {
+        let selector = self.selectors[signature].as_str().unwrap_or_else(|| panic!("no function {signature}"));
+        format!("0x{selector}{}", words.concat())
+    }
+
+    /// A view call's result, hex.
+    pub async fn call(&self, signature: &str, words: &[String]) -> String {
+        let data = self.data(signature, words);
+        self.rpc("eth_call", json!([{"to": self.token, "data": data}, "latest"])).await.unwrap().as_str().unwrap().into()
+    }
+
+    /// Whether `address` is blacklisted.
+    pub async fn listed(&self, address: &str) -> bool {
+        self.call("isBlackListed(address)", &[address_word(address)]).await.ends_with('1')
+    }
+
+    /// `address`'s balance, in the token's smallest units.
+    pub async fn balance(&self, address: &str) -> u128 {
+        u128::from_str_radix(self.call("balanceOf(address)", &[address_word(address)]).await.trim_start_matches("0x"), 16).unwrap()
+    }
+
+    /// Sends from `from` (unlocked, or impersonated first); the mined receipt, or the node's refusal.
+    pub async fn send(&self, from: &str, signature: &str, words: &[String]) -> Result<Value, Value> {
+        let data = self.data(signature, words);
+        let hash = self.rpc("eth_sendTransaction", json!([{"from": from, "to": self.token, "data": data}])).await?;
+        loop {
+            let receipt = self.rpc("eth_getTransactionReceipt", json!([hash])).await.unwrap();
+            if !receipt.is_null() {
+                return if receipt["status"] == "0x1" { Ok(receipt) } else { Err(receipt) };
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Lets the tests send as `address` (anvil's impersonation), with gas money.
+    pub async fn impersonate(&self, address: &str) {
+        self.rpc("anvil_impersonateAccount", json!([address])).await.unwrap();
+        self.rpc("anvil_setBalance", json!([address, "0x56bc75e2d63100000"])).await.unwrap();
+    }
+
+    /// The token's `AddedBlackList` events naming `address`: one per freeze ever made.
+    pub async fn blacklistings(&self, address: &str) -> Vec<Value> {
+        let topic = alloy::primitives::keccak256("AddedBlackList(address)").to_string();
+        let logs = self
+            .rpc("eth_getLogs", json!([{"address": self.token, "fromBlock": "0x0", "toBlock": "latest", "topics": [topic, format!("0x{}", address_word(address))]}]))
+            .await
+            .unwrap();
+        logs.as_array().unwrap().clone()
+    }
+}
