@@ -3,12 +3,14 @@
 # is missing: a C toolchain, pkg-config, OpenSSL and zlib headers (librdkafka is
 # built from source by rdkafka-sys), Java 17+ and Maven (Kafka and the registry
 # run on the JVM and come from Maven Central), curl, Python's venv (the STIX
-# validator the gateway tests use comes from PyPI). Rust (rustup) and Go (which
-# builds helm) are expected.
+# validator the gateway tests use comes from PyPI), Node.js with npm (anvil and
+# solc-js, the dev chain's node and compiler, come from the npm registry). Rust
+# (rustup) and Go (which builds helm) are expected.
 set -euo pipefail
 need=()
-for pkg in build-essential pkg-config libssl-dev zlib1g-dev curl maven openjdk-17-jre-headless python3-venv; do
+for pkg in build-essential pkg-config libssl-dev zlib1g-dev curl maven openjdk-17-jre-headless python3-venv npm; do
   case $pkg in
+    npm) command -v npm >/dev/null && continue ;;
     openjdk-17-jre-headless) command -v java >/dev/null && continue ;;
     maven) command -v mvn >/dev/null && continue ;;
     curl) command -v curl >/dev/null && continue ;;
