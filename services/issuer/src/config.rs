@@ -84,3 +84,37 @@ impl IssuerConfig {
         Ok(config)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(extra: &str) -> Result<IssuerConfig, String> {
+        let path = std::env::temp_dir().join(format!("concord-issuer-config-{}-{}.toml", std::process::id(), extra.len()));
+        std::fs::write(
+            &path,
+            format!(
+                "agency = \"issuer-usdx\"\ndatabase = \"x.sqlite\"\n{extra}\n[policy]\nrequesters = [\"enforcement-us\"]\nlegal_bases = [\"COURT_ORDER\"]\n\
+                 [holdings]\nchains = [\"ETHEREUM\"]\nassets = [\"USDT\"]\n"
+            ),
+        )
+        .unwrap();
+        let loaded = IssuerConfig::load(&path).map_err(|e| e.to_string());
+        std::fs::remove_file(&path).ok();
+        loaded
+    }
+
+    #[test]
+    fn the_book_is_sqlite_by_default_and_evm_needs_a_chain_table_on_held_chains_and_assets() {
+        assert_eq!(load("").unwrap().book, BookKind::Sqlite);
+        let e = load("book = \"evm\"").unwrap_err();
+        assert!(e.contains("needs a [chain] table"), "{e}");
+        let chain = "[chain]\noperator_key = \"k\"\nchain = \"TRON\"\nasset = \"USDX\"\n";
+        let e = load(&format!("book = \"evm\"\n{chain}")).unwrap_err();
+        assert!(e.contains("chain \"TRON\" is not in [holdings]") && e.contains("asset \"USDX\" is not in [holdings]"), "{e}");
+        let e = load(chain).unwrap_err();
+        assert!(e.contains("only read with book = \"evm\""), "{e}");
+        let ok = load("book = \"evm\"\n[chain]\noperator_key = \"k\"\nchain = \"ETHEREUM\"\nasset = \"USDT\"\n").unwrap();
+        assert_eq!((ok.book, ok.chain.unwrap().receipt_timeout_secs), (BookKind::Evm, 30));
+    }
+}
