@@ -38,6 +38,33 @@ fn phone(i: usize) -> String {
     format!("+63917{i:07}")
 }
 
+/// Law enforcement's producer, made afresh when a delivery fails (a
+/// producer can stay wedged after the broker it spoke to restarted).
+struct Patient {
+    identity: concord_runtime::identity::Identity,
+    producer: concord_kafka::SignedProducer,
+}
+
+impl Patient {
+    fn new(identity: concord_runtime::identity::Identity) -> Self {
+        let producer = concord_kafka::SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone()).unwrap();
+        Patient { identity, producer }
+    }
+
+    async fn publish(&mut self, inbox: &str, request: &concord_domain::FreezeRequest) {
+        for attempt in 1..=5 {
+            match self.producer.publish(inbox, request.request_id.as_bytes(), request).await {
+                Ok(_) => return,
+                Err(e) => {
+                    println!("publish of {} failed (attempt {attempt}): {e}; again with a fresh producer", request.request_id);
+                    *self = Patient::new(self.identity.clone());
+                }
+            }
+        }
+        panic!("publish of {} failed five times", request.request_id);
+    }
+}
+
 fn write_config(path: &Path, text: String) -> PathBuf {
     std::fs::write(path, text).unwrap();
     path.to_owned()
@@ -101,7 +128,12 @@ async fn holders_killed_three_times_with_requests_resent_and_broker_restarted_co
     // between many of the two.
     let stream = |to: &'static str, count: usize, action: TargetAction, kind: IndicatorKind, target: fn(usize) -> String| {
         let inbox = run.identity(to).topics.inbox(&to.parse().unwrap());
-        let enforcement = run.producer(ENFORCEMENT);
+        let mut identity = run.identity(ENFORCEMENT);
+        // A delivery that waits half a minute across the broker restart is
+        // given up and sent again by a fresh producer, as a requester would
+        // (the holder de-duplicates by request id).
+        identity.kafka.librdkafka_options.insert("message.timeout.ms".into(), "30000".into());
+        let mut enforcement = Patient::new(identity);
         tokio::spawn(async move {
             let mut requests = Vec::with_capacity(count);
             let mut resent = 0;
@@ -114,13 +146,13 @@ async fn holders_killed_three_times_with_requests_resent_and_broker_restarted_co
                         request.targets[0].indicator.chain = Some("TRON".into());
                         request.targets[0].indicator.asset = Some("USDT".into());
                     }
-                    enforcement.publish(&inbox, request.request_id.as_bytes(), &request).await.expect("publish survives restarts");
+                    enforcement.publish(&inbox, &request).await;
                     requests.push(request);
                 }
                 if i >= 60 && (i - 60) % 3 == 0 {
                     let mut again = requests[i - 60].clone();
                     again.escalation = 1;
-                    enforcement.publish(&inbox, again.request_id.as_bytes(), &again).await.expect("publish survives restarts");
+                    enforcement.publish(&inbox, &again).await;
                     resent += 1;
                 }
                 if i % 20 == 19 {
