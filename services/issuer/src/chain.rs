@@ -28,7 +28,7 @@ use alloy::signers::local::PrivateKeySigner;
 use alloy::sol;
 use alloy::sol_types::SolCall;
 use alloy::transports::RpcError;
-use concord_domain::{FreezeTarget, TargetStatus};
+use concord_domain::TargetStatus;
 use concord_holder::Outcome;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Deserialize;
@@ -391,11 +391,4 @@ async fn call_at<C: SolCall>(provider: &DynProvider, token: Address, c: C, block
     let request = TransactionRequest::default().with_to(token).with_input(c.abi_encode());
     let out = provider.call(request).block(block.into()).await.map_err(transient)?;
     C::abi_decode_returns(&out).map_err(transient)
-}
-
-/// Whether a target is this book's: its chain and asset.
-pub fn is_for(book: &ChainBook, target: &FreezeTarget, default_asset: Option<&str>) -> bool {
-    let indicator = &target.indicator;
-    indicator.chain.as_deref() == Some(book.config.chain.as_str())
-        && indicator.asset.as_deref().or(default_asset) == Some(book.config.asset.as_str())
 }
