@@ -124,20 +124,8 @@ async fn a_freeze_is_one_blacklisting_transaction_and_a_revert_is_rejected_with_
     assert_eq!(chain.blacklistings(&wallet).await.len(), 1, "the second request sent nothing");
 }
 
-/// The issuer binary with the chain book dies at each step around a freeze
-/// transaction in turn — after signing it (not yet sent), after sending it,
-/// after its receipt (the ledger not yet committed) — and comes back each
-/// time; two requests are in flight. Afterwards each wallet has exactly one
-/// blacklisting event on the chain, and one ACKNOWLEDGED and one FROZEN at
-/// the requester naming that very transaction.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crash_at_each_step_of_a_freeze_leaves_one_transaction_and_one_outcome() {
-    let run = TestRun::new("issuer-chain-crash").await;
-    let chain = Evm::dev();
-    let wallets = [fresh_address(), fresh_address()];
-    for w in &wallets {
-        chain.send(OWNER, "mint(address,uint256)", &[address_word(w), uint_word(1_000_000_000)]).await.unwrap();
-    }
+/// The issuer's config for the binary with the chain book.
+fn issuer_toml(run: &TestRun) -> std::path::PathBuf {
     let chain_config = chain_config();
     let config = run.dir.join("issuer.toml");
     std::fs::write(
@@ -155,6 +143,24 @@ async fn a_crash_at_each_step_of_a_freeze_leaves_one_transaction_and_one_outcome
         ),
     )
     .unwrap();
+    config
+}
+
+/// The issuer binary with the chain book dies at each step around a freeze
+/// transaction in turn — after signing it (not yet sent), after sending it,
+/// after its receipt (the ledger not yet committed) — and comes back each
+/// time; two requests are in flight. Afterwards each wallet has exactly one
+/// blacklisting event on the chain, and one ACKNOWLEDGED and one FROZEN at
+/// the requester naming that very transaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_at_each_step_of_a_freeze_leaves_one_transaction_and_one_outcome() {
+    let run = TestRun::new("issuer-chain-crash").await;
+    let chain = Evm::dev();
+    let wallets = [fresh_address(), fresh_address()];
+    for w in &wallets {
+        chain.send(OWNER, "mint(address,uint256)", &[address_word(w), uint_word(1_000_000_000)]).await.unwrap();
+    }
+    let config = issuer_toml(&run);
     let issuer = run.identity(ISSUER);
     let inbox = issuer.topics.inbox(&issuer.agency.id);
     let requests = [request("US-2026-0601", &[&wallets[0]]), request("US-2026-0602", &[&wallets[1]])];
@@ -196,4 +202,50 @@ async fn a_crash_at_each_step_of_a_freeze_leaves_one_transaction_and_one_outcome
         assert_eq!(events[0]["transactionHash"], hash, "FROZEN names the one transaction");
         assert!(chain.listed(wallet).await);
     }
+}
+
+/// The issuer signs and records a freeze and dies before sending it; then
+/// another transaction of the operator's key takes that nonce (the
+/// operator's own wallet, a second tool, a parallel run). The recorded
+/// transaction can never be mined: the restarted issuer must see that and
+/// sign the freeze again — once — rather than wait for it for ever (which it
+/// did, retrying "no receipt" until CI's test gave up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_freeze_whose_nonce_another_transaction_took_is_signed_again_once() {
+    let run = TestRun::new("issuer-chain-nonce").await;
+    let chain = Evm::dev();
+    let wallet = fresh_address();
+    chain.send(OWNER, "mint(address,uint256)", &[address_word(&wallet), uint_word(7_000_000)]).await.unwrap();
+    let config = issuer_toml(&run);
+    let issuer = run.identity(ISSUER);
+    let r = request("US-2026-0701", &[&wallet]);
+    run.producer(ENFORCEMENT).publish(&issuer.topics.inbox(&issuer.agency.id), r.request_id.as_bytes(), &r).await.unwrap();
+
+    let mut holder = Holder::start_with("concord-issuer", config, run.dir.join("issuer.log"), &[("CONCORD_FAILPOINTS", "chain-signed:@1")]);
+    let start = Instant::now();
+    while holder.is_running() {
+        assert!(start.elapsed() < Duration::from_secs(120), "the failpoint was not reached: {}", holder.stop());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The operator's key sends something else: it takes the signed freeze's nonce.
+    chain.send(OWNER, "mint(address,uint256)", &[address_word(&fresh_address()), uint_word(1)]).await.unwrap();
+    holder.set_env("CONCORD_FAILPOINTS", "");
+    holder.keep_running();
+    let start = Instant::now();
+    let seen = loop {
+        let seen = confirmations(&run, 2).await;
+        if seen.len() >= 2 || start.elapsed() > Duration::from_secs(180) {
+            break seen;
+        }
+        holder.keep_running();
+    };
+    let log = std::fs::read_to_string(run.dir.join("issuer.log")).unwrap();
+    holder.stop();
+    assert!(log.contains("failpoint chain-signed: aborting"), "the issuer died after signing");
+    assert!(log.contains("took this freeze's nonce"), "the issuer saw the dead transaction:\n{log}");
+    assert_eq!(seen.iter().map(|c| c.status).collect::<Vec<_>>(), [TargetStatus::Acknowledged, TargetStatus::Frozen], "{seen:?}");
+    let events = chain.blacklistings(&wallet).await;
+    assert_eq!(events.len(), 1, "one blacklisting transaction: {events:?}");
+    assert_eq!(events[0]["transactionHash"], transaction_of(&seen[1]).0, "FROZEN names the transaction signed again");
+    assert!(chain.listed(&wallet).await);
 }

@@ -114,6 +114,13 @@ pub enum ChainError {
 #[error("chain: {0}")]
 pub struct Transient(pub String);
 
+/// A freeze transaction as signed and recorded before it is sent.
+struct Signed {
+    hash: B256,
+    raw: Bytes,
+    nonce: u64,
+}
+
 /// The token on the chain, and the transactions signed for it.
 pub struct ChainBook {
     provider: DynProvider,
@@ -228,29 +235,34 @@ impl ChainBook {
         }
     }
 
-    fn signed(&self, reference: &str) -> Result<Option<(B256, Bytes)>, Transient> {
+    fn signed(&self, reference: &str) -> Result<Option<Signed>, Transient> {
         let db = self.intents.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        db.query_row("SELECT hash, raw FROM transactions WHERE reference = ?1", params![reference], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        db.query_row("SELECT hash, raw, nonce FROM transactions WHERE reference = ?1", params![reference], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, i64>(2)?))
         })
         .optional()
         .map_err(transient)?
-        .map(|(hash, raw)| Ok((hash.parse().map_err(transient)?, Bytes::from(raw))))
+        .map(|(hash, raw, nonce)| Ok(Signed { hash: hash.parse().map_err(transient)?, raw: Bytes::from(raw), nonce: nonce as u64 }))
         .transpose()
     }
 
     /// Every signed transaction not yet seen mined, oldest first: broadcast
     /// again before a new one, so that a crash between signing and
     /// broadcasting leaves no gap in the operator's nonces.
-    fn unmined(&self) -> Result<Vec<(String, B256, Bytes)>, Transient> {
+    fn unmined(&self) -> Result<Vec<(String, Signed)>, Transient> {
         let db = self.intents.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut stmt = db.prepare("SELECT reference, hash, raw FROM transactions WHERE mined = 0 ORDER BY nonce").map_err(transient)?;
+        let mut stmt =
+            db.prepare("SELECT reference, hash, raw, nonce FROM transactions WHERE mined = 0 ORDER BY nonce").map_err(transient)?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?)))
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, i64>(3)?)))
             .map_err(transient)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(transient)?;
-        rows.into_iter().map(|(reference, hash, raw)| Ok((reference, hash.parse().map_err(transient)?, Bytes::from(raw)))).collect()
+        rows.into_iter()
+            .map(|(reference, hash, raw, nonce)| {
+                Ok((reference, Signed { hash: hash.parse().map_err(transient)?, raw: Bytes::from(raw), nonce: nonce as u64 }))
+            })
+            .collect()
     }
 
     fn mark_mined(&self, hash: B256) -> Result<(), Transient> {
@@ -258,10 +270,22 @@ impl ChainBook {
         db.execute("UPDATE transactions SET mined = 1 WHERE hash = ?1", params![hash.to_string()]).map(|_| ()).map_err(transient)
     }
 
+    /// Forgets a signed transaction that can never be mined: another
+    /// transaction of the operator took its nonce. Its request signs anew.
+    fn forget(&self, reference: &str, tx: &Signed) -> Result<(), Transient> {
+        warn!(
+            hash = %tx.hash, nonce = tx.nonce, reference,
+            "Another transaction of the operator took this freeze's nonce; it can never be mined and is signed again."
+        );
+        let db = self.intents.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        db.execute("DELETE FROM transactions WHERE hash = ?1", params![tx.hash.to_string()]).map(|_| ()).map_err(transient)
+    }
+
     async fn broadcast(&self, raw: &Bytes) -> Result<(), Transient> {
         match self.provider.send_raw_transaction(raw).await {
             Ok(_) => Ok(()),
-            // The node has it (pending or mined): the same transaction, not a second one.
+            // The node has it (pending or mined), or its nonce is spent — by
+            // it or by another transaction; `settle` tells which.
             Err(RpcError::ErrorResp(e))
                 if ["already known", "nonce too low", "already imported", "known transaction"]
                     .iter()
@@ -273,85 +297,113 @@ impl ChainBook {
         }
     }
 
-    async fn receipt(&self, hash: B256) -> Result<TransactionReceipt, Transient> {
+    /// The receipt of `tx` once it has its confirmations; `None` when its
+    /// nonce is spent and it has no receipt — another transaction took the
+    /// nonce, so this one can never be mined. The nonce is read before the
+    /// receipt: a transaction mined in between is seen mined, not dead.
+    async fn settle(&self, tx: &Signed) -> Result<Option<TransactionReceipt>, Transient> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(self.config.receipt_timeout_secs);
         loop {
-            if let Some(receipt) = self.provider.get_transaction_receipt(hash).await.map_err(transient)? {
-                let block = receipt.block_number.unwrap_or_default();
-                if self.config.confirmations == 0
-                    || self.provider.get_block_number().await.map_err(transient)? >= block + self.config.confirmations
-                {
-                    return Ok(receipt);
+            let spent = self.provider.get_transaction_count(self.operator).latest().await.map_err(transient)? > tx.nonce;
+            match self.provider.get_transaction_receipt(tx.hash).await.map_err(transient)? {
+                Some(receipt) => {
+                    let block = receipt.block_number.unwrap_or_default();
+                    if self.config.confirmations == 0
+                        || self.provider.get_block_number().await.map_err(transient)? >= block + self.config.confirmations
+                    {
+                        return Ok(Some(receipt));
+                    }
                 }
+                None if spent => return Ok(None),
+                None => {}
             }
             if tokio::time::Instant::now() >= deadline {
-                return Err(Transient(format!("no receipt for {hash} in {} s", self.config.receipt_timeout_secs)));
+                return Err(Transient(format!("no receipt for {} in {} s", tx.hash, self.config.receipt_timeout_secs)));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
+    /// Signs the freeze of `user` and records it before anything is sent;
+    /// or the outcome without a transaction (already frozen, refused).
+    async fn sign(&self, user: Address, reference: &str) -> Result<Result<Signed, Outcome>, Transient> {
+        if call(&self.provider, self.token, IConcordStablecoin::isBlackListedCall { user }).await? {
+            let balance = call(&self.provider, self.token, IConcordStablecoin::balanceOfCall { account: user }).await?;
+            return Ok(Err(Outcome {
+                status: TargetStatus::AlreadyFrozen,
+                reason: None,
+                amount: Some(self.decimal(balance)),
+                asset: Some(self.config.asset.clone()),
+                ledger_ref: None,
+            }));
+        }
+        for (earlier, tx) in self.unmined()? {
+            self.broadcast(&tx.raw).await?;
+            match self.settle(&tx).await? {
+                Some(_) => self.mark_mined(tx.hash)?,
+                None => self.forget(&earlier, &tx)?,
+            }
+        }
+        let data = IConcordStablecoin::addBlackListCall { user }.abi_encode();
+        let request = TransactionRequest::default().with_from(self.operator).with_to(self.token).with_input(data);
+        // The node runs the call first: what the contract would revert is refused here, unsent.
+        let gas = match self.provider.estimate_gas(request.clone()).await {
+            Ok(gas) => gas,
+            Err(RpcError::ErrorResp(e)) => {
+                return Ok(Err(Outcome::refused(
+                    TargetStatus::Rejected,
+                    format!("the token contract refuses to freeze {user}: {}", e.message),
+                )))
+            }
+            Err(e) => return Err(transient(e)),
+        };
+        let nonce = self.provider.get_transaction_count(self.operator).pending().await.map_err(transient)?;
+        let fees = self.provider.estimate_eip1559_fees().await.map_err(transient)?;
+        let envelope = request
+            .with_chain_id(self.chain_id)
+            .with_nonce(nonce)
+            .with_gas_limit(gas + gas / 4)
+            .with_max_fee_per_gas(fees.max_fee_per_gas)
+            .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas)
+            .build(&self.wallet)
+            .await
+            .map_err(transient)?;
+        let tx = Signed {
+            hash: *envelope.tx_hash(),
+            raw: Bytes::from(alloy::eips::eip2718::Encodable2718::encoded_2718(&envelope)),
+            nonce,
+        };
+        let db = self.intents.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        db.execute(
+            "INSERT INTO transactions (reference, address, nonce, hash, raw, signed_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![reference, user.to_string(), nonce as i64, tx.hash.to_string(), tx.raw.to_vec(), now_ms()],
+        )
+        .map_err(transient)?;
+        Ok(Ok(tx))
+    }
+
     async fn freeze_async(&self, user: Address, reference: &str) -> Result<Outcome, Transient> {
-        let (hash, raw) = match self.signed(reference)? {
-            // Signed before a crash: that transaction, never a second one.
-            Some(signed) => signed,
-            None => {
-                if call(&self.provider, self.token, IConcordStablecoin::isBlackListedCall { user }).await? {
-                    let balance = call(&self.provider, self.token, IConcordStablecoin::balanceOfCall { account: user }).await?;
-                    return Ok(Outcome {
-                        status: TargetStatus::AlreadyFrozen,
-                        reason: None,
-                        amount: Some(self.decimal(balance)),
-                        asset: Some(self.config.asset.clone()),
-                        ledger_ref: None,
-                    });
-                }
-                for (_, hash, raw) in self.unmined()? {
-                    self.broadcast(&raw).await?;
-                    self.receipt(hash).await?;
-                    self.mark_mined(hash)?;
-                }
-                let data = IConcordStablecoin::addBlackListCall { user }.abi_encode();
-                let request = TransactionRequest::default().with_from(self.operator).with_to(self.token).with_input(data);
-                // The node runs the call first: what the contract would revert is refused here, unsent.
-                let gas = match self.provider.estimate_gas(request.clone()).await {
-                    Ok(gas) => gas,
-                    Err(RpcError::ErrorResp(e)) => {
-                        return Ok(Outcome::refused(
-                            TargetStatus::Rejected,
-                            format!("the token contract refuses to freeze {user}: {}", e.message),
-                        ))
+        let (tx, receipt) = loop {
+            let tx = match self.signed(reference)? {
+                // Signed before a crash: that transaction, not a second one —
+                // unless it can never be mined.
+                Some(tx) => tx,
+                None => match self.sign(user, reference).await? {
+                    Ok(tx) => {
+                        concord_runtime::failpoint::hit("chain-signed");
+                        tx
                     }
-                    Err(e) => return Err(transient(e)),
-                };
-                let nonce = self.provider.get_transaction_count(self.operator).pending().await.map_err(transient)?;
-                let fees = self.provider.estimate_eip1559_fees().await.map_err(transient)?;
-                let envelope = request
-                    .with_chain_id(self.chain_id)
-                    .with_nonce(nonce)
-                    .with_gas_limit(gas + gas / 4)
-                    .with_max_fee_per_gas(fees.max_fee_per_gas)
-                    .with_max_priority_fee_per_gas(fees.max_priority_fee_per_gas)
-                    .build(&self.wallet)
-                    .await
-                    .map_err(transient)?;
-                let hash = *envelope.tx_hash();
-                let raw = Bytes::from(alloy::eips::eip2718::Encodable2718::encoded_2718(&envelope));
-                {
-                    let db = self.intents.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    db.execute(
-                        "INSERT INTO transactions (reference, address, nonce, hash, raw, signed_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                        params![reference, user.to_string(), nonce as i64, hash.to_string(), raw.to_vec(), now_ms()],
-                    )
-                    .map_err(transient)?;
-                }
-                concord_runtime::failpoint::hit("chain-signed");
-                (hash, raw)
+                    Err(outcome) => return Ok(outcome),
+                },
+            };
+            self.broadcast(&tx.raw).await?;
+            concord_runtime::failpoint::hit("chain-sent");
+            match self.settle(&tx).await? {
+                Some(receipt) => break (tx, receipt),
+                None => self.forget(reference, &tx)?,
             }
         };
-        self.broadcast(&raw).await?;
-        concord_runtime::failpoint::hit("chain-sent");
-        let receipt = self.receipt(hash).await?;
+        let hash = tx.hash;
         self.mark_mined(hash)?;
         let block = receipt.block_number.unwrap_or_default();
         if !receipt.status() {
