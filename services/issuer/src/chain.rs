@@ -368,11 +368,8 @@ impl ChainBook {
             .build(&self.wallet)
             .await
             .map_err(transient)?;
-        let tx = Signed {
-            hash: *envelope.tx_hash(),
-            raw: Bytes::from(alloy::eips::eip2718::Encodable2718::encoded_2718(&envelope)),
-            nonce,
-        };
+        let tx =
+            Signed { hash: *envelope.tx_hash(), raw: Bytes::from(alloy::eips::eip2718::Encodable2718::encoded_2718(&envelope)), nonce };
         let db = self.intents.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         db.execute(
             "INSERT INTO transactions (reference, address, nonce, hash, raw, signed_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
