@@ -12,6 +12,42 @@ pub fn owner_key() -> std::path::PathBuf {
     deployment().with_file_name("evm").join("operator.key")
 }
 
+/// A freeze request for wallets on the dev chain's token (ETHEREUM, USDT).
+pub fn freeze_request(case: &str, addresses: &[&str]) -> concord_domain::FreezeRequest {
+    let mut request = crate::sample_freeze_request(case);
+    request.targets = addresses
+        .iter()
+        .enumerate()
+        .map(|(i, a)| concord_domain::FreezeTarget {
+            target_id: format!("t{i}"),
+            action: concord_domain::TargetAction::FreezeWallet,
+            indicator: concord_domain::Indicator {
+                kind: concord_domain::IndicatorKind::CryptoAddress,
+                value: (*a).to_owned(),
+                chain: Some("ETHEREUM".into()),
+                asset: Some("USDT".into()),
+                platform: None,
+            },
+        })
+        .collect();
+    request
+}
+
+/// The issuer's chain book on the dev chain, with the owner as operator.
+pub fn chain_config() -> concord_issuer::chain::ChainConfig {
+    let key = owner_key();
+    concord_issuer::chain::ChainConfig {
+        rpc_url: None,
+        token: None,
+        deployment: Some(deployment()),
+        operator_key: key,
+        chain: "ETHEREUM".into(),
+        asset: "USDT".into(),
+        confirmations: 0,
+        receipt_timeout_secs: 10,
+    }
+}
+
 /// The chain and the token on it.
 pub struct Evm {
     /// The node's endpoint.

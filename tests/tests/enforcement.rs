@@ -17,6 +17,7 @@ fn config(run: &TestRun) -> EnforcementConfig {
         service: service_header(ENFORCEMENT, run.dir.join("cases.sqlite")),
         escalation_check_ms: 200,
         escalation_deadline_secs: 3600,
+        verify: Vec::new(),
     }
 }
 

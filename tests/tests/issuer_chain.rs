@@ -10,44 +10,10 @@
 
 use std::time::{Duration, Instant};
 
-use concord_domain::{FreezeRequest, FreezeTarget, Indicator, IndicatorKind, TakedownConfirmation, TargetAction, TargetStatus};
-use concord_tests::evm::{address_word, fresh_address, uint_word, Evm, OWNER};
+use concord_domain::{FreezeRequest, TakedownConfirmation, TargetStatus};
+use concord_tests::evm::{address_word, chain_config, freeze_request as request, fresh_address, uint_word, Evm, OWNER};
 use concord_tests::*;
 use tokio_util::sync::CancellationToken;
-
-fn request(case: &str, addresses: &[&str]) -> FreezeRequest {
-    let mut request = sample_freeze_request(case);
-    request.targets = addresses
-        .iter()
-        .enumerate()
-        .map(|(i, a)| FreezeTarget {
-            target_id: format!("t{i}"),
-            action: TargetAction::FreezeWallet,
-            indicator: Indicator {
-                kind: IndicatorKind::CryptoAddress,
-                value: (*a).to_owned(),
-                chain: Some("ETHEREUM".into()),
-                asset: Some("USDT".into()),
-                platform: None,
-            },
-        })
-        .collect();
-    request
-}
-
-fn chain_config() -> concord_issuer::chain::ChainConfig {
-    let key = concord_tests::evm::owner_key();
-    concord_issuer::chain::ChainConfig {
-        rpc_url: None,
-        token: None,
-        deployment: Some(concord_tests::evm::deployment()),
-        operator_key: key,
-        chain: "ETHEREUM".into(),
-        asset: "USDT".into(),
-        confirmations: 0,
-        receipt_timeout_secs: 10,
-    }
-}
 
 async fn confirmations(run: &TestRun, n: usize) -> Vec<TakedownConfirmation> {
     let enforcement = run.identity(ENFORCEMENT);

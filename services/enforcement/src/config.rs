@@ -16,6 +16,31 @@ pub struct EnforcementConfig {
     /// How much time an escalated request gets, in seconds.
     #[serde(default = "default_extension")]
     pub escalation_deadline_secs: u64,
+    /// Chains whose freezes are checked on the chain before a target counts
+    /// as executed (`[[verify]]`); a target on any other chain is taken at
+    /// its holder's signed word.
+    #[serde(default)]
+    pub verify: Vec<VerifyChain>,
+}
+
+/// A token whose FROZEN and ALREADY_FROZEN confirmations law enforcement
+/// checks on the chain itself (`[[verify]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyChain {
+    /// The chain's name in freeze targets (e.g. `ETHEREUM`).
+    pub chain: String,
+    /// The token's asset code in freeze targets (e.g. `USDT`).
+    pub asset: String,
+    /// The node's JSON-RPC endpoint (one law enforcement trusts: its own, or several it compares).
+    #[serde(default)]
+    pub rpc_url: Option<String>,
+    /// The token contract's address.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Instead of `rpc_url` and `token`: a deployment file (`.stack/evm.json`).
+    #[serde(default)]
+    pub deployment: Option<std::path::PathBuf>,
 }
 
 fn default_check() -> u64 {

@@ -19,6 +19,9 @@ pub enum EnforcementError {
     /// The inbox consumer failed.
     #[error(transparent)]
     Consumer(#[from] concord_kafka::ConsumerError),
+    /// A config value is wrong (says which and why).
+    #[error("enforcement config: {0}")]
+    Config(String),
     /// No such agency to send to.
     #[error("no agency {0:?} in the directory")]
     UnknownRecipient(String),

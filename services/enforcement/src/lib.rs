@@ -6,6 +6,13 @@
 //!
 //! Delivery guarantee of its inbox consumer: at least once; applying a
 //! confirmation is idempotent, and an acknowledgement never overwrites an outcome.
+//!
+//! "Trust, but verify": for a target on a chain named in `[[verify]]`, a
+//! FROZEN or ALREADY_FROZEN confirmation is checked on the chain before it
+//! counts (`concord_chain::verify_freeze`). What the chain shows is kept
+//! with the target ("verified on chain: …"); a validly signed claim the
+//! chain does not show is logged, counted and kept as UNVERIFIED — not a
+//! final status, so the request stays open and escalates at its deadline.
 
 pub mod config;
 pub mod error;
@@ -24,7 +31,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-pub use config::EnforcementConfig;
+pub use config::{EnforcementConfig, VerifyChain};
 pub use error::EnforcementError;
 use store::{Tracker, TrackerError};
 
@@ -36,6 +43,23 @@ pub struct Enforcement {
     config: EnforcementConfig,
     escalations: Counter,
     latency: Latency,
+    chains: Arc<Vec<ChainCheck>>,
+    checked: Checked,
+}
+
+/// A token checked on its chain.
+struct ChainCheck {
+    chain: String,
+    asset: String,
+    provider: alloy::providers::DynProvider,
+    token: alloy::primitives::Address,
+}
+
+/// Confirmations checked on a chain, by verdict.
+#[derive(Clone, Default)]
+struct Checked {
+    verified: Counter,
+    unverified: Counter,
 }
 
 /// Time from a request's sending to its confirmations.
@@ -54,6 +78,52 @@ impl Default for Latency {
 struct Confirmations {
     tracker: Arc<Mutex<Tracker>>,
     latency: Latency,
+    chains: Arc<Vec<ChainCheck>>,
+    checked: Checked,
+}
+
+impl Confirmations {
+    /// What the chain says of `c`, when its target is on a checked chain and
+    /// it claims a freeze; `None` otherwise.
+    async fn on_chain(&self, c: &concord_domain::TakedownConfirmation) -> Result<Option<concord_chain::Verdict>, HandlerError> {
+        use concord_domain::TargetStatus;
+        if self.chains.is_empty() || !matches!(c.status, TargetStatus::Frozen | TargetStatus::AlreadyFrozen) {
+            return Ok(None);
+        }
+        let request = {
+            let tracker = self.tracker.lock().expect("tracker lock");
+            if tracker.sent_at(&c.request_id).map_err(|e| HandlerError::Transient(Box::new(e)))?.is_none() {
+                return Ok(None);
+            }
+            tracker.request(&c.request_id).map_err(|e| HandlerError::Transient(Box::new(e)))?
+        };
+        let Some(target) = request.targets.iter().find(|t| t.target_id == c.target_id) else { return Ok(None) };
+        let indicator = &target.indicator;
+        let same = |a: &Option<String>, b: &str| a.as_deref().is_some_and(|a| a.eq_ignore_ascii_case(b));
+        let Some(check) = self.chains.iter().find(|k| same(&indicator.chain, &k.chain) && same(&indicator.asset, &k.asset)) else {
+            return Ok(None);
+        };
+        let verdict = match indicator.value.parse::<alloy::primitives::Address>() {
+            Ok(user) => concord_chain::verify_freeze(&check.provider, check.token, user, c.ledger_ref.as_deref())
+                .await
+                .map_err(|e| HandlerError::Transient(Box::new(e)))?,
+            Err(_) => concord_chain::Verdict::Unverified(format!("{:?} is not an address on {}", indicator.value, check.chain)),
+        };
+        match &verdict {
+            concord_chain::Verdict::Verified(how) => {
+                self.checked.verified.inc();
+                info!(request_id = %c.request_id, target_id = %c.target_id, how, "Freeze verified on the chain.");
+            }
+            concord_chain::Verdict::Unverified(why) => {
+                self.checked.unverified.inc();
+                warn!(
+                    request_id = %c.request_id, target_id = %c.target_id, status = ?c.status, ledger_ref = ?c.ledger_ref, why,
+                    "A signed confirmation claims a freeze the chain does not show; the target is not counted as executed."
+                );
+            }
+        }
+        Ok(Some(verdict))
+    }
 }
 
 impl Handler for Confirmations {
@@ -73,6 +143,7 @@ impl Handler for Confirmations {
             }
         };
         info!(request_id = %c.request_id, target_id = %c.target_id, status = ?c.status, from = %event.sender, "Confirmation received.");
+        let verdict = self.on_chain(c).await?;
         let now = UnixMillis::now().0;
         let tracker = self.tracker.lock().expect("tracker lock");
         let transient = |e: TrackerError| HandlerError::Transient(Box::new(e));
@@ -82,7 +153,7 @@ impl Handler for Confirmations {
                 if c.status.is_final() { &self.latency.outcome } else { &self.latency.acknowledged }.observe(seconds);
             }
         }
-        tracker.confirmed(c, now).map_err(transient)
+        tracker.confirmed_checked(c, now, verdict.as_ref()).map_err(transient)
     }
 }
 
@@ -94,7 +165,28 @@ impl Enforcement {
         }
         let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
         let tracker = Arc::new(Mutex::new(Tracker::open(&config.service.database)?));
-        Ok(Enforcement { identity, producer, tracker, config, escalations: Counter::default(), latency: Latency::default() })
+        let chains = config
+            .verify
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let endpoint =
+                    concord_chain::Endpoint { rpc_url: v.rpc_url.clone(), token: v.token.clone(), deployment: v.deployment.clone() };
+                let (provider, token, _) =
+                    endpoint.connect().map_err(|e| EnforcementError::Config(format!("verify[{i}] ({}): {e}", v.chain)))?;
+                Ok(ChainCheck { chain: v.chain.clone(), asset: v.asset.clone(), provider, token })
+            })
+            .collect::<Result<Vec<_>, EnforcementError>>()?;
+        Ok(Enforcement {
+            identity,
+            producer,
+            tracker,
+            config,
+            escalations: Counter::default(),
+            latency: Latency::default(),
+            chains: Arc::new(chains),
+            checked: Checked::default(),
+        })
     }
 
     /// Counts escalations (`concord_escalations_total`) and the time from
@@ -102,6 +194,13 @@ impl Enforcement {
     /// (`concord_confirmation_latency_seconds`, `concord_outcome_latency_seconds`) in `metrics`.
     pub fn with_metrics(mut self, metrics: &Metrics) -> Self {
         self.escalations = metrics.counter("concord_escalations", "Requests re-sent because they were still open after their deadline");
+        self.checked = Checked {
+            verified: metrics.counter("concord_chain_verified", "FROZEN and ALREADY_FROZEN confirmations the chain shows true"),
+            unverified: metrics.counter(
+                "concord_chain_unverified",
+                "Signed FROZEN and ALREADY_FROZEN confirmations the chain does not show (no such transaction, not a blacklisting of the address, not listed)",
+            ),
+        };
         self.latency = Latency {
             acknowledged: metrics.histogram(
                 "concord_acknowledgement_latency_seconds",
@@ -174,7 +273,15 @@ impl Enforcement {
             },
             self.producer.inner().clone(),
         )?;
-        let task = tokio::spawn(consumer.run(Confirmations { tracker: self.tracker(), latency: self.latency.clone() }, shutdown.clone()));
+        let task = tokio::spawn(consumer.run(
+            Confirmations {
+                tracker: self.tracker(),
+                latency: self.latency.clone(),
+                chains: Arc::clone(&self.chains),
+                checked: self.checked.clone(),
+            },
+            shutdown.clone(),
+        ));
         while !shutdown.is_cancelled() {
             if let Err(e) = self.escalate_overdue().await {
                 warn!(error = %e, "Escalation pass failed; will retry.");

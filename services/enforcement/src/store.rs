@@ -48,6 +48,9 @@ pub struct RequestState {
     pub targets: Vec<TargetState>,
 }
 
+/// A target whose holder claimed a freeze the chain does not show.
+pub const UNVERIFIED: &str = "UNVERIFIED";
+
 const FINAL: [&str; 6] = ["FROZEN", "TAKEN_DOWN", "PARTIALLY_FROZEN", "ALREADY_FROZEN", "NOT_FOUND", "REJECTED"];
 
 /// The tracker.
@@ -105,8 +108,28 @@ impl Tracker {
 
     /// Applies a confirmation; idempotent. An acknowledgement never overwrites an outcome.
     pub fn confirmed(&self, c: &TakedownConfirmation, now_ms: i64) -> Result<(), TrackerError> {
-        let status = c.status.as_str();
+        self.confirmed_checked(c, now_ms, None)
+    }
+
+    /// [`Tracker::confirmed`], with what the chain said of it: verified, it
+    /// stands with the words "verified on chain: …"; unverified, the target
+    /// becomes UNVERIFIED (not final: the request stays open) with the claim
+    /// and why the chain does not show it.
+    pub fn confirmed_checked(
+        &self,
+        c: &TakedownConfirmation,
+        now_ms: i64,
+        verdict: Option<&concord_chain::Verdict>,
+    ) -> Result<(), TrackerError> {
+        let (status, check) = match verdict {
+            None => (c.status.as_str(), None),
+            Some(concord_chain::Verdict::Verified(how)) => (c.status.as_str(), Some(how.clone())),
+            Some(concord_chain::Verdict::Unverified(why)) => {
+                (UNVERIFIED, Some(format!("{} claimed, not on chain: {why}", c.status.as_str())))
+            }
+        };
         let detail = [
+            check,
             c.reason.clone(),
             c.amount_frozen.clone().map(|a| format!("{a} {}", c.asset.clone().unwrap_or_default())),
             c.ledger_ref.clone(),
@@ -117,7 +140,8 @@ impl Tracker {
         .collect::<Vec<_>>()
         .join("; ");
         let finals = FINAL.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(",");
-        let sql = if c.status == TargetStatus::Acknowledged {
+        let acknowledged = c.status == TargetStatus::Acknowledged;
+        let sql = if acknowledged {
             // The acknowledgement's reason says whether it awaits a review, and by how many approvers.
             "UPDATE targets SET status = 'ACKNOWLEDGED', detail = ?3 WHERE request_id = ?1 AND target_id = ?2 AND status = 'REQUESTED'"
                 .to_owned()
@@ -126,7 +150,7 @@ impl Tracker {
                 "UPDATE targets SET status = ?3, detail = ?4, confirmed_at = ?5 WHERE request_id = ?1 AND target_id = ?2 AND status NOT IN ({finals})"
             )
         };
-        if c.status == TargetStatus::Acknowledged {
+        if acknowledged {
             self.db.execute(&sql, params![c.request_id, c.target_id, detail]).map_err(self.wrap())?;
         } else {
             self.db.execute(&sql, params![c.request_id, c.target_id, status, detail, now_ms]).map_err(self.wrap())?;
@@ -232,5 +256,64 @@ fn decided_by(d: &concord_domain::Decision) -> String {
     match d.kind {
         concord_domain::DecisionKind::Automatic => format!("decided by rule {rule}"),
         concord_domain::DecisionKind::Reviewed => format!("decided by {} (rule {rule})", d.reviewers.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use concord_chain::Verdict;
+
+    fn tracker() -> (Tracker, FreezeRequest) {
+        let path = std::env::temp_dir().join(format!("concord-tracker-{}-{}.sqlite", std::process::id(), rand_suffix()));
+        let tracker = Tracker::open(&path).unwrap();
+        let mut sample: serde_json::Value = serde_json::from_str(include_str!("../../../config/samples/freeze-request.json")).unwrap();
+        sample["request_id"] = "r-1".into();
+        let request: FreezeRequest = serde_json::from_value(sample).unwrap();
+        tracker.sent(&request, "issuer-usdx", 1_000).unwrap();
+        (tracker, request)
+    }
+
+    fn rand_suffix() -> u128 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+    }
+
+    fn frozen(request: &FreezeRequest) -> TakedownConfirmation {
+        TakedownConfirmation {
+            request_id: request.request_id.clone(),
+            target_id: request.targets[0].target_id.clone(),
+            status: TargetStatus::Frozen,
+            reason: None,
+            amount_frozen: Some("5.00".into()),
+            asset: Some("USDT".into()),
+            ledger_ref: Some("evm:1:0xab:2".into()),
+            executed_at: None,
+            decided_by: None,
+        }
+    }
+
+    #[test]
+    fn an_unverified_freeze_keeps_the_request_open_and_a_verified_one_closes_it() {
+        let (tracker, request) = tracker();
+        let c = frozen(&request);
+        tracker.confirmed_checked(&c, 2_000, Some(&Verdict::Unverified("no transaction 0xab".into()))).unwrap();
+        let state = tracker.case(&request.case_ref).unwrap().remove(0);
+        assert_eq!(state.targets[0].status, UNVERIFIED);
+        assert!(state.targets[0].detail.starts_with("FROZEN claimed, not on chain: no transaction 0xab; 5.00 USDT"), "{state:?}");
+        assert_ne!(state.state, "EXECUTED");
+        assert_eq!(tracker.overdue(i64::MAX).unwrap().len(), 1, "an unverified target is still open, so it escalates");
+        // An acknowledgement does not hide the flag.
+        let mut ack = c.clone();
+        ack.status = TargetStatus::Acknowledged;
+        tracker.confirmed(&ack, 2_500).unwrap();
+        assert_eq!(tracker.case(&request.case_ref).unwrap()[0].targets[0].status, UNVERIFIED);
+        // A true confirmation later closes it.
+        tracker.confirmed_checked(&c, 3_000, Some(&Verdict::Verified("verified on chain: blacklisted by 0xcd in block 9".into()))).unwrap();
+        let state = tracker.case(&request.case_ref).unwrap().remove(0);
+        assert_eq!(state.targets[0].status, "FROZEN");
+        assert!(state.targets[0].detail.starts_with("verified on chain: blacklisted by 0xcd in block 9; 5.00 USDT"), "{state:?}");
+        // A later lie cannot reopen a verified outcome.
+        tracker.confirmed_checked(&c, 4_000, Some(&Verdict::Unverified("no transaction".into()))).unwrap();
+        assert_eq!(tracker.case(&request.case_ref).unwrap()[0].targets[0].status, "FROZEN");
     }
 }

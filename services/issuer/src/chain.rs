@@ -22,10 +22,9 @@ use std::time::Duration;
 
 use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
 use alloy::primitives::{Address, Bytes, B256, U256};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::providers::{DynProvider, Provider};
 use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
-use alloy::sol;
 use alloy::sol_types::SolCall;
 use alloy::transports::RpcError;
 use concord_domain::TargetStatus;
@@ -33,17 +32,6 @@ use concord_holder::Outcome;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Deserialize;
 use tracing::{info, warn};
-
-sol! {
-    /// The part of ConcordStablecoin the book uses.
-    interface IConcordStablecoin {
-        function addBlackList(address user) external;
-        function isBlackListed(address user) external view returns (bool);
-        function balanceOf(address account) external view returns (uint256);
-        function decimals() external view returns (uint8);
-        function owner() external view returns (address);
-    }
-}
 
 /// How the issuer reaches its token (`[chain]` in its config).
 #[derive(Debug, Clone, Deserialize)]
@@ -76,12 +64,6 @@ fn default_receipt_timeout() -> u64 {
     30
 }
 
-#[derive(Deserialize)]
-struct Deployment {
-    rpc_url: String,
-    token: String,
-}
-
 /// Why the chain book cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum ChainError {
@@ -110,9 +92,8 @@ pub enum ChainError {
 
 /// A node error the request is retried after (the transport, a timeout); a
 /// revert is not one of these, it is an outcome.
-#[derive(Debug, thiserror::Error)]
-#[error("chain: {0}")]
-pub struct Transient(pub String);
+pub use concord_chain::Transient;
+use concord_chain::{call, call_at, transient, IConcordStablecoin};
 
 /// A freeze transaction as signed and recorded before it is sent.
 struct Signed {
@@ -133,10 +114,6 @@ pub struct ChainBook {
     intents: Mutex<Connection>,
 }
 
-fn transient(e: impl std::fmt::Display) -> Transient {
-    Transient(e.to_string())
-}
-
 /// Runs `future` to its end from the synchronous book (the ledger calls it
 /// inside its SQLite transaction, on a worker of the multi-thread runtime).
 fn wait<T>(future: impl std::future::Future<Output = T>) -> T {
@@ -148,26 +125,17 @@ impl ChainBook {
     /// operator key (the operator must own the token), and opens the book's
     /// transaction file beside `database`.
     pub fn open(config: &ChainConfig, database: &Path) -> Result<Self, ChainError> {
+        let endpoint =
+            concord_chain::Endpoint { rpc_url: config.rpc_url.clone(), token: config.token.clone(), deployment: config.deployment.clone() };
+        let (provider, token, rpc_url) = endpoint.connect().map_err(ChainError::Config)?;
         let read =
             |path: &Path| std::fs::read_to_string(path).map_err(|source| ChainError::Read { path: path.display().to_string(), source });
-        let (rpc_url, token) = match (&config.deployment, &config.rpc_url, &config.token) {
-            (Some(path), None, None) => {
-                let d: Deployment = serde_json::from_str(&read(path)?)
-                    .map_err(|e| ChainError::Config(format!("{}: not a deployment file (rpc_url, token): {e}", path.display())))?;
-                (d.rpc_url, d.token)
-            }
-            (None, Some(url), Some(token)) => (url.clone(), token.clone()),
-            _ => return Err(ChainError::Config("give either `deployment`, or both `rpc_url` and `token`".into())),
-        };
-        let url = rpc_url.parse().map_err(|e| ChainError::Config(format!("rpc_url {rpc_url:?}: {e}")))?;
-        let token: Address = token.parse().map_err(|e| ChainError::Config(format!("token {token:?}: {e}")))?;
         let key = read(&config.operator_key)?;
         let signer: PrivateKeySigner = key
             .trim()
             .parse()
             .map_err(|e| ChainError::Config(format!("operator_key {}: not a hex private key: {e}", config.operator_key.display())))?;
         let operator = signer.address();
-        let provider = ProviderBuilder::new().disable_recommended_fillers().connect_http(url).erased();
         let start = || -> Result<(u64, u8, Address), Transient> {
             wait(async {
                 let chain_id = provider.get_chain_id().await.map_err(transient)?;
@@ -423,21 +391,9 @@ impl ChainBook {
 /// The reference a FROZEN confirmation carries for a freeze on an EVM chain
 /// (docs/protocol.md §8a): `evm:<chain id>:<transaction hash>:<block>`.
 pub fn ledger_ref(chain_id: u64, hash: B256, block: u64) -> String {
-    format!("evm:{chain_id}:{hash}:{block}")
+    concord_chain::LedgerRef { chain_id, hash, block }.to_string()
 }
 
 fn now_ms() -> i64 {
     (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
-}
-
-async fn call<C: SolCall>(provider: &DynProvider, token: Address, c: C) -> Result<C::Return, Transient> {
-    let request = TransactionRequest::default().with_to(token).with_input(c.abi_encode());
-    let out = provider.call(request).await.map_err(transient)?;
-    C::abi_decode_returns(&out).map_err(transient)
-}
-
-async fn call_at<C: SolCall>(provider: &DynProvider, token: Address, c: C, block: u64) -> Result<C::Return, Transient> {
-    let request = TransactionRequest::default().with_to(token).with_input(c.abi_encode());
-    let out = provider.call(request).block(block.into()).await.map_err(transient)?;
-    C::abi_decode_returns(&out).map_err(transient)
 }

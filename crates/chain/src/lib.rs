@@ -1,0 +1,247 @@
+//! The token contract on an EVM chain as Concord uses it
+//! (chain/ConcordStablecoin.sol, USDT's freeze semantics): its interface,
+//! where it is deployed, the ledger reference a FROZEN confirmation carries
+//! (docs/protocol.md §8a) and the requester's check that a claimed freeze is
+//! on the chain — "trust, but verify": a validly signed confirmation is still
+//! only a claim until the chain shows it.
+
+use alloy::primitives::{Address, B256};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::types::TransactionRequest;
+use alloy::sol;
+use alloy::sol_types::{SolCall, SolEvent};
+use serde::Deserialize;
+
+sol! {
+    /// The part of ConcordStablecoin Concord uses.
+    interface IConcordStablecoin {
+        function addBlackList(address user) external;
+        function isBlackListed(address user) external view returns (bool);
+        function balanceOf(address account) external view returns (uint256);
+        function decimals() external view returns (uint8);
+        function owner() external view returns (address);
+        event AddedBlackList(address indexed user);
+        event Transfer(address indexed from, address indexed to, uint256 value);
+    }
+}
+
+/// The node did not answer, or answered what cannot be read: try again later.
+#[derive(Debug, thiserror::Error)]
+#[error("chain: {0}")]
+pub struct Transient(pub String);
+
+/// Wraps any node error as [`Transient`].
+pub fn transient(e: impl std::fmt::Display) -> Transient {
+    Transient(e.to_string())
+}
+
+/// Where the token is: a deployment file (`.stack/evm.json`, written by
+/// `scripts/evm.sh up`), or the node's URL and the token's address.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    /// The node's JSON-RPC endpoint (e.g. `http://127.0.0.1:18545`).
+    #[serde(default)]
+    pub rpc_url: Option<String>,
+    /// The token contract's address.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Instead of `rpc_url` and `token`: the deployment file.
+    #[serde(default)]
+    pub deployment: Option<std::path::PathBuf>,
+}
+
+#[derive(Deserialize)]
+struct Deployment {
+    rpc_url: String,
+    token: String,
+}
+
+impl Endpoint {
+    /// The node's URL and the token's address, or what is wrong with them.
+    pub fn resolve(&self) -> Result<(String, Address), String> {
+        let (rpc_url, token) = match (&self.deployment, &self.rpc_url, &self.token) {
+            (Some(path), None, None) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                let d: Deployment =
+                    serde_json::from_str(&text).map_err(|e| format!("{}: not a deployment file (rpc_url, token): {e}", path.display()))?;
+                (d.rpc_url, d.token)
+            }
+            (None, Some(url), Some(token)) => (url.clone(), token.clone()),
+            _ => return Err("give either `deployment`, or both `rpc_url` and `token`".into()),
+        };
+        let token: Address = token.parse().map_err(|e| format!("token {token:?}: {e}"))?;
+        Ok((rpc_url, token))
+    }
+
+    /// A provider for the node (nothing is sent yet) and the token's address.
+    pub fn connect(&self) -> Result<(DynProvider, Address, String), String> {
+        let (rpc_url, token) = self.resolve()?;
+        let url = rpc_url.parse().map_err(|e| format!("rpc_url {rpc_url:?}: {e}"))?;
+        Ok((ProviderBuilder::new().disable_recommended_fillers().connect_http(url).erased(), token, rpc_url))
+    }
+}
+
+/// The reference a FROZEN confirmation carries for a freeze on an EVM chain:
+/// `evm:<chain id>:<transaction hash>:<block>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LedgerRef {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// The blacklisting transaction.
+    pub hash: B256,
+    /// The block it was mined in.
+    pub block: u64,
+}
+
+impl LedgerRef {
+    /// Reads `evm:<chain id>:<0x hash>:<block>`; `None` for anything else.
+    pub fn parse(s: &str) -> Option<LedgerRef> {
+        let mut parts = s.split(':');
+        if parts.next()? != "evm" {
+            return None;
+        }
+        let chain_id = parts.next()?.parse().ok()?;
+        let hash = parts.next()?;
+        if hash.len() != 66 || !hash.starts_with("0x") {
+            return None;
+        }
+        let hash = hash.parse().ok()?;
+        let block = parts.next()?.parse().ok()?;
+        parts.next().is_none().then_some(LedgerRef { chain_id, hash, block })
+    }
+}
+
+impl std::fmt::Display for LedgerRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "evm:{}:{}:{}", self.chain_id, self.hash, self.block)
+    }
+}
+
+/// Calls a view function of the token at the newest block.
+pub async fn call<C: SolCall>(provider: &DynProvider, token: Address, c: C) -> Result<C::Return, Transient> {
+    let request = TransactionRequest::default().to(token).input(c.abi_encode().into());
+    let out = provider.call(request).await.map_err(transient)?;
+    C::abi_decode_returns(&out).map_err(transient)
+}
+
+/// Calls a view function of the token as of `block`.
+pub async fn call_at<C: SolCall>(provider: &DynProvider, token: Address, c: C, block: u64) -> Result<C::Return, Transient> {
+    let request = TransactionRequest::default().to(token).input(c.abi_encode().into());
+    let out = provider.call(request).block(block.into()).await.map_err(transient)?;
+    C::abi_decode_returns(&out).map_err(transient)
+}
+
+/// What the chain says of a claimed freeze.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The chain shows it; the words say how (block, transaction).
+    Verified(String),
+    /// The chain does not show it; the words say what is missing.
+    Unverified(String),
+}
+
+/// Checks on the chain that `user` is frozen as a confirmation claims.
+///
+/// With a ledger reference (FROZEN): the node is the chain named; the
+/// transaction exists, succeeded, was sent to the token, was mined in the
+/// block named, emitted the token's `AddedBlackList(user)`; and `user` is
+/// blacklisted as of that block. Without one (ALREADY_FROZEN): `user` is
+/// blacklisted now. A node that does not answer is [`Transient`], never a verdict.
+pub async fn verify_freeze(provider: &DynProvider, token: Address, user: Address, ledger_ref: Option<&str>) -> Result<Verdict, Transient> {
+    use Verdict::{Unverified, Verified};
+    let Some(text) = ledger_ref else {
+        let block = provider.get_block_number().await.map_err(transient)?;
+        let listed = call_at(provider, token, IConcordStablecoin::isBlackListedCall { user }, block).await?;
+        return Ok(if listed {
+            Verified(format!("verified on chain: {user} blacklisted as of block {block}"))
+        } else {
+            Unverified(format!("{user} is not blacklisted on the chain (block {block})"))
+        });
+    };
+    let Some(claim) = LedgerRef::parse(text) else {
+        return Ok(Unverified(format!("ledger_ref {text:?} names no transaction (evm:<chain id>:<hash>:<block>)")));
+    };
+    let chain_id = provider.get_chain_id().await.map_err(transient)?;
+    if claim.chain_id != chain_id {
+        return Ok(Unverified(format!("ledger_ref names chain {}, the token is on chain {chain_id}", claim.chain_id)));
+    }
+    let Some(receipt) = provider.get_transaction_receipt(claim.hash).await.map_err(transient)? else {
+        return Ok(Unverified(format!("no transaction {} on chain {chain_id}", claim.hash)));
+    };
+    if receipt.to != Some(token) {
+        return Ok(Unverified(format!("transaction {} is not to the token {token}", claim.hash)));
+    }
+    if !receipt.status() {
+        return Ok(Unverified(format!("transaction {} reverted", claim.hash)));
+    }
+    let block = receipt.block_number.unwrap_or_default();
+    if block != claim.block {
+        return Ok(Unverified(format!("transaction {} is in block {block}, not {}", claim.hash, claim.block)));
+    }
+    let blacklists = receipt.inner.logs().iter().any(|log| {
+        log.address() == token
+            && log.topics().first() == Some(&IConcordStablecoin::AddedBlackList::SIGNATURE_HASH)
+            && log.topics().get(1) == Some(&user.into_word())
+    });
+    if !blacklists {
+        return Ok(Unverified(format!("transaction {} does not blacklist {user}", claim.hash)));
+    }
+    if !call_at(provider, token, IConcordStablecoin::isBlackListedCall { user }, block).await? {
+        return Ok(Unverified(format!("{user} is not blacklisted as of block {block}")));
+    }
+    Ok(Verified(format!("verified on chain: blacklisted by {} in block {block}", claim.hash)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HASH: &str = "0x48be18e47acfc7637e4102302cc881af103d72ffa78f387e952f67099f67f83c";
+
+    #[test]
+    fn ledger_refs_read_back_and_nothing_else_does() {
+        let text = format!("evm:31337:{HASH}:42");
+        let r = LedgerRef::parse(&text).unwrap();
+        assert_eq!((r.chain_id, r.block), (31337, 42));
+        assert_eq!(r.to_string(), text);
+        for bad in [
+            String::new(),
+            "sqlite:issuer:1".into(),
+            format!("evm:31337:{HASH}"),
+            format!("evm:31337:{HASH}:42:7"),
+            format!("evm:x:{HASH}:42"),
+            format!("evm:31337:{}:42", &HASH[2..]),
+            format!("evm:31337:{}:42", &HASH[..64]),
+            format!("evm:31337:{HASH}:-1"),
+            format!("EVM:31337:{HASH}:42"),
+        ] {
+            assert_eq!(LedgerRef::parse(&bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn an_endpoint_is_a_deployment_file_or_both_url_and_token() {
+        let dir = std::env::temp_dir().join(format!("concord-chain-endpoint-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("evm.json");
+        std::fs::write(&file, r#"{"rpc_url":"http://127.0.0.1:1","token":"0x5fbdb2315678afecb367f032d93f642f64180aa3"}"#).unwrap();
+        let (url, token) = Endpoint { deployment: Some(file.clone()), ..Endpoint::default() }.resolve().unwrap();
+        assert_eq!(url, "http://127.0.0.1:1");
+        assert_eq!(token.to_string().to_lowercase(), "0x5fbdb2315678afecb367f032d93f642f64180aa3");
+        let only_url = Endpoint { rpc_url: Some("http://x".into()), ..Endpoint::default() };
+        assert!(only_url.resolve().unwrap_err().contains("both `rpc_url` and `token`"));
+        let both = Endpoint { deployment: Some(file), rpc_url: Some("http://x".into()), token: Some("0x00".into()) };
+        assert!(both.resolve().is_err());
+        let bad = Endpoint { rpc_url: Some("http://x".into()), token: Some("0x12".into()), deployment: None };
+        assert!(bad.resolve().unwrap_err().contains("token \"0x12\""));
+        let missing = Endpoint { deployment: Some(dir.join("none.json")), ..Endpoint::default() };
+        assert!(missing.resolve().unwrap_err().contains("none.json"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_event_topic_is_the_contracts() {
+        assert_eq!(IConcordStablecoin::AddedBlackList::SIGNATURE_HASH, alloy::primitives::keccak256("AddedBlackList(address)"));
+    }
+}

@@ -1,0 +1,202 @@
+//! Law enforcement verifies freezes on the chain (issue #15, item 3) against
+//! the dev chain (anvil) and the real stack. A FROZEN or ALREADY_FROZEN
+//! confirmation for a target on a chain in `[[verify]]` counts only once the
+//! chain shows it: the transaction exists, went to the token, was mined in
+//! the block named, emitted `AddedBlackList` for that address, and the
+//! address is blacklisted as of that block. Validly signed lies — no such
+//! transaction, a real transaction that blacklists something else or
+//! nothing, the wrong chain or block, no transaction named, ALREADY_FROZEN
+//! for an address that is not — are UNVERIFIED: logged, counted, shown by
+//! `concord case status`, and the request is not EXECUTED.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use concord_domain::{TakedownConfirmation, TargetStatus, UnixMillis};
+use concord_enforcement::{Enforcement, EnforcementConfig, VerifyChain};
+use concord_tests::evm::{address_word, chain_config, deployment, freeze_request, fresh_address, uint_word, Evm, OWNER};
+use concord_tests::*;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+fn config(run: &TestRun) -> EnforcementConfig {
+    EnforcementConfig {
+        service: service_header(ENFORCEMENT, run.dir.join("cases.sqlite")),
+        escalation_check_ms: 200,
+        escalation_deadline_secs: 3600,
+        verify: vec![VerifyChain {
+            chain: "ETHEREUM".into(),
+            asset: "USDT".into(),
+            rpc_url: None,
+            token: None,
+            deployment: Some(deployment()),
+        }],
+    }
+}
+
+fn claim(request: &concord_domain::FreezeRequest, status: TargetStatus, ledger_ref: Option<String>) -> TakedownConfirmation {
+    TakedownConfirmation {
+        request_id: request.request_id.clone(),
+        target_id: request.targets[0].target_id.clone(),
+        status,
+        reason: None,
+        amount_frozen: Some("1.000000".into()),
+        asset: Some("USDT".into()),
+        ledger_ref,
+        executed_at: Some(UnixMillis::now()),
+        decided_by: None,
+    }
+}
+
+/// `evm:31337:<hash>:<block>` of a receipt, with the chain id and block moved by `chain`, `block`.
+fn reference(receipt: &Value, chain: u64, block: u64) -> String {
+    let number = u64::from_str_radix(receipt["blockNumber"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    format!("evm:{}:{}:{}", 31337 + chain, receipt["transactionHash"].as_str().unwrap(), number + block)
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    let line = text.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} not in:\n{text}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_freeze_the_chain_does_not_show_is_unverified_and_not_executed() {
+    let run = TestRun::new("enforcement-chain").await;
+    let chain = Evm::dev();
+    let metrics = concord_runtime::metrics::Metrics::new();
+    let enforcement = Enforcement::new(run.identity(ENFORCEMENT), config(&run)).unwrap().with_metrics(&metrics);
+    let tracker = enforcement.tracker();
+
+    // On the chain: a mint (a real transaction of the token that blacklists
+    // nothing) and one real blacklisting, of `listed`.
+    let minted = fresh_address();
+    let mint = chain.send(OWNER, "mint(address,uint256)", &[address_word(&minted), uint_word(5_000_000)]).await.unwrap();
+    let listed = fresh_address();
+    let blacklisting = chain.send(OWNER, "addBlackList(address)", &[address_word(&listed)]).await.unwrap();
+    let unknown = format!("evm:31337:0x{}:1", "ab".repeat(32));
+
+    // (wallet, what the holder claims, true?)
+    let claims = [
+        (fresh_address(), TargetStatus::Frozen, Some(unknown), "no transaction"),
+        (minted.clone(), TargetStatus::Frozen, Some(reference(&mint, 0, 0)), "does not blacklist"),
+        (fresh_address(), TargetStatus::Frozen, Some(reference(&blacklisting, 0, 0)), "does not blacklist"),
+        (listed.clone(), TargetStatus::Frozen, Some(reference(&blacklisting, 1, 0)), "names chain 31338"),
+        (listed.clone(), TargetStatus::Frozen, Some(reference(&blacklisting, 0, 1)), "not "),
+        (listed.clone(), TargetStatus::Frozen, Some("ledger-7".into()), "names no transaction"),
+        (fresh_address(), TargetStatus::Frozen, None, "not blacklisted"),
+        (fresh_address(), TargetStatus::AlreadyFrozen, None, "not blacklisted"),
+        // True claims, though made by hand: the chain shows them.
+        (listed.clone(), TargetStatus::Frozen, Some(reference(&blacklisting, 0, 0)), ""),
+        (listed.clone(), TargetStatus::AlreadyFrozen, None, ""),
+    ];
+    let issuer = run.producer(ISSUER);
+    let me = run.identity(ENFORCEMENT);
+    let inbox = me.topics.inbox(&me.agency.id);
+    let mut requests = Vec::new();
+    for (i, (wallet, status, ledger_ref, _)) in claims.iter().enumerate() {
+        let request = freeze_request(&format!("US-2026-08{i:02}"), &[wallet]);
+        enforcement.send(&request, ISSUER).await.unwrap();
+        issuer.publish(&inbox, request.request_id.as_bytes(), &claim(&request, *status, ledger_ref.clone())).await.unwrap();
+        requests.push(request);
+    }
+
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(enforcement.run(stop.clone()));
+    let start = Instant::now();
+    let states = loop {
+        let states: Vec<_> = requests.iter().map(|r| tracker.lock().unwrap().case(&r.case_ref).unwrap().remove(0)).collect();
+        if states.iter().all(|s| s.targets[0].status != "REQUESTED") {
+            break states;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "after 60 s: {states:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    stop.cancel();
+    running.await.unwrap().unwrap();
+
+    for ((wallet, status, ledger_ref, why), state) in claims.iter().zip(&states) {
+        let target = &state.targets[0];
+        if why.is_empty() {
+            assert_eq!(state.state, "EXECUTED", "a true claim counts: {state:?}");
+            assert_eq!(target.status, status.as_str());
+            assert!(target.detail.starts_with("verified on chain: "), "{target:?}");
+        } else {
+            assert_eq!(target.status, "UNVERIFIED", "{wallet} {status:?} {ledger_ref:?}: {target:?}");
+            assert_ne!(state.state, "EXECUTED");
+            assert!(target.detail.contains(&format!("{} claimed, not on chain", status.as_str())), "{target:?}");
+            assert!(target.detail.contains(why), "{ledger_ref:?} should be refused for {why:?}: {target:?}");
+        }
+    }
+    let text = metrics.render();
+    assert_eq!(metric(&text, "concord_chain_verified_total"), 2.0, "{text}");
+    assert_eq!(metric(&text, "concord_chain_unverified_total"), 8.0, "{text}");
+
+    // `concord case status` shows it per target.
+    let file = run.dir.join("enforcement.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "hub = {:?}\nagency = {ENFORCEMENT:?}\ndatabase = {:?}\nadmin_listen = \"\"\ntopic_suffix = {:?}\n",
+            root().join("config/concord.toml").display().to_string(),
+            run.dir.join("cases.sqlite").display().to_string(),
+            run.suffix
+        ),
+    )
+    .unwrap();
+    let status = |case: &str| {
+        let out = Command::new(binary("concord"))
+            .args(["case", "status", case, "--enforcement-config"])
+            .arg(&file)
+            .current_dir(root())
+            .output()
+            .expect("the concord binary is built (make build)");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let lie = status(&requests[0].case_ref);
+    assert!(lie.contains("UNVERIFIED") && lie.contains("FROZEN claimed, not on chain: no transaction"), "{lie}");
+    assert!(lie.contains("ACKNOWLEDGED"), "the request stays open: {lie}");
+    let truth = status(&requests[8].case_ref);
+    assert!(truth.contains("EXECUTED") && truth.contains("verified on chain: blacklisted by"), "{truth}");
+}
+
+/// The real issuer with the chain book freezes; law enforcement checks it on
+/// the chain and counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_freeze_by_the_chain_book_is_verified_on_chain_and_executed() {
+    let run = TestRun::new("enforcement-chain-real").await;
+    let chain = Evm::dev();
+    let wallet = fresh_address();
+    chain.send(OWNER, "mint(address,uint256)", &[address_word(&wallet), uint_word(3_000_000)]).await.unwrap();
+    let metrics = concord_runtime::metrics::Metrics::new();
+    let enforcement = Enforcement::new(run.identity(ENFORCEMENT), config(&run)).unwrap().with_metrics(&metrics);
+    let tracker = enforcement.tracker();
+    let mut issuer_config = issuer_config(&run);
+    issuer_config.book = concord_issuer::config::BookKind::Evm;
+    issuer_config.chain = Some(chain_config());
+    let (issuer, processor) = concord_issuer::build(run.identity(ISSUER), &issuer_config).unwrap();
+    let stop = CancellationToken::new();
+    let issuer_task = tokio::spawn(issuer.run(processor, stop.clone()));
+
+    let request = freeze_request("US-2026-0901", &[&wallet]);
+    enforcement.send(&request, ISSUER).await.unwrap();
+    let running = tokio::spawn(enforcement.run(stop.clone()));
+    let start = Instant::now();
+    let state = loop {
+        let state = tracker.lock().unwrap().case("US-2026-0901").unwrap().remove(0);
+        if state.state == "EXECUTED" || state.targets[0].status == "UNVERIFIED" {
+            break state;
+        }
+        assert!(start.elapsed() < Duration::from_secs(90), "after 90 s: {state:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    issuer_task.await.unwrap().unwrap();
+    assert_eq!(state.state, "EXECUTED", "{state:?}");
+    let event = chain.blacklistings(&wallet).await.remove(0);
+    let hash = event["transactionHash"].as_str().unwrap();
+    assert!(state.targets[0].detail.starts_with(&format!("verified on chain: blacklisted by {hash} in block ")), "{state:?}");
+    assert!(state.targets[0].detail.contains("3.000000 USDT"), "{state:?}");
+    assert_eq!(metric(&metrics.render(), "concord_chain_verified_total"), 1.0);
+}
