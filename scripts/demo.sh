@@ -6,7 +6,10 @@
 # screening hits the ring's wallet, law enforcement has the issuer freeze the
 # wallet (above its automatic tier: acknowledged at once, executed when two
 # compliance officers approve through `concord review`), the exchange freeze the receiving account and the committee block the
-# number and the look-alike domain (each exactly once, tracked to EXECUTED), and
+# number and the look-alike domain (each exactly once, tracked to EXECUTED), the
+# issuer blacklist the ring's Ethereum wallet in its token contract on the dev
+# chain (one transaction, which law enforcement verifies on the chain before it
+# counts; a transfer out of the wallet then reverts), and
 # a partner without Kafka publishes an alert over HTTPS through the partner
 # gateway that another agency receives over SSE and a TAXII client reads as
 # STIX, and the auditor logs everything, replays the case and exports evidence
@@ -141,6 +144,30 @@ request_lines "$1" | grep -q "decided by ana.ruiz, ben.okafor (rule court-orders
 request_lines "$2" | grep -q "decided by rule default" || fail "the exchange's freeze did not execute automatically"
 request_lines "$2" | grep -qE "target .*(FROZEN|ALREADY_FROZEN) .*USDT" || fail "the exchange account is not frozen"
 [ "$(request_lines "$3" | grep -c "TAKEN_DOWN")" = 2 ] || fail "the number and the domain were not both taken down"
+
+step "On the chain (anvil, the dev chain): the ring's Ethereum wallet holds 250,000 USDT of the issuer's token"
+ring_eth=0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359
+python3 scripts/chain.py fund "$ring_eth" 250000
+
+step "Law enforcement asks the issuer to freeze it: one addBlackList transaction of the token contract, checked on the chain by law enforcement"
+"$CONCORD" case send --file config/samples/freeze-request-chain.json --to issuer-usdx | tee "$out/sent-chain"
+on_chain=$(awk '{print $4}' "$out/sent-chain")
+for _ in $(seq 1 60); do
+  "$CONCORD" case status US-2026-0419 >"$out/case" 2>/dev/null && request_lines "$on_chain" | grep -qE "EXECUTED|UNVERIFIED" && break
+  sleep 1
+done
+request_lines "$on_chain"
+request_lines "$on_chain" | head -n 1 | grep -q EXECUTED || fail "the freeze on the chain did not reach EXECUTED"
+request_lines "$on_chain" | grep -q "verified on chain: blacklisted by 0x" || fail "law enforcement did not verify the freeze on the chain"
+tx=$(request_lines "$on_chain" | grep -o "blacklisted by 0x[0-9a-f]*" | awk '{print $3}')
+echo "The transaction, as anyone reads it from the node:"
+python3 scripts/chain.py tx "$tx"
+python3 scripts/chain.py show "$ring_eth"
+
+step "The ring tries to move the funds on: the token contract refuses, the wallet is blacklisted"
+if python3 scripts/chain.py transfer "$ring_eth" 0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB 1000; then
+  fail "a transfer out of the frozen wallet went through"
+fi
 step "A partner without Kafka: the Thai committee publishes an alert over HTTPS through the partner gateway"
 gw=https://localhost:8443
 https() { curl -sS --cacert .pki/ca.pem "$@"; }
@@ -221,6 +248,7 @@ printf '\ndemo: OK — 2 alerts verified and delivered, 1 forgery rejected to co
 printf '      scam reports turned into alerts, a screening hit at the exchange,\n'
 printf '      a 225,000,000 USDT freeze held for review and executed on two named approvals,\n'
 printf '      a wallet and an account frozen and a number and a domain taken down, each once and tracked to EXECUTED,\n'
+printf '      the ring'"'"'s Ethereum wallet blacklisted on the chain in one transaction, verified there by law enforcement, its transfer refused,\n'
 printf '      an alert published over HTTPS through the partner gateway, received over SSE and read as STIX over TAXII,\n'
 printf '      every record in the signed audit log,\n'
 printf '      and an evidence bundle that verifies offline and fails when one bit changes.\n'
