@@ -462,6 +462,7 @@ pub fn exchange_config(run: &TestRun) -> concord_exchange::ExchangeConfig {
             deposits_dir: run.dir.join("deposits"),
             min_confidence: 50,
             poll_interval_ms: 100,
+            chain: Vec::new(),
         },
         accounts_seed: Some(root().join("config/samples/exchange-accounts.csv")),
         review: None,

@@ -5,7 +5,7 @@
 //! on the chain — "trust, but verify": a validly signed confirmation is still
 //! only a claim until the chain shows it.
 
-use alloy::primitives::{Address, B256};
+use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
 use alloy::rpc::types::TransactionRequest;
 use alloy::sol;
@@ -132,6 +132,18 @@ pub async fn call_at<C: SolCall>(provider: &DynProvider, token: Address, c: C, b
     C::abi_decode_returns(&out).map_err(transient)
 }
 
+/// `amount` of a token with `decimals` as a decimal with all its places
+/// (`2500000000`, 6 → `2500.000000`).
+pub fn decimal(amount: U256, decimals: u8) -> String {
+    let scale = U256::from(10u64).pow(U256::from(decimals));
+    let (whole, fraction) = (amount / scale, amount % scale);
+    if decimals == 0 {
+        whole.to_string()
+    } else {
+        format!("{whole}.{:0>width$}", fraction.to_string(), width = decimals as usize)
+    }
+}
+
 /// What the chain says of a claimed freeze.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -238,6 +250,15 @@ mod tests {
         let missing = Endpoint { deployment: Some(dir.join("none.json")), ..Endpoint::default() };
         assert!(missing.resolve().unwrap_err().contains("none.json"));
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn amounts_keep_all_their_decimals() {
+        assert_eq!(decimal(U256::from(2_500_000_000u64), 6), "2500.000000");
+        assert_eq!(decimal(U256::from(1u64), 6), "0.000001");
+        assert_eq!(decimal(U256::ZERO, 6), "0.000000");
+        assert_eq!(decimal(U256::from(42u64), 0), "42");
+        assert_eq!(decimal(U256::MAX, 18).len(), 79, "no overflow at the top of the range");
     }
 
     #[test]

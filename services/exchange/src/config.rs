@@ -39,14 +39,43 @@ pub struct Screening {
     /// Alerts below this confidence are not screened against.
     #[serde(default)]
     pub min_confidence: i32,
-    /// How often the folder is looked at, in milliseconds.
+    /// How often the folder (and each chain) is looked at, in milliseconds.
     #[serde(default = "default_poll")]
     pub poll_interval_ms: u64,
+    /// Tokens whose transfers into the exchange's deposit addresses are
+    /// followed live from a node (`[[screening.chain]]`), besides the files.
+    #[serde(default)]
+    pub chain: Vec<ChainWatch>,
+}
+
+/// A token followed on its chain: every `Transfer` into one of the
+/// exchange's deposit addresses on that chain is a deposit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChainWatch {
+    /// The chain's name, as deposit addresses and alerts name it (e.g. `ETHEREUM`).
+    pub chain: String,
+    /// The token's asset code (e.g. `USDT`).
+    pub asset: String,
+    /// The node's JSON-RPC endpoint.
+    #[serde(default)]
+    pub rpc_url: Option<String>,
+    /// The token contract's address.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Instead of `rpc_url` and `token`: a deployment file (`.stack/evm.json`).
+    #[serde(default)]
+    pub deployment: Option<PathBuf>,
+    /// The first block read when no block was read before (default: the
+    /// newest block at the first start). Afterwards the exchange resumes
+    /// after the last block it recorded.
+    #[serde(default)]
+    pub from_block: Option<u64>,
 }
 
 impl Default for Screening {
     fn default() -> Self {
-        Screening { deposits_dir: default_deposits(), min_confidence: 0, poll_interval_ms: default_poll() }
+        Screening { deposits_dir: default_deposits(), min_confidence: 0, poll_interval_ms: default_poll(), chain: Vec::new() }
     }
 }
 

@@ -24,6 +24,9 @@ pub enum ExchangeError {
     #[error(transparent)]
     Publish(#[from] PublishError),
     /// A file could not be read.
+    /// A config value is wrong (says which and why).
+    #[error("exchange config: {0}")]
+    Config(String),
     #[error("{path}: {why}")]
     File {
         /// The file or folder.

@@ -6,8 +6,9 @@
 //!   the requester — the same exactly-once pipeline as the issuer
 //!   ([`concord_holder`]).
 //! - **Screening**: it reads the alerts topic and keeps the crypto addresses of
-//!   live alerts; deposits (its deposit stream, as files dropped in a folder)
-//!   from or to such an address are hits, each published once as an alert that
+//!   live alerts; deposits (its deposit stream, as files dropped in a folder,
+//!   and the token transfers into its deposit addresses followed live on a
+//!   chain: [`onchain`]) from or to such an address are hits, each published once as an alert that
 //!   references the original (`related_alert_ids`). An alert arriving after
 //!   the deposit is screened against the deposits already seen.
 //!
@@ -20,6 +21,7 @@
 pub mod config;
 pub mod deposits;
 pub mod error;
+pub mod onchain;
 pub mod store;
 
 use std::sync::{Arc, Mutex};
@@ -89,6 +91,7 @@ pub struct DepositScreen {
     deposits: Counter,
     refused: Counter,
     hits: Counter,
+    chains: Vec<onchain::ChainDeposits>,
 }
 
 impl DepositScreen {
@@ -96,7 +99,10 @@ impl DepositScreen {
     pub fn new(identity: Identity, ledger: Arc<Mutex<Ledger>>, config: ExchangeConfig) -> Result<Self, ExchangeError> {
         let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
         std::fs::create_dir_all(&config.screening.deposits_dir).ok();
+        let chains =
+            config.screening.chain.iter().enumerate().map(|(i, w)| onchain::ChainDeposits::open(i, w)).collect::<Result<_, _>>()?;
         Ok(DepositScreen {
+            chains,
             identity,
             producer,
             ledger,
@@ -153,6 +159,19 @@ impl DepositScreen {
             info!(file = %name, deposits = deposits.len(), refused = refused.len(), "Deposit file screened.");
             pass.files += 1;
             pass.deposits += deposits.len();
+        }
+        for chain in &self.chains {
+            match chain.poll(&self.ledger).await {
+                Ok(recorded) => {
+                    let n = recorded?;
+                    self.deposits.inc_by(n as u64);
+                    pass.deposits += n;
+                }
+                // Tried again at the next pass, from the same block: nothing is skipped.
+                Err(e) => {
+                    warn!(chain = %chain.name(), error = %e, "The chain's node did not answer; its deposits are read at the next pass.")
+                }
+            }
         }
         let hits = store::unpublished_hits(&self.ledger())?;
         let topic = self.identity.topics.alerts();

@@ -106,6 +106,21 @@ pub fn record_deposits(ledger: &Ledger, deposits: &[Deposit], now_ms: i64) -> Re
     })
 }
 
+/// The deposits of `deposits` whose `to_address` is one of the exchange's
+/// deposit addresses on `chain`.
+pub fn deposit_addresses_among(ledger: &Ledger, chain: &str, deposits: &[Deposit]) -> Result<Vec<Deposit>, LedgerError> {
+    ledger.with_book(|_, db| {
+        let mut ours = Vec::new();
+        let mut query = db.prepare("SELECT count(*) FROM deposit_addresses WHERE chain = ?1 AND address = ?2")?;
+        for d in deposits {
+            if query.query_row(params![chain, d.to_address], |r| r.get::<_, i64>(0))? > 0 {
+                ours.push(d.clone());
+            }
+        }
+        Ok(ours)
+    })
+}
+
 /// Whether the deposit file `name` was read.
 pub fn file_done(ledger: &Ledger, name: &str) -> Result<bool, LedgerError> {
     ledger.with_book(|_, db| {

@@ -194,13 +194,7 @@ impl ChainBook {
     }
 
     fn decimal(&self, amount: U256) -> String {
-        let scale = U256::from(10u64).pow(U256::from(self.decimals));
-        let (whole, fraction) = (amount / scale, amount % scale);
-        if self.decimals == 0 {
-            whole.to_string()
-        } else {
-            format!("{whole}.{:0>width$}", fraction.to_string(), width = self.decimals as usize)
-        }
+        concord_chain::decimal(amount, self.decimals)
     }
 
     fn signed(&self, reference: &str) -> Result<Option<Signed>, Transient> {

@@ -1,0 +1,105 @@
+//! The exchange follows the token's transfers into its deposit addresses live
+//! from the dev chain (issue #15, item 4) and screens each sender against
+//! live alerts, as it screens deposit files: a transfer from an alerted
+//! wallet into a deposit address is one hit, referencing the alert and the
+//! transaction; a transfer from a clean wallet is a deposit and no hit; a
+//! transfer to an address that is not the exchange's is nothing. A transfer
+//! made while the exchange is down is read when it comes back, and nothing
+//! read before is counted or hit again.
+
+use std::time::Duration;
+
+use concord_domain::IndicatorAlert;
+use concord_exchange::config::ChainWatch;
+use concord_exchange::{store, DepositScreen, Pass};
+use concord_protocol::{Mode, Payload};
+use concord_tests::evm::{address_word, deployment, fresh_address, uint_word, Evm, OWNER};
+use concord_tests::*;
+use tokio_util::sync::CancellationToken;
+
+async fn transfer(chain: &Evm, from: &str, to: &str, units: u128) -> String {
+    chain.impersonate(from).await;
+    let receipt = chain.send(from, "transfer(address,uint256)", &[address_word(to), uint_word(units)]).await.unwrap();
+    receipt["transactionHash"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_on_the_chain_from_an_alerted_wallet_into_a_deposit_address_is_one_hit() {
+    let run = TestRun::new("exchange-chain").await;
+    let chain = Evm::dev();
+    let mut config = exchange_config(&run);
+    config.screening.chain = vec![ChainWatch {
+        chain: "ETHEREUM".into(),
+        asset: "USDT".into(),
+        rpc_url: None,
+        token: None,
+        deployment: Some(deployment()),
+        from_block: None,
+    }];
+    let identity = run.identity(EXCHANGE);
+    let (consumer, processor) = concord_exchange::build(identity.clone(), &config).unwrap();
+    let deposit = fresh_address();
+    store::put_account(
+        &processor.ledger().lock().unwrap(),
+        "ACC-ETH-1",
+        "Customer on Ethereum",
+        "USDT",
+        "0",
+        &[("ETHEREUM".into(), deposit.clone())],
+    )
+    .unwrap();
+    let ledger = processor.ledger();
+    let screen = DepositScreen::new(identity.clone(), ledger.clone(), config.clone()).unwrap();
+    // The first pass starts at the newest block: the chain's history before the exchange is not its deposits.
+    screen.once().await.unwrap();
+
+    let (scam, clean, elsewhere) = (fresh_address(), fresh_address(), fresh_address());
+    for w in [&scam, &clean] {
+        chain.send(OWNER, "mint(address,uint256)", &[address_word(w), uint_word(10_000_000_000)]).await.unwrap();
+    }
+    let mut alert: IndicatorAlert = sample_alert();
+    alert.indicators[0].value = scam.clone();
+    alert.indicators[0].chain = Some("ETHEREUM".into());
+    run.producer(COMMITTEE).publish(&identity.topics.alerts(), scam.as_bytes(), &alert).await.unwrap();
+    let stats = consumer.stats();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(consumer.run(processor, stop.clone()));
+    wait_for("the alert read", Duration::from_secs(60), || stats.settled() >= 1).await;
+
+    let hit_tx = transfer(&chain, &scam, &deposit, 2_500_000_000).await;
+    transfer(&chain, &clean, &deposit, 50_000_000).await;
+    transfer(&chain, &scam, &elsewhere, 10_000_000).await;
+    let pass = screen.once().await.unwrap();
+    assert_eq!((pass.files, pass.deposits, pass.hits), (0, 2, 1), "two deposits into the exchange, one from the alerted wallet");
+
+    // Down: the screen is gone while the ring deposits again; it comes back on the same ledger.
+    drop(screen);
+    let later_tx = transfer(&chain, &scam, &deposit, 7_000_000).await;
+    let screen = DepositScreen::new(identity.clone(), ledger, config.clone()).unwrap();
+    let pass = screen.once().await.unwrap();
+    assert_eq!((pass.deposits, pass.hits), (1, 1), "the deposit made while down, and nothing read before");
+    assert_eq!(screen.once().await.unwrap(), Pass::default(), "each block is read once, each hit published once");
+    wait_for("the exchange's own hits read back", Duration::from_secs(30), || stats.settled() >= 3).await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+
+    let records = read_topic(&identity, &identity.topics.alerts(), 4, Duration::from_secs(10)).await;
+    assert_eq!(records.len(), 3, "the alert and two hits, nothing twice");
+    let verifier = run.identity(ENFORCEMENT).verifier();
+    let mut hits = Vec::new();
+    for r in &records {
+        let event = verifier.verify(r, Mode::live()).await.unwrap();
+        let Payload::IndicatorAlert(a) = event.payload else { panic!("not an alert") };
+        if event.sender.as_str() == EXCHANGE {
+            hits.push(a);
+        }
+    }
+    hits.sort_by_key(|h| h.description.contains("2500.000000"));
+    let first = &hits[1];
+    assert_eq!(first.related_alert_ids, [alert.alert_id.clone()]);
+    assert_eq!(first.indicators.iter().map(|i| i.value.as_str()).collect::<Vec<_>>(), [scam.as_str(), deposit.as_str()]);
+    assert!(first.description.contains("2500.000000 USDT"), "{}", first.description);
+    assert_eq!(first.evidence_refs.len(), 1);
+    assert!(first.evidence_refs[0].starts_with(&format!("tx:ETHEREUM:{hit_tx}:")), "{:?}", first.evidence_refs);
+    assert!(hits[0].evidence_refs[0].starts_with(&format!("tx:ETHEREUM:{later_tx}:")), "{:?}", hits[0].evidence_refs);
+}
