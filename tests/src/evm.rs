@@ -48,6 +48,30 @@ pub fn chain_config() -> concord_issuer::chain::ChainConfig {
     }
 }
 
+/// The issuer's config for the binary with the chain book.
+pub fn issuer_toml(run: &crate::TestRun) -> std::path::PathBuf {
+    let chain_config = chain_config();
+    let config = run.dir.join("issuer.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "hub = {:?}\nagency = {issuer:?}\ndatabase = {:?}\ntopic_suffix = {:?}\nadmin_listen = \"\"\nbook = \"evm\"\n\
+             [policy]\nrequesters = [{enforcement:?}]\nlegal_bases = [\"COURT_ORDER\"]\n\
+             [holdings]\nchains = [\"ETHEREUM\"]\nassets = [\"USDT\"]\n\
+             [chain]\ndeployment = {:?}\noperator_key = {:?}\nchain = \"ETHEREUM\"\nasset = \"USDT\"\nreceipt_timeout_secs = 10\n",
+            crate::root().join("config/concord.toml").display().to_string(),
+            run.dir.join("issuer.sqlite").display().to_string(),
+            run.suffix,
+            chain_config.deployment.unwrap().display().to_string(),
+            chain_config.operator_key.display().to_string(),
+            issuer = crate::ISSUER,
+            enforcement = crate::ENFORCEMENT,
+        ),
+    )
+    .unwrap();
+    config
+}
+
 /// The chain and the token on it.
 pub struct Evm {
     /// The node's endpoint.

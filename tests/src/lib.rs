@@ -8,7 +8,7 @@ pub mod evm;
 mod process;
 mod review;
 
-pub use process::Holder;
+pub use process::{Holder, Patient};
 pub use review::{desk_call, free_port, review_desk, Staffer};
 
 use std::path::{Path, PathBuf};

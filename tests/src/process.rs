@@ -100,3 +100,32 @@ impl Drop for Holder {
         }
     }
 }
+
+/// Law enforcement's producer, made afresh when a delivery fails (a
+/// producer can stay wedged after the broker it spoke to restarted).
+pub struct Patient {
+    identity: concord_runtime::identity::Identity,
+    producer: concord_kafka::SignedProducer,
+}
+
+impl Patient {
+    /// A producer for `identity`.
+    pub fn new(identity: concord_runtime::identity::Identity) -> Self {
+        let producer = concord_kafka::SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone()).unwrap();
+        Patient { identity, producer }
+    }
+
+    /// Publishes `request` keyed by its id, with up to five producers.
+    pub async fn publish(&mut self, inbox: &str, request: &concord_domain::FreezeRequest) {
+        for attempt in 1..=5 {
+            match self.producer.publish(inbox, request.request_id.as_bytes(), request).await {
+                Ok(_) => return,
+                Err(e) => {
+                    println!("publish of {} failed (attempt {attempt}): {e}; again with a fresh producer", request.request_id);
+                    *self = Patient::new(self.identity.clone());
+                }
+            }
+        }
+        panic!("publish of {} failed five times", request.request_id);
+    }
+}

@@ -38,33 +38,6 @@ fn phone(i: usize) -> String {
     format!("+63917{i:07}")
 }
 
-/// Law enforcement's producer, made afresh when a delivery fails (a
-/// producer can stay wedged after the broker it spoke to restarted).
-struct Patient {
-    identity: concord_runtime::identity::Identity,
-    producer: concord_kafka::SignedProducer,
-}
-
-impl Patient {
-    fn new(identity: concord_runtime::identity::Identity) -> Self {
-        let producer = concord_kafka::SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone()).unwrap();
-        Patient { identity, producer }
-    }
-
-    async fn publish(&mut self, inbox: &str, request: &concord_domain::FreezeRequest) {
-        for attempt in 1..=5 {
-            match self.producer.publish(inbox, request.request_id.as_bytes(), request).await {
-                Ok(_) => return,
-                Err(e) => {
-                    println!("publish of {} failed (attempt {attempt}): {e}; again with a fresh producer", request.request_id);
-                    *self = Patient::new(self.identity.clone());
-                }
-            }
-        }
-        panic!("publish of {} failed five times", request.request_id);
-    }
-}
-
 fn write_config(path: &Path, text: String) -> PathBuf {
     std::fs::write(path, text).unwrap();
     path.to_owned()

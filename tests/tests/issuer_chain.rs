@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use concord_domain::{FreezeRequest, TakedownConfirmation, TargetStatus};
-use concord_tests::evm::{address_word, chain_config, freeze_request as request, fresh_address, uint_word, Evm, OWNER};
+use concord_tests::evm::{address_word, chain_config, freeze_request as request, fresh_address, issuer_toml, uint_word, Evm, OWNER};
 use concord_tests::*;
 use tokio_util::sync::CancellationToken;
 
@@ -88,28 +88,6 @@ async fn a_freeze_is_one_blacklisting_transaction_and_a_revert_is_rejected_with_
     assert_eq!(rejected.status, TargetStatus::Rejected);
     assert!(rejected.reason.as_deref().unwrap_or_default().contains("refuses to freeze"), "{rejected:?}");
     assert_eq!(chain.blacklistings(&wallet).await.len(), 1, "the second request sent nothing");
-}
-
-/// The issuer's config for the binary with the chain book.
-fn issuer_toml(run: &TestRun) -> std::path::PathBuf {
-    let chain_config = chain_config();
-    let config = run.dir.join("issuer.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "hub = {:?}\nagency = {ISSUER:?}\ndatabase = {:?}\ntopic_suffix = {:?}\nadmin_listen = \"\"\nbook = \"evm\"\n\
-             [policy]\nrequesters = [{ENFORCEMENT:?}]\nlegal_bases = [\"COURT_ORDER\"]\n\
-             [holdings]\nchains = [\"ETHEREUM\"]\nassets = [\"USDT\"]\n\
-             [chain]\ndeployment = {:?}\noperator_key = {:?}\nchain = \"ETHEREUM\"\nasset = \"USDT\"\nreceipt_timeout_secs = 10\n",
-            root().join("config/concord.toml").display().to_string(),
-            run.dir.join("issuer.sqlite").display().to_string(),
-            run.suffix,
-            chain_config.deployment.unwrap().display().to_string(),
-            chain_config.operator_key.display().to_string(),
-        ),
-    )
-    .unwrap();
-    config
 }
 
 /// The issuer binary with the chain book dies at each step around a freeze

@@ -260,9 +260,10 @@ impl ChainBook {
     }
 
     /// The receipt of `tx` once it has its confirmations; `None` when its
-    /// nonce is spent and it has no receipt — another transaction took the
-    /// nonce, so this one can never be mined. The nonce is read before the
-    /// receipt: a transaction mined in between is seen mined, not dead.
+    /// nonce is spent and the node knows no transaction of its hash — another
+    /// transaction took the nonce, so this one can never be mined (it was just
+    /// broadcast again, so a node that had it would know it). The nonce is
+    /// read first: a transaction mined after that read is seen, not dead.
     async fn settle(&self, tx: &Signed) -> Result<Option<TransactionReceipt>, Transient> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(self.config.receipt_timeout_secs);
         loop {
@@ -276,7 +277,10 @@ impl ChainBook {
                         return Ok(Some(receipt));
                     }
                 }
-                None if spent => return Ok(None),
+                // Spent, but perhaps by this very transaction in flight (a
+                // node may count it before its receipt is served): dead only
+                // if the node knows no transaction of this hash, pending or mined.
+                None if spent && self.provider.get_transaction_by_hash(tx.hash).await.map_err(transient)?.is_none() => return Ok(None),
                 None => {}
             }
             if tokio::time::Instant::now() >= deadline {
