@@ -22,6 +22,9 @@ use serde_json::json;
 const REQUESTS: usize = 500;
 const DOWN: Duration = Duration::from_secs(3);
 
+/// A confirmation's status and ledger reference.
+type Seen = (TargetStatus, Option<String>);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chain_book_killed_three_times_blacklists_each_address_once_and_confirms_each_once() {
     let run = TestRun::new("chain-crash").await;
@@ -100,7 +103,7 @@ async fn the_chain_book_killed_three_times_blacklists_each_address_once_and_conf
     }
 
     let verifier = enforcement.verifier();
-    let mut steps: BTreeMap<(String, &'static str), Vec<(TargetStatus, Option<String>)>> = BTreeMap::new();
+    let mut steps: BTreeMap<(String, &'static str), Vec<Seen>> = BTreeMap::new();
     for r in &records {
         let event = verifier.verify(r, Mode::live()).await.expect("confirmations verify");
         let Payload::TakedownConfirmation(c) = &event.payload else { panic!("not a confirmation") };
