@@ -51,6 +51,33 @@ pub struct Endpoint {
     pub deployment: Option<std::path::PathBuf>,
 }
 
+/// A token named as freeze targets name it, and where it is (a config table:
+/// `chain`, `asset`, then `deployment` or `rpc_url` and `token`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Token {
+    /// The chain's name in freeze targets (e.g. `ETHEREUM`).
+    pub chain: String,
+    /// The token's asset code in freeze targets (e.g. `USDT`).
+    pub asset: String,
+    /// The node's JSON-RPC endpoint.
+    #[serde(default)]
+    pub rpc_url: Option<String>,
+    /// The token contract's address.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Instead of `rpc_url` and `token`: a deployment file (`.stack/evm.json`).
+    #[serde(default)]
+    pub deployment: Option<std::path::PathBuf>,
+}
+
+impl Token {
+    /// Where it is.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint { rpc_url: self.rpc_url.clone(), token: self.token.clone(), deployment: self.deployment.clone() }
+    }
+}
+
 #[derive(Deserialize)]
 struct Deployment {
     rpc_url: String,

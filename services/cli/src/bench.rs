@@ -45,6 +45,15 @@ pub(crate) struct BenchArgs {
     /// Seconds of each step of the maximum-rate search.
     #[arg(long, default_value_t = 10)]
     freeze_step_secs: u64,
+    /// Rate at which the SQLite and the chain book are compared, requests/s.
+    #[arg(long, default_value_t = 20)]
+    chain_rate: u32,
+    /// Seconds each book is measured in the comparison.
+    #[arg(long, default_value_t = 10)]
+    chain_secs: u64,
+    /// The dev chain's deployment file (`make up` writes it); without it the chain book is not measured.
+    #[arg(long, default_value = ".stack/evm.json")]
+    chain_deployment: std::path::PathBuf,
     /// Alerts published over HTTPS in the gateway's throughput phase.
     #[arg(long, default_value_t = 4_000)]
     gateway_count: usize,
@@ -143,7 +152,14 @@ pub(crate) async fn run(config: &Path, args: BenchArgs) -> anyhow::Result<()> {
         messaging(&hub, &run_id, &args).await?;
     }
     if matches!(args.only, Part::All | Part::Freeze) {
-        let freeze = crate::bench_freeze::FreezeArgs { rate: args.freeze_rate, secs: args.freeze_secs, step_secs: args.freeze_step_secs };
+        let freeze = crate::bench_freeze::FreezeArgs {
+            rate: args.freeze_rate,
+            secs: args.freeze_secs,
+            step_secs: args.freeze_step_secs,
+            chain_rate: args.chain_rate,
+            chain_secs: args.chain_secs,
+            deployment: args.chain_deployment.clone(),
+        };
         let report = crate::bench_freeze::run(&hub, &run_id, &freeze).await?;
         println!();
         report.print();

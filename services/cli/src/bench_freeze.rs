@@ -37,6 +37,12 @@ pub(crate) struct FreezeArgs {
     pub secs: u64,
     /// How long each step of the maximum-rate search lasts.
     pub step_secs: u64,
+    /// Rate of the comparison of the books (SQLite, then the chain), requests/s.
+    pub chain_rate: u32,
+    /// How long each book of the comparison is measured.
+    pub chain_secs: u64,
+    /// The dev chain's deployment file; without it the chain book is not measured.
+    pub deployment: std::path::PathBuf,
 }
 
 /// What the freeze bench measured.
@@ -46,6 +52,23 @@ pub(crate) struct FreezeReport {
     steady_sent: usize,
     reviewed: Vec<Duration>,
     steps: Vec<Step>,
+    books: Result<Books, String>,
+}
+
+/// The same rate through the SQLite book and the chain book.
+struct Books {
+    rate: u32,
+    sqlite: Vec<Duration>,
+    chain: Vec<Duration>,
+}
+
+/// Requests for a freeze on the chain not yet verified there: when each was sent, and its address.
+type OnChain = Arc<Mutex<HashMap<String, (Instant, alloy::primitives::Address)>>>;
+
+/// A fresh EIP-55 address for request `i` of run `run_id`.
+fn chain_wallet(run_id: &str, i: usize) -> alloy::primitives::Address {
+    let hash = alloy::primitives::keccak256(format!("concord-bench:{run_id}:{i}"));
+    alloy::primitives::Address::from_slice(&hash[12..])
 }
 
 struct Step {
@@ -253,6 +276,26 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
         + u64::from(args.rate) * args.secs
         + steps.iter().map(|r| u64::from(*r) * args.step_secs).sum::<u64>()
         + 3200 * args.step_secs) as usize; // and the half-way step
+    let capacity = capacity + (u64::from(args.chain_rate) * args.chain_secs) as usize;
+    // The chain book, on the dev chain `make up` starts.
+    let chain = args.deployment.exists().then(|| concord_issuer::chain::ChainConfig {
+        rpc_url: None,
+        token: None,
+        deployment: Some(args.deployment.clone()),
+        operator_key: args.deployment.with_file_name("evm").join("operator.key"),
+        chain: "ETHEREUM".into(),
+        asset: WALLET_ASSET.into(),
+        confirmations: 0,
+        receipt_timeout_secs: 30,
+    });
+    let checker = match &chain {
+        Some(c) => {
+            let endpoint = concord_chain::Endpoint { deployment: c.deployment.clone(), ..Default::default() };
+            let (provider, token, _) = endpoint.connect().map_err(|e| anyhow::anyhow!("{}: {e}", args.deployment.display()))?;
+            Some((provider, token))
+        }
+        None => None,
+    };
     let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
     let (desk, approvers) = review_desk(issuer.agency.id.as_str(), port)?;
     let state = std::env::temp_dir().join(format!("concord-{suffix}"));
@@ -270,11 +313,14 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
                 ..concord_holder::Rule::new("above-a-million", concord_holder::RuleOutcome::Review)
             }],
         },
-        holdings: concord_issuer::config::Holdings { chains: vec!["TRON".into()], assets: vec![WALLET_ASSET.into()] },
+        holdings: concord_issuer::config::Holdings {
+            chains: if chain.is_some() { vec!["TRON".into(), "ETHEREUM".into()] } else { vec!["TRON".into()] },
+            assets: vec![WALLET_ASSET.into()],
+        },
         ledger_seed: None,
         review: Some(desk),
-        book: Default::default(),
-        chain: None,
+        book: if chain.is_some() { concord_issuer::config::BookKind::Evm } else { Default::default() },
+        chain: chain.clone(),
     };
     {
         let ledger = store::open(&config.service.database, &config.holdings)?;
@@ -309,9 +355,12 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
     consumer.subscribe(&[enforcement.topics.inbox(&enforcement.agency.id).as_str()])?;
     let pending: Pending = Arc::default();
     let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+    let on_chain: OnChain = Arc::default();
+    let chain_latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
     let verifier = enforcement.verifier();
     let reader = {
         let (pending, latencies, shutdown) = (Arc::clone(&pending), Arc::clone(&latencies), shutdown.clone());
+        let (on_chain, chain_latencies, checker) = (Arc::clone(&on_chain), Arc::clone(&chain_latencies), checker.clone());
         tokio::spawn(async move {
             loop {
                 let message = tokio::select! {
@@ -324,6 +373,17 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
                         anyhow::ensure!(c.status == TargetStatus::Frozen, "request {} ended {:?}: {:?}", c.request_id, c.status, c.reason);
                         if let Some(sent) = pending.lock().expect("pending lock").remove(&c.request_id) {
                             latencies.lock().expect("latency lock").push(sent.elapsed());
+                        }
+                        // A freeze on the chain counts once the requester has checked it there.
+                        let claimed = on_chain.lock().expect("on-chain lock").remove(&c.request_id);
+                        if let (Some((sent, user)), Some((provider, token))) = (claimed, &checker) {
+                            let verdict = concord_chain::verify_freeze(provider, *token, user, c.ledger_ref.as_deref()).await?;
+                            anyhow::ensure!(
+                                matches!(verdict, concord_chain::Verdict::Verified(_)),
+                                "request {}: the chain does not show its FROZEN: {verdict:?}",
+                                c.request_id
+                            );
+                            chain_latencies.lock().expect("latency lock").push(sent.elapsed());
                         }
                     }
                 }
@@ -373,6 +433,39 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
     anyhow::ensure!(rig.outstanding() == 0, "{} reviewed requests had no outcome within 60 s of their last approval", rig.outstanding());
     let reviewed = rig.take_latencies();
 
+    // The books side by side at one rate: SQLite (request → FROZEN verified
+    // at the requester), then the chain (request → FROZEN verified on the
+    // chain at the requester: receipt, event, isBlackListed).
+    let books = if checker.is_some() {
+        eprintln!("bench: the books compared — SQLite, then the chain, at {} requests/s for {} s each", args.chain_rate, args.chain_secs);
+        rig.send_at(args.chain_rate, args.chain_secs).await?;
+        rig.drain(Duration::from_secs(60)).await;
+        anyhow::ensure!(rig.outstanding() == 0, "{} SQLite requests of the comparison had no outcome within 60 s", rig.outstanding());
+        let sqlite = rig.take_latencies();
+        let total = (u64::from(args.chain_rate) * args.chain_secs) as usize;
+        let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / f64::from(args.chain_rate.max(1))));
+        for i in 0..total {
+            interval.tick().await;
+            let user = chain_wallet(run_id, i);
+            let mut request = crate::bench_freeze::request(i);
+            request.targets[0].indicator.chain = Some("ETHEREUM".into());
+            request.targets[0].indicator.value = user.to_checksum(None);
+            on_chain.lock().expect("on-chain lock").insert(request.request_id.clone(), (Instant::now(), user));
+            rig.producer.publish(&rig.inbox, request.request_id.as_bytes(), &request).await?;
+        }
+        let start = Instant::now();
+        while !on_chain.lock().expect("on-chain lock").is_empty() && start.elapsed() < Duration::from_secs(120) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let left = on_chain.lock().expect("on-chain lock").len();
+        anyhow::ensure!(left == 0, "{left} chain freezes were not verified on the chain within 120 s");
+        let mut chain = std::mem::take(&mut *chain_latencies.lock().expect("latency lock"));
+        chain.sort();
+        Ok(Books { rate: args.chain_rate, sqlite, chain })
+    } else {
+        Err(format!("no {} (the dev chain is not up: make up starts it)", args.deployment.display()))
+    };
+
     let mut measured: Vec<Step> = Vec::new();
     for rate in steps {
         eprintln!("bench: freeze round trip, step at {rate} requests/s for {} s", args.step_secs);
@@ -397,7 +490,7 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
     let names: Vec<String> = topics.iter().map(|t| t.name.clone()).collect();
     delete_topics(&admin, &names).await?;
     std::fs::remove_dir_all(&state).ok();
-    Ok(FreezeReport { steady_rate: args.rate, steady, steady_sent, reviewed, steps: measured })
+    Ok(FreezeReport { steady_rate: args.rate, steady, steady_sent, reviewed, steps: measured, books })
 }
 
 impl FreezeReport {
@@ -420,6 +513,23 @@ impl FreezeReport {
         println!("| p50 | {:.1} |", ms(percentile(r, 0.50)));
         println!("| p99 | {:.1} |", ms(percentile(r, 0.99)));
         println!("| max | {:.1} |", ms(r.last().copied().unwrap_or_default()));
+        println!();
+        match &self.books {
+            Ok(b) => {
+                println!("| the books at {} requests/s ({} requests each) | p50 ms | p99 ms | max ms |", b.rate, b.chain.len());
+                println!("|---|---:|---:|---:|");
+                for (name, l) in [
+                    ("SQLite book: request → FROZEN verified at the requester", &b.sqlite),
+                    ("chain book (anvil): request → FROZEN verified on the chain at the requester", &b.chain),
+                ] {
+                    let max = l.last().copied().unwrap_or_default();
+                    println!("| {name} | {:.1} | {:.1} | {:.1} |", ms(percentile(l, 0.50)), ms(percentile(l, 0.99)), ms(max));
+                }
+                let ratio = |p| ms(percentile(&b.chain, p)) / ms(percentile(&b.sqlite, p)).max(0.001);
+                println!("| chain / SQLite | {:.1}× | {:.1}× | |", ratio(0.50), ratio(0.99));
+            }
+            Err(why) => println!("The chain book was not measured: {why}."),
+        }
         println!();
         println!("| step rate (req/s) | sent | confirmed during the step | backlog at its end | p99 (ms) | sustained |");
         println!("|---:|---:|---:|---:|---:|---|");

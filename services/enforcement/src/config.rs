@@ -24,24 +24,9 @@ pub struct EnforcementConfig {
 }
 
 /// A token whose FROZEN and ALREADY_FROZEN confirmations law enforcement
-/// checks on the chain itself (`[[verify]]`).
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct VerifyChain {
-    /// The chain's name in freeze targets (e.g. `ETHEREUM`).
-    pub chain: String,
-    /// The token's asset code in freeze targets (e.g. `USDT`).
-    pub asset: String,
-    /// The node's JSON-RPC endpoint (one law enforcement trusts: its own, or several it compares).
-    #[serde(default)]
-    pub rpc_url: Option<String>,
-    /// The token contract's address.
-    #[serde(default)]
-    pub token: Option<String>,
-    /// Instead of `rpc_url` and `token`: a deployment file (`.stack/evm.json`).
-    #[serde(default)]
-    pub deployment: Option<std::path::PathBuf>,
-}
+/// checks on the chain itself (`[[verify]]`; its node: one law enforcement
+/// trusts — its own — not the holder's).
+pub type VerifyChain = concord_chain::Token;
 
 fn default_check() -> u64 {
     5_000

@@ -170,10 +170,8 @@ impl Enforcement {
             .iter()
             .enumerate()
             .map(|(i, v)| {
-                let endpoint =
-                    concord_chain::Endpoint { rpc_url: v.rpc_url.clone(), token: v.token.clone(), deployment: v.deployment.clone() };
                 let (provider, token, _) =
-                    endpoint.connect().map_err(|e| EnforcementError::Config(format!("verify[{i}] ({}): {e}", v.chain)))?;
+                    v.endpoint().connect().map_err(|e| EnforcementError::Config(format!("verify[{i}] ({}): {e}", v.chain)))?;
                 Ok(ChainCheck { chain: v.chain.clone(), asset: v.asset.clone(), provider, token })
             })
             .collect::<Result<Vec<_>, EnforcementError>>()?;

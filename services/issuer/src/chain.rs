@@ -112,12 +112,43 @@ pub struct ChainBook {
     decimals: u8,
     config: ChainConfig,
     intents: Mutex<Connection>,
+    own: Own,
 }
 
-/// Runs `future` to its end from the synchronous book (the ledger calls it
-/// inside its SQLite transaction, on a worker of the multi-thread runtime).
-fn wait<T>(future: impl std::future::Future<Output = T>) -> T {
-    tokio::task::block_in_place(|| tokio::runtime::Handle::current().block_on(future))
+/// The book's own runtime, one thread, for its calls to the node.
+///
+/// The ledger calls the book synchronously, inside its SQLite transaction and
+/// holding the ledger's lock. Waiting there for a future of the service's
+/// runtime deadlocked: the node's HTTP connection is a task of that runtime,
+/// and other tasks (the review desk, the alert side) block its workers on the
+/// same ledger lock, so nothing drove the connection — the bench saw a freeze
+/// hang for five minutes until Kafka evicted the consumer. The book's own
+/// runtime drives its own connections.
+struct Own(Option<tokio::runtime::Runtime>);
+
+impl Own {
+    fn new() -> std::io::Result<Own> {
+        Ok(Own(Some(tokio::runtime::Builder::new_current_thread().enable_all().thread_name("concord-chain").build()?)))
+    }
+
+    /// Runs `future` to its end on the book's runtime (from a worker of the
+    /// service's runtime, which is told it blocks, or from any thread).
+    fn wait<T>(&self, future: impl std::future::Future<Output = T>) -> T {
+        let rt = self.0.as_ref().expect("the runtime lives as long as the book");
+        match tokio::runtime::Handle::try_current() {
+            Ok(_) => tokio::task::block_in_place(|| rt.block_on(future)),
+            Err(_) => rt.block_on(future),
+        }
+    }
+}
+
+impl Drop for Own {
+    fn drop(&mut self) {
+        // Dropped from inside the service's runtime: without waiting.
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl ChainBook {
@@ -136,8 +167,9 @@ impl ChainBook {
             .parse()
             .map_err(|e| ChainError::Config(format!("operator_key {}: not a hex private key: {e}", config.operator_key.display())))?;
         let operator = signer.address();
+        let own = Own::new().map_err(|e| ChainError::Config(format!("the chain book's runtime: {e}")))?;
         let start = || -> Result<(u64, u8, Address), Transient> {
-            wait(async {
+            own.wait(async {
                 let chain_id = provider.get_chain_id().await.map_err(transient)?;
                 let decimals = call(&provider, token, IConcordStablecoin::decimalsCall {}).await?;
                 let owner = call(&provider, token, IConcordStablecoin::ownerCall {}).await?;
@@ -170,6 +202,7 @@ impl ChainBook {
             decimals,
             config: config.clone(),
             intents: Mutex::new(db),
+            own,
         })
     }
 
@@ -183,13 +216,14 @@ impl ChainBook {
         let Ok(user) = address.parse::<Address>() else {
             return Ok(Outcome::refused(TargetStatus::Rejected, format!("{address:?} is not an EVM address")));
         };
-        wait(self.freeze_async(user, reference))
+        self.own.wait(self.freeze_async(user, reference))
     }
 
     /// The balance at `address` as a decimal, if the node answers.
     pub fn balance(&self, address: &str) -> Option<String> {
         let user = address.parse::<Address>().ok()?;
-        wait(async { call(&self.provider, self.token, IConcordStablecoin::balanceOfCall { account: user }).await.ok() })
+        self.own
+            .wait(async { call(&self.provider, self.token, IConcordStablecoin::balanceOfCall { account: user }).await.ok() })
             .map(|b| self.decimal(b))
     }
 
@@ -266,6 +300,8 @@ impl ChainBook {
     /// read first: a transaction mined after that read is seen, not dead.
     async fn settle(&self, tx: &Signed) -> Result<Option<TransactionReceipt>, Transient> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(self.config.receipt_timeout_secs);
+        // A local node mines at once, a public chain in seconds: look again soon, then less often.
+        let mut pause = Duration::from_millis(5);
         loop {
             let spent = self.provider.get_transaction_count(self.operator).latest().await.map_err(transient)? > tx.nonce;
             match self.provider.get_transaction_receipt(tx.hash).await.map_err(transient)? {
@@ -286,7 +322,8 @@ impl ChainBook {
             if tokio::time::Instant::now() >= deadline {
                 return Err(Transient(format!("no receipt for {} in {} s", tx.hash, self.config.receipt_timeout_secs)));
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(500));
         }
     }
 

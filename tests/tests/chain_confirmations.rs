@@ -1,0 +1,63 @@
+//! `confirmations = N` in the issuer's `[chain]`: FROZEN waits until N later
+//! blocks are on top of the freeze's block, and not before (issue #15,
+//! item 2). The dev chain mines a block per transaction and none otherwise,
+//! so the test holds the chain still, sees no outcome, mines the blocks
+//! (`anvil_mine`) and then sees FROZEN naming the freeze's block.
+//!
+//! A binary of its own: another test's transactions would add blocks.
+
+use std::time::{Duration, Instant};
+
+use concord_domain::TargetStatus;
+use concord_tests::evm::{address_word, chain_config, freeze_request, fresh_address, uint_word, Evm, OWNER};
+use concord_tests::*;
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frozen_waits_for_its_confirmations() {
+    let run = TestRun::new("chain-confirmations").await;
+    let chain = Evm::dev();
+    let wallet = fresh_address();
+    chain.send(OWNER, "mint(address,uint256)", &[address_word(&wallet), uint_word(9_000_000)]).await.unwrap();
+    let mut config = issuer_config(&run);
+    config.book = concord_issuer::config::BookKind::Evm;
+    let mut book = chain_config();
+    book.confirmations = 3;
+    book.receipt_timeout_secs = 60;
+    config.chain = Some(book);
+    let (issuer, processor) = concord_issuer::build(run.identity(ISSUER), &config).unwrap();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(issuer.run(processor, stop.clone()));
+
+    let enforcement = run.identity(ENFORCEMENT);
+    let inbox = enforcement.topics.inbox(&enforcement.agency.id);
+    let request = freeze_request("US-2026-1101", &[&wallet]);
+    let issuer_identity = run.identity(ISSUER);
+    run.producer(ENFORCEMENT)
+        .publish(&issuer_identity.topics.inbox(&issuer_identity.agency.id), request.request_id.as_bytes(), &request)
+        .await
+        .unwrap();
+
+    // The blacklisting is mined; its outcome waits for three more blocks.
+    let start = Instant::now();
+    while !chain.listed(&wallet).await {
+        assert!(start.elapsed() < Duration::from_secs(60), "the freeze transaction was not mined");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let early = read_topic(&enforcement, &inbox, 1, Duration::from_secs(5)).await;
+    assert!(early.is_empty(), "nothing confirmed before its confirmations: {} record(s)", early.len());
+    chain.rpc("anvil_mine", json!(["0x2"])).await.unwrap();
+    let still = read_topic(&enforcement, &inbox, 1, Duration::from_secs(3)).await;
+    assert!(still.is_empty(), "two blocks are not three");
+    chain.rpc("anvil_mine", json!(["0x1"])).await.unwrap();
+
+    let records = read_topic(&enforcement, &inbox, 2, Duration::from_secs(30)).await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    let seen = confirmations_of(&enforcement, &records).await;
+    assert_eq!(seen.iter().map(|c| c.status).collect::<Vec<_>>(), [TargetStatus::Acknowledged, TargetStatus::Frozen], "{seen:?}");
+    let event = chain.blacklistings(&wallet).await.remove(0);
+    let block = u64::from_str_radix(event["blockNumber"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    assert!(seen[1].ledger_ref.as_deref().unwrap().ends_with(&format!(":{block}")), "FROZEN names the freeze's own block: {seen:?}");
+}
