@@ -81,7 +81,7 @@ pub struct TestRun {
     /// A temp folder for SQLite files.
     pub dir: PathBuf,
     admin: KafkaSettings,
-    topics: Vec<String>,
+    topics: Mutex<Vec<String>>,
     consumers: Mutex<u32>,
 }
 
@@ -100,7 +100,18 @@ impl TestRun {
         create_topics(&admin, &topics).await.expect("creating the run's topics on the admin listener");
         let dir = std::env::temp_dir().join(format!("concord-{suffix}"));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        TestRun { suffix, hub, dir, admin, topics: topics.into_iter().map(|t| t.name).collect(), consumers: Mutex::new(0) }
+        TestRun { suffix, hub, dir, admin, topics: Mutex::new(topics.into_iter().map(|t| t.name).collect()), consumers: Mutex::new(0) }
+    }
+
+    /// Creates this run's copies of the topics that `directory` gives agency
+    /// `id` (an agency onboarded during the test: its inbox, its restricted
+    /// alerts); they go with the run's others.
+    pub async fn create_agency_topics(&self, directory: &Directory, id: &str) {
+        let model = self.identity(AUDITOR).topics;
+        let theirs: Vec<_> = model.topics(directory).into_iter().filter(|t| t.name.contains(&format!(".{id}."))).collect();
+        assert!(!theirs.is_empty(), "the model gives {id} topics of its own");
+        create_topics(&self.admin, &theirs).await.expect("creating the agency's topics on the admin listener");
+        self.topics.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend(theirs.into_iter().map(|t| t.name));
     }
 
     /// Agency `id` acting on this run's topics.
@@ -210,7 +221,7 @@ impl TestRun {
 impl Drop for TestRun {
     fn drop(&mut self) {
         let admin = self.admin.clone();
-        let topics = std::mem::take(&mut self.topics);
+        let topics = std::mem::take(self.topics.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner));
         let dir = self.dir.clone();
         // Drop may run inside a runtime; clean up on a thread of our own.
         let _ = std::thread::spawn(move || {

@@ -5,9 +5,11 @@
 //! (`scripts/stack.sh acls`); then it publishes and a consumer following the
 //! directory verifies it. A later version without it removes its ACLs — the
 //! broker refuses its certificate — and its records are refused as unknown.
+//! The gateway, following the directory, serves a newly onboarded agency its
+//! own topics without a restart.
 
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use concord_domain::{Agency, Role};
 use concord_kafka::{PublishError, SignedProducer};
@@ -35,12 +37,17 @@ fn apply_acls(run: &TestRun, name: &str) -> String {
     said
 }
 
+/// A plan sets the broker's ACLs of every agency it manages, and the broker is
+/// shared: one test's plan would take the other's newcomer's ACLs away. One at a time.
+static PLANS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn refused_by_broker(result: Result<concord_kafka::Published, PublishError>) -> bool {
     matches!(result, Err(PublishError::Send { source: KafkaError::MessageProduction(RDKafkaErrorCode::TopicAuthorizationFailed), .. }))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agency_onboarded_by_a_version_publishes_and_once_offboarded_loses_its_access() {
+    let _plans = PLANS.lock().await;
     let run = TestRun::new("dir-acls").await;
     let id = format!("enforcement-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let template = Agency {
@@ -111,6 +118,79 @@ async fn an_agency_onboarded_by_a_version_publishes_and_once_offboarded_loses_it
     let late = concord_protocol::forge_as(newcomer.signer.clone(), &newcomer.agency.id, &alerts, None, record.value.clone().unwrap());
     let rejected = exchange.verifier().check_envelope(&late, Mode::live()).unwrap_err();
     assert_eq!(rejected.reason.code(), "unknown_key", "version 2 no longer knows it");
+    shutdown.cancel();
+    follower.await.unwrap();
+}
+
+/// The gateway serves an agency onboarded live without a restart: once its
+/// version and ACLs are out, an alert sent to it alone (`?to=`, its
+/// restricted-alert topic) is in its events at the gateway — which read only
+/// the topics of the agencies of its start before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_serves_an_agency_onboarded_live_without_a_restart() {
+    let _plans = PLANS.lock().await;
+    let run = TestRun::new("dir-gw-onboard").await;
+    let id = format!("enforcement-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let template = Agency {
+        id: id.parse().unwrap(),
+        name: "Onboarded at the gateway".into(),
+        role: Role::Enforcement,
+        country: "INT".into(),
+        keys: vec![],
+    };
+    let enrolled = concord_runtime::pki::enroll(&hub().pki_dir, &template).expect("enrolled in the dev PKI");
+    let file: Vec<Agency> = hub().load_directory().unwrap().agencies().cloned().collect();
+    let with_new: Vec<Agency> = file.iter().cloned().chain([enrolled]).collect();
+
+    let identity = run.identity(GATEWAY);
+    let shutdown = CancellationToken::new();
+    let follower = follow(&identity, &concord_runtime::metrics::Metrics::new(), &shutdown, None, &Status::default())
+        .await
+        .unwrap()
+        .expect("following");
+    let gateway = run.start_gateway_as(identity, run.gateway_config()).await;
+
+    // The plan makes the base topics; this run works on copies of its own.
+    run.create_agency_topics(&concord_domain::Directory::new(with_new.clone()).unwrap(), &id).await;
+    publish_version(&run, &signed_by(version(1, with_new.clone()), &["governor-1", "governor-2"]), false);
+    apply_acls(&run, "onboard-gw");
+    let mut alert = sample_alert();
+    alert.tlp = concord_domain::Tlp::Red;
+    let body = serde_json::to_vec(&alert).unwrap();
+    let token = token_for(COMMITTEE, &["alerts:publish"]);
+    let json_type = [("content-type", "application/json")];
+    let mut sent = None;
+    let mut last = String::new();
+    for _ in 0..20 {
+        let answer = gateway
+            .client
+            .send(hyper::Method::POST, &format!("/v1/alerts?to={id}"), Some(&token), &json_type, Some(body.clone()))
+            .await
+            .unwrap();
+        if answer.status == 202 {
+            sent = Some(Instant::now());
+            break;
+        }
+        last = format!("{} {}", answer.status, String::from_utf8_lossy(&answer.body));
+        // Until the gateway has applied version 1 it does not know the recipient.
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let sent = sent.unwrap_or_else(|| panic!("the gateway sends an alert to the onboarded agency: {last}"));
+    let reader = token_for(&id, &["inbox:read"]);
+    let mut served = false;
+    while sent.elapsed() < Duration::from_secs(20) {
+        let page = gateway.client.get("/v1/events?limit=10", &reader).await.unwrap();
+        assert_eq!(page.status, 200, "{}", String::from_utf8_lossy(&page.body));
+        let events = page.json()["events"].as_array().unwrap().clone();
+        if events.iter().any(|e| e["message"]["alert_id"] == alert.alert_id) {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(served, "the onboarded agency's alert is in its events at the gateway");
+    println!("the onboarded agency read its alert {} ms after the gateway accepted it", sent.elapsed().as_millis());
+    gateway.stop().await;
     shutdown.cancel();
     follower.await.unwrap();
 }

@@ -177,6 +177,12 @@ impl VerifiedConsumer {
         Ok(VerifiedConsumer { consumer, verifier, dead_letter, seen, agency, stats: Arc::default() })
     }
 
+    /// Counts into `stats` (those of a consumer this one replaces) instead of its own.
+    pub fn counting_into(mut self, stats: Arc<ConsumerStats>) -> Self {
+        self.stats = stats;
+        self
+    }
+
     /// The counters, shared.
     pub fn stats(&self) -> Arc<ConsumerStats> {
         Arc::clone(&self.stats)

@@ -13,6 +13,7 @@ use crate::stix;
 use crate::store::Store;
 
 /// Stores each verified event once and announces the newest `seq`.
+#[derive(Clone)]
 pub struct Ingest {
     /// The store.
     pub store: Store,

@@ -3,11 +3,12 @@
 //! serves from.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use concord_domain::AgencyId;
-use concord_kafka::{Intake, SignedProducer, VerifiedConsumer};
+use concord_domain::{AgencyId, Directory};
+use concord_kafka::{ConsumerError, ConsumerStats, Intake, KafkaSettings, SignedProducer, VerifiedConsumer};
 use concord_runtime::identity::Identity;
 use concord_runtime::metrics::Metrics;
 use concord_runtime::pki::{GatewayFiles, DELEGATING_ROLES};
@@ -91,36 +92,102 @@ impl Gateway {
     /// Serves HTTPS and reads the topics it serves back until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), GatewayError> {
         let Gateway { identity, config, listener, tls, state, latest, dlq_producer, metrics } = self;
-        let served: Vec<AgencyId> =
-            identity.directory.current().agencies().filter(|a| DELEGATING_ROLES.contains(&a.role)).map(|a| a.id.clone()).collect();
-        let inboxes = handler::Ingest::inboxes(&identity.topics, served.iter());
-        let mut topics = vec![identity.topics.alerts()];
-        topics.extend(inboxes.iter().map(|(t, _)| t.clone()));
-        let consumer = VerifiedConsumer::new(
-            Intake {
-                settings: &identity.kafka,
-                signer: identity.signer.clone(),
-                group: &identity.group("events"),
-                topics: &topics,
-                verifier: identity.verifier(),
-                dead_letter_topic: identity.topics.dead_letter(),
-                seen_path: &config.service.database.with_extension("seen.sqlite"),
-            },
+        // An onboarded agency's topics are subscribed to as soon as its version
+        // is in force, usually before the governor tool has made them and their
+        // ACLs: librdkafka finds them at its next metadata refresh, every 5 s
+        // here rather than its default 5 min (unless the operator sets it).
+        let mut kafka = identity.kafka.clone();
+        kafka.librdkafka_options.entry("topic.metadata.refresh.interval.ms".into()).or_insert_with(|| "5000".into());
+        let events = Events {
+            kafka,
+            ingest: handler::Ingest { store: state.store.clone(), inboxes: Vec::new(), latest, stored: state.metrics.stored.clone() },
+            seen_path: config.service.database.with_extension("seen.sqlite"),
+            stats: Arc::default(),
+            identity,
             dlq_producer,
-        )?;
-        metrics.consumer("events", consumer.stats());
-        let ingest = handler::Ingest { store: state.store.clone(), inboxes, latest, stored: state.metrics.stored.clone() };
+        };
+        metrics.consumer("events", Arc::clone(&events.stats));
         let app = router(state);
         let addr = listener.local_addr().map_err(|source| GatewayError::Bind { listen: config.listen.clone(), source })?;
-        info!(%addr, agencies = served.len(), "Gateway serving HTTPS.");
+        info!(%addr, "Gateway serving HTTPS.");
         let limits =
             tls::ConnectionLimits { max: config.limits.max_connections, idle: Duration::from_millis(config.limits.idle_timeout_ms) };
         let https = tls::serve(listener, tls, app, limits, shutdown.clone());
-        concord_runtime::shutdown::together(&shutdown, consumer.run(ingest, shutdown.clone()), async {
+        concord_runtime::shutdown::together(&shutdown, events.run(shutdown.clone()), async {
             https.await;
             Ok::<(), GatewayError>(())
         })
         .await
+    }
+}
+
+/// The agencies whose own topics the gateway reads: those it serves.
+fn served(directory: &Directory) -> Vec<AgencyId> {
+    directory.agencies().filter(|a| DELEGATING_ROLES.contains(&a.role)).map(|a| a.id.clone()).collect()
+}
+
+/// How often the gateway looks whether a directory version changed the agencies it serves.
+const SERVED_CHECK: Duration = Duration::from_millis(500);
+
+/// The verifying consumer that fills the store: the broadcast alerts and the
+/// inbox and restricted-alert topics of every agency served. When a directory
+/// version onboards or offboards one, the consumer is closed (committing what
+/// it stored) and opened again on the new set of topics, in the same group, so
+/// an onboarded agency's records are read from their start and nothing read is
+/// read as new (the store is idempotent per record).
+struct Events {
+    identity: Identity,
+    /// The identity's Kafka settings, refreshing topic metadata often.
+    kafka: KafkaSettings,
+    /// What each consumer stores through (its topics' owners filled in per consumer).
+    ingest: handler::Ingest,
+    seen_path: PathBuf,
+    stats: Arc<ConsumerStats>,
+    dlq_producer: FutureProducer,
+}
+
+impl Events {
+    async fn run(self, shutdown: CancellationToken) -> Result<(), ConsumerError> {
+        loop {
+            let agencies = served(&self.identity.directory.current());
+            let inboxes = handler::Ingest::inboxes(&self.identity.topics, agencies.iter());
+            let mut topics = vec![self.identity.topics.alerts()];
+            topics.extend(inboxes.iter().map(|(t, _)| t.clone()));
+            let consumer = VerifiedConsumer::new(
+                Intake {
+                    settings: &self.kafka,
+                    signer: self.identity.signer.clone(),
+                    group: &self.identity.group("events"),
+                    topics: &topics,
+                    verifier: self.identity.verifier(),
+                    dead_letter_topic: self.identity.topics.dead_letter(),
+                    seen_path: &self.seen_path,
+                },
+                self.dlq_producer.clone(),
+            )?
+            .counting_into(Arc::clone(&self.stats));
+            info!(agencies = agencies.len(), topics = topics.len(), "Gateway reading the topics of the agencies it serves.");
+            let round = shutdown.child_token();
+            let consuming = consumer.run(handler::Ingest { inboxes, ..self.ingest.clone() }, round.clone());
+            tokio::pin!(consuming);
+            let directory = self.identity.directory.clone();
+            let changed = async {
+                loop {
+                    tokio::time::sleep(SERVED_CHECK).await;
+                    if served(&directory.current()) != agencies {
+                        return;
+                    }
+                }
+            };
+            tokio::select! {
+                ended = &mut consuming => return ended,
+                () = changed => {
+                    info!(version = directory.version(), "A directory version changed the agencies served: reopening the consumer.");
+                    round.cancel();
+                    consuming.await?;
+                }
+            }
+        }
     }
 }
 
