@@ -3,6 +3,7 @@
 //! REQUESTED → EXECUTED with the amount; a request to an exchange that does not
 //! answer is re-sent as an escalation after its deadline, and the escalation
 //! and the time to each confirmation are in the service's metrics.
+//! A confirmation from an agency the request was not sent to changes nothing.
 
 use std::time::{Duration, Instant};
 
@@ -93,4 +94,53 @@ async fn request_is_tracked_to_executed_and_an_overdue_one_escalates() {
     assert_eq!(value("concord_outcome_latency_seconds_count"), 1.0, "{text}");
     assert_eq!(value("concord_acknowledgement_latency_seconds_count"), 1.0, "{text}");
     assert!(value("concord_outcome_latency_seconds_sum") > 0.0);
+}
+
+/// A confirmation counts only from the agency the request was sent to: another
+/// holder — validly signed, allowed to confirm into law enforcement's inbox —
+/// that claims FROZEN for a request sent to the issuer is dead-lettered as
+/// `not_the_recipient` and changes nothing; the issuer's own acknowledgement,
+/// after it on the same partition, is applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_confirmation_from_an_agency_the_request_was_not_sent_to_changes_nothing() {
+    use concord_domain::{TakedownConfirmation, TargetStatus};
+
+    let run = TestRun::new("enf-recipient").await;
+    let enforcement = Enforcement::new(run.identity(ENFORCEMENT), config(&run)).unwrap();
+    let tracker = enforcement.tracker();
+    let request = sample_freeze_request("US-2026-0420");
+    enforcement.send(&request, ISSUER).await.unwrap();
+    let inbox = run.identity(ENFORCEMENT).topics.inbox(&ENFORCEMENT.parse().unwrap());
+    let claim = |status| TakedownConfirmation {
+        request_id: request.request_id.clone(),
+        target_id: request.targets[0].target_id.clone(),
+        status,
+        reason: None,
+        amount_frozen: None,
+        asset: None,
+        ledger_ref: None,
+        executed_at: None,
+        decided_by: None,
+    };
+    let key = request.request_id.as_bytes();
+    let forged = run.producer(EXCHANGE).publish(&inbox, key, &claim(TargetStatus::Frozen)).await.unwrap();
+    run.producer(ISSUER).publish(&inbox, key, &claim(TargetStatus::Acknowledged)).await.unwrap();
+
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(enforcement.run(stop.clone()));
+    let start = Instant::now();
+    let state = loop {
+        let state = tracker.lock().unwrap().case("US-2026-0420").unwrap().remove(0);
+        if state.targets[0].status != "REQUESTED" {
+            break state;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "request state after 60 s: {state:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(state.targets[0].status, "ACKNOWLEDGED", "the issuer's word, not the exchange's: {state:?}");
+    let letters = run.dead_letters(1).await;
+    let letter = letters.iter().find(|d| event_id(d) == forged.id).expect("the exchange's claim dead-lettered");
+    assert_eq!(header_text(letter, concord_kafka::dlq_header::REASON), "not_the_recipient");
+    stop.cancel();
+    running.await.unwrap().unwrap();
 }

@@ -143,10 +143,19 @@ impl Handler for Confirmations {
             }
         };
         info!(request_id = %c.request_id, target_id = %c.target_id, status = ?c.status, from = %event.sender, "Confirmation received.");
+        let transient = |e: TrackerError| HandlerError::Transient(Box::new(e));
+        // Only the holder the request went to speaks for it: another agency,
+        // however validly signed, must not close (or open) someone else's request.
+        let recipient = self.tracker.lock().expect("tracker lock").recipient(&c.request_id).map_err(transient)?;
+        if let Some(recipient) = recipient.filter(|r| r != event.sender.as_str()) {
+            return Err(HandlerError::Permanent {
+                code: "not_the_recipient",
+                detail: format!("{} confirmed request {}, which was sent to {recipient}", event.sender, c.request_id),
+            });
+        }
         let verdict = self.on_chain(c).await?;
         let now = UnixMillis::now().0;
         let tracker = self.tracker.lock().expect("tracker lock");
-        let transient = |e: TrackerError| HandlerError::Transient(Box::new(e));
         if !redelivery {
             if let Some(sent_at) = tracker.sent_at(&c.request_id).map_err(transient)? {
                 let seconds = (now - sent_at).max(0) as f64 / 1000.0;

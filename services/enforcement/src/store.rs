@@ -158,6 +158,14 @@ impl Tracker {
         Ok(())
     }
 
+    /// The agency `request_id` was sent to, if it is tracked here.
+    pub fn recipient(&self, request_id: &str) -> Result<Option<String>, TrackerError> {
+        self.db
+            .query_row("SELECT recipient FROM requests WHERE request_id = ?1", params![request_id], |r| r.get(0))
+            .optional()
+            .map_err(self.wrap())
+    }
+
     /// When `request_id` was sent (ms since the epoch), if it is tracked here.
     pub fn sent_at(&self, request_id: &str) -> Result<Option<i64>, TrackerError> {
         self.db
@@ -290,6 +298,13 @@ mod tests {
             executed_at: None,
             decided_by: None,
         }
+    }
+
+    #[test]
+    fn a_request_knows_its_recipient() {
+        let (tracker, request) = tracker();
+        assert_eq!(tracker.recipient(&request.request_id).unwrap().as_deref(), Some("issuer-usdx"));
+        assert_eq!(tracker.recipient("never-sent").unwrap(), None);
     }
 
     #[test]
