@@ -35,6 +35,9 @@ pub fn transient(e: impl std::fmt::Display) -> Transient {
     Transient(e.to_string())
 }
 
+/// How long one JSON-RPC call to the node may take before it counts as failed.
+pub const RPC_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Where the token is: a deployment file (`.stack/evm.json`, written by
 /// `scripts/evm.sh up`), or the node's URL and the token's address.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
@@ -102,10 +105,17 @@ impl Endpoint {
     }
 
     /// A provider for the node (nothing is sent yet) and the token's address.
+    /// Each call gives up after [`RPC_TIMEOUT`], so a node that accepts and
+    /// never answers is an error to retry, not a task stalled for ever.
     pub fn connect(&self) -> Result<(DynProvider, Address, String), String> {
+        self.connect_within(RPC_TIMEOUT)
+    }
+
+    fn connect_within(&self, timeout: std::time::Duration) -> Result<(DynProvider, Address, String), String> {
         let (rpc_url, token) = self.resolve()?;
         let url = rpc_url.parse().map_err(|e| format!("rpc_url {rpc_url:?}: {e}"))?;
-        Ok((ProviderBuilder::new().disable_recommended_fillers().connect_http(url).erased(), token, rpc_url))
+        let http = reqwest::Client::builder().timeout(timeout).build().map_err(|e| format!("HTTP client for {rpc_url}: {e}"))?;
+        Ok((ProviderBuilder::new().disable_recommended_fillers().connect_reqwest(http, url).erased(), token, rpc_url))
     }
 }
 
@@ -237,6 +247,26 @@ mod tests {
     use super::*;
 
     const HASH: &str = "0x48be18e47acfc7637e4102302cc881af103d72ffa78f387e952f67099f67f83c";
+
+    /// A node that accepts the connection and never answers: the call fails
+    /// after the timeout instead of waiting for ever.
+    #[tokio::test]
+    async fn a_node_that_never_answers_is_an_error_after_the_timeout() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let held: Vec<_> = listener.incoming().take(4).collect();
+            std::thread::sleep(std::time::Duration::from_secs(30));
+            drop(held);
+        });
+        let endpoint = Endpoint { rpc_url: Some(format!("http://{addr}")), token: Some(format!("{:?}", Address::ZERO)), deployment: None };
+        let (provider, _, _) = endpoint.connect_within(std::time::Duration::from_millis(300)).unwrap();
+        let started = std::time::Instant::now();
+        let answer = tokio::time::timeout(std::time::Duration::from_secs(10), provider.get_chain_id()).await;
+        let error = answer.expect("the call gives up by itself").expect_err("no answer is an error");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+        assert!(format!("{error:?}").contains("TimedOut"), "{error:?}");
+    }
 
     #[test]
     fn ledger_refs_read_back_and_nothing_else_does() {
