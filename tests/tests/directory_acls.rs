@@ -37,6 +37,17 @@ fn apply_acls(run: &TestRun, name: &str) -> String {
     said
 }
 
+/// A law-enforcement agency enrolled in the dev PKI under a fresh id: its id,
+/// the directory file's agencies, and those with it.
+fn newcomer(name: &str) -> (String, Vec<Agency>, Vec<Agency>) {
+    let id = format!("enforcement-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let template = Agency { id: id.parse().unwrap(), name: name.into(), role: Role::Enforcement, country: "INT".into(), keys: vec![] };
+    let enrolled = concord_runtime::pki::enroll(&hub().pki_dir, &template).expect("enrolled in the dev PKI");
+    let file: Vec<Agency> = hub().load_directory().unwrap().agencies().cloned().collect();
+    let with_new = file.iter().cloned().chain([enrolled]).collect();
+    (id, file, with_new)
+}
+
 /// A plan sets the broker's ACLs of every agency it manages, and the broker is
 /// shared: one test's plan would take the other's newcomer's ACLs away. One at a time.
 static PLANS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -49,17 +60,7 @@ fn refused_by_broker(result: Result<concord_kafka::Published, PublishError>) -> 
 async fn an_agency_onboarded_by_a_version_publishes_and_once_offboarded_loses_its_access() {
     let _plans = PLANS.lock().await;
     let run = TestRun::new("dir-acls").await;
-    let id = format!("enforcement-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let template = Agency {
-        id: id.parse().unwrap(),
-        name: "Onboarded enforcement".into(),
-        role: Role::Enforcement,
-        country: "INT".into(),
-        keys: vec![],
-    };
-    let enrolled = concord_runtime::pki::enroll(&hub().pki_dir, &template).expect("enrolled in the dev PKI");
-    let file: Vec<Agency> = hub().load_directory().unwrap().agencies().cloned().collect();
-    let with_new: Vec<Agency> = file.iter().cloned().chain([enrolled]).collect();
+    let (id, file, with_new) = newcomer("Onboarded enforcement");
 
     // The new agency's own configuration: its directory file lists it.
     let mut own = hub();
@@ -130,17 +131,7 @@ async fn an_agency_onboarded_by_a_version_publishes_and_once_offboarded_loses_it
 async fn the_gateway_serves_an_agency_onboarded_live_without_a_restart() {
     let _plans = PLANS.lock().await;
     let run = TestRun::new("dir-gw-onboard").await;
-    let id = format!("enforcement-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    let template = Agency {
-        id: id.parse().unwrap(),
-        name: "Onboarded at the gateway".into(),
-        role: Role::Enforcement,
-        country: "INT".into(),
-        keys: vec![],
-    };
-    let enrolled = concord_runtime::pki::enroll(&hub().pki_dir, &template).expect("enrolled in the dev PKI");
-    let file: Vec<Agency> = hub().load_directory().unwrap().agencies().cloned().collect();
-    let with_new: Vec<Agency> = file.iter().cloned().chain([enrolled]).collect();
+    let (id, _, with_new) = newcomer("Onboarded at the gateway");
 
     let identity = run.identity(GATEWAY);
     let shutdown = CancellationToken::new();
