@@ -602,6 +602,31 @@ pub fn version(n: u64, agencies: Vec<concord_domain::Agency>) -> DirectoryVersio
     DirectoryVersion { version: n, effective_at: now_ms(), topic_model: 1, agencies, governors: None }
 }
 
+/// A directory follower running for a test (`concord_runtime::directory::follow`).
+pub struct Following {
+    shutdown: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Following {
+    /// Follows the run's directory topic as `identity`, once it is read to its end.
+    pub async fn start(identity: &Identity) -> Following {
+        use concord_runtime::directory::{follow, Status};
+        let shutdown = CancellationToken::new();
+        let task = follow(identity, &concord_runtime::metrics::Metrics::new(), &shutdown, None, &Status::default())
+            .await
+            .expect("following the directory topic")
+            .expect("governors pinned: following");
+        Following { shutdown, task }
+    }
+
+    /// Stops following.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.task.await.expect("the follower does not panic");
+    }
+}
+
 /// `concord directory publish` of `signed` on the run's directory topic, as the hub operator runs it.
 pub fn publish_version(run: &TestRun, signed: &SignedVersion, unchecked: bool) -> String {
     let path = run.dir.join(format!("version-{}-{}.json", signed.version.version, uuid::Uuid::new_v4().simple()));

@@ -14,11 +14,9 @@ use std::time::{Duration, Instant};
 use concord_domain::{Agency, Role};
 use concord_kafka::{PublishError, SignedProducer};
 use concord_protocol::Mode;
-use concord_runtime::directory::{follow, Status};
 use concord_runtime::identity::Identity;
 use concord_tests::*;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use tokio_util::sync::CancellationToken;
 
 /// `concord directory acls` for the run's directory topic, then `scripts/stack.sh acls` of its plan; what both said.
 fn apply_acls(run: &TestRun, name: &str) -> String {
@@ -73,11 +71,7 @@ async fn an_agency_onboarded_by_a_version_publishes_and_once_offboarded_loses_it
 
     // A consumer following the run's directory topic.
     let exchange = run.identity(EXCHANGE);
-    let shutdown = CancellationToken::new();
-    let follower = follow(&exchange, &concord_runtime::metrics::Metrics::new(), &shutdown, None, &Status::default())
-        .await
-        .unwrap()
-        .expect("following");
+    let follower = Following::start(&exchange).await;
 
     // Enrolled, but in no version and with no ACLs: the broker refuses it.
     assert!(refused_by_broker(producer().publish(&alerts, b"n0", &sample_alert()).await), "no ACLs before its version");
@@ -119,8 +113,7 @@ async fn an_agency_onboarded_by_a_version_publishes_and_once_offboarded_loses_it
     let late = concord_protocol::forge_as(newcomer.signer.clone(), &newcomer.agency.id, &alerts, None, record.value.clone().unwrap());
     let rejected = exchange.verifier().check_envelope(&late, Mode::live()).unwrap_err();
     assert_eq!(rejected.reason.code(), "unknown_key", "version 2 no longer knows it");
-    shutdown.cancel();
-    follower.await.unwrap();
+    follower.stop().await;
 }
 
 /// The gateway serves an agency onboarded live without a restart: once its
@@ -134,11 +127,7 @@ async fn the_gateway_serves_an_agency_onboarded_live_without_a_restart() {
     let (id, _, with_new) = newcomer("Onboarded at the gateway");
 
     let identity = run.identity(GATEWAY);
-    let shutdown = CancellationToken::new();
-    let follower = follow(&identity, &concord_runtime::metrics::Metrics::new(), &shutdown, None, &Status::default())
-        .await
-        .unwrap()
-        .expect("following");
+    let follower = Following::start(&identity).await;
     let gateway = run.start_gateway_as(identity, run.gateway_config()).await;
 
     // The plan makes the base topics; this run works on copies of its own.
@@ -182,6 +171,5 @@ async fn the_gateway_serves_an_agency_onboarded_live_without_a_restart() {
     assert!(served, "the onboarded agency's alert is in its events at the gateway");
     println!("the onboarded agency read its alert {} ms after the gateway accepted it", sent.elapsed().as_millis());
     gateway.stop().await;
-    shutdown.cancel();
-    follower.await.unwrap();
+    follower.stop().await;
 }

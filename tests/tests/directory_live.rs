@@ -366,16 +366,9 @@ fn revoking(agency: &str) -> Vec<Agency> {
 /// `no_delegated_key`) within 5 s too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_refuses_tokens_signed_with_a_key_revoked_live() {
-    use concord_runtime::directory::{follow, Status};
-    use tokio_util::sync::CancellationToken;
-
     let run = TestRun::new("dir-gw-token").await;
     let identity = run.identity(GATEWAY);
-    let shutdown = CancellationToken::new();
-    let follower = follow(&identity, &concord_runtime::metrics::Metrics::new(), &shutdown, None, &Status::default())
-        .await
-        .unwrap()
-        .expect("following");
+    let follower = Following::start(&identity).await;
     let gateway = run.start_gateway_as(identity, run.gateway_config()).await;
     let path = "/v1/events?limit=1";
     let status = async |agency: &str| gateway.client.get(path, &token_for(agency, &["inbox:read"])).await.unwrap().status;
@@ -413,8 +406,7 @@ async fn the_gateway_refuses_tokens_signed_with_a_key_revoked_live() {
     let after = post().await;
     assert!(String::from_utf8_lossy(&after.body).contains("no_delegated_key"), "{}", String::from_utf8_lossy(&after.body));
     gateway.stop().await;
-    shutdown.cancel();
-    follower.await.unwrap();
+    follower.stop().await;
 }
 
 /// Rotations, live at a following consumer (docs/protocol.md §12):

@@ -115,7 +115,8 @@ impl Publisher {
     }
 }
 
-fn delegating(directory: &Directory) -> impl Iterator<Item = &Agency> {
+/// The agencies the gateway serves: those that may delegate a key to it.
+pub(crate) fn delegating(directory: &Directory) -> impl Iterator<Item = &Agency> {
     directory.agencies().filter(|a| DELEGATING_ROLES.contains(&a.role))
 }
 

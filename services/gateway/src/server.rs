@@ -11,7 +11,7 @@ use concord_domain::{AgencyId, Directory};
 use concord_kafka::{ConsumerError, ConsumerStats, Intake, KafkaSettings, SignedProducer, VerifiedConsumer};
 use concord_runtime::identity::Identity;
 use concord_runtime::metrics::Metrics;
-use concord_runtime::pki::{GatewayFiles, DELEGATING_ROLES};
+use concord_runtime::pki::GatewayFiles;
 use rdkafka::producer::FutureProducer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -123,7 +123,7 @@ impl Gateway {
 
 /// The agencies whose own topics the gateway reads: those it serves.
 fn served(directory: &Directory) -> Vec<AgencyId> {
-    directory.agencies().filter(|a| DELEGATING_ROLES.contains(&a.role)).map(|a| a.id.clone()).collect()
+    crate::publisher::delegating(directory).map(|a| a.id.clone()).collect()
 }
 
 /// How often the gateway looks whether a directory version changed the agencies it serves.
