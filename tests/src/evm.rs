@@ -153,9 +153,23 @@ impl Evm {
     }
 
     /// Sends from `from` (unlocked, or impersonated first); the mined receipt, or the node's refusal.
+    /// The owner's key is also the chain book's operator key: when a book of a
+    /// test running beside this one took the nonce anvil just gave this
+    /// transaction, anvil refuses it as a replacement; it is sent again, on a
+    /// fresh nonce.
     pub async fn send(&self, from: &str, signature: &str, words: &[String]) -> Result<Value, Value> {
         let data = self.data(signature, words);
-        let hash = self.rpc("eth_sendTransaction", json!([{"from": from, "to": self.token, "data": data}])).await?;
+        let request = json!([{"from": from, "to": self.token, "data": data}]);
+        let mut attempts = 0;
+        let hash = loop {
+            match self.rpc("eth_sendTransaction", request.clone()).await {
+                Err(e) if attempts < 10 && e.to_string().contains("replacement transaction underpriced") => {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                sent => break sent?,
+            }
+        };
         loop {
             let receipt = self.rpc("eth_getTransactionReceipt", json!([hash])).await.unwrap();
             if !receipt.is_null() {
