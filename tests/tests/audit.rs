@@ -322,14 +322,18 @@ async fn a_dead_letter_blaming_another_agency_is_logged_as_unverified() {
     let original = run.signed_alert(COMMITTEE).await;
     let now = time::OffsetDateTime::now_utc();
     // The committee writes a letter with its own key but naming the issuer as the rejecter…
+    let edit = |l: &mut concord_protocol::RawRecord, name: &str, value: &str| {
+        let at = l.headers.iter().position(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name}"));
+        l.headers[at].1 = Some(value.as_bytes().to_vec());
+    };
     let mut blaming = dead_letter(&committee.signer, &original, &dlq, "bad_signature", "forged by the committee", now);
-    blaming.set_header(dlq_header::CONSUMER, ISSUER);
+    edit(&mut blaming, dlq_header::CONSUMER, ISSUER);
     // …one with the issuer named and no signature at all (a letter as written before signing)…
     let mut unsigned = blaming.clone();
     unsigned.headers.retain(|(name, _)| name != dlq_header::SIGNATURE);
     // …and its own genuine letter with the reason changed afterwards.
     let mut edited = dead_letter(&committee.signer, &original, &dlq, "bad_signature", "genuine", now);
-    edited.set_header(dlq_header::REASON, "replayed");
+    edit(&mut edited, dlq_header::REASON, "replayed");
     run.send(COMMITTEE, &[blaming, unsigned, edited]).await;
 
     let auditor = audit_until(&run, "dlq", 9).await;
@@ -355,6 +359,78 @@ async fn a_dead_letter_blaming_another_agency_is_logged_as_unverified() {
         unverified.iter().any(|l| l.0 == "dead_letter_unverified:replayed" && l.1.contains("concord-dlq-reason differs")),
         "{letters:?}"
     );
+}
+
+/// Every header a dead letter relies on is signed, and a letter about a
+/// record the auditor holds is checked against it (issue #25 1b). The
+/// exchange reads a real alert; its genuine letter about it is logged as
+/// `dead_letter`. Edited copies of that letter — `concord-dlq-at` changed,
+/// the value replaced by the `concord-dlq-value-omitted` marker, the
+/// original's own `ce_source` changed — are `dead_letter_unverified`; letters
+/// the exchange signs with its own key about a record at a position of a topic
+/// it cannot read, about the real alert's position with an invented value,
+/// and about a position past the partition's end are `dead_letter_contradicted`.
+/// (On the old code all six forgeries were logged as verified letters.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_must_be_signed_in_every_header_and_describe_the_record_it_names() {
+    use concord_kafka::dlq_header;
+    use concord_protocol::dead_letter::dead_letter;
+    let run = TestRun::new("audit-dlq-claims").await;
+    let exchange = run.identity(EXCHANGE);
+    run.send(COMMITTEE, &[run.signed_alert(COMMITTEE).await]).await;
+    let original = read_topic(&exchange, &exchange.topics.alerts(), 1, Duration::from_secs(30)).await.remove(0);
+    let dlq = exchange.topics.dead_letter();
+    let now = time::OffsetDateTime::now_utc();
+    let letter = |of: &concord_protocol::RawRecord, detail: &str| dead_letter(&exchange.signer, of, &dlq, "bad_signature", detail, now);
+    let edit = |mut l: concord_protocol::RawRecord, name: &str, value: &[u8]| {
+        let at = l.headers.iter().position(|(n, _)| n == name).unwrap_or_else(|| panic!("no {name}"));
+        l.headers[at].1 = Some(value.to_vec());
+        l
+    };
+    let genuine = letter(&original, "genuine");
+    let moved_in_time = edit(letter(&original, "at edited"), dlq_header::AT, b"2020-01-01T00:00:00.000Z");
+    let mut no_value = letter(&original, "value dropped");
+    no_value.value = None;
+    let signature = no_value.headers.len() - 1;
+    no_value.headers.insert(signature, (dlq_header::VALUE_OMITTED.to_owned(), Some(b"message too large for the broker".to_vec())));
+    let other_source = edit(letter(&original, "source edited"), "ce_source", b"urn:concord:agency:enforcement-us");
+    let mut unreadable = original.clone();
+    unreadable.topic = exchange.topics.inbox(&ISSUER.parse().unwrap());
+    unreadable.value = Some(b"\0\0\0\0\x02invented".to_vec());
+    let unreadable = letter(&unreadable, "a record of the issuer's inbox");
+    let mut invented = original.clone();
+    invented.value = Some(b"\0\0\0\0\x01invented".to_vec());
+    let invented = letter(&invented, "another value");
+    let mut ahead = original.clone();
+    ahead.offset += 1000;
+    let ahead = letter(&ahead, "a record that does not exist");
+    run.send(EXCHANGE, &[genuine, moved_in_time, no_value, other_source, unreadable, invented, ahead]).await;
+
+    let auditor = audit_until(&run, "dlq-claims", 8).await;
+    let leaves: Vec<concord_audit::leaf::Leaf> =
+        (0..auditor.log().size()).map(|i| concord_audit::leaf::Leaf::from_bytes(&auditor.log().leaf_bytes(i).unwrap()).unwrap()).collect();
+    let outcome = |detail: &str| -> String {
+        leaves
+            .iter()
+            .find(|l| l.record.topic == dlq && header_text(&l.record, dlq_header::DETAIL) == detail)
+            .map(|l| format!("{} | {}", l.outcome, l.detail))
+            .unwrap_or_else(|| panic!("no letter {detail:?} in {leaves:#?}"))
+    };
+    assert!(outcome("genuine").starts_with("dead_letter:bad_signature | genuine"), "{}", outcome("genuine"));
+    for (detail, why) in
+        [("at edited", "concord-dlq-at differs"), ("value dropped", "exactly"), ("source edited", "original headers differs")]
+    {
+        let got = outcome(detail);
+        assert!(got.starts_with("dead_letter_unverified:bad_signature") && got.contains(why), "{detail}: {got}");
+    }
+    for (detail, why) in [
+        ("a record of the issuer's inbox", "may not read"),
+        ("another value", "the value differs"),
+        ("a record that does not exist", "no record at"),
+    ] {
+        let got = outcome(detail);
+        assert!(got.starts_with("dead_letter_contradicted:bad_signature") && got.contains(why), "{detail}: {got}");
+    }
 }
 
 /// Directory versions in the log (docs/protocol.md §12.5): each record is

@@ -260,6 +260,9 @@ async fn a_revocation_published_on_the_directory_topic_holds_at_every_running_co
             c.metric("concord_directory_version", &[]).await == 3
         })
         .await;
+        // Readiness names the version in force, as the metric does (it named version 0 before).
+        let ready = reqwest::get(format!("http://127.0.0.1:{}/readyz", c.admin)).await.unwrap().text().await.unwrap();
+        assert!(ready.contains("directory: version 3, the topic read to its end"), "{}: /readyz says {ready:?}", c.name);
     }
     let fresh =
         SignedProducer::new(&enforcement.kafka, Signer::new(new_key, enforcement.hub.signature_ttl()), enforcement.codec.clone()).unwrap();

@@ -144,3 +144,112 @@ async fn a_confirmation_from_an_agency_the_request_was_not_sent_to_changes_nothi
     stop.cancel();
     running.await.unwrap().unwrap();
 }
+
+/// A refused record claims nothing (issue #25 1a). §8a makes a holder's
+/// confirmation ids computable from the request id, so the exchange signs an
+/// ACKNOWLEDGED and a FROZEN under the issuer's ids and gets them into law
+/// enforcement's inbox first. They are dead-lettered as `not_the_recipient`,
+/// and they must not use up the ids: the issuer's genuine confirmations after
+/// them still close the case — at law enforcement and at the gateway, which
+/// serves law enforcement's events. (On the old code the replay guard, keyed
+/// by the id alone, had recorded the forged ids, the genuine ones went to the
+/// dead-letter topic as `replayed`, and the case stayed REQUESTED for good.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_confirmation_claims_no_event_id_and_the_genuine_one_still_closes_the_case() {
+    use concord_domain::{AgencyId, MessageType, TakedownConfirmation, TargetStatus};
+
+    let run = TestRun::new("enf-claims").await;
+    let gateway = run.start_gateway().await;
+    let enforcement = Enforcement::new(run.identity(ENFORCEMENT), config(&run)).unwrap();
+    let tracker = enforcement.tracker();
+    let request = sample_freeze_request("US-2026-0421");
+    enforcement.send(&request, ISSUER).await.unwrap();
+    let inbox = run.identity(ENFORCEMENT).topics.inbox(&ENFORCEMENT.parse().unwrap());
+    let issuer: AgencyId = ISSUER.parse().unwrap();
+    let step = |status| TakedownConfirmation {
+        request_id: request.request_id.clone(),
+        target_id: request.targets[0].target_id.clone(),
+        status,
+        reason: None,
+        amount_frozen: (status == TargetStatus::Frozen).then(|| "225000000.00".to_owned()),
+        asset: (status == TargetStatus::Frozen).then(|| "USDT".to_owned()),
+        ledger_ref: (status == TargetStatus::Frozen).then(|| "usdx:freeze:1".to_owned()),
+        executed_at: (status == TargetStatus::Frozen).then(UnixMillis::now),
+        decided_by: None,
+    };
+    // Each signer's records under the issuer's deterministic ids, forged ones first.
+    let mut ids = Vec::new();
+    for signer in [EXCHANGE, ISSUER] {
+        let identity = run.identity(signer);
+        let mut records = Vec::new();
+        for status in [TargetStatus::Acknowledged, TargetStatus::Frozen] {
+            let c = step(status);
+            let id = c.event_id(&issuer);
+            let value = identity.codec.encode(&c).await.unwrap();
+            let key = Some(request.request_id.as_bytes().to_vec());
+            records.push(identity.signer.sign_record_with_id(
+                &id,
+                &inbox,
+                MessageType::TakedownConfirmation,
+                key,
+                value,
+                time::OffsetDateTime::now_utc(),
+            ));
+            ids.push(id);
+        }
+        run.send(signer, &records).await;
+    }
+    assert_eq!(ids[..2], ids[2..], "the exchange used exactly the issuer's ids");
+
+    let stop = CancellationToken::new();
+    let metrics = concord_runtime::metrics::Metrics::new();
+    let counted = metrics.clone();
+    let running = {
+        let stop = stop.clone();
+        tokio::spawn(async move { enforcement.run_counted(stop, Some(&counted)).await })
+    };
+    let start = Instant::now();
+    let state = loop {
+        let state = tracker.lock().unwrap().case("US-2026-0421").unwrap().remove(0);
+        if state.state == "EXECUTED" {
+            break state;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "the issuer's genuine FROZEN never counted: {state:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(state.targets[0].status, "FROZEN", "{state:?}");
+    let letters = run.dead_letters(2).await;
+    let reasons: Vec<String> = letters.iter().map(|d| header_text(d, concord_kafka::dlq_header::REASON)).collect();
+    assert_eq!(reasons, ["not_the_recipient", "not_the_recipient"], "the forged pair, and nothing of the issuer's");
+
+    // The gateway serves law enforcement both of the issuer's confirmations.
+    let token = token_for(ENFORCEMENT, &["inbox:read"]);
+    let start = Instant::now();
+    loop {
+        let page = gateway.client.get("/v1/events?after=0&limit=100", &token).await.unwrap().json();
+        let from_issuer = page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["sender"] == ISSUER && e["type"] == "TakedownConfirmation")
+            .map(|e| e["event_id"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>();
+        if from_issuer.len() == 2 {
+            assert_eq!(from_issuer, ids[2..], "{page:#}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "the gateway's events of law enforcement: {page:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Law enforcement's record metrics say what its log says.
+    let text = metrics.render();
+    for line in [
+        r#"concord_records_rejected_total{consumer="confirmations",reason="not_the_recipient"} 2"#,
+        r#"concord_records_verified_total{consumer="confirmations"} 2"#,
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
+    }
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    gateway.stop().await;
+}

@@ -144,3 +144,60 @@ async fn registry_outage_is_retried_and_keeps_the_offset() {
     let dead = read_topic(&auditor, &auditor.topics.dead_letter(), 1, Duration::from_secs(5)).await;
     assert!(dead.is_empty(), "nothing was dead-lettered");
 }
+
+/// The dead-letter topic is bounded per sender (issue #25 1d): 2,000 records
+/// signed with a key the directory does not know, all claiming the committee,
+/// become the burst of 100 letters and then one letter in a hundred — 119 in
+/// all, each signed and saying how many of the committee's rejections before it
+/// have no letter of their own — and every rejection is counted in the
+/// consumer's metrics. A valid alert behind the flood is still handled.
+/// (On the old code: 2,000 letters.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_from_one_sender_is_bounded_on_the_dead_letter_topic_and_counted() {
+    use concord_kafka::dlq_header;
+    let run = TestRun::new("dlq-flood").await;
+    let committee = run.identity(COMMITTEE);
+    let stranger = concord_protocol::SigningKey::from_seed(committee.agency.id.clone(), "committee-ph/not-in-directory", &[7; 32]).unwrap();
+    let stranger = concord_protocol::Signer::new(stranger, Duration::from_secs(600));
+    let value = committee.codec.encode(&sample_alert()).await.unwrap();
+    let flood: Vec<RawRecord> = (0..2_000)
+        .map(|_| {
+            stranger.sign_record(
+                &committee.topics.alerts(),
+                MessageType::IndicatorAlert,
+                Some(b"k".to_vec()),
+                value.clone(),
+                OffsetDateTime::now_utc(),
+            )
+        })
+        .collect();
+    let producer = run.producer(COMMITTEE);
+    futures::future::try_join_all(flood.iter().map(|r| producer.send_raw(r))).await.unwrap();
+    run.send(COMMITTEE, &[run.signed_alert(COMMITTEE).await]).await;
+
+    let exchange = run.identity(EXCHANGE);
+    let running = run.start_consumer(&exchange, &[exchange.topics.alerts()]);
+    running.wait_settled(2_001).await;
+    assert_eq!(running.stats.rejected(RejectReason::UnknownKey.code()), 2_000, "every record is still rejected and counted");
+    assert_eq!(running.stats.suppressed(COMMITTEE), 2_000 - 119, "and every letter left out is counted for its sender");
+    let stats = running.stats.clone();
+    let seen = running.stop().await;
+    assert_eq!(seen.len(), 1, "the valid alert behind the flood is handled");
+    let metrics = concord_runtime::metrics::Metrics::new();
+    metrics.consumer("alerts", stats);
+    let text = metrics.render();
+    let line = r#"concord_dead_letters_suppressed_total{consumer="alerts",sender="committee-ph"} 1881"#;
+    assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
+
+    let auditor = run.identity(AUDITOR);
+    let letters = read_topic(&auditor, &auditor.topics.dead_letter(), 120, Duration::from_secs(10)).await;
+    assert_eq!(letters.len(), 119, "the burst of 100, then one in a hundred");
+    let directory = exchange.directory.current();
+    let mut reported = 0;
+    for letter in &letters {
+        let checked = concord_protocol::dead_letter::verify_dead_letter(letter, &directory).expect("each letter is signed by the exchange");
+        reported += checked.claims.suppressed;
+        assert_eq!(header_text(letter, dlq_header::REASON), "unknown_key");
+    }
+    assert_eq!(letters.len() as u64 + reported, 2_000, "each rejection has a letter or is counted in the next one");
+}

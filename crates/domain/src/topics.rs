@@ -391,6 +391,20 @@ impl TopicModel {
         }
     }
 
+    /// Whether `reader` may read `topic` (the owner of a per-agency topic, or
+    /// a role among the topic's readers): the same rule as the broker's read
+    /// ACLs. `Err` says why not.
+    pub fn may_read(&self, topic: &str, reader: &Agency, directory: &Directory) -> Result<(), String> {
+        let Some((_, spec, owner)) = self.concrete(directory).into_iter().find(|(name, _, _)| name == topic) else {
+            return Err(format!("{topic} is not a Concord topic"));
+        };
+        if owner.is_some_and(|o| o.id == reader.id) || spec.readers.contains(&reader.role) {
+            Ok(())
+        } else {
+            Err(format!("{} (role {}) may not read {topic}", reader.id, reader.role))
+        }
+    }
+
     /// The broker ACLs that give each agency exactly the rights its role has.
     pub fn acls(&self, directory: &Directory) -> Vec<AclBinding> {
         let mut acls = Vec::new();
@@ -561,5 +575,23 @@ mod tests {
         assert!(model.may_publish(&model.alerts(), a("exchange-global"), MessageType::IndicatorAlert, &dir).is_ok());
         assert!(model.may_publish(&model.alerts(), a("audit-hub"), MessageType::IndicatorAlert, &dir).is_err());
         assert!(model.may_publish("elsewhere", a("committee-ph"), MessageType::IndicatorAlert, &dir).is_err());
+    }
+
+    /// Read rights as a consumer checks them are the broker's read ACLs.
+    #[test]
+    fn read_rights_match_the_acls() {
+        let model = TopicModel::from_toml_str(TOPICS, "topics.toml").unwrap();
+        let dir = directory();
+        let acls = model.acls(&dir);
+        for topic in model.topics(&dir) {
+            for agency in dir.agencies() {
+                let acl = has(&acls, agency.id.as_str(), &topic.name, AclOperation::Read);
+                assert_eq!(model.may_read(&topic.name, agency, &dir).is_ok(), acl, "{} reading {}", agency.id, topic.name);
+            }
+        }
+        let exchange = dir.agency("exchange-global").unwrap();
+        let refused = model.may_read(&model.inbox(&"issuer-usdx".parse().unwrap()), exchange, &dir).unwrap_err();
+        assert!(refused.contains("may not read"), "{refused}");
+        assert!(model.may_read("elsewhere", exchange, &dir).is_err());
     }
 }

@@ -1,6 +1,8 @@
 //! What every live consumer does with a record before acting on it: every
 //! check of the verifier, then the replay guard. The at-least-once consumer,
-//! the exactly-once processor and `concord verify` all admit records here.
+//! the exactly-once processor and `concord verify` all admit records here,
+//! and give the guard's entry back ([`release`]) when their handler refuses
+//! the record after all: a refused record claims nothing.
 
 use concord_protocol::{Mode, RawRecord, RejectReason, Rejection, VerifiedEvent, Verifier, VerifyError};
 
@@ -25,7 +27,7 @@ pub async fn admit(verifier: &Verifier, seen: &SeenEvents, record: &RawRecord, m
         VerifyError::Unavailable(e) => AdmitError::Unavailable(e.to_string()),
     })?;
     let expires = event.expires_at.unix_timestamp();
-    match seen.check(&event.id, &record.topic, record.partition, record.offset, expires) {
+    match seen.check(event.sender.as_str(), &event.id, &record.topic, record.partition, record.offset, expires) {
         Ok(SeenOutcome::Fresh) => Ok((event, false)),
         Ok(SeenOutcome::Redelivery) => Ok((event, true)),
         Ok(SeenOutcome::Replay { first }) => {
@@ -33,4 +35,14 @@ pub async fn admit(verifier: &Verifier, seen: &SeenEvents, record: &RawRecord, m
         }
         Err(e) => Err(AdmitError::Unavailable(format!("replay guard: {e}"))),
     }
+}
+
+/// Gives back the replay guard's entry of `sender`'s event `id` read as
+/// `record`, which its handler refused:
+/// the record claims no event id (so the sender's genuine event with that id
+/// is still accepted later). `Err` is transient: retry before dead-lettering.
+pub fn release(seen: &SeenEvents, (sender, id): (&str, &str), record: &RawRecord) -> Result<(), AdmitError> {
+    seen.release(sender, id, &record.topic, record.partition, record.offset)
+        .map(|_| ())
+        .map_err(|e| AdmitError::Unavailable(format!("replay guard: {e}")))
 }

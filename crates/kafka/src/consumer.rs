@@ -24,8 +24,8 @@ use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use crate::admit::{admit, AdmitError};
-use crate::dead_letter::DeadLetter;
+use crate::admit::{admit, release, AdmitError};
+use crate::dead_letter::{DeadLetter, FloodLimits, Lettered};
 use crate::seen::{SeenEvents, StoreError};
 use crate::{to_raw, KafkaSettings, SettingsError};
 
@@ -89,12 +89,26 @@ pub struct ConsumerStats {
     pub rejected: Mutex<BTreeMap<String, u64>>,
     /// Transient failures retried.
     pub retries: AtomicU64,
+    /// Rejections left without a letter of their own (a flood), by claimed sender.
+    pub suppressed: Mutex<BTreeMap<String, u64>>,
 }
 
 impl ConsumerStats {
     /// Rejections so far with this code.
     pub fn rejected(&self, code: &str) -> u64 {
         self.rejected.lock().expect("stats lock").get(code).copied().unwrap_or(0)
+    }
+
+    /// Counts a rejection's letter: one left out counts for its sender.
+    pub(crate) fn count_letter(&self, lettered: Lettered) {
+        if let Lettered::Suppressed(sender) = lettered {
+            *self.suppressed.lock().expect("stats lock").entry(sender).or_default() += 1;
+        }
+    }
+
+    /// Rejections of `sender` left without a letter so far.
+    pub fn suppressed(&self, sender: &str) -> u64 {
+        self.suppressed.lock().expect("stats lock").get(sender).copied().unwrap_or(0)
     }
 
     /// Every record read so far was handled or rejected.
@@ -177,6 +191,12 @@ impl VerifiedConsumer {
         Ok(VerifiedConsumer { consumer, verifier, dead_letter, seen, agency, stats: Arc::default() })
     }
 
+    /// Bounds its dead letters per sender by `limits` instead of the defaults.
+    pub fn with_flood_limits(mut self, limits: FloodLimits) -> Self {
+        self.dead_letter = self.dead_letter.with_limits(limits);
+        self
+    }
+
     /// Counts into `stats` (those of a consumer this one replaces) instead of its own.
     pub fn counting_into(mut self, stats: Arc<ConsumerStats>) -> Self {
         self.stats = stats;
@@ -228,8 +248,9 @@ impl VerifiedConsumer {
             warn!(topic = %record.topic, partition = record.partition, offset = record.offset, reason = code, %detail, "Record rejected to the dead-letter topic.");
             loop {
                 match self.dead_letter.send(record, code, &detail).await {
-                    Ok(()) => {
+                    Ok(lettered) => {
                         *self.stats.rejected.lock().expect("stats lock").entry(code.to_owned()).or_default() += 1;
+                        self.stats.count_letter(lettered);
                         return true;
                     }
                     Err(e) => {
@@ -249,14 +270,18 @@ impl VerifiedConsumer {
             Err(AdmitError::Rejected(r)) => return Attempt::Reject(r.reason.code(), r.detail),
             Err(AdmitError::Unavailable(why)) => return Attempt::Retry(why),
         };
-        let (id, sender) = (event.id.clone(), event.sender.clone());
+        let claim = (event.sender.to_string(), event.id.clone());
         match handler.handle(event, redelivery).await {
             Ok(()) => {
                 self.stats.handled.fetch_add(1, Ordering::Relaxed);
-                debug!(event_id = %id, %sender, redelivery, "Event handled.");
+                debug!(event_id = %claim.1, sender = %claim.0, redelivery, "Event handled.");
                 Attempt::Done
             }
-            Err(HandlerError::Permanent { code, detail }) => Attempt::Reject(code, detail),
+            // Refused by the handler: it claims no event id, so the guard's entry goes.
+            Err(HandlerError::Permanent { code, detail }) => match release(&self.seen, (&claim.0, &claim.1), record) {
+                Ok(()) => Attempt::Reject(code, detail),
+                Err(e) => Attempt::Retry(e.to_string()),
+            },
             Err(HandlerError::Transient(e)) => Attempt::Retry(e.to_string()),
         }
     }

@@ -14,9 +14,9 @@ mod settings;
 mod transactional;
 
 pub use admin::{create_topics, delete_topics, AdminError};
-pub use admit::{admit, AdmitError};
+pub use admit::{admit, release, AdmitError};
 pub use consumer::{ConsumerError, ConsumerStats, Handler, HandlerError, Intake, VerifiedConsumer};
-pub use dead_letter::{dlq_header, DeadLetter};
+pub use dead_letter::{dlq_header, DeadLetter, FloodLimits, Lettered};
 pub use outbox::Outbox;
 pub use producer::{send_record, PublishError, Published, SignedProducer};
 pub use seen::{SeenEvents, SeenOutcome, StoreError};

@@ -26,7 +26,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::admit::{admit, AdmitError};
+use crate::admit::{admit, release, AdmitError};
 use crate::consumer::{next_record, ConsumerError, ConsumerStats, HandlerError, Intake, Opened};
 use crate::dead_letter::DeadLetter;
 use crate::producer::send_record;
@@ -94,6 +94,12 @@ impl TransactionalProcessor {
         let options = [("enable.auto.commit", "false"), ("isolation.level", "read_committed"), ("auto.offset.reset", "earliest")];
         let Opened { consumer, verifier, dead_letter, seen, agency } = intake.open(&options, producer.clone())?;
         Ok(TransactionalProcessor { consumer, agency, dead_letter, producer, verifier, seen, stats: Arc::default() })
+    }
+
+    /// Bounds its dead letters per sender by `limits` instead of the defaults.
+    pub fn with_flood_limits(mut self, limits: crate::FloodLimits) -> Self {
+        self.dead_letter = self.dead_letter.with_limits(limits);
+        self
     }
 
     /// The counters, shared.
@@ -172,11 +178,18 @@ impl TransactionalProcessor {
             let outcome = match admit(&self.verifier, &self.seen, record, Mode::live()).await {
                 Err(AdmitError::Rejected(r)) => Err((r.reason.code(), r.detail)),
                 Err(AdmitError::Unavailable(why)) => return self.abort("Registry or replay guard unavailable", &why),
-                Ok((event, redelivery)) => match processor.process(event, redelivery).await {
-                    Ok(outputs) => Ok(outputs),
-                    Err(HandlerError::Permanent { code, detail }) => Err((code, detail)),
-                    Err(HandlerError::Transient(e)) => return self.abort("Processor failed transiently", &e),
-                },
+                Ok((event, redelivery)) => {
+                    let claim = (event.sender.to_string(), event.id.clone());
+                    match processor.process(event, redelivery).await {
+                        Ok(outputs) => Ok(outputs),
+                        // Refused by the processor: it claims no event id.
+                        Err(HandlerError::Permanent { code, detail }) => match release(&self.seen, (&claim.0, &claim.1), record) {
+                            Ok(()) => Err((code, detail)),
+                            Err(e) => return self.abort("Replay guard unavailable", &e),
+                        },
+                        Err(HandlerError::Transient(e)) => return self.abort("Processor failed transiently", &e),
+                    }
+                }
             };
             match outcome {
                 Ok(made) => {
@@ -185,8 +198,8 @@ impl TransactionalProcessor {
                 }
                 Err((code, detail)) => {
                     warn!(topic = %record.topic, offset = record.offset, reason = code, %detail, "Record rejected to the dead-letter topic.");
-                    self.dead_letter.send(record, code, &detail).await?;
-                    rejected.push(code);
+                    let lettered = self.dead_letter.send(record, code, &detail).await?;
+                    rejected.push((code, lettered));
                 }
             }
             next_offsets.insert((record.topic.as_str(), record.partition), record.offset + 1);
@@ -206,8 +219,9 @@ impl TransactionalProcessor {
         .await?;
         self.stats.handled.fetch_add(handled, Ordering::Relaxed);
         let mut counts = self.stats.rejected.lock().expect("stats lock");
-        for code in rejected {
+        for (code, lettered) in rejected {
             *counts.entry(code.to_owned()).or_default() += 1;
+            self.stats.count_letter(lettered);
         }
         Ok(true)
     }

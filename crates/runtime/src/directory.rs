@@ -151,6 +151,8 @@ struct Follower {
     /// This process's topic model version, and accepted versions naming another.
     model: u32,
     other_model: Counter,
+    /// The local state's file while the process runs on it (the topic not read to its end yet).
+    local_start: Option<String>,
 }
 
 fn now_ms() -> i64 {
@@ -224,8 +226,20 @@ impl Follower {
             let agencies = directory.agencies().count();
             self.live.install(directory, version);
             self.version.set(version as i64);
+            self.say();
             info!(version, agencies, "Directory version in force.");
         }
+    }
+
+    /// `/readyz`'s line: the version in force now and where it came from.
+    fn say(&self) {
+        self.status.set(match &self.local_start {
+            None => format!("directory: version {}, the topic read to its end", self.live.version()),
+            Some(path) => format!(
+                "directory: version {} from the local state {path}; the directory topic was not reachable at start",
+                self.live.version()
+            ),
+        });
     }
 
     /// Until the next record or the next waiting version's time, whichever first.
@@ -392,6 +406,7 @@ pub async fn follow(
             "concord_directory_other_topic_model",
             "Accepted directory versions made for another topic model than this process runs.",
         ),
+        local_start: None,
     };
     let local = state.as_ref().map(LocalState::load).unwrap_or_default();
     let has_local = !local.is_empty();
@@ -414,16 +429,14 @@ pub async fn follow(
             }
             follower.apply_due();
             follower.keep();
-            follower.status.set(format!("directory: version {}, the topic read to its end", identity.directory.version()));
+            follower.say();
             info!(topic = %topic, version = identity.directory.version(), records = records.len(), "Directory topic read to its end; following it.");
         }
         None => {
-            follower.apply_due();
             let path = state.as_ref().map(|s| s.path().display().to_string()).unwrap_or_default();
-            follower.status.set(format!(
-                "directory: version {} from the local state {path}; the directory topic was not reachable at start",
-                identity.directory.version()
-            ));
+            follower.local_start = Some(path.clone());
+            follower.apply_due();
+            follower.say();
             warn!(topic = %topic, version = identity.directory.version(), %path,
                 "Directory topic not read to its end in time; starting on the local state and catching up when it answers.");
             // The consumer's position is past whatever was read: start it over.
@@ -451,8 +464,9 @@ pub async fn follow(
                     if changed {
                         follower.keep();
                     }
+                    follower.local_start = None;
                     follower.apply_due();
-                    follower.status.set(format!("directory: version {}, the topic read to its end", follower.live.version()));
+                    follower.say();
                     info!(topic = %follower.topic, version = follower.live.version(), "Directory topic caught up after a start on the local state.");
                 }
                 Ok(false) => return,

@@ -126,6 +126,17 @@ impl Collector for ConsumerCollector {
             let labels = [("consumer", self.consumer.as_str()), ("reason", reason.as_str())];
             ConstCounter::new(n).encode(metric.encode_family(&labels)?)?;
         }
+        let suppressed = self.stats.suppressed.lock().expect("stats lock").clone();
+        let mut metric = encoder.encode_descriptor(
+            "concord_dead_letters_suppressed",
+            "Rejected records left without a dead letter of their own during a flood, by the sender they claim (each reported by that sender's next letter)",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (sender, n) in suppressed {
+            let labels = [("consumer", self.consumer.as_str()), ("sender", sender.as_str())];
+            ConstCounter::new(n).encode(metric.encode_family(&labels)?)?;
+        }
         Ok(())
     }
 }

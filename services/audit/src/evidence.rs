@@ -77,6 +77,14 @@ pub fn export(
     // Every directory version the log holds travels with the records, so that
     // each is judged offline against the version in force at its time.
     let mut indices: Vec<u64> = indices.iter().copied().chain(log.directory_indices()?).filter(|i| *i < size).collect();
+    // A dead letter travels with the original it names, so that the comparison
+    // the auditor made is made again offline.
+    for index in indices.clone() {
+        let leaf = Leaf::from_bytes(&log.leaf_bytes(index)?).map_err(|e| StoreError::Leaf { index, why: e.to_string() })?;
+        if let Some((topic, partition, offset)) = named_position(&leaf.record) {
+            indices.extend(log.index_at(&topic, partition, offset)?.filter(|i| *i < size));
+        }
+    }
     indices.sort_unstable();
     indices.dedup();
     let mut records = Vec::new();
@@ -112,6 +120,14 @@ pub fn export(
         previous,
         records,
     })
+}
+
+/// The position a dead letter names in its `concord-dlq-topic`, `-partition`
+/// and `-offset` headers, if it is one.
+fn named_position(record: &concord_protocol::RawRecord) -> Option<(String, i32, i64)> {
+    use concord_protocol::dead_letter::header;
+    let text = |name| record.header_values(name).next().flatten().and_then(|v| std::str::from_utf8(v).ok());
+    Some((text(header::TOPIC)?.to_owned(), text(header::PARTITION)?.parse().ok()?, text(header::OFFSET)?.parse().ok()?))
 }
 
 /// What a successful verification established.
@@ -210,7 +226,7 @@ pub fn verify(
         codec,
         concord_protocol::Limits { max_record_bytes: usize::MAX, ..Default::default() },
     );
-    for record in records {
+    for record in records.iter().copied() {
         let index = record.index;
         let Some(expected) = listed.get(&index) else {
             problems.push(format!("record at leaf index {index} is not in the signed manifest"));
@@ -247,8 +263,29 @@ pub fn verify(
         } else if let Err(e) = versions.apply(leaf.record.timestamp_ms) {
             problems.push(format!("record at leaf index {index}: {e}"));
             continue;
-        } else if leaf.outcome.starts_with("dead_letter") {
-            crate::handler::dead_letter_outcome(&leaf.record, &verifier.directory()).0
+        } else if leaf.record.topic == topics.dead_letter() {
+            match crate::handler::dead_letter_check(&leaf.record, &verifier.directory(), &topics) {
+                Err((outcome, _)) => outcome,
+                Ok(letter) => {
+                    let c = &letter.claims;
+                    let position = (c.original_topic.as_str(), c.original_partition, c.original_offset);
+                    let original = records
+                        .iter()
+                        .filter_map(|r| decoded(r))
+                        .find(|l| (l.record.topic.as_str(), l.record.partition, l.record.offset) == position);
+                    match original {
+                        Some(original) => crate::handler::letter_against(&letter, crate::handler::Held::Record(original.record)).0,
+                        // The original is not in the bundle: what the log found when it
+                        // compared cannot be redone here, only that it is one of the two.
+                        None if [format!("dead_letter:{}", c.reason), format!("dead_letter_contradicted:{}", c.reason)]
+                            .contains(&leaf.outcome) =>
+                        {
+                            leaf.outcome.clone()
+                        }
+                        None => format!("dead_letter:{}", c.reason),
+                    }
+                }
+            }
         } else {
             match verifier.check_envelope(&leaf.record, Mode::Audit) {
                 Ok(_) => "verified".to_owned(),

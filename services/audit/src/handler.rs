@@ -3,7 +3,7 @@
 
 use concord_domain::{Directory, TopicModel};
 use concord_kafka::dlq_header;
-use concord_protocol::dead_letter::verify_dead_letter;
+use concord_protocol::dead_letter::{describes, verify_dead_letter, CheckedLetter};
 use concord_protocol::governance::{SignedVersion, VersionRefused};
 use concord_protocol::{header, Mode, Payload, RawRecord, VerifiedEvent, Verifier, VerifyError};
 
@@ -19,26 +19,98 @@ pub struct Audited {
     pub meta: LeafMeta,
     /// The verified event, if it verified.
     pub event: Option<VerifiedEvent>,
+    /// A signed dead letter, still to be compared with the original it names
+    /// ([`Audited::compare`]): its leaf's outcome is final only after that.
+    pub letter: Option<CheckedLetter>,
+}
+
+/// What the log (or a bundle, or a replay) holds at a position a dead letter names.
+#[derive(Debug, Clone)]
+pub enum Held {
+    /// The record there.
+    Record(RawRecord),
+    /// No record there. `read` is the range of offsets the reader read of
+    /// that partition (first offset held, next offset to read), if any.
+    Nothing {
+        /// `(first, next)`.
+        read: Option<(i64, i64)>,
+    },
+}
+
+impl Audited {
+    /// Finishes a dead letter's outcome against what the reader holds at the
+    /// position it names (see [`letter_against`]); anything else is unchanged.
+    pub fn compare(&mut self, held: impl FnOnce(&str, i32, i64) -> Held) {
+        if let Some(letter) = self.letter.take() {
+            let c = &letter.claims;
+            let (outcome, detail) = letter_against(&letter, held(&c.original_topic, c.original_partition, c.original_offset));
+            self.leaf.outcome = outcome;
+            self.leaf.detail = detail;
+        }
+    }
 }
 
 fn header_text(record: &RawRecord, name: &str) -> Option<String> {
     record.header_values(name).next().flatten().map(|v| String::from_utf8_lossy(v).into_owned())
 }
 
-/// A dead letter is the rejecting consumer's report, not an event: its
-/// outcome is `dead_letter:<reason>` when its signature shows it comes from the
-/// consumer it names, `dead_letter_unverified:<reason>` (and why, in the
-/// detail) when it does not — a letter anyone allowed to write the topic
-/// could have written.
-pub fn dead_letter_outcome(record: &RawRecord, directory: &Directory) -> (String, String) {
+/// A dead letter is the rejecting consumer's report, not an event. Its
+/// outcome is `dead_letter_unverified:<reason>` (and why, in the detail) when
+/// its signature does not show it comes from the consumer it names — a letter
+/// anyone allowed to write the topic could have written — or any header it
+/// relies on differs from what it signs; `dead_letter_contradicted:<reason>`
+/// when it is signed but the consumer it names may not even read the topic
+/// of the record it says it rejected; otherwise the signed letter, whose
+/// outcome [`letter_against`] decides once the original is looked up.
+pub fn dead_letter_check(record: &RawRecord, directory: &Directory, topics: &TopicModel) -> Result<CheckedLetter, (String, String)> {
     let reason = header_text(record, dlq_header::REASON).unwrap_or_else(|| "unknown".into());
     let detail = header_text(record, dlq_header::DETAIL).unwrap_or_default();
     match verify_dead_letter(record, directory) {
-        Ok(_) => (format!("dead_letter:{reason}"), detail),
+        Ok(letter) => {
+            let c = &letter.claims;
+            let may_read = directory
+                .agency(&c.iss)
+                .ok_or_else(|| format!("{} is not in the directory", c.iss))
+                .and_then(|consumer| topics.may_read(&c.original_topic, consumer, directory));
+            match may_read {
+                Ok(()) => Ok(letter),
+                Err(why) => Err((
+                    format!("dead_letter_contradicted:{reason}"),
+                    format!("signed by {}, but it cannot have read that record: {why}; it says: {detail}", c.iss),
+                )),
+            }
+        }
         Err(e) => {
             let consumer = header_text(record, dlq_header::CONSUMER).unwrap_or_else(|| "no consumer".into());
-            (format!("dead_letter_unverified:{reason}"), format!("not shown to come from {consumer}: {e}; it says: {detail}"))
+            Err((format!("dead_letter_unverified:{reason}"), format!("not shown to come from {consumer}: {e}; it says: {detail}")))
         }
+    }
+}
+
+/// The outcome of a signed letter against what the reader holds at the
+/// position it names: `dead_letter:<reason>` when the record there is the one
+/// the letter describes (key, headers and value by digest), or when the
+/// position lies before what the reader read of that partition (the detail
+/// then says the original is not held); `dead_letter_contradicted:<reason>`
+/// when the record there differs, or the reader read that offset and there is
+/// no record at it, or no record was there yet when the letter was logged.
+pub fn letter_against(letter: &CheckedLetter, held: Held) -> (String, String) {
+    let c = &letter.claims;
+    let (reason, detail) = (&c.reason, &c.detail);
+    let contradicted = |why: String| (format!("dead_letter_contradicted:{reason}"), format!("{why}; it says: {detail}"));
+    let at = format!("{}/{}@{}", c.original_topic, c.original_partition, c.original_offset);
+    match held {
+        Held::Record(original) => match describes(letter, &original) {
+            Ok(()) => (format!("dead_letter:{reason}"), detail.clone()),
+            Err(why) => contradicted(format!("the letter does not describe the record the log holds at {at}: {why}")),
+        },
+        Held::Nothing { read: Some((_, next)) } if c.original_offset >= next => {
+            contradicted(format!("there was no record at {at} when the letter was logged: the partition's next offset was {next}"))
+        }
+        Held::Nothing { read: Some((first, _)) } if c.original_offset >= first => {
+            contradicted(format!("the log read {at} and there is no record there"))
+        }
+        Held::Nothing { .. } => (format!("dead_letter:{reason}"), format!("{detail} (the original at {at} is not in this log)")),
     }
 }
 
@@ -66,7 +138,7 @@ pub fn directory_leaf(record: &RawRecord, verdict: Option<Result<(u64, i64), Ver
         (None, Ok(described)) => ("directory_unchecked".to_owned(), format!("no governors pinned: {described}")),
         (_, Err(e)) => ("directory_unchecked".to_owned(), format!("no governors pinned; not a signed directory version: {e}")),
     };
-    Audited { leaf: Leaf::new(record, outcome, detail), meta: LeafMeta::default(), event: None }
+    Audited { leaf: Leaf::new(record, outcome, detail), meta: LeafMeta::default(), event: None, letter: None }
 }
 
 /// Audits `record` as the log's own order decides: a directory record is
@@ -83,7 +155,7 @@ pub async fn audit_in(
     }
     if let Err(e) = versions.apply(record.timestamp_ms) {
         let claimed = claimed(record);
-        return Ok(Audited { leaf: Leaf::new(record, "no_directory", e.to_string()), meta: claimed, event: None });
+        return Ok(Audited { leaf: Leaf::new(record, "no_directory", e.to_string()), meta: claimed, event: None, letter: None });
     }
     audit(verifier, record, topics).await
 }
@@ -107,8 +179,15 @@ pub async fn audit(verifier: &Verifier, record: &RawRecord, topics: &TopicModel)
         return Ok(directory_leaf(record, None));
     }
     if record.topic == topics.dead_letter() {
-        let (outcome, detail) = dead_letter_outcome(record, &verifier.directory());
-        return Ok(Audited { leaf: Leaf::new(record, outcome, detail), meta: claimed, event: None });
+        return Ok(match dead_letter_check(record, &verifier.directory(), topics) {
+            Ok(letter) => {
+                // Provisional until compared with the original ([`Audited::compare`]).
+                let pending = format!("dead_letter_contradicted:{}", letter.claims.reason);
+                let detail = "not compared with the record it names".to_owned();
+                Audited { leaf: Leaf::new(record, pending, detail), meta: claimed, event: None, letter: Some(letter) }
+            }
+            Err((outcome, detail)) => Audited { leaf: Leaf::new(record, outcome, detail), meta: claimed, event: None, letter: None },
+        });
     }
     match verifier.verify(record, Mode::Audit).await {
         Ok(event) => {
@@ -124,9 +203,11 @@ pub async fn audit(verifier: &Verifier, record: &RawRecord, topics: &TopicModel)
                 case_ref,
                 request_id,
             };
-            Ok(Audited { leaf: Leaf::new(record, "verified", ""), meta, event: Some(event) })
+            Ok(Audited { leaf: Leaf::new(record, "verified", ""), meta, event: Some(event), letter: None })
         }
-        Err(VerifyError::Rejected(r)) => Ok(Audited { leaf: Leaf::new(record, r.reason.code(), r.detail), meta: claimed, event: None }),
+        Err(VerifyError::Rejected(r)) => {
+            Ok(Audited { leaf: Leaf::new(record, r.reason.code(), r.detail), meta: claimed, event: None, letter: None })
+        }
         Err(e) => Err(e),
     }
 }

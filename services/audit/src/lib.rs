@@ -273,9 +273,15 @@ impl Auditor {
                 }
             }
         };
+        let mut audited = audited;
+        if let Some(letter) = &audited.letter {
+            let c = &letter.claims;
+            let held = self.log.held(&c.original_topic, c.original_partition, c.original_offset)?;
+            audited.compare(|_, _, _| held);
+        }
         self.log.append(&audited.leaf, &audited.meta)?;
         self.appended.store(self.log.size(), Ordering::SeqCst);
-        // "verified", "dead_letter", "dead_letter_unverified" or the rejection reason.
+        // "verified", "dead_letter", "dead_letter_unverified", "dead_letter_contradicted" or the rejection reason.
         let outcome = audited.leaf.outcome.split(':').next().unwrap_or_default().to_owned();
         self.leaves.get_or_create(&vec![("outcome".to_owned(), outcome)]).inc();
         if let Some(Payload::LogCheckpoint(cp)) = audited.event.map(|e| e.payload) {

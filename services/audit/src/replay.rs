@@ -3,7 +3,7 @@
 //! unrevoked then; expiry and replay windows do not apply), and return a
 //! timeline. Reads up to the partitions' ends as they were when the replay started.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -48,7 +48,7 @@ pub struct Entry {
     pub partition: i32,
     /// Offset.
     pub offset: i64,
-    /// `verified`, a reason code, or `dead_letter:<code>`.
+    /// `verified`, a reason code, or `dead_letter:<code>` (`dead_letter_unverified:…`, `dead_letter_contradicted:…`).
     pub outcome: String,
     /// Rejection detail.
     pub detail: String,
@@ -123,9 +123,21 @@ pub async fn replay(identity: &Identity, filter: &Filter, mut progress: impl FnM
     let verifier = Verifier::new(judge.live(), Arc::clone(&identity.topics), identity.codec.clone(), limits);
     let mut entries = Vec::new();
     let mut summary = Summary::default();
+    // Dead letters are compared with the originals they name once everything is read.
+    let starts: HashMap<(String, i32), i64> = list
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(low) => Some(((e.topic().to_owned(), e.partition()), low)),
+            _ => None,
+        })
+        .collect();
+    let mut originals: HashMap<(String, i32, i64), concord_protocol::RawRecord> = HashMap::new();
+    let mut letters: Vec<(usize, handler::Audited)> = Vec::new();
     if ends.is_empty() {
         return Ok((entries, summary));
     }
+    let ends_at = ends.clone();
     consumer.assign(&list)?;
     let mut last_record = Instant::now();
     progress(0, total);
@@ -167,6 +179,9 @@ pub async fn replay(identity: &Identity, filter: &Filter, mut progress: impl FnM
         } else {
             summary.rejected += 1;
         }
+        if record.topic != identity.topics.dead_letter() {
+            originals.insert((record.topic.clone(), record.partition, record.offset), record.clone());
+        }
         if summary.read % 500 == 0 {
             progress(summary.read, total);
         }
@@ -175,15 +190,29 @@ pub async fn replay(identity: &Identity, filter: &Filter, mut progress: impl FnM
             topic: record.topic.clone(),
             partition: record.partition,
             offset: record.offset,
-            outcome: audited.leaf.outcome,
-            detail: audited.leaf.detail,
-            sender: audited.meta.sender,
-            message_type: audited.meta.message_type,
-            event_id: audited.meta.event_id,
-            case_ref: audited.meta.case_ref,
-            request_id: audited.meta.request_id,
-            message: audited.event.map(|e| e.payload.to_json()),
+            outcome: audited.leaf.outcome.clone(),
+            detail: audited.leaf.detail.clone(),
+            sender: audited.meta.sender.clone(),
+            message_type: audited.meta.message_type.clone(),
+            event_id: audited.meta.event_id.clone(),
+            case_ref: audited.meta.case_ref.clone(),
+            request_id: audited.meta.request_id.clone(),
+            message: audited.event.as_ref().map(|e| e.payload.to_json()),
         });
+        if audited.letter.is_some() {
+            letters.push((entries.len() - 1, audited));
+        }
+    }
+    for (index, mut letter) in letters {
+        letter.compare(|topic, partition, offset| {
+            let key = (topic.to_owned(), partition);
+            match originals.get(&(topic.to_owned(), partition, offset)) {
+                Some(record) => handler::Held::Record(record.clone()),
+                None => handler::Held::Nothing { read: starts.get(&key).zip(ends_at.get(&key)).map(|(a, b)| (*a, *b)) },
+            }
+        });
+        entries[index].outcome = letter.leaf.outcome;
+        entries[index].detail = letter.leaf.detail;
     }
     progress(summary.read, total);
     let case_requests: HashSet<String> = match &filter.case {

@@ -250,6 +250,50 @@ impl AuditLog {
         }
     }
 
+    /// The leaf index of the record at a position, if the log holds it.
+    pub fn index_at(&self, topic: &str, partition: i32, offset: i64) -> Result<Option<u64>, StoreError> {
+        self.db
+            .query_row(
+                "SELECT idx FROM leaves WHERE topic = ?1 AND partition = ?2 AND offset = ?3",
+                params![topic, partition, offset],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()
+            .map(|i| i.map(|i| i as u64))
+            .map_err(self.wrap())
+    }
+
+    /// What the log holds at a position (the record, or the range of that
+    /// partition it read): what a dead letter naming it is compared with.
+    pub fn held(&self, topic: &str, partition: i32, offset: i64) -> Result<crate::handler::Held, StoreError> {
+        use crate::handler::Held;
+        let found: Option<(i64, Vec<u8>)> = self
+            .db
+            .query_row(
+                "SELECT idx, leaf FROM leaves WHERE topic = ?1 AND partition = ?2 AND offset = ?3",
+                params![topic, partition, offset],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.wrap())?;
+        if let Some((index, bytes)) = found {
+            let leaf = Leaf::from_bytes(&bytes).map_err(|e| StoreError::Leaf { index: index as u64, why: e.to_string() })?;
+            return Ok(Held::Record(leaf.record));
+        }
+        let read: Option<(i64, i64)> = self
+            .db
+            .query_row(
+                "SELECT (SELECT min(offset) FROM leaves WHERE topic = ?1 AND partition = ?2), next_offset
+                 FROM positions WHERE topic = ?1 AND partition = ?2",
+                params![topic, partition],
+                |r| Ok(r.get::<_, Option<i64>>(0)?.zip(Some(r.get::<_, i64>(1)?))),
+            )
+            .optional()
+            .map_err(self.wrap())?
+            .flatten();
+        Ok(Held::Nothing { read })
+    }
+
     /// The next offset to read for every partition seen so far.
     pub fn positions(&self) -> Result<HashMap<(String, i32), i64>, StoreError> {
         let mut stmt = self.db.prepare("SELECT topic, partition, next_offset FROM positions").map_err(self.wrap())?;

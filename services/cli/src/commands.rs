@@ -371,7 +371,7 @@ fn header_text(record: &RawRecord, name: &str) -> String {
 
 fn describe_dead_letter(record: &RawRecord, directory: &concord_domain::Directory) -> String {
     let origin = match concord_protocol::dead_letter::verify_dead_letter(record, directory) {
-        Ok(_) => "signed".to_owned(),
+        Ok(_) => "signed".to_owned(), // what it says of the original, only the auditor can compare
         Err(e) => format!("NOT shown to come from it: {e}"),
     };
     format!(

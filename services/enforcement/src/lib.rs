@@ -267,6 +267,13 @@ impl Enforcement {
 
     /// Consumes confirmations and escalates overdue requests until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), EnforcementError> {
+        self.run_counted(shutdown, None).await
+    }
+
+    /// [`Enforcement::run`], its inbox consumer's record counters
+    /// (`concord_records_*{consumer="confirmations"}`: read, verified,
+    /// retried, rejected by reason) exported in `metrics`.
+    pub async fn run_counted(self, shutdown: CancellationToken, metrics: Option<&Metrics>) -> Result<(), EnforcementError> {
         let agency = self.identity.agency.id.clone();
         let consumer = VerifiedConsumer::new(
             Intake {
@@ -280,6 +287,9 @@ impl Enforcement {
             },
             self.producer.inner().clone(),
         )?;
+        if let Some(metrics) = metrics {
+            metrics.consumer("confirmations", consumer.stats());
+        }
         let task = tokio::spawn(consumer.run(
             Confirmations {
                 tracker: self.tracker(),
@@ -308,7 +318,7 @@ pub async fn run(config: EnforcementConfig, shutdown: CancellationToken) -> Resu
     let header = config.service.clone();
     let stop = shutdown.clone();
     concord_runtime::service::serve(&header, &shutdown, move |identity, metrics| async move {
-        Enforcement::new(identity, config)?.with_metrics(&metrics).run(stop.clone()).await
+        Enforcement::new(identity, config)?.with_metrics(&metrics).run_counted(stop.clone(), Some(&metrics)).await
     })
     .await
 }
