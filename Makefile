@@ -7,10 +7,15 @@ export CONCORD_AUDIT ?= $(CARGO_TARGET_DIR)/debug/concord-audit
 export CONCORD_BIN_DIR ?= $(CARGO_TARGET_DIR)/debug
 CARGO ?= cargo
 
-.PHONY: build up down status demo test bench clean
+.PHONY: build check up down status demo test bench clean
 
 build:
 	$(CARGO) build --workspace --bins --tests
+
+# Everything that needs no stack: fmt, clippy, licences, unit tests, the
+# conformance kit, the fuzzer. make test runs it first.
+check:
+	scripts/check.sh
 
 up: build
 	scripts/stack.sh up
@@ -24,7 +29,7 @@ status:
 demo: up
 	scripts/demo.sh
 
-test: up
+test: check up
 	scripts/test.sh
 
 bench: up

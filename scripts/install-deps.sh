@@ -32,6 +32,13 @@ for component in rustfmt clippy; do
   echo "install-deps: adding the Rust component $component"
   rustup component add "$component"
 done
+# make check enforces the licence and duplicate-version policy (deny.toml)
+# with cargo-deny, built once from crates.io into ~/.cargo/bin.
+DENY_VERSION=0.20.2
+if ! cargo deny --version 2>/dev/null | grep -q "$DENY_VERSION"; then
+  echo "install-deps: building cargo-deny $DENY_VERSION from crates.io (a few minutes, once)"
+  cargo install --locked --quiet "cargo-deny@$DENY_VERSION"
+fi
 # helm (for the chart checks) is built from its Go module by scripts/helm.sh.
 command -v go >/dev/null || { echo "install-deps: go is missing; Go 1.24 or newer builds helm for the chart checks (https://go.dev/dl)" >&2; exit 1; }
 echo "install-deps: ok"

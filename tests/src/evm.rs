@@ -195,3 +195,13 @@ impl Evm {
         logs.as_array().unwrap().clone()
     }
 }
+
+/// The dev chain is one node whose owner key is also every chain book's
+/// operator key: one nonce sequence, and block numbers every test sees. The
+/// chain tests share one test binary, so they take turns.
+static CHAIN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits for this test's turn on the dev chain; the turn lasts while the guard lives.
+pub async fn chain_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    CHAIN.lock().await
+}

@@ -61,6 +61,7 @@ fn metric(text: &str, name: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_freeze_the_chain_does_not_show_is_unverified_and_not_executed() {
+    let _turn = concord_tests::evm::chain_turn().await;
     let run = TestRun::new("enforcement-chain").await;
     let chain = Evm::dev();
     let metrics = concord_runtime::metrics::Metrics::new();
@@ -164,6 +165,7 @@ async fn a_signed_freeze_the_chain_does_not_show_is_unverified_and_not_executed(
 /// the chain and counts it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_freeze_by_the_chain_book_is_verified_on_chain_and_executed() {
+    let _turn = concord_tests::evm::chain_turn().await;
     let run = TestRun::new("enforcement-chain-real").await;
     let chain = Evm::dev();
     let wallet = fresh_address();

@@ -27,6 +27,7 @@ type Seen = (TargetStatus, Option<String>);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chain_book_killed_three_times_blacklists_each_address_once_and_confirms_each_once() {
+    let _turn = concord_tests::evm::chain_turn().await;
     let run = TestRun::new("chain-crash").await;
     let chain = Evm::dev();
     let first_block =

@@ -25,6 +25,7 @@ async fn transfer(chain: &Evm, from: &str, to: &str, units: u128) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transfer_on_the_chain_from_an_alerted_wallet_into_a_deposit_address_is_one_hit() {
+    let _turn = concord_tests::evm::chain_turn().await;
     let run = TestRun::new("exchange-chain").await;
     let chain = Evm::dev();
     let mut config = exchange_config(&run);

@@ -14,6 +14,7 @@ const PAYEE: &str = "0x15d34aaf54267db7d7c367839aaf71a00a2c6a65";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deployed_token_is_the_contract_compiled_from_its_source() {
+    let _turn = concord_tests::evm::chain_turn().await;
     let chain = Evm::dev();
     let out = std::env::temp_dir().join(format!("concord-compiled-{}.json", std::process::id()));
     let compiled = std::process::Command::new("bash").arg(root().join("scripts/evm.sh")).arg("compile").arg(&out).output().unwrap();
@@ -27,6 +28,7 @@ async fn the_deployed_token_is_the_contract_compiled_from_its_source() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blacklisted_address_cannot_send_and_every_change_is_an_event() {
+    let _turn = concord_tests::evm::chain_turn().await;
     let chain = Evm::dev();
     // A clean start for the holder (a rerun on the same chain finds it listed).
     if chain.listed(HOLDER).await {

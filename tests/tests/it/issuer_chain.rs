@@ -31,6 +31,7 @@ fn transaction_of(c: &TakedownConfirmation) -> (String, u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_freeze_is_one_blacklisting_transaction_and_a_revert_is_rejected_with_its_reason() {
+    let _turn = concord_tests::evm::chain_turn().await;
     let run = TestRun::new("issuer-chain").await;
     let chain = Evm::dev();
     let wallet = fresh_address();
@@ -98,6 +99,7 @@ async fn a_freeze_is_one_blacklisting_transaction_and_a_revert_is_rejected_with_
 /// the requester naming that very transaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_at_each_step_of_a_freeze_leaves_one_transaction_and_one_outcome() {
+    let _turn = concord_tests::evm::chain_turn().await;
     let run = TestRun::new("issuer-chain-crash").await;
     let chain = Evm::dev();
     let wallets = [fresh_address(), fresh_address()];
@@ -156,6 +158,7 @@ async fn a_crash_at_each_step_of_a_freeze_leaves_one_transaction_and_one_outcome
 /// did, retrying "no receipt" until CI's test gave up).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_freeze_whose_nonce_another_transaction_took_is_signed_again_once() {
+    let _turn = concord_tests::evm::chain_turn().await;
     let run = TestRun::new("issuer-chain-nonce").await;
     let chain = Evm::dev();
     let wallet = fresh_address();

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frozen_waits_for_its_confirmations() {
+    let _turn = concord_tests::evm::chain_turn().await;
     let run = TestRun::new("chain-confirmations").await;
     let chain = Evm::dev();
     let wallet = fresh_address();
