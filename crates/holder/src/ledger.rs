@@ -15,6 +15,7 @@
 use std::path::Path;
 
 use concord_domain::{AgencyId, FreezeTarget, Indicator, IndicatorAlert, TargetAction, TargetStatus};
+use concord_store::{migrate, MigrateError, Migration, Sym};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 /// What a holder holds and how it executes one target.
@@ -22,8 +23,11 @@ pub trait Book: Send + 'static {
     /// The actions it carries out; any other is REJECTED.
     const ACTIONS: &'static [TargetAction];
 
-    /// Creates its tables (idempotent).
-    fn create(&self, db: &Connection) -> rusqlite::Result<()>;
+    /// The name its schema version is kept under, in the ledger's file.
+    const STORE: &'static str;
+
+    /// Its tables, as ordered migrations ([`concord_store::migrate`]).
+    const MIGRATIONS: &'static [Migration];
 
     /// Executes `target` inside `tx`; `reference` names the (request, target)
     /// for ledger references. Called at most once per (request, target).
@@ -104,29 +108,32 @@ pub fn source_of(topic: &str, partition: i32, offset: i64) -> String {
     format!("{topic}/{partition}@{offset}")
 }
 
-/// Adds `column` to `table` in a database made before it existed.
-pub fn add_column(db: &Connection, table: &str, column: &str, declaration: &str) -> rusqlite::Result<()> {
-    let exists: bool = db.query_row(&format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = ?1"), [column], |r| {
-        r.get::<_, i64>(0).map(|n| n > 0)
-    })?;
-    if !exists {
-        db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {declaration}"))?;
-    }
-    Ok(())
-}
-
 /// Why the ledger failed.
 #[derive(Debug, thiserror::Error)]
-#[error("ledger {path}: {source}")]
-pub struct LedgerError {
-    path: String,
-    #[source]
-    source: rusqlite::Error,
+pub enum LedgerError {
+    /// SQLite failed, or a stored value is not one its column may hold.
+    #[error("ledger {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: String,
+        /// What SQLite (or the strict read) said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The schema could not be brought up to date (a row breaks a rule, or a newer release wrote the file).
+    #[error("ledger {path}: {source}")]
+    Schema {
+        /// The database file.
+        path: String,
+        /// What failed.
+        #[source]
+        source: Box<MigrateError>,
+    },
 }
 
 impl LedgerError {
     pub(crate) fn new(path: &str, source: rusqlite::Error) -> Self {
-        LedgerError { path: path.to_owned(), source }
+        LedgerError::Sqlite { path: path.to_owned(), source }
     }
 }
 
@@ -141,27 +148,20 @@ impl<B: Book> Ledger<B> {
     /// Opens or creates the ledger at `path` (and its parent folder).
     pub fn open(path: &Path, book: B) -> Result<Self, LedgerError> {
         let name = path.display().to_string();
-        let wrap = |source| LedgerError { path: name.clone(), source };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).ok();
+        let wrap = |source| LedgerError::Sqlite { path: name.clone(), source };
+        let schema = |source| LedgerError::Schema { path: name.clone(), source: Box::new(source) };
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| wrap(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
         }
-        let db = Connection::open(path).map_err(wrap)?;
-        db.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;
-             CREATE TABLE IF NOT EXISTS executions (request_id TEXT NOT NULL, target_id TEXT NOT NULL, status TEXT NOT NULL,
-                 reason TEXT, amount TEXT, asset TEXT, ledger_ref TEXT, executed_at INTEGER NOT NULL, source TEXT,
-                 PRIMARY KEY (request_id, target_id));",
-        )
-        .map_err(wrap)?;
-        add_column(&db, "executions", "source", "TEXT").map_err(wrap)?;
-        add_column(&db, "executions", "rule", "TEXT").map_err(wrap)?;
-        crate::review::create(&db).map_err(wrap)?;
-        book.create(&db).map_err(wrap)?;
+        let mut db = Connection::open(path).map_err(wrap)?;
+        db.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;").map_err(wrap)?;
+        migrate(&mut db, crate::schema::STORE, crate::schema::MIGRATIONS).map_err(schema)?;
+        migrate(&mut db, B::STORE, B::MIGRATIONS).map_err(schema)?;
         Ok(Ledger { db, path: name, book })
     }
 
     fn wrap(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
-        |source| LedgerError { path: self.path.clone(), source }
+        |source| LedgerError::Sqlite { path: self.path.clone(), source }
     }
 
     /// The database's path, as errors name it.
@@ -203,7 +203,7 @@ impl<B: Book> Ledger<B> {
     /// record at `source`, unless an outcome exists; returns the recorded one.
     pub fn refuse(&mut self, request_id: &str, target_id: &str, refusal: Outcome, decided: Decided<'_>) -> Result<Execution, LedgerError> {
         let path = self.path.clone();
-        let wrap = |source| LedgerError { path: path.clone(), source };
+        let wrap = |source| LedgerError::Sqlite { path: path.clone(), source };
         let tx = self.db.transaction().map_err(wrap)?;
         let recorded = record(&tx, request_id, target_id, &refusal, decided).map_err(wrap)?;
         tx.commit().map_err(wrap)?;
@@ -215,7 +215,7 @@ impl<B: Book> Ledger<B> {
     /// a second call returns the first outcome (and its first source).
     pub fn execute(&mut self, request_id: &str, target: &FreezeTarget, decided: Decided<'_>) -> Result<Execution, LedgerError> {
         let path = self.path.clone();
-        let wrap = |source| LedgerError { path: path.clone(), source };
+        let wrap = |source| LedgerError::Sqlite { path: path.clone(), source };
         let tx = self.db.transaction().map_err(wrap)?;
         if let Some(done) = read_execution(&tx, request_id, &target.target_id).map_err(wrap)? {
             return Ok(done);
@@ -228,7 +228,7 @@ impl<B: Book> Ledger<B> {
 
     /// How many executions ended in `status`.
     pub fn count(&self, status: TargetStatus) -> Result<i64, LedgerError> {
-        self.db.query_row("SELECT count(*) FROM executions WHERE status = ?1", [status.as_str()], |r| r.get(0)).map_err(self.wrap())
+        self.db.query_row("SELECT count(*) FROM executions WHERE status = ?1", [Sym(status)], |r| r.get(0)).map_err(self.wrap())
     }
 }
 
@@ -247,7 +247,7 @@ pub(crate) fn record(tx: &Transaction<'_>, request_id: &str, target_id: &str, o:
     tx.execute(
         "INSERT OR IGNORE INTO executions (request_id, target_id, status, reason, amount, asset, ledger_ref, executed_at, source, rule)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![request_id, target_id, o.status.as_str(), o.reason, o.amount, o.asset, o.ledger_ref, d.now_ms, d.source, d.rule],
+        params![request_id, target_id, Sym(o.status), o.reason, o.amount, o.asset, o.ledger_ref, d.now_ms, d.source, d.rule],
     )?;
     Ok(read_execution(tx, request_id, target_id)?.expect("just recorded"))
 }
@@ -257,10 +257,9 @@ pub(crate) fn read_execution(db: &Connection, request_id: &str, target_id: &str)
         "SELECT status, reason, amount, asset, ledger_ref, executed_at, source, rule FROM executions WHERE request_id = ?1 AND target_id = ?2",
         params![request_id, target_id],
         |r| {
-            let status: String = r.get(0)?;
             Ok(Execution {
                 outcome: Outcome {
-                    status: TargetStatus::from_symbol(&status).unwrap_or(TargetStatus::Rejected),
+                    status: r.get::<_, Sym<TargetStatus>>(0)?.0,
                     reason: r.get(1)?,
                     amount: r.get(2)?,
                     asset: r.get(3)?,
@@ -285,10 +284,8 @@ pub(crate) mod tests {
 
     impl Book for Counting {
         const ACTIONS: &'static [TargetAction] = &[TargetAction::FreezeWallet];
-
-        fn create(&self, db: &Connection) -> rusqlite::Result<()> {
-            db.execute_batch("CREATE TABLE IF NOT EXISTS frozen (reference TEXT NOT NULL)")
-        }
+        const STORE: &'static str = "counting book";
+        const MIGRATIONS: &'static [Migration] = &[Migration { name: "frozen", sql: "CREATE TABLE frozen (reference TEXT NOT NULL)" }];
 
         fn execute(&self, tx: &Transaction<'_>, _target: &FreezeTarget, reference: &str) -> rusqlite::Result<Outcome> {
             tx.execute("INSERT INTO frozen (reference) VALUES (?1)", [reference])?;

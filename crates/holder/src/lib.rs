@@ -18,6 +18,7 @@ mod ledger;
 mod policy;
 mod processor;
 mod review;
+mod schema;
 
 use std::path::Path;
 
@@ -25,7 +26,7 @@ use concord_kafka::{ConsumerError, Intake, TransactionalProcessor};
 use concord_runtime::identity::Identity;
 
 pub use desk::{Desk, DeskError, StaffClaims, StaffKeys, TokenError, STAFF_TOKEN_TYP};
-pub use ledger::{add_column, source_of, Book, Decided, Execution, Ledger, LedgerError, Outcome};
+pub use ledger::{source_of, Book, Decided, Execution, Ledger, LedgerError, Outcome};
 pub use policy::{Asked, ProactivePolicy, RequestPolicy, Rule, RuleOutcome, Verdict};
 pub use processor::HolderProcessor;
 pub use review::{

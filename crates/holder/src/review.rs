@@ -12,6 +12,7 @@
 use std::path::PathBuf;
 
 use concord_domain::{FreezeRequest, FreezeTarget, Urgency};
+use concord_store::Sym;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 
@@ -171,19 +172,12 @@ pub enum ReviewState {
 }
 
 impl ReviewState {
-    fn as_str(self) -> &'static str {
+    /// `pending`, `approved` or `rejected`, as stored.
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             ReviewState::Pending => "pending",
             ReviewState::Approved => "approved",
             ReviewState::Rejected => "rejected",
-        }
-    }
-
-    fn parse(text: &str) -> ReviewState {
-        match text {
-            "approved" => ReviewState::Approved,
-            "rejected" => ReviewState::Rejected,
-            _ => ReviewState::Pending,
         }
     }
 }
@@ -360,22 +354,6 @@ fn urgency_rank(u: Urgency) -> i64 {
     }
 }
 
-/// Creates the review tables (idempotent).
-pub(crate) fn create(db: &Connection) -> rusqlite::Result<()> {
-    db.execute_batch(
-        "CREATE TABLE IF NOT EXISTS reviews (request_id TEXT NOT NULL, target_id TEXT NOT NULL, requester TEXT NOT NULL,
-             rule TEXT NOT NULL, approvals_needed INTEGER NOT NULL, request TEXT NOT NULL, held TEXT, source TEXT NOT NULL,
-             urgency INTEGER NOT NULL, deadline INTEGER NOT NULL, created_at INTEGER NOT NULL, state TEXT NOT NULL DEFAULT 'pending',
-             escalated_at INTEGER, decided_at INTEGER, PRIMARY KEY (request_id, target_id));
-         CREATE TABLE IF NOT EXISTS review_decisions (request_id TEXT NOT NULL, target_id TEXT NOT NULL, reviewer TEXT NOT NULL,
-             verdict TEXT NOT NULL, reason TEXT, at_ms INTEGER NOT NULL, token TEXT NOT NULL, seq INTEGER NOT NULL,
-             PRIMARY KEY (request_id, target_id, reviewer));
-         CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, requester TEXT NOT NULL, request_id TEXT NOT NULL,
-             target_id TEXT NOT NULL, UNIQUE (request_id, target_id));
-         CREATE TABLE IF NOT EXISTS outbox_cursor (id INTEGER PRIMARY KEY CHECK (id = 0), seq INTEGER NOT NULL);",
-    )
-}
-
 const REVIEW_COLUMNS: &str =
     "request_id, target_id, requester, rule, approvals_needed, request, held, source, created_at, state, escalated_at, decided_at";
 
@@ -396,7 +374,7 @@ fn read_reviews(db: &Connection, filter: &str, args: &[&dyn rusqlite::ToSql]) ->
             held: r.get(6)?,
             source: r.get(7)?,
             created_at: r.get(8)?,
-            state: ReviewState::parse(&r.get::<_, String>(9)?),
+            state: r.get::<_, Sym<ReviewState>>(9)?.0,
             escalated_at: r.get(10)?,
             decided_at: r.get(11)?,
             decisions: Vec::new(),
@@ -409,10 +387,9 @@ fn read_reviews(db: &Connection, filter: &str, args: &[&dyn rusqlite::ToSql]) ->
     for review in &mut reviews {
         review.decisions = decisions
             .query_map(params![review.request_id, review.target_id], |r| {
-                let verdict: String = r.get(1)?;
                 Ok(ReviewDecision {
                     reviewer: r.get(0)?,
-                    verdict: if verdict == "reject" { Verdict::Reject } else { Verdict::Approve },
+                    verdict: r.get::<_, Sym<Verdict>>(1)?.0,
                     reason: r.get(2)?,
                     at_ms: r.get(3)?,
                     token: r.get(4)?,
@@ -560,7 +537,7 @@ impl<B: Book> Ledger<B> {
             .execute(
                 "INSERT OR IGNORE INTO review_decisions (request_id, target_id, reviewer, verdict, reason, at_ms, token, seq)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, (SELECT count(*) FROM review_decisions WHERE request_id = ?1 AND target_id = ?2))",
-                params![request_id, target_id, reviewer.id, verdict.as_str(), reason, now_ms, token],
+                params![request_id, target_id, reviewer.id, Sym(verdict), reason, now_ms, token],
             )
             .map_err(wrap)?
             == 1;
@@ -634,7 +611,7 @@ fn complete<B: Book>(tx: &Transaction<'_>, book: &B, review: &Review, state: Rev
     let execution = record(tx, &review.request_id, &review.target_id, &outcome, decided)?;
     tx.execute(
         "UPDATE reviews SET state = ?3, decided_at = ?4 WHERE request_id = ?1 AND target_id = ?2",
-        params![review.request_id, review.target_id, state.as_str(), now_ms],
+        params![review.request_id, review.target_id, Sym(state), now_ms],
     )?;
     tx.execute(
         "INSERT OR IGNORE INTO outbox (requester, request_id, target_id) VALUES (?1, ?2, ?3)",

@@ -104,7 +104,8 @@ impl SeenEvents {
         let wrap = |source| StoreError::Sqlite { path: name.clone(), source };
         let mut db = Connection::open(path).map_err(wrap)?;
         db.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;").map_err(wrap)?;
-        migrate(&mut db, "replay guard", MIGRATIONS).map_err(|source| StoreError::Schema { path: name.clone(), source: Box::new(source) })?;
+        migrate(&mut db, "replay guard", MIGRATIONS)
+            .map_err(|source| StoreError::Schema { path: name.clone(), source: Box::new(source) })?;
         Ok(SeenEvents { db: Mutex::new(db), path: name })
     }
 
@@ -234,6 +235,22 @@ mod tests {
         assert_eq!(seen.prune(101).unwrap(), 1);
         drop(seen);
         assert_eq!(SeenEvents::open(&path).unwrap().check("b", "e1", "t", 0, 12, 200).unwrap(), SeenOutcome::Fresh);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// The guard a release before migrations made (tests/fixtures/c782014).
+    #[test]
+    fn the_guard_of_the_previous_release_migrates() {
+        let dir = temp("fixture");
+        let path = dir.join("seen.sqlite");
+        std::fs::copy(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/c782014/seen.sqlite"), &path).unwrap();
+        let seen = SeenEvents::open(&path).unwrap();
+        let id = "0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11";
+        assert_eq!(seen.check("committee-ph", id, "concord.alerts.v1", 0, 7, 1).unwrap(), SeenOutcome::Redelivery);
+        assert_eq!(
+            seen.check("exchange-global", id, "concord.alerts.v1", 0, 8, 1).unwrap(),
+            SeenOutcome::Replay { first: "concord.alerts.v1/0@7".into() }
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

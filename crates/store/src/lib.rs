@@ -2,10 +2,12 @@
 //! back as strictly as it was written:
 //!
 //! - [`migrate`]: one ordered list of migrations per store, applied in one
-//!   transaction each and numbered by SQLite's `user_version`. A database
-//!   from a newer release (a `user_version` past the list) is refused, not
-//!   guessed at. (`rusqlite_migration` does the same, but its releases pin
-//!   rusqlite 0.40 and two `libsqlite3-sys` cannot link into one binary.)
+//!   transaction each; the version a store is at is kept in the table
+//!   `concord_schema` (one row per store, so several stores can share one
+//!   file: a holder's ledger and its book). A database from a newer release
+//!   (a version past the list) is refused, not guessed at.
+//!   (`rusqlite_migration` does the same on `user_version`, but its releases
+//!   pin rusqlite 0.40, and two `libsqlite3-sys` cannot link into one binary.)
 //! - [`Symbol`] and [`Sym`]: an enum stored as its symbol is read back only
 //!   if the symbol is one of its own; anything else (`approve `, `APPROVE`,
 //!   `''`, NULL) is a [`rusqlite::types::FromSqlError`] naming the column's
@@ -13,7 +15,7 @@
 //!   CHECK constraint, so SQLite refuses the bad value on the way in too.
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 /// One step of a store's schema: SQL run once, in order.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +34,7 @@ pub enum MigrateError {
     Newer {
         /// Which store.
         store: &'static str,
-        /// Its `user_version`.
+        /// Its version.
         found: i64,
         /// The last version this release knows.
         known: usize,
@@ -50,8 +52,8 @@ pub enum MigrateError {
         #[source]
         source: rusqlite::Error,
     },
-    /// Reading `user_version` failed.
-    #[error("{store}: reading the schema version: {source}")]
+    /// Reading or keeping the schema version failed.
+    #[error("{store}: the schema version: {source}")]
     Version {
         /// Which store.
         store: &'static str,
@@ -61,12 +63,20 @@ pub enum MigrateError {
     },
 }
 
-/// Brings `db` up to the last of `migrations`: each not yet applied runs in a
-/// transaction of its own with the new `user_version`, so a crash leaves the
-/// store at one version or the next, never between. Returns the version now.
+/// Brings the store `store` in `db` up to the last of `migrations`: each not
+/// yet applied runs in a transaction of its own with the store's new version,
+/// so a crash leaves the store at one version or the next, never between.
+/// Returns the version now.
 pub fn migrate(db: &mut Connection, store: &'static str, migrations: &[Migration]) -> Result<usize, MigrateError> {
-    let found: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|source| MigrateError::Version { store, source })?;
-    if found < 0 || found as usize > migrations.len() {
+    let version = |source| MigrateError::Version { store, source };
+    db.execute_batch("CREATE TABLE IF NOT EXISTS concord_schema (store TEXT PRIMARY KEY, version INTEGER NOT NULL CHECK (version >= 0))")
+        .map_err(version)?;
+    let found: i64 = db
+        .query_row("SELECT version FROM concord_schema WHERE store = ?1", [store], |r| r.get(0))
+        .optional()
+        .map_err(version)?
+        .unwrap_or(0);
+    if found as usize > migrations.len() {
         return Err(MigrateError::Newer { store, found, known: migrations.len() });
     }
     for (index, migration) in migrations.iter().enumerate().skip(found as usize) {
@@ -74,10 +84,25 @@ pub fn migrate(db: &mut Connection, store: &'static str, migrations: &[Migration
         let failed = |source| MigrateError::Failed { store, version, name: migration.name, source };
         let tx = db.transaction().map_err(failed)?;
         tx.execute_batch(migration.sql).map_err(failed)?;
-        tx.pragma_update(None, "user_version", version as i64).map_err(failed)?;
+        tx.execute(
+            "INSERT INTO concord_schema (store, version) VALUES (?1, ?2) ON CONFLICT (store) DO UPDATE SET version = excluded.version",
+            rusqlite::params![store, version as i64],
+        )
+        .map_err(failed)?;
         tx.commit().map_err(failed)?;
     }
     Ok(migrations.len())
+}
+
+/// The version `store` is at in `db` (0: never migrated).
+pub fn version(db: &Connection, store: &str) -> rusqlite::Result<i64> {
+    let exists: bool = db
+        .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'concord_schema'", [], |r| r.get::<_, i64>(0))?
+        > 0;
+    if !exists {
+        return Ok(0);
+    }
+    Ok(db.query_row("SELECT version FROM concord_schema WHERE store = ?1", [store], |r| r.get(0)).optional()?.unwrap_or(0))
 }
 
 /// An enum that a store keeps as one of a fixed set of symbols.
@@ -135,10 +160,132 @@ impl<T: Symbol> ToSql for Sym<T> {
     }
 }
 
+/// A 0/1 column read strictly: 0 is false, 1 is true, anything else (2, -1,
+/// NULL, text) is an error — never "not zero, so true".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flag(pub bool);
+
+impl FromSql for Flag {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        match value {
+            ValueRef::Integer(0) => Ok(Flag(false)),
+            ValueRef::Integer(1) => Ok(Flag(true)),
+            other => {
+                Err(FromSqlError::Other(Box::new(UnknownSymbol { what: "flag", found: format!("{other:?}"), expected: "0, 1".into() })))
+            }
+        }
+    }
+}
+
+impl ToSql for Flag {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(i64::from(self.0)))
+    }
+}
+
 /// `CHECK (column IN ('a', 'b'))` for the symbols of `T`.
 pub fn check<T: Symbol>(column: &str) -> String {
     let symbols = T::all().iter().map(|v| format!("'{}'", v.symbol())).collect::<Vec<_>>().join(", ");
     format!("CHECK ({column} IN ({symbols}))")
+}
+
+/// The domain's enums as stored: their Avro symbols.
+mod domain {
+    use concord_domain::{IndicatorKind, MessageType, ScamCategory, TargetStatus, Tlp};
+
+    use super::Symbol;
+
+    impl Symbol for TargetStatus {
+        const WHAT: &'static str = "target status";
+        fn all() -> &'static [Self] {
+            &TargetStatus::ALL
+        }
+        fn symbol(self) -> &'static str {
+            self.as_str()
+        }
+    }
+
+    impl Symbol for Tlp {
+        const WHAT: &'static str = "TLP marking";
+        fn all() -> &'static [Self] {
+            &[Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict, Tlp::Red]
+        }
+        fn symbol(self) -> &'static str {
+            match self {
+                Tlp::Clear => "CLEAR",
+                Tlp::Green => "GREEN",
+                Tlp::Amber => "AMBER",
+                Tlp::AmberStrict => "AMBER_STRICT",
+                Tlp::Red => "RED",
+            }
+        }
+    }
+
+    impl Symbol for ScamCategory {
+        const WHAT: &'static str = "scam category";
+        fn all() -> &'static [Self] {
+            use ScamCategory::*;
+            &[RomanceScam, InvestmentScam, Impersonation, MoneyLaundering, Phishing, Other]
+        }
+        fn symbol(self) -> &'static str {
+            match self {
+                ScamCategory::RomanceScam => "ROMANCE_SCAM",
+                ScamCategory::InvestmentScam => "INVESTMENT_SCAM",
+                ScamCategory::Impersonation => "IMPERSONATION",
+                ScamCategory::MoneyLaundering => "MONEY_LAUNDERING",
+                ScamCategory::Phishing => "PHISHING",
+                ScamCategory::Other => "OTHER",
+            }
+        }
+    }
+
+    impl Symbol for IndicatorKind {
+        const WHAT: &'static str = "indicator kind";
+        fn all() -> &'static [Self] {
+            use IndicatorKind::*;
+            &[CryptoAddress, PhoneNumber, Domain, Url, SocialHandle, BankAccount, Email]
+        }
+        fn symbol(self) -> &'static str {
+            match self {
+                IndicatorKind::CryptoAddress => "CRYPTO_ADDRESS",
+                IndicatorKind::PhoneNumber => "PHONE_NUMBER",
+                IndicatorKind::Domain => "DOMAIN",
+                IndicatorKind::Url => "URL",
+                IndicatorKind::SocialHandle => "SOCIAL_HANDLE",
+                IndicatorKind::BankAccount => "BANK_ACCOUNT",
+                IndicatorKind::Email => "EMAIL",
+            }
+        }
+    }
+
+    impl Symbol for MessageType {
+        const WHAT: &'static str = "message type";
+        fn all() -> &'static [Self] {
+            &MessageType::ALL
+        }
+        fn symbol(self) -> &'static str {
+            self.short_name()
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        /// The stored symbols are the messages' own (their serde / Avro names).
+        #[test]
+        fn symbols_are_the_wire_names() {
+            fn same<T: Symbol + serde::Serialize>() {
+                for v in T::all() {
+                    assert_eq!(serde_json::to_value(v).unwrap(), serde_json::Value::String(v.symbol().into()));
+                }
+            }
+            same::<TargetStatus>();
+            same::<Tlp>();
+            same::<ScamCategory>();
+            same::<IndicatorKind>();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -181,6 +328,15 @@ mod tests {
     }
 
     #[test]
+    fn a_flag_is_zero_or_one() {
+        let db = Connection::open_in_memory().unwrap();
+        for (stored, expected) in [("0", Some(false)), ("1", Some(true)), ("2", None), ("-1", None), ("NULL", None), ("'1'", None)] {
+            let read = db.query_row(&format!("SELECT {stored}"), [], |r| r.get::<_, Flag>(0)).ok().map(|f| f.0);
+            assert_eq!(read, expected, "{stored}");
+        }
+    }
+
+    #[test]
     fn the_check_constraint_refuses_what_the_reader_would() {
         let db = Connection::open_in_memory().unwrap();
         db.execute_batch(&format!("CREATE TABLE t (v TEXT NOT NULL {})", check::<Verdict>("v"))).unwrap();
@@ -202,6 +358,10 @@ mod tests {
         assert_eq!(db.query_row("SELECT x, y IS NULL FROM a", [], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?))).unwrap(), (1, true));
         let newer = migrate(&mut db, "test", &STEPS[..1]).unwrap_err();
         assert!(matches!(newer, MigrateError::Newer { found: 2, known: 1, .. }), "{newer}");
+        // Another store in the same file keeps its own version.
+        const OTHER: &[Migration] = &[Migration { name: "c", sql: "CREATE TABLE c (x INTEGER)" }];
+        assert_eq!(migrate(&mut db, "other", OTHER).unwrap(), 1);
+        assert_eq!((version(&db, "test").unwrap(), version(&db, "other").unwrap(), version(&db, "none").unwrap()), (2, 1, 0));
     }
 
     #[test]
@@ -212,7 +372,7 @@ mod tests {
         ];
         let mut db = Connection::open_in_memory().unwrap();
         assert!(matches!(migrate(&mut db, "test", STEPS), Err(MigrateError::Failed { version: 2, .. })));
-        assert_eq!(db.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).unwrap(), 1);
+        assert_eq!(version(&db, "test").unwrap(), 1);
         assert!(db.prepare("SELECT * FROM b").is_err(), "the failed migration's first statement is rolled back too");
     }
 }

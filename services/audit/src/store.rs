@@ -25,6 +25,15 @@ pub enum StoreError {
         #[source]
         source: rusqlite::Error,
     },
+    /// Its schema could not be brought up to date.
+    #[error("audit log {path}: {source}")]
+    Schema {
+        /// The file.
+        path: String,
+        /// What failed.
+        #[source]
+        source: Box<concord_store::MigrateError>,
+    },
     /// A proof was asked for sizes the log does not have.
     #[error(transparent)]
     Proof(#[from] ProofError),
@@ -45,6 +54,32 @@ pub enum StoreError {
         have: u64,
     },
 }
+
+/// The log's migrations, in order.
+const MIGRATIONS: &[concord_store::Migration] = &[
+    concord_store::Migration {
+        name: "leaves, positions, checkpoints and alarms, as the release before migrations made them",
+        sql: "CREATE TABLE IF NOT EXISTS leaves (
+                  idx INTEGER PRIMARY KEY, topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
+                  timestamp_ms INTEGER, outcome TEXT NOT NULL, event_id TEXT, sender TEXT, message_type TEXT,
+                  case_ref TEXT, request_id TEXT, leaf BLOB NOT NULL, leaf_hash BLOB NOT NULL,
+                  UNIQUE (topic, partition, offset));
+              CREATE INDEX IF NOT EXISTS leaves_case ON leaves(case_ref);
+              CREATE INDEX IF NOT EXISTS leaves_request ON leaves(request_id);
+              CREATE TABLE IF NOT EXISTS positions (topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
+                  PRIMARY KEY (topic, partition));
+              CREATE TABLE IF NOT EXISTS checkpoints (log TEXT NOT NULL, size INTEGER NOT NULL, root TEXT NOT NULL, jws TEXT NOT NULL,
+                  issued_at INTEGER NOT NULL, PRIMARY KEY (log, size, root));
+              CREATE TABLE IF NOT EXISTS alarms (at INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL);",
+    },
+    concord_store::Migration {
+        name: "alarms are of a known kind",
+        sql: "CREATE TABLE alarms_v2 (at INTEGER NOT NULL, kind TEXT NOT NULL CHECK (kind IN ('split_view')), detail TEXT NOT NULL);
+              INSERT INTO alarms_v2 SELECT at, kind, detail FROM alarms;
+              DROP TABLE alarms;
+              ALTER TABLE alarms_v2 RENAME TO alarms;",
+    },
+];
 
 /// Searchable facts about a leaf, from its verified event.
 #[derive(Debug, Clone, Default)]
@@ -160,30 +195,22 @@ impl AuditLog {
     pub fn open(path: &Path, log_id: &str) -> Result<Self, StoreError> {
         let name = path.display().to_string();
         let wrap = |source| StoreError::Sqlite { path: name.clone(), source };
-        let db = Connection::open(path).map_err(wrap)?;
-        db.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
-             CREATE TABLE IF NOT EXISTS leaves (
-                 idx INTEGER PRIMARY KEY, topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
-                 timestamp_ms INTEGER, outcome TEXT NOT NULL, event_id TEXT, sender TEXT, message_type TEXT,
-                 case_ref TEXT, request_id TEXT, leaf BLOB NOT NULL, leaf_hash BLOB NOT NULL,
-                 UNIQUE (topic, partition, offset));
-             CREATE INDEX IF NOT EXISTS leaves_case ON leaves(case_ref);
-             CREATE INDEX IF NOT EXISTS leaves_request ON leaves(request_id);
-             CREATE TABLE IF NOT EXISTS positions (topic TEXT NOT NULL, partition INTEGER NOT NULL, next_offset INTEGER NOT NULL,
-                 PRIMARY KEY (topic, partition));
-             CREATE TABLE IF NOT EXISTS checkpoints (log TEXT NOT NULL, size INTEGER NOT NULL, root TEXT NOT NULL, jws TEXT NOT NULL,
-                 issued_at INTEGER NOT NULL, PRIMARY KEY (log, size, root));
-             CREATE TABLE IF NOT EXISTS alarms (at INTEGER NOT NULL, kind TEXT NOT NULL, detail TEXT NOT NULL);",
-        )
-        .map_err(wrap)?;
+        let mut db = Connection::open(path).map_err(wrap)?;
+        db.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;").map_err(wrap)?;
+        concord_store::migrate(&mut db, "audit log", MIGRATIONS)
+            .map_err(|source| StoreError::Schema { path: name.clone(), source: Box::new(source) })?;
         let hashes = {
-            let mut stmt = db.prepare("SELECT leaf_hash FROM leaves ORDER BY idx").map_err(wrap)?;
-            let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).map_err(wrap)?;
+            let mut stmt = db.prepare("SELECT idx, leaf_hash FROM leaves ORDER BY idx").map_err(wrap)?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))).map_err(wrap)?;
             let mut hashes = Vec::new();
             for row in rows {
-                let bytes = row.map_err(wrap)?;
-                hashes.push(bytes.try_into().unwrap_or([0; 32]));
+                let (index, bytes) = row.map_err(wrap)?;
+                // A stored hash that is not 32 bytes is damage, not a leaf of zeros.
+                let hash: Hash = bytes.try_into().map_err(|b: Vec<u8>| StoreError::Leaf {
+                    index: index as u64,
+                    why: format!("its stored leaf hash has {} bytes, not 32", b.len()),
+                })?;
+                hashes.push(hash);
             }
             hashes
         };
@@ -498,5 +525,41 @@ impl AuditLog {
     /// Direct access for tests that simulate tampering with the file.
     pub fn connection(&self) -> &Connection {
         &self.db
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A copy of a database the release before migrations (c782014) made
+    /// (tests/fixtures/c782014/make_fixtures.rs.txt), in a folder of its own.
+    fn fixture(name: &str, test: &str) -> std::path::PathBuf {
+        let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/c782014").join(name);
+        let dir = std::env::temp_dir().join(format!("concord-fixture-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(from, dir.join(name)).unwrap();
+        dir.join(name)
+    }
+
+    /// Runs `sql` on the file behind its constraints' back (a hand edit).
+    fn edit(path: &std::path::Path, sql: &str) {
+        let db = rusqlite::Connection::open(path).unwrap();
+        db.execute_batch(&format!("PRAGMA ignore_check_constraints = ON; {sql}")).unwrap();
+    }
+
+    #[test]
+    fn a_log_of_the_previous_release_migrates_and_keeps_every_leaf() {
+        let path = fixture("audit.sqlite", "audit-migrates");
+        let log = AuditLog::open(&path, "audit-hub").unwrap();
+        assert_eq!(log.size(), 2);
+        assert_eq!(log.latest_checkpoints().unwrap().len(), 1);
+        assert_eq!(log.root(2).unwrap(), concord_merkle::root(log.hashes()));
+        drop(log);
+        // A stored hash of the wrong length is damage, not a leaf of zeros.
+        edit(&path, "UPDATE leaves SET leaf_hash = x'00' WHERE idx = 1");
+        let error = AuditLog::open(&path, "audit-hub").err().unwrap().to_string();
+        assert!(error.contains("leaf 1: its stored leaf hash has 1 bytes, not 32"), "{error}");
     }
 }

@@ -3,16 +3,48 @@
 
 use std::path::Path;
 
+use concord_store::{migrate, MigrateError, Migration};
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
-#[error("committee store {path}: {source}")]
-pub struct StoreError {
-    path: String,
-    #[source]
-    source: rusqlite::Error,
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("committee store {path}: {source}")]
+    Sqlite {
+        /// The file.
+        path: String,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// Its schema could not be brought up to date.
+    #[error("committee store {path}: {source}")]
+    Schema {
+        /// The file.
+        path: String,
+        /// What failed.
+        #[source]
+        source: Box<MigrateError>,
+    },
 }
+
+/// The store's migrations, in order.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "published indicators and files read, as the release before migrations made them",
+        sql: "CREATE TABLE IF NOT EXISTS published (indicator TEXT PRIMARY KEY, alert_id TEXT NOT NULL, event_id TEXT NOT NULL);
+              CREATE TABLE IF NOT EXISTS files (name TEXT PRIMARY KEY, published INTEGER NOT NULL, refused INTEGER NOT NULL);",
+    },
+    Migration {
+        name: "counts are not negative",
+        sql: "CREATE TABLE files_v2 (name TEXT PRIMARY KEY, published INTEGER NOT NULL CHECK (published >= 0),
+                  refused INTEGER NOT NULL CHECK (refused >= 0));
+              INSERT INTO files_v2 SELECT name, published, refused FROM files;
+              DROP TABLE files;
+              ALTER TABLE files_v2 RENAME TO files;",
+    },
+];
 
 /// The committee's SQLite state.
 pub struct Store {
@@ -24,19 +56,16 @@ impl Store {
     /// Opens or creates it.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let name = path.display().to_string();
-        let wrap = |source| StoreError { path: name.clone(), source };
-        let db = Connection::open(path).map_err(wrap)?;
-        db.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             CREATE TABLE IF NOT EXISTS published (indicator TEXT PRIMARY KEY, alert_id TEXT NOT NULL, event_id TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS files (name TEXT PRIMARY KEY, published INTEGER NOT NULL, refused INTEGER NOT NULL);",
-        )
-        .map_err(wrap)?;
+        let wrap = |source| StoreError::Sqlite { path: name.clone(), source };
+        let mut db = Connection::open(path).map_err(wrap)?;
+        db.execute_batch("PRAGMA journal_mode=WAL;").map_err(wrap)?;
+        migrate(&mut db, "committee store", MIGRATIONS)
+            .map_err(|source| StoreError::Schema { path: name.clone(), source: Box::new(source) })?;
         Ok(Store { db, path: name })
     }
 
     fn wrap(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
-        |source| StoreError { path: self.path.clone(), source }
+        |source| StoreError::Sqlite { path: self.path.clone(), source }
     }
 
     /// The alert that published `indicator` (`kind:value`), if any.

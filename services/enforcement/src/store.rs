@@ -5,16 +5,103 @@
 use std::path::Path;
 
 use concord_domain::{FreezeRequest, TakedownConfirmation, TargetStatus};
+use concord_store::{migrate, MigrateError, Migration, Sym, Symbol};
 use rusqlite::{params, Connection, OptionalExtension};
 
 /// Why the tracker failed.
 #[derive(Debug, thiserror::Error)]
-#[error("case tracker {path}: {source}")]
-pub struct TrackerError {
-    path: String,
-    #[source]
-    source: rusqlite::Error,
+pub enum TrackerError {
+    /// SQLite failed, or a stored value is not one its column may hold.
+    #[error("case tracker {path}: {source}")]
+    Sqlite {
+        /// The file.
+        path: String,
+        /// What SQLite (or the strict read) said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// Its schema could not be brought up to date.
+    #[error("case tracker {path}: {source}")]
+    Schema {
+        /// The file.
+        path: String,
+        /// What failed.
+        #[source]
+        source: Box<MigrateError>,
+    },
+    /// A stored request does not parse.
+    #[error("case tracker {path}: request {request_id}: {why}")]
+    Request {
+        /// The file.
+        path: String,
+        /// The request.
+        request_id: String,
+        /// Why.
+        why: String,
+    },
 }
+
+/// Where a target stands here: requested, a holder's status, or a freeze
+/// claimed that the chain does not show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tracked {
+    Requested,
+    Unverified,
+    Confirmed(TargetStatus),
+}
+
+impl Symbol for Tracked {
+    const WHAT: &'static str = "tracked target status";
+    fn all() -> &'static [Self] {
+        use TargetStatus::*;
+        use Tracked::*;
+        &[
+            Requested,
+            Unverified,
+            Confirmed(Acknowledged),
+            Confirmed(Frozen),
+            Confirmed(TakenDown),
+            Confirmed(PartiallyFrozen),
+            Confirmed(AlreadyFrozen),
+            Confirmed(NotFound),
+            Confirmed(Rejected),
+        ]
+    }
+    fn symbol(self) -> &'static str {
+        match self {
+            Tracked::Requested => "REQUESTED",
+            Tracked::Unverified => UNVERIFIED,
+            Tracked::Confirmed(status) => status.as_str(),
+        }
+    }
+}
+
+/// The tracker's migrations, in order.
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "requests and targets, as the release before migrations made them",
+        sql: "CREATE TABLE IF NOT EXISTS requests (request_id TEXT PRIMARY KEY, case_ref TEXT NOT NULL, recipient TEXT NOT NULL,
+                  sent_at INTEGER NOT NULL, deadline INTEGER NOT NULL, escalations INTEGER NOT NULL DEFAULT 0, body TEXT NOT NULL);
+              CREATE TABLE IF NOT EXISTS targets (request_id TEXT NOT NULL, target_id TEXT NOT NULL, status TEXT NOT NULL,
+                  detail TEXT NOT NULL DEFAULT '', confirmed_at INTEGER, PRIMARY KEY (request_id, target_id));",
+    },
+    Migration {
+        name: "a target's status is one of its symbols; escalations are not negative",
+        sql: "CREATE TABLE requests_v2 (request_id TEXT PRIMARY KEY, case_ref TEXT NOT NULL, recipient TEXT NOT NULL,
+                  sent_at INTEGER NOT NULL, deadline INTEGER NOT NULL, escalations INTEGER NOT NULL DEFAULT 0 CHECK (escalations >= 0),
+                  body TEXT NOT NULL);
+              INSERT INTO requests_v2 SELECT request_id, case_ref, recipient, sent_at, deadline, escalations, body FROM requests;
+              DROP TABLE requests;
+              ALTER TABLE requests_v2 RENAME TO requests;
+              CREATE TABLE targets_v2 (request_id TEXT NOT NULL, target_id TEXT NOT NULL,
+                  status TEXT NOT NULL CHECK (status IN ('REQUESTED', 'UNVERIFIED', 'ACKNOWLEDGED', 'FROZEN', 'TAKEN_DOWN',
+                      'PARTIALLY_FROZEN', 'ALREADY_FROZEN', 'NOT_FOUND', 'REJECTED')),
+                  detail TEXT NOT NULL DEFAULT '', confirmed_at INTEGER, PRIMARY KEY (request_id, target_id));
+              INSERT INTO targets_v2 SELECT request_id, target_id, status, detail, confirmed_at FROM targets;
+              DROP TABLE targets;
+              ALTER TABLE targets_v2 RENAME TO targets;",
+    },
+];
 
 /// One target's latest status.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,21 +150,16 @@ impl Tracker {
     /// Opens or creates it.
     pub fn open(path: &Path) -> Result<Self, TrackerError> {
         let name = path.display().to_string();
-        let wrap = |source| TrackerError { path: name.clone(), source };
-        let db = Connection::open(path).map_err(wrap)?;
-        db.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             CREATE TABLE IF NOT EXISTS requests (request_id TEXT PRIMARY KEY, case_ref TEXT NOT NULL, recipient TEXT NOT NULL,
-                 sent_at INTEGER NOT NULL, deadline INTEGER NOT NULL, escalations INTEGER NOT NULL DEFAULT 0, body TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS targets (request_id TEXT NOT NULL, target_id TEXT NOT NULL, status TEXT NOT NULL,
-                 detail TEXT NOT NULL DEFAULT '', confirmed_at INTEGER, PRIMARY KEY (request_id, target_id));",
-        )
-        .map_err(wrap)?;
+        let wrap = |source| TrackerError::Sqlite { path: name.clone(), source };
+        let mut db = Connection::open(path).map_err(wrap)?;
+        db.execute_batch("PRAGMA journal_mode=WAL;").map_err(wrap)?;
+        migrate(&mut db, "case tracker", MIGRATIONS)
+            .map_err(|source| TrackerError::Schema { path: name.clone(), source: Box::new(source) })?;
         Ok(Tracker { db, path: name })
     }
 
     fn wrap(&self) -> impl Fn(rusqlite::Error) -> TrackerError + '_ {
-        |source| TrackerError { path: self.path.clone(), source }
+        |source| TrackerError::Sqlite { path: self.path.clone(), source }
     }
 
     /// Records a request sent to `recipient` at `now_ms`.
@@ -188,7 +270,11 @@ impl Tracker {
     pub fn request(&self, request_id: &str) -> Result<FreezeRequest, TrackerError> {
         let body: String =
             self.db.query_row("SELECT body FROM requests WHERE request_id = ?1", params![request_id], |r| r.get(0)).map_err(self.wrap())?;
-        Ok(serde_json::from_str(&body).expect("the tracker stores requests it serialized"))
+        serde_json::from_str(&body).map_err(|e| TrackerError::Request {
+            path: self.path.clone(),
+            request_id: request_id.to_owned(),
+            why: format!("the stored request does not parse: {e}"),
+        })
     }
 
     /// Records an escalation with its new deadline.
@@ -219,7 +305,7 @@ impl Tracker {
                 .query_map(params![request_id], |r| {
                     Ok(TargetState {
                         target_id: r.get(0)?,
-                        status: r.get(1)?,
+                        status: r.get::<_, Sym<Tracked>>(1)?.0.symbol().to_owned(),
                         detail: r.get(2)?,
                         latency_ms: r.get::<_, Option<i64>>(3)?.map(|t| t - sent_at),
                     })
@@ -271,6 +357,40 @@ fn decided_by(d: &concord_domain::Decision) -> String {
 mod tests {
     use super::*;
     use concord_chain::Verdict;
+
+    /// A copy of a database the release before migrations (c782014) made
+    /// (tests/fixtures/c782014/make_fixtures.rs.txt), in a folder of its own.
+    fn fixture(name: &str, test: &str) -> std::path::PathBuf {
+        let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/c782014").join(name);
+        let dir = std::env::temp_dir().join(format!("concord-fixture-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(from, dir.join(name)).unwrap();
+        dir.join(name)
+    }
+
+    /// Runs `sql` on the file behind its constraints' back (a hand edit).
+    fn edit(path: &std::path::Path, sql: &str) {
+        let db = rusqlite::Connection::open(path).unwrap();
+        db.execute_batch(&format!("PRAGMA ignore_check_constraints = ON; {sql}")).unwrap();
+    }
+
+    #[test]
+    fn a_tracker_of_the_previous_release_migrates_and_keeps_every_row() {
+        let path = fixture("enforcement.sqlite", "tracker-migrates");
+        let tracker = Tracker::open(&path).unwrap();
+        let case = tracker.case("US-2026-0419").unwrap();
+        let states: Vec<(&str, &str, i64)> = case.iter().map(|r| (r.state.as_str(), r.targets[0].status.as_str(), r.escalations)).collect();
+        assert_eq!(states, [("EXECUTED", "FROZEN", 0), ("ACKNOWLEDGED", "ACKNOWLEDGED", 1), ("ACKNOWLEDGED", UNVERIFIED, 0)]);
+        assert_eq!(tracker.request("5d7c7c1e-2f4b-4a55-9d0e-4c8f5b1d2e31").unwrap().case_ref, "US-2026-0419");
+        drop(tracker);
+        // A status that is not one of its symbols is an error, not "not final".
+        edit(&path, "UPDATE targets SET status = 'FROZEN ' WHERE request_id = '5d7c7c1e-2f4b-4a55-9d0e-4c8f5b1d2e30'");
+        let tracker = Tracker::open(&path).unwrap();
+        let error = tracker.case("US-2026-0419").unwrap_err().to_string();
+        assert!(error.contains("tracked target status \"FROZEN \""), "{error}");
+        assert!(tracker.overdue(i64::MAX).is_err(), "an overdue pass does not escalate what it cannot read");
+    }
 
     fn tracker() -> (Tracker, FreezeRequest) {
         let path = std::env::temp_dir().join(format!("concord-tracker-{}-{}.sqlite", std::process::id(), rand_suffix()));

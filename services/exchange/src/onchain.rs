@@ -140,7 +140,6 @@ impl ChainDeposits {
 
 fn next_block(ledger: &Ledger, key: &str) -> Result<Option<u64>, concord_holder::LedgerError> {
     ledger.with_book(|_, db| {
-        db.execute_batch("CREATE TABLE IF NOT EXISTS chain_cursors (token TEXT PRIMARY KEY, next_block INTEGER NOT NULL)")?;
         db.query_row("SELECT next_block FROM chain_cursors WHERE token = ?1", [key], |r| r.get::<_, i64>(0))
             .optional()
             .map(|n| n.map(|n| n as u64))

@@ -6,6 +6,7 @@ use concord_domain::{
     AgencyId, FreezeTarget, Indicator, IndicatorAlert, IndicatorKind, ScamCategory, TargetAction, TargetStatus, Tlp, UnixMillis,
 };
 use concord_holder::{Book, LedgerError, Outcome};
+use concord_store::{Flag, Migration, Sym};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
 /// The exchange's ledger.
@@ -68,7 +69,7 @@ pub fn put_account(
 /// Whether an account is frozen (`None`: no such account).
 pub fn is_frozen(ledger: &Ledger, account_id: &str) -> Result<Option<bool>, LedgerError> {
     ledger.with_book(|_, db| {
-        db.query_row("SELECT frozen FROM accounts WHERE account_id = ?1", [account_id], |r| r.get::<_, i64>(0).map(|f| f != 0)).optional()
+        db.query_row("SELECT frozen FROM accounts WHERE account_id = ?1", [account_id], |r| r.get::<_, Flag>(0).map(|f| f.0)).optional()
     })
 }
 
@@ -167,17 +168,9 @@ pub fn hit_id(alert_id: &str, tx_id: &str) -> String {
 
 struct AlertRow {
     chain: String,
-    category: String,
+    category: ScamCategory,
     confidence: i32,
-    tlp: String,
-}
-
-fn category(name: &str) -> ScamCategory {
-    serde_json::from_value(serde_json::Value::String(name.to_owned())).unwrap_or(ScamCategory::Other)
-}
-
-fn symbol<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+    tlp: Tlp,
 }
 
 /// Who asks for a hit, which decides whether a known one is returned again.
@@ -238,7 +231,14 @@ impl Accounts {
         let alert = db.query_row(
             "SELECT chain, category, confidence, tlp FROM alert_addresses WHERE alert_id = ?1 AND chain = ?2 LIMIT 1",
             params![alert_id, deposit.chain],
-            |r| Ok(AlertRow { chain: r.get(0)?, category: r.get(1)?, confidence: r.get(2)?, tlp: r.get(3)? }),
+            |r| {
+                Ok(AlertRow {
+                    chain: r.get(0)?,
+                    category: r.get::<_, Sym<ScamCategory>>(1)?.0,
+                    confidence: r.get(2)?,
+                    tlp: r.get::<_, Sym<Tlp>>(3)?.0,
+                })
+            },
         )?;
         let address = |value: &str| Indicator {
             kind: IndicatorKind::CryptoAddress,
@@ -248,11 +248,11 @@ impl Accounts {
             platform: None,
         };
         // At least AMBER: the hit tells which exchange address received the funds.
-        let tlp: Tlp = serde_json::from_value(serde_json::Value::String(alert.tlp.clone())).unwrap_or(Tlp::Amber).max(Tlp::Amber);
+        let tlp = alert.tlp.max(Tlp::Amber);
         Ok(Some(IndicatorAlert {
             alert_id: id,
             indicators: vec![address(&deposit.from_address), address(&deposit.to_address)],
-            category: category(&alert.category),
+            category: alert.category,
             confidence: alert.confidence,
             tlp,
             first_seen: UnixMillis(deposit.seen_at),
@@ -294,27 +294,56 @@ impl Accounts {
 impl Book for Accounts {
     const ACTIONS: &'static [TargetAction] = &[TargetAction::FreezeExchangeAccount];
 
-    fn create(&self, db: &Connection) -> rusqlite::Result<()> {
-        db.execute_batch(
-            "CREATE TABLE IF NOT EXISTS accounts (account_id TEXT PRIMARY KEY, customer TEXT NOT NULL, asset TEXT NOT NULL,
-                 balance TEXT NOT NULL, frozen INTEGER NOT NULL DEFAULT 0);
-             CREATE TABLE IF NOT EXISTS deposit_addresses (chain TEXT NOT NULL, address TEXT NOT NULL, account_id TEXT NOT NULL,
-                 PRIMARY KEY (chain, address));
-             CREATE TABLE IF NOT EXISTS alert_addresses (alert_id TEXT NOT NULL, publisher TEXT NOT NULL, chain TEXT NOT NULL,
-                 address TEXT NOT NULL, category TEXT NOT NULL, confidence INTEGER NOT NULL, tlp TEXT NOT NULL, valid_until INTEGER,
-                 PRIMARY KEY (alert_id, chain, address));
-             CREATE INDEX IF NOT EXISTS alert_addresses_by_address ON alert_addresses (chain, address);
-             CREATE TABLE IF NOT EXISTS deposits (tx_id TEXT PRIMARY KEY, chain TEXT NOT NULL, from_address TEXT NOT NULL,
-                 to_address TEXT NOT NULL, asset TEXT NOT NULL, amount TEXT NOT NULL, seen_at INTEGER NOT NULL);
-             CREATE INDEX IF NOT EXISTS deposits_from ON deposits (chain, from_address);
-             CREATE INDEX IF NOT EXISTS deposits_to ON deposits (chain, to_address);
-             CREATE TABLE IF NOT EXISTS deposit_files (name TEXT PRIMARY KEY, deposits INTEGER NOT NULL, refused INTEGER NOT NULL);
-             CREATE TABLE IF NOT EXISTS hits (alert_id TEXT NOT NULL, tx_id TEXT NOT NULL, hit_alert_id TEXT NOT NULL,
-                 published INTEGER NOT NULL, source TEXT, PRIMARY KEY (alert_id, tx_id));",
-        )?;
-        // The alert record whose transaction publishes the hit (see `HitSource::Record`).
-        concord_holder::add_column(db, "hits", "source", "TEXT")
-    }
+    const STORE: &'static str = "exchange accounts";
+    const MIGRATIONS: &'static [Migration] = &[
+        Migration {
+            name: "accounts, deposit addresses, screening and chain cursors, as the release before migrations made them",
+            sql: "CREATE TABLE IF NOT EXISTS accounts (account_id TEXT PRIMARY KEY, customer TEXT NOT NULL, asset TEXT NOT NULL,
+                      balance TEXT NOT NULL, frozen INTEGER NOT NULL DEFAULT 0);
+                  CREATE TABLE IF NOT EXISTS deposit_addresses (chain TEXT NOT NULL, address TEXT NOT NULL, account_id TEXT NOT NULL,
+                      PRIMARY KEY (chain, address));
+                  CREATE TABLE IF NOT EXISTS alert_addresses (alert_id TEXT NOT NULL, publisher TEXT NOT NULL, chain TEXT NOT NULL,
+                      address TEXT NOT NULL, category TEXT NOT NULL, confidence INTEGER NOT NULL, tlp TEXT NOT NULL, valid_until INTEGER,
+                      PRIMARY KEY (alert_id, chain, address));
+                  CREATE INDEX IF NOT EXISTS alert_addresses_by_address ON alert_addresses (chain, address);
+                  CREATE TABLE IF NOT EXISTS deposits (tx_id TEXT PRIMARY KEY, chain TEXT NOT NULL, from_address TEXT NOT NULL,
+                      to_address TEXT NOT NULL, asset TEXT NOT NULL, amount TEXT NOT NULL, seen_at INTEGER NOT NULL);
+                  CREATE INDEX IF NOT EXISTS deposits_from ON deposits (chain, from_address);
+                  CREATE INDEX IF NOT EXISTS deposits_to ON deposits (chain, to_address);
+                  CREATE TABLE IF NOT EXISTS deposit_files (name TEXT PRIMARY KEY, deposits INTEGER NOT NULL, refused INTEGER NOT NULL);
+                  CREATE TABLE IF NOT EXISTS hits (alert_id TEXT NOT NULL, tx_id TEXT NOT NULL, hit_alert_id TEXT NOT NULL,
+                      published INTEGER NOT NULL, source TEXT, PRIMARY KEY (alert_id, tx_id));
+                  CREATE TABLE IF NOT EXISTS chain_cursors (token TEXT PRIMARY KEY, next_block INTEGER NOT NULL);",
+        },
+        Migration {
+            name: "flags are 0 or 1, categories and TLP markings their symbols, cursors not negative",
+            sql: "CREATE TABLE accounts_v2 (account_id TEXT PRIMARY KEY, customer TEXT NOT NULL, asset TEXT NOT NULL,
+                      balance TEXT NOT NULL, frozen INTEGER NOT NULL DEFAULT 0 CHECK (frozen IN (0, 1)));
+                  INSERT INTO accounts_v2 SELECT account_id, customer, asset, balance, frozen FROM accounts;
+                  DROP TABLE accounts;
+                  ALTER TABLE accounts_v2 RENAME TO accounts;
+                  CREATE TABLE alert_addresses_v2 (alert_id TEXT NOT NULL, publisher TEXT NOT NULL, chain TEXT NOT NULL,
+                      address TEXT NOT NULL,
+                      category TEXT NOT NULL CHECK (category IN ('ROMANCE_SCAM', 'INVESTMENT_SCAM', 'IMPERSONATION', 'MONEY_LAUNDERING', 'PHISHING', 'OTHER')),
+                      confidence INTEGER NOT NULL CHECK (confidence BETWEEN 0 AND 100),
+                      tlp TEXT NOT NULL CHECK (tlp IN ('CLEAR', 'GREEN', 'AMBER', 'AMBER_STRICT', 'RED')), valid_until INTEGER,
+                      PRIMARY KEY (alert_id, chain, address));
+                  INSERT INTO alert_addresses_v2 SELECT alert_id, publisher, chain, address, category, confidence, tlp, valid_until
+                      FROM alert_addresses;
+                  DROP TABLE alert_addresses;
+                  ALTER TABLE alert_addresses_v2 RENAME TO alert_addresses;
+                  CREATE INDEX alert_addresses_by_address ON alert_addresses (chain, address);
+                  CREATE TABLE hits_v2 (alert_id TEXT NOT NULL, tx_id TEXT NOT NULL, hit_alert_id TEXT NOT NULL,
+                      published INTEGER NOT NULL CHECK (published IN (0, 1)), source TEXT, PRIMARY KEY (alert_id, tx_id));
+                  INSERT INTO hits_v2 SELECT alert_id, tx_id, hit_alert_id, published, source FROM hits;
+                  DROP TABLE hits;
+                  ALTER TABLE hits_v2 RENAME TO hits;
+                  CREATE TABLE chain_cursors_v2 (token TEXT PRIMARY KEY, next_block INTEGER NOT NULL CHECK (next_block >= 0));
+                  INSERT INTO chain_cursors_v2 SELECT token, next_block FROM chain_cursors;
+                  DROP TABLE chain_cursors;
+                  ALTER TABLE chain_cursors_v2 RENAME TO chain_cursors;",
+        },
+    ];
 
     fn held(&self, db: &Connection, target: &FreezeTarget) -> rusqlite::Result<Option<String>> {
         let Some(Some(account)) = self.account_of(db, &target.indicator)? else { return Ok(None) };
@@ -342,17 +371,17 @@ impl Book for Accounts {
                 format!("no account of this exchange has the deposit address {}", indicator.value),
             ));
         };
-        let row: Option<(String, String, i64)> = tx
+        let row: Option<(String, String, Flag)> = tx
             .query_row("SELECT asset, balance, frozen FROM accounts WHERE account_id = ?1", [&account], |r| {
                 Ok((r.get(0)?, r.get(1)?, r.get(2)?))
             })
             .optional()?;
         Ok(match row {
             None => Outcome::refused(TargetStatus::NotFound, format!("no account {account} at this exchange")),
-            Some((asset, balance, 1)) => {
+            Some((asset, balance, Flag(true))) => {
                 Outcome { status: TargetStatus::AlreadyFrozen, reason: None, amount: Some(balance), asset: Some(asset), ledger_ref: None }
             }
-            Some((asset, balance, _)) => {
+            Some((asset, balance, Flag(false))) => {
                 tx.execute("UPDATE accounts SET frozen = 1 WHERE account_id = ?1", [&account])?;
                 Outcome {
                     status: TargetStatus::Frozen,
@@ -384,9 +413,9 @@ impl Book for Accounts {
                     sender.as_str(),
                     chain,
                     indicator.value,
-                    symbol(&alert.category),
+                    Sym(alert.category),
                     alert.confidence,
-                    symbol(&alert.tlp),
+                    Sym(alert.tlp),
                     alert.valid_until.map(|u| u.0)
                 ],
             )?;
@@ -410,6 +439,45 @@ impl Book for Accounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A copy of a database the release before migrations (c782014) made
+    /// (tests/fixtures/c782014/make_fixtures.rs.txt), in a folder of its own.
+    fn fixture(name: &str, test: &str) -> std::path::PathBuf {
+        let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/c782014").join(name);
+        let dir = std::env::temp_dir().join(format!("concord-fixture-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(from, dir.join(name)).unwrap();
+        dir.join(name)
+    }
+
+    /// Runs `sql` on the file behind its constraints' back (a hand edit).
+    fn edit(path: &std::path::Path, sql: &str) {
+        let db = rusqlite::Connection::open(path).unwrap();
+        db.execute_batch(&format!("PRAGMA ignore_check_constraints = ON; {sql}")).unwrap();
+    }
+
+    #[test]
+    fn a_ledger_of_the_previous_release_migrates_and_keeps_every_row() {
+        let path = fixture("exchange.sqlite", "exchange-migrates");
+        let ledger = open(&path, "exchange-global".parse().unwrap(), 50).unwrap();
+        assert_eq!(is_frozen(&ledger, "acct-1").unwrap(), Some(true));
+        assert_eq!(freezes(&ledger).unwrap(), 1);
+        assert!(unpublished_hits(&ledger).unwrap().is_empty(), "the hit was published");
+        assert_eq!(concord_store::version(ledger.db(), "exchange accounts").unwrap(), 2);
+    }
+
+    /// A category, TLP or flag that is not one of its symbols is an error, not OTHER, AMBER or "not frozen".
+    #[test]
+    fn a_damaged_screening_row_is_an_error() {
+        let path = fixture("exchange.sqlite", "exchange-damaged");
+        drop(open(&path, "exchange-global".parse().unwrap(), 50).unwrap());
+        edit(&path, "UPDATE hits SET published = 0; UPDATE alert_addresses SET category = 'romance'; UPDATE accounts SET frozen = 7;");
+        let ledger = open(&path, "exchange-global".parse().unwrap(), 50).unwrap();
+        let error = unpublished_hits(&ledger).unwrap_err().to_string();
+        assert!(error.contains("scam category \"romance\" is not one of"), "{error}");
+        assert!(is_frozen(&ledger, "acct-1").is_err());
+    }
 
     fn target(kind: IndicatorKind, value: &str, chain: Option<&str>, platform: Option<&str>) -> FreezeTarget {
         FreezeTarget {

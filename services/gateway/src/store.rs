@@ -17,9 +17,12 @@ use serde::Serialize;
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite failed.
+    /// SQLite failed, or a stored value is not one its column may hold.
     #[error("gateway store: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// Its schema could not be brought up to date.
+    #[error("gateway store: {0}")]
+    Schema(#[source] Box<concord_store::MigrateError>),
     /// A stored message no longer parses.
     #[error("gateway store: stored message {seq} is not JSON: {source}")]
     Json {
@@ -108,6 +111,60 @@ fn message_json(payload: &Payload) -> serde_json::Value {
     value.expect("a decoded message always serializes")
 }
 
+/// The store's migrations, in order.
+const MIGRATIONS: &[concord_store::Migration] = &[
+    concord_store::Migration {
+        name: "events and receipts, as the release before migrations made them",
+        sql: "CREATE TABLE IF NOT EXISTS events (
+                  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                  topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
+                  event_id TEXT NOT NULL, type TEXT NOT NULL, sender TEXT NOT NULL, kid TEXT NOT NULL,
+                  delegated INTEGER NOT NULL,
+                  audience TEXT,      -- the inbox owner; NULL for an alert
+                  tlp INTEGER,        -- an alert's TLP, 0 (CLEAR) to 4 (RED)
+                  object_id TEXT,     -- an alert's STIX indicator id
+                  time TEXT NOT NULL, added_ms INTEGER NOT NULL, message TEXT NOT NULL,
+                  UNIQUE (topic, partition, offset));
+              CREATE INDEX IF NOT EXISTS events_by_audience ON events (audience, seq);
+              CREATE INDEX IF NOT EXISTS alerts_by_tlp ON events (tlp, seq);
+              CREATE TABLE IF NOT EXISTS published (
+                  agency TEXT NOT NULL, type TEXT NOT NULL, message_id TEXT NOT NULL,
+                  event_id TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
+                  offset INTEGER NOT NULL, kid TEXT NOT NULL,
+                  PRIMARY KEY (agency, type, message_id));",
+    },
+    concord_store::Migration {
+        name: "types are message types, flags 0 or 1, TLP ranks 0 to 4",
+        sql: "CREATE TABLE events_v2 (
+                  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                  topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
+                  event_id TEXT NOT NULL,
+                  type TEXT NOT NULL CHECK (type IN ('IndicatorAlert', 'FreezeRequest', 'TakedownConfirmation', 'LogCheckpoint')),
+                  sender TEXT NOT NULL, kid TEXT NOT NULL,
+                  delegated INTEGER NOT NULL CHECK (delegated IN (0, 1)),
+                  audience TEXT,
+                  tlp INTEGER CHECK (tlp BETWEEN 0 AND 4),
+                  object_id TEXT,
+                  time TEXT NOT NULL, added_ms INTEGER NOT NULL, message TEXT NOT NULL,
+                  UNIQUE (topic, partition, offset));
+              INSERT INTO events_v2 SELECT seq, topic, partition, offset, event_id, type, sender, kid, delegated, audience, tlp,
+                  object_id, time, added_ms, message FROM events;
+              DROP TABLE events;
+              ALTER TABLE events_v2 RENAME TO events;
+              CREATE INDEX events_by_audience ON events (audience, seq);
+              CREATE INDEX alerts_by_tlp ON events (tlp, seq);
+              CREATE TABLE published_v2 (
+                  agency TEXT NOT NULL,
+                  type TEXT NOT NULL CHECK (type IN ('IndicatorAlert', 'FreezeRequest', 'TakedownConfirmation', 'LogCheckpoint')),
+                  message_id TEXT NOT NULL, event_id TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
+                  offset INTEGER NOT NULL, kid TEXT NOT NULL,
+                  PRIMARY KEY (agency, type, message_id));
+              INSERT INTO published_v2 SELECT agency, type, message_id, event_id, topic, partition, offset, kid FROM published;
+              DROP TABLE published;
+              ALTER TABLE published_v2 RENAME TO published;",
+    },
+];
+
 const COLUMNS: &str = "seq, event_id, type, sender, kid, delegated, topic, partition, offset, time, added_ms, message";
 
 struct Inner {
@@ -134,28 +191,9 @@ impl Store {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).ok();
         }
-        let db = Connection::open(path)?;
-        db.execute_batch(
-            "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=NORMAL;
-             CREATE TABLE IF NOT EXISTS events (
-                 seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                 topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
-                 event_id TEXT NOT NULL, type TEXT NOT NULL, sender TEXT NOT NULL, kid TEXT NOT NULL,
-                 delegated INTEGER NOT NULL,
-                 audience TEXT,      -- the inbox owner; NULL for an alert
-                 tlp INTEGER,        -- an alert's TLP, 0 (CLEAR) to 4 (RED)
-                 object_id TEXT,     -- an alert's STIX indicator id
-                 time TEXT NOT NULL, added_ms INTEGER NOT NULL, message TEXT NOT NULL,
-                 UNIQUE (topic, partition, offset));
-             CREATE INDEX IF NOT EXISTS events_by_audience ON events (audience, seq);
-             CREATE INDEX IF NOT EXISTS alerts_by_tlp ON events (tlp, seq);
-             CREATE TABLE IF NOT EXISTS published (
-                 agency TEXT NOT NULL, type TEXT NOT NULL, message_id TEXT NOT NULL,
-                 event_id TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
-                 offset INTEGER NOT NULL, kid TEXT NOT NULL,
-                 PRIMARY KEY (agency, type, message_id));",
-        )?;
+        let mut db = Connection::open(path)?;
+        db.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")?;
+        concord_store::migrate(&mut db, "gateway store", MIGRATIONS).map_err(|e| StoreError::Schema(Box::new(e)))?;
         let last_added = db.query_row("SELECT COALESCE(MAX(added_ms), 0) FROM events", [], |r| r.get(0))?;
         let readers = (0..READERS)
             .map(|_| {
@@ -228,10 +266,10 @@ impl Store {
                 StoredEvent {
                     seq: r.get(0)?,
                     event_id: r.get(1)?,
-                    message_type: r.get(2)?,
+                    message_type: r.get::<_, concord_store::Sym<MessageType>>(2)?.0.short_name().to_owned(),
                     sender: r.get(3)?,
                     kid: r.get(4)?,
-                    delegated: r.get(5)?,
+                    delegated: r.get::<_, concord_store::Flag>(5)?.0,
                     topic: r.get(6)?,
                     partition: r.get(7)?,
                     offset: r.get(8)?,
@@ -304,6 +342,39 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A copy of a database the release before migrations (c782014) made
+    /// (tests/fixtures/c782014/make_fixtures.rs.txt), in a folder of its own.
+    fn fixture(name: &str, test: &str) -> std::path::PathBuf {
+        let from = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/c782014").join(name);
+        let dir = std::env::temp_dir().join(format!("concord-fixture-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(from, dir.join(name)).unwrap();
+        dir.join(name)
+    }
+
+    /// Runs `sql` on the file behind its constraints' back (a hand edit).
+    fn edit(path: &std::path::Path, sql: &str) {
+        let db = rusqlite::Connection::open(path).unwrap();
+        db.execute_batch(&format!("PRAGMA ignore_check_constraints = ON; {sql}")).unwrap();
+    }
+
+    #[test]
+    fn a_store_of_the_previous_release_migrates_and_keeps_every_row() {
+        let path = fixture("gateway.sqlite", "gateway-migrates");
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.latest().unwrap(), 1);
+        let events = store.events_for("exchange-global", Tlp::Amber, 0, 10).unwrap();
+        assert_eq!((events.len(), events[0].message_type.as_str(), events[0].delegated), (1, "IndicatorAlert", false));
+        let receipt = store.receipt("committee-ph", MessageType::IndicatorAlert, "0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11").unwrap();
+        assert_eq!(receipt.map(|r| r.kid), Some("committee-ph/gateway-1".to_owned()));
+        drop(store);
+        edit(&path, "UPDATE events SET type = 'Alert', audience = 'exchange-global', tlp = NULL");
+        let store = Store::open(&path).unwrap();
+        let error = store.events_for("exchange-global", Tlp::Amber, 0, 10).unwrap_err().to_string();
+        assert!(error.contains("message type \"Alert\" is not one of"), "{error}");
+    }
     use concord_domain::{Indicator, IndicatorAlert, IndicatorKind, Role, ScamCategory, UnixMillis};
 
     fn alert_event(offset: i64) -> VerifiedEvent {

@@ -95,6 +95,25 @@ pub enum ChainError {
 pub use concord_chain::Transient;
 use concord_chain::{call, call_at, transient, IConcordStablecoin};
 
+/// The chain book's own file (`<database>.chain.sqlite`): its migrations, in order.
+const MIGRATIONS: &[concord_store::Migration] = &[
+    concord_store::Migration {
+        name: "signed transactions, as the release before migrations made them",
+        sql: "CREATE TABLE IF NOT EXISTS transactions (reference TEXT PRIMARY KEY, address TEXT NOT NULL,
+                  nonce INTEGER NOT NULL, hash TEXT NOT NULL, raw BLOB NOT NULL, signed_ms INTEGER NOT NULL,
+                  mined INTEGER NOT NULL DEFAULT 0);",
+    },
+    concord_store::Migration {
+        name: "a nonce is not negative, mined is 0 or 1",
+        sql: "CREATE TABLE transactions_v2 (reference TEXT PRIMARY KEY, address TEXT NOT NULL,
+                  nonce INTEGER NOT NULL CHECK (nonce >= 0), hash TEXT NOT NULL, raw BLOB NOT NULL, signed_ms INTEGER NOT NULL,
+                  mined INTEGER NOT NULL DEFAULT 0 CHECK (mined IN (0, 1)));
+              INSERT INTO transactions_v2 SELECT reference, address, nonce, hash, raw, signed_ms, mined FROM transactions;
+              DROP TABLE transactions;
+              ALTER TABLE transactions_v2 RENAME TO transactions;",
+    },
+];
+
 /// A freeze transaction as signed and recorded before it is sent.
 struct Signed {
     hash: B256,
@@ -184,14 +203,9 @@ impl ChainBook {
         path.push(".chain.sqlite");
         let path = std::path::PathBuf::from(path);
         let sqlite = |source| ChainError::Sqlite { path: path.display().to_string(), source };
-        let db = Connection::open(&path).map_err(sqlite)?;
-        db.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
-             CREATE TABLE IF NOT EXISTS transactions (reference TEXT PRIMARY KEY, address TEXT NOT NULL,
-                 nonce INTEGER NOT NULL, hash TEXT NOT NULL, raw BLOB NOT NULL, signed_ms INTEGER NOT NULL,
-                 mined INTEGER NOT NULL DEFAULT 0);",
-        )
-        .map_err(sqlite)?;
+        let mut db = Connection::open(&path).map_err(sqlite)?;
+        db.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;").map_err(sqlite)?;
+        concord_store::migrate(&mut db, "chain book", MIGRATIONS).map_err(|e| ChainError::Config(format!("{}: {e}", path.display())))?;
         info!(%rpc_url, chain_id, %token, %operator, "Issuer book on the chain.");
         Ok(ChainBook {
             provider,
