@@ -46,6 +46,13 @@ pub const ISSUER: &str = "issuer-usdx";
 /// The auditor: the only reader of the dead-letter topic.
 pub const AUDITOR: &str = "audit-hub";
 
+/// `message` parsed by the domain's rules (what every publisher sends); a test's
+/// sample that does not parse is a mistake in the test.
+pub fn valid<M: concord_domain::Rules + std::fmt::Debug>(message: M) -> concord_domain::Valid<M> {
+    let shown = format!("{message:?}");
+    message.parse().unwrap_or_else(|e| panic!("a test message breaks a rule ({e}): {shown}"))
+}
+
 /// The workspace root.
 /// A binary of this workspace, built beside the test binaries
 /// (`target/debug/deps/<test>-…` → `target/debug/<name>`).
@@ -128,8 +135,19 @@ impl TestRun {
     /// A valid, signed alert record from `id` to this run's alerts topic (not sent).
     pub async fn signed_alert(&self, id: &str) -> RawRecord {
         let producer = self.producer(id);
-        let alert = sample_alert();
+        let alert = valid(sample_alert());
         producer.prepare(&self.identity(id).topics.alerts(), alert.indicators[0].value.as_bytes(), &alert).await.expect("prepare")
+    }
+
+    /// Encodes and signs `message` as `id` for `topic` *without* the domain's
+    /// rules, and sends it: what a faulty or hostile publisher sends, for tests
+    /// of what consumers refuse (every real publisher takes a `Valid` message).
+    pub async fn publish_unchecked<M: concord_domain::Message>(&self, id: &str, topic: &str, key: &[u8], message: &M) -> RawRecord {
+        let identity = self.identity(id);
+        let value = identity.codec.encode(message).await.expect("encodes");
+        let record = identity.signer.sign_record(topic, M::TYPE, Some(key.to_vec()), value, OffsetDateTime::now_utc());
+        self.send(id, std::slice::from_ref(&record)).await;
+        record
     }
 
     /// Sends records exactly as given over `id`'s connection.
@@ -508,7 +526,7 @@ pub async fn confirmations_of(identity: &Identity, records: &[RawRecord]) -> Vec
     let mut out = Vec::new();
     for r in records {
         match verifier.verify(r, concord_protocol::Mode::live()).await.expect("confirmations verify").payload {
-            concord_protocol::Payload::TakedownConfirmation(c) => out.push(c),
+            concord_protocol::Payload::TakedownConfirmation(c) => out.push(c.into_inner()),
             other => panic!("expected a confirmation, got {other:?}"),
         }
     }

@@ -118,7 +118,7 @@ impl Patient {
     /// Publishes `request` keyed by its id, with up to five producers.
     pub async fn publish(&mut self, inbox: &str, request: &concord_domain::FreezeRequest) {
         for attempt in 1..=5 {
-            match self.producer.publish(inbox, request.request_id.as_bytes(), request).await {
+            match self.producer.publish(inbox, request.request_id.as_bytes(), &crate::valid(request.clone())).await {
                 Ok(_) => return,
                 Err(e) => {
                     println!("publish of {} failed (attempt {attempt}): {e}; again with a fresh producer", request.request_id);

@@ -15,7 +15,7 @@ pub use messages::{
     tlp_name, Decision, DecisionKind, FreezeRequest, FreezeTarget, Indicator, IndicatorAlert, IndicatorKind, LegalBasis, LegalBasisKind,
     LogCheckpoint, Message, Officer, ScamCategory, TakedownConfirmation, TargetAction, TargetStatus, Tlp, UnixMillis, Urgency,
 };
-pub use rules::{Invalid, Rules};
+pub use rules::{Invalid, Rules, Valid};
 pub use topics::{
     group_id, AclBinding, AclOperation, ConcreteTopic, PatternType, PublishRule, ResourceType, TopicKind, TopicModel, TopicSpec,
     TopicsError,

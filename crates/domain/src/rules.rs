@@ -2,10 +2,14 @@
 //! someone wrote it into the one form Concord sends — ids as canonical UUIDs,
 //! indicators normalized (E.164, IDNA, EIP-55, base58check, …), every rule
 //! checked — or names the first rule it breaks, as a JSON pointer and a reason.
-//! Publishers (the gateway, the CLI, the committee) send what `parse` returns;
-//! every consumer requires a received message to be already in that form
-//! ([`Rules::check`]) and dead-letters it as `invalid_message` otherwise, so
-//! what one path accepts no other path rejects.
+//! Publishers (the gateway, the CLI, the committee, every holder) send what
+//! `parse` returns; every consumer requires a received message to be already
+//! in that form ([`Rules::check`]) and dead-letters it as `invalid_message`
+//! otherwise, so what one path accepts no other path rejects.
+//!
+//! Both return a [`Valid`] message: the only way to make one, so a function
+//! that takes `&Valid<FreezeRequest>` (the holder's ledger, its processor, the
+//! review store, every publisher) cannot be handed an unchecked request.
 
 use std::collections::HashSet;
 
@@ -25,19 +29,46 @@ fn invalid(path: impl Into<String>, why: impl Into<String>) -> Invalid {
     Invalid { path: path.into(), why: why.into() }
 }
 
+/// A message that keeps every rule of its type, in the one form Concord
+/// sends. Only [`Rules::parse`] and [`Rules::check`] make one; it reads as the
+/// message it holds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[serde(transparent)]
+pub struct Valid<M>(M);
+
+impl<M> Valid<M> {
+    /// The message, to change it (what comes back must be parsed again to be valid).
+    pub fn into_inner(self) -> M {
+        self.0
+    }
+}
+
+impl<M> std::ops::Deref for Valid<M> {
+    type Target = M;
+    fn deref(&self) -> &M {
+        &self.0
+    }
+}
+
 /// The rules of one message type.
 pub trait Rules: Sized + Clone + PartialEq + serde::Serialize {
     /// The message in the form Concord sends, or the first rule it breaks.
-    fn parse(self) -> Result<Self, Invalid>;
+    /// What [`Rules::parse`] and [`Rules::check`] build on; call those.
+    fn normalized(self) -> Result<Self, Invalid>;
+
+    /// The message in the form Concord sends, valid, or the first rule it breaks.
+    fn parse(self) -> Result<Valid<Self>, Invalid> {
+        self.normalized().map(Valid)
+    }
 
     /// A received message must already be in that form and keep every rule:
     /// `Err` names the rule, or the first field not in canonical form.
-    fn check(&self) -> Result<(), Invalid> {
-        let parsed = self.clone().parse()?;
-        if parsed == *self {
-            return Ok(());
+    fn check(self) -> Result<Valid<Self>, Invalid> {
+        let parsed = self.clone().normalized()?;
+        if parsed == self {
+            return Ok(Valid(self));
         }
-        Err(first_difference(&serde_json::to_value(self), &serde_json::to_value(&parsed)))
+        Err(first_difference(&serde_json::to_value(&self), &serde_json::to_value(&parsed)))
     }
 }
 
@@ -74,7 +105,7 @@ fn indicator(path: &str, i: &Indicator) -> Result<Indicator, Invalid> {
 }
 
 impl Rules for IndicatorAlert {
-    fn parse(mut self) -> Result<Self, Invalid> {
+    fn normalized(mut self) -> Result<Self, Invalid> {
         self.alert_id = uuid("/alert_id", &self.alert_id)?;
         if self.indicators.is_empty() {
             return Err(invalid("/indicators", "an alert names at least one indicator"));
@@ -96,7 +127,7 @@ impl Rules for IndicatorAlert {
 }
 
 impl Rules for FreezeRequest {
-    fn parse(mut self) -> Result<Self, Invalid> {
+    fn normalized(mut self) -> Result<Self, Invalid> {
         self.request_id = uuid("/request_id", &self.request_id)?;
         if self.targets.is_empty() {
             return Err(invalid("/targets", "a request names at least one target"));
@@ -146,17 +177,21 @@ impl FreezeRequest {
 }
 
 impl Rules for TakedownConfirmation {
-    fn parse(mut self) -> Result<Self, Invalid> {
+    fn normalized(mut self) -> Result<Self, Invalid> {
         self.request_id = uuid("/request_id", &self.request_id)?;
         if self.target_id.trim().is_empty() {
             return Err(invalid("/target_id", "is empty"));
+        }
+        // A refusal says why: the requester acts on the reason (a new order, another holder).
+        if self.status == crate::TargetStatus::Rejected && self.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+            return Err(invalid("/reason", "a REJECTED confirmation says why"));
         }
         Ok(self)
     }
 }
 
 impl Rules for LogCheckpoint {
-    fn parse(self) -> Result<Self, Invalid> {
+    fn normalized(self) -> Result<Self, Invalid> {
         if self.tree_size < 0 {
             return Err(invalid("/tree_size", "must not be negative"));
         }
@@ -232,7 +267,7 @@ mod tests {
             let mut a = alert();
             a.alert_id = spelling.into();
             assert_eq!(a.clone().parse().unwrap().alert_id, "0b0e9a47-6c0f-4d6e-9a43-6c1c1f6c3a11", "{spelling}");
-            let refused = a.check().unwrap_err();
+            let refused = a.clone().check().unwrap_err();
             assert_eq!(refused.path, "/alert_id", "a consumer refuses the non-canonical spelling {spelling}");
         }
         assert!(alert().check().is_ok());
@@ -260,7 +295,7 @@ mod tests {
     fn a_request_with_a_repeated_target_id_is_refused_not_half_executed() {
         let mut r = request();
         r.targets[1].target_id = "t1".into();
-        let refused = r.check().unwrap_err();
+        let refused = r.clone().check().unwrap_err();
         assert_eq!(refused.path, "/targets/1/target_id");
         assert!(refused.why.contains("used twice"), "{refused}");
         assert!(request().check().is_ok());
@@ -278,11 +313,32 @@ mod tests {
     fn the_officer_is_named_or_absent() {
         let mut r = request();
         r.requested_by = Some(crate::Officer { id: " agent-7 ".into(), name: "Dana Reyes".into(), contact: None });
-        assert_eq!(r.clone().parse().unwrap().requested_by.unwrap().id, "agent-7");
-        assert_eq!(r.check().unwrap_err().path, "/requested_by/id", "a consumer refuses it untrimmed");
+        assert_eq!(r.clone().parse().unwrap().into_inner().requested_by.unwrap().id, "agent-7");
+        assert_eq!(r.clone().check().unwrap_err().path, "/requested_by/id", "a consumer refuses it untrimmed");
         let mut nameless = request();
         nameless.requested_by = Some(crate::Officer { id: "agent-7".into(), name: "  ".into(), contact: None });
         assert_eq!(nameless.parse().unwrap_err().path, "/requested_by/name");
         assert!(request().check().is_ok(), "a request without an officer (schema version 1) keeps its rules");
+    }
+
+    #[test]
+    fn a_rejection_says_why() {
+        let rejected = |reason: Option<&str>| TakedownConfirmation {
+            request_id: "5d7c7c1e-2f4b-4a55-9d0e-4c8f5b1d2e3a".into(),
+            target_id: "t1".into(),
+            status: crate::TargetStatus::Rejected,
+            reason: reason.map(str::to_owned),
+            amount_frozen: None,
+            asset: None,
+            ledger_ref: None,
+            executed_at: None,
+            decided_by: None,
+        };
+        for missing in [None, Some(""), Some("  ")] {
+            assert_eq!(rejected(missing).check().unwrap_err().path, "/reason", "{missing:?}");
+        }
+        assert!(rejected(Some("no court order")).check().is_ok());
+        let ack = TakedownConfirmation { status: crate::TargetStatus::Acknowledged, ..rejected(None) };
+        assert!(ack.check().is_ok(), "only a rejection needs a reason");
     }
 }

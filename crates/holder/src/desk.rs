@@ -27,6 +27,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use concord_domain::Rules;
 use concord_domain::{Decision, UnixMillis};
 use concord_kafka::{ConsumerError, Outbox};
 use concord_runtime::identity::Identity;
@@ -296,7 +297,9 @@ impl<B: Book> Desk<B> {
                 let mut records = Vec::with_capacity(rows.len());
                 for row in &rows {
                     let decided = Decision::reviewed(&row.rule, row.reviewers.clone());
-                    let outcome = outcome(&row.request_id, &row.target_id, row.execution.clone(), decided);
+                    let outcome = outcome(&row.request_id, &row.target_id, row.execution.clone(), decided).parse().map_err(|e| {
+                        DeskError::Record(format!("the outcome of {}/{} breaks a rule: {e}", row.request_id, row.target_id))
+                    })?;
                     let requester: concord_domain::AgencyId =
                         row.requester.parse().map_err(|e| DeskError::Record(format!("requester {:?}: {e}", row.requester)))?;
                     let inbox = self.identity.topics.inbox(&requester);

@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use concord_domain::{AgencyId, FreezeTarget, Indicator, IndicatorAlert, TargetAction, TargetStatus};
+use concord_domain::{AgencyId, FreezeTarget, Indicator, IndicatorAlert, TargetAction, TargetStatus, Valid};
 use concord_store::{migrate, MigrateError, Migration, Sym};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
@@ -53,9 +53,9 @@ pub trait Book: Send + 'static {
         &self,
         _db: &Connection,
         _sender: &AgencyId,
-        _alert: &IndicatorAlert,
+        _alert: &Valid<IndicatorAlert>,
         _source: &str,
-    ) -> rusqlite::Result<Vec<IndicatorAlert>> {
+    ) -> rusqlite::Result<Vec<Valid<IndicatorAlert>>> {
         Ok(Vec::new())
     }
 }

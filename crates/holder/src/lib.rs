@@ -28,7 +28,7 @@ use concord_runtime::identity::Identity;
 pub use desk::{Desk, DeskError, StaffClaims, StaffKeys, TokenError, STAFF_TOKEN_TYP};
 pub use ledger::{source_of, Book, Decided, Execution, Ledger, LedgerError, Outcome};
 pub use policy::{Asked, ProactivePolicy, RequestPolicy, Rule, RuleOutcome, Verdict};
-pub use processor::HolderProcessor;
+pub use processor::{settle, Asking, HolderProcessor, Seal, Settled};
 pub use review::{
     tally, unreviewed_problems, DecideError, DecisionTaken, Hold, OutboxRow, Queued, Review, ReviewConfig, ReviewDecision, ReviewState,
     Staff, StaffRole, Verdict as ReviewVerdict,

@@ -4,14 +4,22 @@
 //! transaction. Alerts (when the holder reads them) are screened by the book
 //! and, when the policy trusts them, acted on without a request; the alert's
 //! publisher is told in a confirmation whose request id is the alert id.
+//!
+//! What a record settles is a pure function of the policy, the ledger, the
+//! request and where the record was read ([`settle`]); signing and encoding
+//! what it answers are behind [`Seal`], so both are tested without a broker,
+//! a registry or key files.
 
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use concord_domain::{
-    Decision, FreezeRequest, FreezeTarget, IndicatorAlert, MessageType, TakedownConfirmation, TargetAction, TargetStatus, UnixMillis,
+    Agency, AgencyId, Decision, FreezeRequest, FreezeTarget, IndicatorAlert, MessageType, Role, Rules, TakedownConfirmation, TargetAction,
+    TargetStatus, TopicModel, UnixMillis, Valid,
 };
 use concord_kafka::{HandlerError, Processor};
-use concord_protocol::{Payload, RawRecord, VerifiedEvent};
+use concord_protocol::governance::LiveDirectory;
+use concord_protocol::{CodecError, Payload, RawRecord, VerifiedEvent};
 use concord_runtime::identity::Identity;
 use concord_runtime::metrics::{Labels, Metrics};
 use prometheus_client::metrics::counter::Counter;
@@ -24,31 +32,67 @@ use crate::policy::{Asked, RequestPolicy, Verdict};
 use crate::review::Hold;
 
 /// What one record confirms of one target.
-enum Settled {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
     /// Executed or refused: ACKNOWLEDGED and the outcome.
     Done(Execution),
     /// Queued for review: ACKNOWLEDGED, saying so (the text); the outcome comes from the outbox.
     Acknowledge(String),
 }
 
-/// The exactly-once request processor of a holder.
-pub struct HolderProcessor<B> {
-    identity: Identity,
-    policy: RequestPolicy,
-    ledger: Arc<Mutex<Ledger<B>>>,
-    executed: Family<Labels, Counter>,
-    hits: Counter,
+/// Signs and encodes what a holder sends, with its agency's key and the
+/// registry's schemas. An [`Identity`] is one; a test uses a key and the
+/// fixed schemas.
+pub trait Seal: Send + Sync + 'static {
+    /// The agency it signs for.
+    fn agency(&self) -> &Agency;
+
+    /// `message`, encoded and signed for `topic` under `key`, with event id `id`
+    /// when given (a confirmation's deterministic id), else a fresh one.
+    fn seal<M: concord_domain::Message>(
+        &self,
+        topic: &str,
+        key: &str,
+        id: Option<&str>,
+        message: &Valid<M>,
+    ) -> impl Future<Output = Result<RawRecord, CodecError>> + Send;
 }
 
-fn transient(e: LedgerError) -> HandlerError {
-    HandlerError::Transient(Box::new(e))
+impl Seal for Identity {
+    fn agency(&self) -> &Agency {
+        &self.agency
+    }
+
+    async fn seal<M: concord_domain::Message>(
+        &self,
+        topic: &str,
+        key: &str,
+        id: Option<&str>,
+        message: &Valid<M>,
+    ) -> Result<RawRecord, CodecError> {
+        let value = self.codec.encode(&**message).await?;
+        let key = Some(key.as_bytes().to_vec());
+        let now = OffsetDateTime::now_utc();
+        Ok(match id {
+            Some(id) => self.signer.sign_record_with_id(id, topic, M::TYPE, key, value, now),
+            None => self.signer.sign_record(topic, M::TYPE, key, value, now),
+        })
+    }
 }
 
-fn codec(e: concord_protocol::CodecError) -> HandlerError {
-    HandlerError::Transient(Box::new(e))
+/// A confirmation sealed under its deterministic event id, so that the same
+/// step of the same target always carries the same `ce_id`.
+pub(crate) async fn confirmation<S: Seal>(
+    seal: &S,
+    topic: &str,
+    confirmation: &Valid<TakedownConfirmation>,
+) -> Result<RawRecord, CodecError> {
+    let id = confirmation.event_id(&seal.agency().id);
+    seal.seal(topic, &confirmation.request_id, Some(&id), confirmation).await
 }
 
-/// The outcome confirmation of (request, target) from its execution, decided as `decided_by` says.
+/// The outcome confirmation of (request, target) from its execution, decided
+/// as `decided_by` says (not yet parsed: see [`valid`]).
 pub(crate) fn outcome(request_id: &str, target_id: &str, execution: Execution, decided_by: Decision) -> TakedownConfirmation {
     let done = execution.outcome;
     TakedownConfirmation {
@@ -64,26 +108,171 @@ pub(crate) fn outcome(request_id: &str, target_id: &str, execution: Execution, d
     }
 }
 
-/// A confirmation signed under its deterministic event id, so that the same
-/// step of the same target always carries the same `ce_id`.
-pub(crate) async fn confirmation(
-    identity: &Identity,
-    topic: &str,
-    confirmation: &TakedownConfirmation,
-) -> Result<RawRecord, concord_protocol::CodecError> {
-    let value = identity.codec.encode(confirmation).await?;
-    let id = confirmation.event_id(&identity.agency.id);
-    let key = Some(confirmation.request_id.as_bytes().to_vec());
-    Ok(identity.signer.sign_record_with_id(&id, topic, MessageType::TakedownConfirmation, key, value, OffsetDateTime::now_utc()))
+/// A confirmation this holder is about to send, valid, or a permanent failure
+/// naming the rule it breaks: what a damaged ledger row would make is never sent.
+pub(crate) fn valid(c: TakedownConfirmation) -> Result<Valid<TakedownConfirmation>, HandlerError> {
+    let (request_id, target_id) = (c.request_id.clone(), c.target_id.clone());
+    c.parse().map_err(|e| HandlerError::Permanent {
+        code: "invalid_outcome",
+        detail: format!("the confirmation of target {target_id} of request {request_id} would break a rule: {e}"),
+    })
+}
+
+/// Who asks, and where their record was read: what [`settle`] decides on
+/// besides the request itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Asking<'a> {
+    /// The requesting agency (verified).
+    pub sender: &'a AgencyId,
+    /// Its role.
+    pub role: Role,
+    /// Signed with a key delegated to the partner gateway.
+    pub delegated: bool,
+    /// The position of the record (`topic/partition@offset`, [`source_of`]).
+    pub source: &'a str,
+    /// Now, ms since the epoch.
+    pub now_ms: i64,
+    /// The holder asked (named in a refusal of an action it does not carry out).
+    pub holder: &'a Agency,
+}
+
+/// Settles each target of `request`, asked as `asking` says: executes it (or
+/// refuses it) in the ledger once, or queues it for review, as `policy`
+/// decides, and returns what this record confirms — targets it settled now,
+/// or in an earlier attempt whose transaction was not committed. A target
+/// settled on another record (the same request sent again with a new event
+/// id, an escalation) is confirmed by that record, never by this one: an
+/// empty answer is a duplicate. `executed` is told of each target executed now.
+pub fn settle<B: Book>(
+    policy: &RequestPolicy,
+    ledger: &mut Ledger<B>,
+    asking: Asking<'_>,
+    request: &Valid<FreezeRequest>,
+    mut executed: impl FnMut(TargetAction, TargetStatus),
+) -> Result<Vec<(String, Settled)>, LedgerError> {
+    let source = asking.source;
+    let refusal = policy.refusal(asking.sender.as_str(), asking.delegated, request.legal_basis.kind);
+    let mut outcomes = Vec::new();
+    for target in &request.targets {
+        let (id, target_id) = (&request.request_id, &target.target_id);
+        let known = ledger.execution(id, target_id)?;
+        let settled = match known {
+            Some(known) if known.confirmed_by(source) => Settled::Done(known),
+            Some(_) => match ledger.queued(id, target_id)? {
+                // Reviewed and decided before this record's transaction committed:
+                // the outcome is the outbox's, the acknowledgement still this record's.
+                Some(queued) if queued.source == source => Settled::Acknowledge(queued.awaiting),
+                _ => continue, // Confirmed by the record that settled it.
+            },
+            None => match ledger.queued(id, target_id)? {
+                Some(queued) if queued.source == source => Settled::Acknowledge(queued.awaiting),
+                Some(_) => continue, // Queued by another record, which acknowledged it.
+                None => {
+                    let decided = |rule| Decided { source, rule, now_ms: asking.now_ms };
+                    let rejected = |why: &str| Outcome::refused(TargetStatus::Rejected, why);
+                    let execution = if let Some(why) = &refusal {
+                        ledger.refuse(id, target_id, rejected(why), decided("admission"))?
+                    } else if !B::ACTIONS.contains(&target.action) {
+                        let why = format!("{} ({}) does not carry out {:?}", asking.holder.id, asking.holder.role, target.action);
+                        ledger.refuse(id, target_id, rejected(&why), decided("actions"))?
+                    } else {
+                        let held = if policy.weighs_holdings() { ledger.with_book(|book, db| book.held(db, target))? } else { None };
+                        let asked = Asked {
+                            requester: asking.sender.as_str(),
+                            role: asking.role,
+                            delegated: asking.delegated,
+                            request,
+                            target,
+                            held: held.as_deref(),
+                        };
+                        match policy.decide(&asked) {
+                            Verdict::Execute { rule } => ledger.execute(id, target, decided(&rule))?,
+                            Verdict::Refuse { rule, reason } => ledger.refuse(id, target_id, rejected(&reason), decided(&rule))?,
+                            Verdict::Review { rule, approvers } => {
+                                let hold = Hold {
+                                    requester: asking.sender.as_str(),
+                                    request,
+                                    target_id,
+                                    rule: &rule,
+                                    approvals_needed: approvers,
+                                    held: held.as_deref(),
+                                    source,
+                                    now_ms: asking.now_ms,
+                                };
+                                let review = ledger.hold(hold)?;
+                                info!(request_id = %id, %target_id, rule = %rule, approvers, "Target queued for review.");
+                                outcomes.push((target_id.clone(), Settled::Acknowledge(review.awaiting())));
+                                continue;
+                            }
+                        }
+                    };
+                    executed(target.action, execution.outcome.status);
+                    Settled::Done(execution)
+                }
+            },
+        };
+        outcomes.push((target_id.clone(), settled));
+    }
+    Ok(outcomes)
+}
+
+/// The exactly-once request processor of a holder.
+pub struct HolderProcessor<B, S = Identity> {
+    seal: S,
+    topics: Arc<TopicModel>,
+    directory: LiveDirectory,
+    policy: RequestPolicy,
+    ledger: Arc<Mutex<Ledger<B>>>,
+    executed: Family<Labels, Counter>,
+    hits: Counter,
+}
+
+fn transient(e: LedgerError) -> HandlerError {
+    HandlerError::Transient(Box::new(e))
+}
+
+fn codec(e: CodecError) -> HandlerError {
+    HandlerError::Transient(Box::new(e))
 }
 
 /// Statuses that say something was done, worth telling an alert's publisher.
 const ACTED: [TargetStatus; 3] = [TargetStatus::Frozen, TargetStatus::PartiallyFrozen, TargetStatus::TakenDown];
 
-impl<B: Book> HolderProcessor<B> {
+/// The ACKNOWLEDGED confirmation of a target, with `reason` (awaiting review) if any.
+fn acknowledgement(request_id: &str, target_id: &str, reason: Option<String>) -> TakedownConfirmation {
+    TakedownConfirmation {
+        request_id: request_id.to_owned(),
+        target_id: target_id.to_owned(),
+        status: TargetStatus::Acknowledged,
+        reason,
+        amount_frozen: None,
+        asset: None,
+        ledger_ref: None,
+        executed_at: None,
+        decided_by: None,
+    }
+}
+
+impl<B: Book> HolderProcessor<B, Identity> {
     /// A processor acting as `identity` under `policy` on `ledger`.
     pub fn new(identity: Identity, policy: RequestPolicy, ledger: Ledger<B>) -> Self {
-        HolderProcessor { identity, policy, ledger: Arc::new(Mutex::new(ledger)), executed: Family::default(), hits: Counter::default() }
+        let (topics, directory) = (Arc::clone(&identity.topics), identity.directory.clone());
+        HolderProcessor::sealing_with(identity, topics, directory, policy, ledger)
+    }
+}
+
+impl<B: Book, S: Seal> HolderProcessor<B, S> {
+    /// A processor whose answers `seal` signs, on `topics` and `directory`.
+    pub fn sealing_with(seal: S, topics: Arc<TopicModel>, directory: LiveDirectory, policy: RequestPolicy, ledger: Ledger<B>) -> Self {
+        HolderProcessor {
+            seal,
+            topics,
+            directory,
+            policy,
+            ledger: Arc::new(Mutex::new(ledger)),
+            executed: Family::default(),
+            hits: Counter::default(),
+        }
     }
 
     /// Counts executions (`concord_targets_executed_total{action,status,origin}`)
@@ -118,143 +307,57 @@ impl<B: Book> HolderProcessor<B> {
         self.ledger.lock().expect("ledger lock is never poisoned")
     }
 
-    /// Executes each target of `request` not executed before, or queues it
-    /// for review, and returns what this record confirms: targets it settled
-    /// now, or in an earlier attempt whose transaction was not committed. A
-    /// target settled on another record (the same request sent again with a
-    /// new event id) is confirmed by that record, never by this one.
-    fn settle(&self, event: &VerifiedEvent, request: &FreezeRequest) -> Result<Vec<(String, Settled)>, HandlerError> {
-        let mut ledger = self.lock();
-        let now = UnixMillis::now().0;
+    async fn on_request(&self, event: &VerifiedEvent, request: &Valid<FreezeRequest>) -> Result<Vec<RawRecord>, HandlerError> {
         let source = source_of(&event.topic, event.partition, event.offset);
-        let refusal = self.policy.refusal(event.sender.as_str(), event.delegated, request.legal_basis.kind);
-        let mut outcomes = Vec::new();
-        for target in &request.targets {
-            let (id, target_id) = (&request.request_id, &target.target_id);
-            let known = ledger.execution(id, target_id).map_err(transient)?;
-            let settled = match known {
-                Some(known) if known.confirmed_by(&source) => Settled::Done(known),
-                Some(_) => match ledger.queued(id, target_id).map_err(transient)? {
-                    // Reviewed and decided before this record's transaction committed:
-                    // the outcome is the outbox's, the acknowledgement still this record's.
-                    Some(queued) if queued.source == source => Settled::Acknowledge(queued.awaiting),
-                    _ => continue, // Confirmed by the record that settled it.
-                },
-                None => match ledger.queued(id, target_id).map_err(transient)? {
-                    Some(queued) if queued.source == source => Settled::Acknowledge(queued.awaiting),
-                    Some(_) => continue, // Queued by another record, which acknowledged it.
-                    None => {
-                        let decided = |rule| Decided { source: &source, rule, now_ms: now };
-                        let rejected = |why: &str| Outcome::refused(TargetStatus::Rejected, why);
-                        let execution = if let Some(why) = &refusal {
-                            ledger.refuse(id, target_id, rejected(why), decided("admission"))
-                        } else if !B::ACTIONS.contains(&target.action) {
-                            let why = format!(
-                                "{} ({}) does not carry out {:?}",
-                                self.identity.agency.id, self.identity.agency.role, target.action
-                            );
-                            ledger.refuse(id, target_id, rejected(&why), decided("actions"))
-                        } else {
-                            let held = if self.policy.weighs_holdings() {
-                                ledger.with_book(|book, db| book.held(db, target)).map_err(transient)?
-                            } else {
-                                None
-                            };
-                            let asked = Asked {
-                                requester: event.sender.as_str(),
-                                role: event.role,
-                                delegated: event.delegated,
-                                request,
-                                target,
-                                held: held.as_deref(),
-                            };
-                            match self.policy.decide(&asked) {
-                                Verdict::Execute { rule } => ledger.execute(id, target, decided(&rule)),
-                                Verdict::Refuse { rule, reason } => ledger.refuse(id, target_id, rejected(&reason), decided(&rule)),
-                                Verdict::Review { rule, approvers } => {
-                                    let hold = Hold {
-                                        requester: event.sender.as_str(),
-                                        request,
-                                        target_id,
-                                        rule: &rule,
-                                        approvals_needed: approvers,
-                                        held: held.as_deref(),
-                                        source: &source,
-                                        now_ms: now,
-                                    };
-                                    let review = ledger.hold(hold).map_err(transient)?;
-                                    info!(request_id = %id, %target_id, rule = %rule, approvers, "Target queued for review.");
-                                    outcomes.push((target_id.clone(), Settled::Acknowledge(review.awaiting())));
-                                    continue;
-                                }
-                            }
-                        }
-                        .map_err(transient)?;
-                        self.count(target.action, execution.outcome.status, "request");
-                        Settled::Done(execution)
-                    }
-                },
-            };
-            outcomes.push((target_id.clone(), settled));
-        }
-        Ok(outcomes)
-    }
-
-    fn signed(&self, topic: &str, key: &str, message_type: MessageType, value: Vec<u8>) -> RawRecord {
-        self.identity.signer.sign_record(topic, message_type, Some(key.as_bytes().to_vec()), value, OffsetDateTime::now_utc())
-    }
-
-    async fn on_request(&self, event: &VerifiedEvent, request: &FreezeRequest) -> Result<Vec<RawRecord>, HandlerError> {
-        let outcomes = self.settle(event, request)?;
+        let asking = Asking {
+            sender: &event.sender,
+            role: event.role,
+            delegated: event.delegated,
+            source: &source,
+            now_ms: UnixMillis::now().0,
+            holder: self.seal.agency(),
+        };
+        let outcomes = {
+            let mut ledger = self.lock();
+            settle(&self.policy, &mut ledger, asking, request, |action, status| self.count(action, status, "request")).map_err(transient)?
+        };
         if outcomes.is_empty() {
             info!(request_id = %request.request_id, requester = %event.sender, "Duplicate request; every target was confirmed before.");
             return Ok(Vec::new());
         }
-        let inbox = self.identity.topics.inbox(&event.sender);
+        let inbox = self.topics.inbox(&event.sender);
         let mut out = Vec::with_capacity(outcomes.len() * 2);
         for (target_id, settled) in outcomes {
-            let ack = TakedownConfirmation {
-                request_id: request.request_id.clone(),
-                target_id: target_id.clone(),
-                status: TargetStatus::Acknowledged,
-                reason: None,
-                amount_frozen: None,
-                asset: None,
-                ledger_ref: None,
-                executed_at: None,
-                decided_by: None,
-            };
             let execution = match settled {
                 Settled::Acknowledge(awaiting) => {
-                    let ack = TakedownConfirmation { reason: Some(awaiting), ..ack };
-                    out.push(confirmation(&self.identity, &inbox, &ack).await.map_err(codec)?);
+                    let ack = valid(acknowledgement(&request.request_id, &target_id, Some(awaiting)))?;
+                    out.push(confirmation(&self.seal, &inbox, &ack).await.map_err(codec)?);
                     continue;
                 }
                 Settled::Done(execution) => execution,
             };
-            out.push(confirmation(&self.identity, &inbox, &ack).await.map_err(codec)?);
+            let ack = valid(acknowledgement(&request.request_id, &target_id, None))?;
+            out.push(confirmation(&self.seal, &inbox, &ack).await.map_err(codec)?);
             info!(request_id = %request.request_id, %target_id, status = execution.outcome.status.as_str(), requester = %event.sender, "Request target settled.");
             let decided = Decision::automatic(execution.rule.as_deref().unwrap_or("default"));
-            let done = outcome(&request.request_id, &target_id, execution, decided);
-            out.push(confirmation(&self.identity, &inbox, &done).await.map_err(codec)?);
+            let done = valid(outcome(&request.request_id, &target_id, execution, decided))?;
+            out.push(confirmation(&self.seal, &inbox, &done).await.map_err(codec)?);
         }
         Ok(out)
     }
 
-    async fn on_alert(&self, event: &VerifiedEvent, alert: &IndicatorAlert) -> Result<Vec<RawRecord>, HandlerError> {
-        if event.sender == self.identity.agency.id {
+    async fn on_alert(&self, event: &VerifiedEvent, alert: &Valid<IndicatorAlert>) -> Result<Vec<RawRecord>, HandlerError> {
+        if event.sender == self.seal.agency().id {
             return Ok(Vec::new()); // Its own alerts (screening hits) come back to it.
         }
         let mut out = Vec::new();
         let source = source_of(&event.topic, event.partition, event.offset);
         let hits = self.lock().with_book(|book, db| book.screen(db, &event.sender, alert, &source)).map_err(transient)?;
-        let topic = self.identity.topics.alerts();
+        let topic = self.topics.alerts();
         for hit in &hits {
             info!(alert_id = %hit.alert_id, original = %alert.alert_id, "Screening hit published.");
             self.hits.inc();
-            let value = self.identity.codec.encode(hit).await.map_err(|e| HandlerError::Transient(Box::new(e)))?;
-            let key = hit.record_key();
-            out.push(self.signed(&topic, key, MessageType::IndicatorAlert, value));
+            out.push(self.seal.seal(&topic, hit.record_key(), None, hit).await.map_err(codec)?);
         }
         let now = UnixMillis::now().0;
         if !self.policy.trusts(event.sender.as_str(), event.role, alert, now) {
@@ -290,12 +393,9 @@ impl<B: Book> HolderProcessor<B> {
                 }
             }
         }
-        let inbox = self.identity.topics.inbox(&event.sender);
-        let may_tell = self
-            .identity
-            .topics
-            .may_publish(&inbox, &self.identity.agency, MessageType::TakedownConfirmation, &self.identity.directory.current())
-            .is_ok();
+        let inbox = self.topics.inbox(&event.sender);
+        let may_tell =
+            self.topics.may_publish(&inbox, self.seal.agency(), MessageType::TakedownConfirmation, &self.directory.current()).is_ok();
         for (target_id, execution) in acted {
             info!(alert_id = %alert.alert_id, %target_id, status = execution.outcome.status.as_str(), publisher = %event.sender, confidence = alert.confidence, "Acted on a trusted alert without a request.");
             if !may_tell {
@@ -305,17 +405,20 @@ impl<B: Book> HolderProcessor<B> {
             let told = TakedownConfirmation {
                 reason: Some(format!(
                     "proactive, on alert {} (confidence {}) from {} under {}'s policy",
-                    alert.alert_id, alert.confidence, event.sender, self.identity.agency.id
+                    alert.alert_id,
+                    alert.confidence,
+                    event.sender,
+                    self.seal.agency().id
                 )),
                 ..outcome(&alert.alert_id, &target_id, execution, Decision::automatic("proactive"))
             };
-            out.push(confirmation(&self.identity, &inbox, &told).await.map_err(codec)?);
+            out.push(confirmation(&self.seal, &inbox, &valid(told)?).await.map_err(codec)?);
         }
         Ok(out)
     }
 }
 
-impl<B: Book> Processor for HolderProcessor<B> {
+impl<B: Book, S: Seal> Processor for HolderProcessor<B, S> {
     /// Whether this record confirms what it names is decided by its position
     /// (see the ledger's `source`), so `redelivery` is not needed here.
     async fn process(&self, event: VerifiedEvent, _redelivery: bool) -> Result<Vec<RawRecord>, HandlerError> {
@@ -336,5 +439,222 @@ impl<B: Book> Processor for HolderProcessor<B> {
                 ),
             }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use concord_domain::{Directory, FreezeTarget, Indicator, IndicatorKind, KeyAlgorithm, KeyRecord, LegalBasisKind};
+    use concord_protocol::{AvroCodec, Limits, Mode, Signer, SigningKey, Verifier};
+
+    use super::*;
+    use crate::ledger::tests::{frozen_rows, Counting};
+
+    const REQUEST: &str = "5d7c7c1e-2f4b-4a55-9d0e-4c8f5b1d2e3a";
+    const INBOX: &str = "concord.inbox.issuer-usdx.v1";
+
+    fn agency(id: &str, role: Role, seed: u8) -> (Agency, SigningKey) {
+        let key = SigningKey::from_seed(id.parse().unwrap(), &format!("{id}/k1"), &[seed; 32]).unwrap();
+        let record = KeyRecord {
+            kid: format!("{id}/k1"),
+            alg: KeyAlgorithm::EdDSA,
+            public_key: concord_protocol::b64(&key.public_key()),
+            not_before: None,
+            not_after: None,
+            revoked_at: None,
+            delegated: false,
+        };
+        (Agency { id: id.parse().unwrap(), name: id.into(), role, country: "XX".into(), keys: vec![record] }, key)
+    }
+
+    /// An issuer's seal: its own key, the schemas of `schemas/` under fixed ids. No registry.
+    struct TestSeal {
+        agency: Agency,
+        signer: Signer,
+        codec: AvroCodec,
+    }
+
+    fn codec() -> AvroCodec {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
+        let schema = |name: &str| apache_avro::Schema::parse_str(&std::fs::read_to_string(root.join(name)).unwrap()).unwrap();
+        AvroCodec::fixed([
+            (1, schema("IndicatorAlert.avsc")),
+            (2, schema("FreezeRequest.avsc")),
+            (3, schema("TakedownConfirmation.avsc")),
+            (4, schema("LogCheckpoint.avsc")),
+        ])
+    }
+
+    impl Seal for TestSeal {
+        fn agency(&self) -> &Agency {
+            &self.agency
+        }
+
+        async fn seal<M: concord_domain::Message>(
+            &self,
+            topic: &str,
+            key: &str,
+            id: Option<&str>,
+            message: &Valid<M>,
+        ) -> Result<RawRecord, CodecError> {
+            let value = self.codec.encode(&**message).await?;
+            let now = OffsetDateTime::now_utc();
+            let key = Some(key.as_bytes().to_vec());
+            Ok(match id {
+                Some(id) => self.signer.sign_record_with_id(id, topic, M::TYPE, key, value, now),
+                None => self.signer.sign_record(topic, M::TYPE, key, value, now),
+            })
+        }
+    }
+
+    fn policy(extra: &str) -> RequestPolicy {
+        toml::from_str(&format!("requesters = [\"enforcement-us\"]\nlegal_bases = [\"COURT_ORDER\"]\n{extra}")).unwrap()
+    }
+
+    fn request(targets: &[(&str, TargetAction)]) -> Valid<FreezeRequest> {
+        let target = |(id, action): &(&str, TargetAction)| FreezeTarget {
+            target_id: (*id).into(),
+            action: *action,
+            indicator: Indicator {
+                kind: IndicatorKind::CryptoAddress,
+                value: "TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n".into(),
+                chain: Some("TRON".into()),
+                asset: Some("USDT".into()),
+                platform: None,
+            },
+        };
+        FreezeRequest {
+            request_id: REQUEST.into(),
+            case_ref: "US-2026-0419".into(),
+            targets: targets.iter().map(target).collect(),
+            legal_basis: concord_domain::LegalBasis {
+                kind: LegalBasisKind::CourtOrder,
+                reference: "1:26-mj-00419".into(),
+                jurisdiction: "US".into(),
+                document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+            },
+            deadline: UnixMillis(4_000_000_000_000),
+            urgency: concord_domain::Urgency::Urgent,
+            embargo: false,
+            escalation: 0,
+            notes: String::new(),
+            requested_by: None,
+        }
+        .parse()
+        .unwrap()
+    }
+
+    fn settle_at(
+        policy: &RequestPolicy,
+        ledger: &mut Ledger<Counting>,
+        sender: &str,
+        offset: i64,
+        r: &Valid<FreezeRequest>,
+    ) -> Vec<(String, Settled)> {
+        let (holder, _) = agency("issuer-usdx", Role::Issuer, 1);
+        let sender: AgencyId = sender.parse().unwrap();
+        let source = source_of(INBOX, 0, offset);
+        let asking = Asking { sender: &sender, role: Role::Enforcement, delegated: false, source: &source, now_ms: 1_000, holder: &holder };
+        settle(policy, ledger, asking, r, |_, _| {}).unwrap()
+    }
+
+    fn statuses(settled: &[(String, Settled)]) -> Vec<(String, String)> {
+        settled
+            .iter()
+            .map(|(t, s)| {
+                let what = match s {
+                    Settled::Done(e) => format!("{} {}", e.outcome.status.as_str(), e.outcome.reason.clone().unwrap_or_default()),
+                    Settled::Acknowledge(why) => format!("ACK {why}"),
+                };
+                (t.clone(), what.trim().to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_request_settles_each_target_once_and_only_its_own_record_confirms_it() {
+        let policy = policy("");
+        let mut ledger = Ledger::open(Path::new(":memory:"), Counting).unwrap();
+        let r = request(&[("t1", TargetAction::FreezeWallet), ("t2", TargetAction::TakeDownDomain)]);
+        let first = settle_at(&policy, &mut ledger, "enforcement-us", 7, &r);
+        assert_eq!(
+            statuses(&first),
+            [
+                ("t1".to_owned(), "FROZEN".to_owned()),
+                ("t2".to_owned(), "REJECTED issuer-usdx (issuer) does not carry out TakeDownDomain".to_owned())
+            ]
+        );
+        assert_eq!(settle_at(&policy, &mut ledger, "enforcement-us", 7, &r), first, "a redelivery answers the same, from the ledger");
+        assert!(settle_at(&policy, &mut ledger, "enforcement-us", 9, &r).is_empty(), "sent again with a new event id: a duplicate");
+        assert_eq!(frozen_rows(&ledger), 1, "the book changed once");
+    }
+
+    #[test]
+    fn admission_refuses_every_target_with_the_reason() {
+        let mut ledger = Ledger::open(Path::new(":memory:"), Counting).unwrap();
+        let r = request(&[("t1", TargetAction::FreezeWallet)]);
+        let refused = settle_at(&policy(""), &mut ledger, "enforcement-xx", 1, &r);
+        assert_eq!(
+            statuses(&refused),
+            [("t1".to_owned(), "REJECTED enforcement-xx is not an agency this holder accepts requests from".to_owned())]
+        );
+        let Settled::Done(execution) = &refused[0].1 else { panic!("refused") };
+        assert_eq!(execution.rule.as_deref(), Some("admission"));
+        assert_eq!(frozen_rows(&ledger), 0);
+    }
+
+    #[test]
+    fn a_target_for_review_is_acknowledged_by_the_record_that_queued_it_only() {
+        let policy = policy("[[rule]]\nname = \"large\"\noutcome = \"review\"\napprovers = 2");
+        let mut ledger = Ledger::open(Path::new(":memory:"), Counting).unwrap();
+        let r = request(&[("t1", TargetAction::FreezeWallet)]);
+        let queued = settle_at(&policy, &mut ledger, "enforcement-us", 3, &r);
+        assert_eq!(statuses(&queued), [("t1".to_owned(), "ACK awaiting review: 2 approvals needed (rule large)".to_owned())]);
+        assert_eq!(settle_at(&policy, &mut ledger, "enforcement-us", 3, &r), queued, "redelivered: acknowledged again");
+        assert!(settle_at(&policy, &mut ledger, "enforcement-us", 4, &r).is_empty(), "another record: nothing");
+        assert_eq!(frozen_rows(&ledger), 0, "nothing executed before the approvals");
+    }
+
+    /// The processor answers a request with an ACKNOWLEDGED and an outcome per
+    /// target, signed by the holder under their deterministic ids, each of which
+    /// a consumer verifies; the same request again under a new event id gets nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_processor_answers_with_verifiable_confirmations_under_deterministic_ids() {
+        let (issuer, issuer_key) = agency("issuer-usdx", Role::Issuer, 1);
+        let (enforcement, enforcement_key) = agency("enforcement-us", Role::Enforcement, 2);
+        let directory = Arc::new(Directory::new(vec![issuer.clone(), enforcement.clone()]).unwrap());
+        let topics = Arc::new(TopicModel::from_toml_str(include_str!("../../../config/topics.toml"), "topics.toml").unwrap());
+        let seal =
+            TestSeal { agency: issuer.clone(), signer: Signer::new(issuer_key, std::time::Duration::from_secs(300)), codec: codec() };
+        let ledger = Ledger::open(Path::new(":memory:"), Counting).unwrap();
+        let processor = HolderProcessor::sealing_with(seal, Arc::clone(&topics), directory.clone().into(), policy(""), ledger);
+        let verifier = Verifier::new(directory, topics, codec(), Limits::default());
+        // The request as enforcement signs it, verified as the issuer's consumer would.
+        let requester = TestSeal {
+            agency: enforcement.clone(),
+            signer: Signer::new(enforcement_key, std::time::Duration::from_secs(300)),
+            codec: codec(),
+        };
+        let mut asked = requester.seal(INBOX, REQUEST, None, &request(&[("t1", TargetAction::FreezeWallet)])).await.unwrap();
+        (asked.partition, asked.offset) = (0, 7);
+        let event = verifier.verify(&asked, Mode::live()).await.unwrap();
+        let answers = processor.process(event.clone(), false).await.unwrap();
+        assert_eq!(answers.len(), 2);
+        let mut seen = Vec::new();
+        for answer in &answers {
+            let verified = verifier.verify(answer, Mode::live()).await.expect("the holder's confirmations verify");
+            let Payload::TakedownConfirmation(c) = verified.payload else { panic!("a confirmation") };
+            assert_eq!(verified.id, c.event_id(&issuer.id), "each under its deterministic id");
+            assert_eq!(answer.topic, "concord.inbox.enforcement-us.v1");
+            seen.push(c.status);
+        }
+        assert_eq!(seen, [TargetStatus::Acknowledged, TargetStatus::Frozen]);
+        let mut again = requester.seal(INBOX, REQUEST, None, &request(&[("t1", TargetAction::FreezeWallet)])).await.unwrap();
+        (again.partition, again.offset) = (0, 8);
+        let resent = verifier.verify(&again, Mode::live()).await.unwrap();
+        assert!(processor.process(resent, false).await.unwrap().is_empty(), "a duplicate is not confirmed again");
+        assert_eq!(processor.process(event, true).await.unwrap().len(), 2, "a redelivery of the source answers again");
     }
 }

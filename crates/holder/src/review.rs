@@ -11,7 +11,7 @@
 
 use std::path::PathBuf;
 
-use concord_domain::{FreezeRequest, FreezeTarget, Urgency};
+use concord_domain::{FreezeRequest, FreezeTarget, Rules, Urgency, Valid};
 use concord_store::Sym;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
@@ -211,7 +211,7 @@ pub struct Review {
     /// Distinct approvals needed.
     pub approvals_needed: u32,
     /// The request as received (the requester's officer, legal basis, deadline, embargo).
-    pub request: FreezeRequest,
+    pub request: Valid<FreezeRequest>,
     /// What the holder held at the target when it arrived, when it knows.
     pub held: Option<String>,
     /// The position of the record that asked (it alone acknowledges it).
@@ -362,8 +362,11 @@ fn read_reviews(db: &Connection, filter: &str, args: &[&dyn rusqlite::ToSql]) ->
     let mut statement = db.prepare(&sql)?;
     let rows = statement.query_map(args, |r| {
         let request: String = r.get(5)?;
-        let request = serde_json::from_str(&request)
-            .map_err(|e| rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, Box::new(e)))?;
+        let damaged =
+            |e: Box<dyn std::error::Error + Send + Sync>| rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, e);
+        // The stored request must still be a valid one: a damaged copy is an error, not a request.
+        let request =
+            serde_json::from_str::<FreezeRequest>(&request).map_err(|e| damaged(Box::new(e)))?.check().map_err(|e| damaged(Box::new(e)))?;
         Ok(Review {
             request_id: r.get(0)?,
             target_id: r.get(1)?,
@@ -410,7 +413,7 @@ pub struct Hold<'a> {
     /// The requesting agency.
     pub requester: &'a str,
     /// The request.
-    pub request: &'a FreezeRequest,
+    pub request: &'a Valid<FreezeRequest>,
     /// The target's id.
     pub target_id: &'a str,
     /// The rule.
@@ -428,7 +431,7 @@ pub struct Hold<'a> {
 impl<B: Book> Ledger<B> {
     /// Queues a target for review unless it is queued; returns the queued one.
     pub fn hold(&mut self, hold: Hold<'_>) -> Result<Review, LedgerError> {
-        let request = serde_json::to_string(hold.request).expect("a request always serializes");
+        let request = serde_json::to_string(&**hold.request).expect("a request always serializes");
         let (db, wrap) = self.db_and_wrap();
         db.execute(
             "INSERT OR IGNORE INTO reviews (request_id, target_id, requester, rule, approvals_needed, request, held, source, urgency,
@@ -643,6 +646,9 @@ fn approvals(review: &Review) -> String {
 mod tests {
     use super::*;
 
+    /// The sample request's id.
+    const R1: &str = "5d7c7c1e-2f4b-4a55-9d0e-4c8f5b1d2e3a";
+
     fn decision(reviewer: &str, verdict: Verdict) -> ReviewDecision {
         ReviewDecision { reviewer: reviewer.into(), verdict, reason: None, at_ms: 0, token: String::new() }
     }
@@ -672,20 +678,24 @@ mod tests {
         assert!(approver.may(Verdict::Approve) && approver.may(Verdict::Reject));
         let mut review = sample_review();
         assert!(viewer.may_see(&review) && reviewer.may_see(&review));
-        review.request.embargo = true;
+        let mut embargoed = review.request.clone().into_inner();
+        embargoed.embargo = true;
+        review.request = embargoed.parse().unwrap();
         assert!(!viewer.may_see(&review) && !reviewer.may_see(&review) && approver.may_see(&review));
     }
 
     fn sample_review() -> Review {
         let request: FreezeRequest = serde_json::from_value(serde_json::json!({
-            "request_id": "r1", "case_ref": "c", "deadline": 11_000, "urgency": "URGENT", "embargo": false,
-            "legal_basis": {"kind": "COURT_ORDER", "reference": "r", "jurisdiction": "US", "document_sha256": "00"},
+            "request_id": R1, "case_ref": "c", "deadline": 11_000, "urgency": "URGENT", "embargo": false,
+            "legal_basis": {"kind": "COURT_ORDER", "reference": "r", "jurisdiction": "US",
+                            "document_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"},
             "targets": [{"target_id": "t1", "action": "FREEZE_WALLET",
-                         "indicator": {"kind": "CRYPTO_ADDRESS", "value": "TXYZ", "chain": "TRON", "asset": "USDT"}}]
+                         "indicator": {"kind": "CRYPTO_ADDRESS", "value": "TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n", "chain": "TRON", "asset": "USDT"}}]
         }))
         .unwrap();
+        let request = request.parse().expect("a valid sample request");
         Review {
-            request_id: "r1".into(),
+            request_id: R1.into(),
             target_id: "t1".into(),
             requester: "enforcement-us".into(),
             rule: "large".into(),
@@ -734,7 +744,7 @@ mod tests {
             staff("carla", &[StaffRole::Reviewer]),
             staff("vic", &[StaffRole::Viewer]),
         );
-        let on = ("r1", "t1");
+        let on = (R1, "t1");
         let first = ledger.decide(on, &ana, (Verdict::Approve, Some("checked")), "tok-1", 2_000).unwrap();
         assert!(first.counted && first.executed.is_none());
         let again = ledger.decide(on, &ana, (Verdict::Approve, None), "tok-2", 2_500).unwrap();
@@ -768,7 +778,7 @@ mod tests {
         ledger.set_outbox_cursor(outbox[0].seq).unwrap();
         ledger.set_outbox_cursor(0).unwrap();
         assert_eq!(ledger.outbox_cursor().unwrap(), outbox[0].seq, "the cursor never moves back");
-        let kept = ledger.review("r1", "t1").unwrap().unwrap();
+        let kept = ledger.review(R1, "t1").unwrap().unwrap();
         assert_eq!(
             kept.decisions.iter().map(|d| (d.reviewer.as_str(), d.token.as_str())).collect::<Vec<_>>(),
             [("ana", "tok-1"), ("ben", "tok-3")]
@@ -792,16 +802,16 @@ mod tests {
             now_ms: 1_000,
         };
         ledger.hold(hold).unwrap();
-        ledger.decide(("r1", "t1"), &staff("ana", &[StaffRole::Approver]), (Verdict::Approve, None), "t", 2_000).unwrap();
+        ledger.decide((R1, "t1"), &staff("ana", &[StaffRole::Approver]), (Verdict::Approve, None), "t", 2_000).unwrap();
         let no = ledger
-            .decide(("r1", "t1"), &staff("carla", &[StaffRole::Reviewer]), (Verdict::Reject, Some("wrong wallet")), "t", 3_000)
+            .decide((R1, "t1"), &staff("carla", &[StaffRole::Reviewer]), (Verdict::Reject, Some("wrong wallet")), "t", 3_000)
             .unwrap();
         let refused = no.executed.unwrap();
         assert_eq!(refused.outcome.status, concord_domain::TargetStatus::Rejected);
         assert_eq!(refused.outcome.reason.as_deref(), Some("rejected by carla: wrong wallet (rule large)"));
         assert_eq!(ledger.outbox_after(0, 10).unwrap()[0].reviewers, vec!["carla".to_owned()]);
         assert_eq!(frozen_rows(&ledger), 0);
-        let missing = ledger.decide(("r1", "t9"), &staff("ana", &[StaffRole::Approver]), (Verdict::Approve, None), "t", 4_000);
+        let missing = ledger.decide((R1, "t9"), &staff("ana", &[StaffRole::Approver]), (Verdict::Approve, None), "t", 4_000);
         assert!(matches!(missing, Err(DecideError::NotFound { .. })));
     }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use concord_domain::Message;
+use concord_domain::{Message, Valid};
 use concord_protocol::{header, AvroCodec, CodecError, RawRecord, Signer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -75,14 +75,16 @@ impl SignedProducer {
         &self.signer
     }
 
-    /// The encoded and signed record for `message`, not yet sent.
-    pub async fn prepare<M: Message>(&self, topic: &str, key: &[u8], message: &M) -> Result<RawRecord, PublishError> {
-        let value = self.codec.encode(message).await?;
+    /// The encoded and signed record for `message`, not yet sent. Only a
+    /// [`Valid`] message is signed: what every consumer checks (§5a) is
+    /// checked here first, by type.
+    pub async fn prepare<M: Message>(&self, topic: &str, key: &[u8], message: &Valid<M>) -> Result<RawRecord, PublishError> {
+        let value = self.codec.encode(&**message).await?;
         Ok(self.signer.sign_record(topic, M::TYPE, Some(key.to_vec()), value, OffsetDateTime::now_utc()))
     }
 
     /// Encodes, signs and sends `message` to `topic` under `key`; returns once the broker has it.
-    pub async fn publish<M: Message>(&self, topic: &str, key: &[u8], message: &M) -> Result<Published, PublishError> {
+    pub async fn publish<M: Message>(&self, topic: &str, key: &[u8], message: &Valid<M>) -> Result<Published, PublishError> {
         let record = self.prepare(topic, key, message).await?;
         self.send_raw(&record).await
     }

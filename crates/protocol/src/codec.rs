@@ -15,7 +15,7 @@ use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::schema::ResolvedSchema;
 use apache_avro::types::Value;
 use apache_avro::Schema;
-use concord_domain::{FreezeRequest, IndicatorAlert, LogCheckpoint, Message, MessageType, TakedownConfirmation};
+use concord_domain::{FreezeRequest, IndicatorAlert, LogCheckpoint, Message, MessageType, TakedownConfirmation, Valid};
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use schema_registry_converter::error::SRCError;
@@ -57,9 +57,10 @@ pub enum CodecError {
     },
 }
 
-/// A decoded message of any Concord type.
+/// A decoded message of any Concord type, as received: not yet checked
+/// against its rules ([`Decoded::check`] makes a [`Payload`] of it).
 #[derive(Debug, Clone, PartialEq)]
-pub enum Payload {
+pub enum Decoded {
     /// An alert.
     IndicatorAlert(IndicatorAlert),
     /// A freeze request.
@@ -70,18 +71,34 @@ pub enum Payload {
     LogCheckpoint(LogCheckpoint),
 }
 
-impl Payload {
-    /// Whether the message keeps its rules ([`concord_domain::Rules::check`]).
-    pub fn check(&self) -> Result<(), concord_domain::Invalid> {
+impl Decoded {
+    /// The message as a valid payload, if it keeps its rules in the form
+    /// publishers send ([`concord_domain::Rules::check`]).
+    pub fn check(self) -> Result<Payload, concord_domain::Invalid> {
         use concord_domain::Rules;
-        match self {
-            Payload::IndicatorAlert(m) => m.check(),
-            Payload::FreezeRequest(m) => m.check(),
-            Payload::TakedownConfirmation(m) => m.check(),
-            Payload::LogCheckpoint(m) => m.check(),
-        }
+        Ok(match self {
+            Decoded::IndicatorAlert(m) => Payload::IndicatorAlert(m.check()?),
+            Decoded::FreezeRequest(m) => Payload::FreezeRequest(m.check()?),
+            Decoded::TakedownConfirmation(m) => Payload::TakedownConfirmation(m.check()?),
+            Decoded::LogCheckpoint(m) => Payload::LogCheckpoint(m.check()?),
+        })
     }
+}
 
+/// A verified event's message: valid by type ([`Valid`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// An alert.
+    IndicatorAlert(Valid<IndicatorAlert>),
+    /// A freeze request.
+    FreezeRequest(Valid<FreezeRequest>),
+    /// A confirmation.
+    TakedownConfirmation(Valid<TakedownConfirmation>),
+    /// An audit log checkpoint.
+    LogCheckpoint(Valid<LogCheckpoint>),
+}
+
+impl Payload {
     /// Its message type.
     pub fn message_type(&self) -> MessageType {
         match self {
@@ -199,7 +216,7 @@ impl AvroCodec {
 
     /// Decodes a framed value that claims to be `expected`. A permanent problem is a
     /// [`Rejection`]; an unreachable registry is [`CodecError::Unavailable`].
-    pub async fn decode(&self, value: &[u8], expected: MessageType) -> Result<(u32, Payload), CodecError> {
+    pub async fn decode(&self, value: &[u8], expected: MessageType) -> Result<(u32, Decoded), CodecError> {
         let (schema_id, mut avro) = wire::split(value).map_err(|e| Rejection::new(RejectReason::NotWireFormat, e.to_string()))?;
         let resolved = self.schema(schema_id).await?;
         let schema = resolved.schema;
@@ -221,10 +238,10 @@ impl AvroCodec {
             .into());
         }
         let payload = match expected {
-            MessageType::IndicatorAlert => Payload::IndicatorAlert(from_value(&decoded, expected)?),
-            MessageType::FreezeRequest => Payload::FreezeRequest(from_value(&decoded, expected)?),
-            MessageType::TakedownConfirmation => Payload::TakedownConfirmation(from_value(&decoded, expected)?),
-            MessageType::LogCheckpoint => Payload::LogCheckpoint(from_value(&decoded, expected)?),
+            MessageType::IndicatorAlert => Decoded::IndicatorAlert(from_value(&decoded, expected)?),
+            MessageType::FreezeRequest => Decoded::FreezeRequest(from_value(&decoded, expected)?),
+            MessageType::TakedownConfirmation => Decoded::TakedownConfirmation(from_value(&decoded, expected)?),
+            MessageType::LogCheckpoint => Decoded::LogCheckpoint(from_value(&decoded, expected)?),
         };
         Ok((schema_id, payload))
     }
@@ -253,10 +270,10 @@ impl Payload {
     /// The message as JSON, for people and logs.
     pub fn to_json(&self) -> serde_json::Value {
         let value = match self {
-            Payload::IndicatorAlert(m) => serde_json::to_value(m),
-            Payload::FreezeRequest(m) => serde_json::to_value(m),
-            Payload::TakedownConfirmation(m) => serde_json::to_value(m),
-            Payload::LogCheckpoint(m) => serde_json::to_value(m),
+            Payload::IndicatorAlert(m) => serde_json::to_value(&**m),
+            Payload::FreezeRequest(m) => serde_json::to_value(&**m),
+            Payload::TakedownConfirmation(m) => serde_json::to_value(&**m),
+            Payload::LogCheckpoint(m) => serde_json::to_value(&**m),
         };
         value.expect("Concord messages always serialize to JSON")
     }

@@ -23,7 +23,7 @@ pub mod statement;
 mod verify;
 pub mod wire;
 
-pub use codec::{register_schema, AvroCodec, CodecError, Payload};
+pub use codec::{register_schema, AvroCodec, CodecError, Decoded, Payload};
 pub use headers::{
     header, rfc3339_millis, rfc3339_now, source_of, CloudEvent, EventClaims, CONTENT_TYPE_AVRO, SIGNATURE_TYP, SPEC_VERSION,
 };

@@ -162,9 +162,9 @@ impl Verifier {
     pub async fn verify(&self, record: &RawRecord, mode: Mode) -> Result<VerifiedEvent, VerifyError> {
         let envelope = self.check_envelope(record, mode)?;
         let value = record.value.as_deref().unwrap_or_default();
-        let (schema_id, payload) = self.codec.decode(value, envelope.message_type).await?;
+        let (schema_id, decoded) = self.codec.decode(value, envelope.message_type).await?;
         // Check 26: the message keeps its rules, in the form every publisher sends.
-        payload.check().map_err(|e| reject(RejectReason::InvalidMessage, e.to_string()))?;
+        let payload = decoded.check().map_err(|e| reject(RejectReason::InvalidMessage, e.to_string()))?;
         if let Payload::IndicatorAlert(alert) = &payload {
             // Check 27: a restricted alert never sits where others can read it.
             self.topics.alert_placement(&record.topic, alert).map_err(|why| reject(RejectReason::Misdirected, why))?;

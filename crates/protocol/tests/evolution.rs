@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::Schema;
 use concord_domain::{Decision, DecisionKind, FreezeRequest, MessageType, Officer, TakedownConfirmation, TargetStatus};
-use concord_protocol::{wire, AvroCodec, Payload};
+use concord_protocol::{wire, AvroCodec, Decoded};
 use serde::Deserialize;
 
 fn root() -> PathBuf {
@@ -60,7 +60,7 @@ async fn a_version_1_reader_reads_a_version_2_request() {
     let value = GenericDatumReader::builder(&v2).build().unwrap().read_value(&mut &datum(&framed)[..]).unwrap();
     assert_eq!(apache_avro::from_value::<RequestV1>(&value).unwrap().request_id, sent.request_id);
     // And the new reader sees the officer.
-    let (_, Payload::FreezeRequest(read)) = new.decode(&framed, MessageType::FreezeRequest).await.unwrap() else { panic!("a request") };
+    let (_, Decoded::FreezeRequest(read)) = new.decode(&framed, MessageType::FreezeRequest).await.unwrap() else { panic!("a request") };
     assert_eq!(read.requested_by, Some(officer()));
 }
 
@@ -75,7 +75,7 @@ async fn a_version_2_reader_reads_version_1_records() {
         (4, schema("schemas/history/TakedownConfirmation.v1.avsc")),
         (13, schema("schemas/TakedownConfirmation.avsc")),
     ]);
-    let (id, Payload::FreezeRequest(read)) = both.decode(&framed, MessageType::FreezeRequest).await.unwrap() else { panic!("a request") };
+    let (id, Decoded::FreezeRequest(read)) = both.decode(&framed, MessageType::FreezeRequest).await.unwrap() else { panic!("a request") };
     assert_eq!((id, read.requested_by.clone()), (3, None), "version 1 has no officer to carry");
     assert_eq!(read, FreezeRequest { requested_by: None, ..request() }, "everything else arrives");
     // Avro resolution fills the default.
@@ -97,7 +97,7 @@ async fn a_version_2_reader_reads_version_1_records() {
     };
     let old_holder = AvroCodec::fixed([(4, schema("schemas/history/TakedownConfirmation.v1.avsc"))]);
     let framed = old_holder.encode(&confirmation).await.unwrap();
-    let (_, Payload::TakedownConfirmation(read)) = both.decode(&framed, MessageType::TakedownConfirmation).await.unwrap() else {
+    let (_, Decoded::TakedownConfirmation(read)) = both.decode(&framed, MessageType::TakedownConfirmation).await.unwrap() else {
         panic!("a confirmation")
     };
     assert_eq!(read, confirmation);
@@ -111,7 +111,7 @@ async fn a_version_2_reader_reads_version_1_records() {
     };
     let framed = both.encode(&reviewed).await.unwrap();
     assert_eq!(wire::split(&framed).unwrap().0, 13, "a producer writes the newest schema of the type");
-    let (_, Payload::TakedownConfirmation(read)) = both.decode(&framed, MessageType::TakedownConfirmation).await.unwrap() else {
+    let (_, Decoded::TakedownConfirmation(read)) = both.decode(&framed, MessageType::TakedownConfirmation).await.unwrap() else {
         panic!("a confirmation")
     };
     assert_eq!(read, reviewed);

@@ -26,4 +26,7 @@ pub enum AuditError {
     /// Publishing a checkpoint failed.
     #[error("publishing a checkpoint: {0}")]
     Publish(#[from] concord_kafka::PublishError),
+    /// A checkpoint this auditor made breaks a rule of the message (a bug, never sent).
+    #[error("a checkpoint breaks a rule of LogCheckpoint: {0}")]
+    Invalid(String),
 }

@@ -143,10 +143,11 @@ impl Auditor {
             jws,
         };
         let topic = self.identity.topics.checkpoints();
+        let checkpoint = concord_domain::Rules::parse(checkpoint).map_err(|e| AuditError::Invalid(e.to_string()))?;
         self.producer.publish(&topic, self.log.log_id().as_bytes(), &checkpoint).await?;
         self.published_size = size;
         info!(size, root = %checkpoint.root_hash, "Checkpoint published.");
-        Ok(checkpoint)
+        Ok(checkpoint.into_inner())
     }
 
     /// Reads and appends until `shutdown`; publishes checkpoints at the configured interval.

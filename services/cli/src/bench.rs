@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Args;
+use concord_domain::Rules;
 use concord_domain::{group_id, Indicator, IndicatorAlert, IndicatorKind, ScamCategory, Tlp, UnixMillis};
 use concord_kafka::{create_topics, delete_topics, send_record, to_raw, Handler, HandlerError, Intake, SignedProducer, VerifiedConsumer};
 use concord_protocol::{Mode, RawRecord, VerifiedEvent};
@@ -226,7 +227,7 @@ async fn messaging(hub: &HubConfig, run_id: &str, args: &BenchArgs) -> anyhow::R
     let start = Instant::now();
     let mut records = Vec::with_capacity(n);
     for i in 0..n {
-        let a = alert(i);
+        let a = alert(i).parse()?;
         records.push(producer.prepare(&topic, a.record_key().as_bytes(), &a).await?);
     }
     let prepare = start.elapsed();

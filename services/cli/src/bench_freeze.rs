@@ -20,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use concord_domain::Rules;
 use concord_domain::{group_id, TargetStatus};
 use concord_issuer::store;
 use concord_kafka::{create_topics, delete_topics, to_raw, SignedProducer};
@@ -182,7 +183,8 @@ impl Rig {
                 let (producer, inbox, pending) = (Arc::clone(&self.producer), self.inbox.clone(), Arc::clone(&self.pending));
                 tasks.push(tokio::spawn(async move {
                     pending.lock().expect("pending lock").insert(request.request_id.clone(), Instant::now());
-                    producer.publish(&inbox, request.request_id.as_bytes(), &request).await.map(|_| ())
+                    let request = request.parse().map_err(|e| anyhow::anyhow!("bench request: {e}"))?;
+                    producer.publish(&inbox, request.request_id.as_bytes(), &request).await.map(|_| ()).map_err(anyhow::Error::from)
                 }));
             }
         }
@@ -417,8 +419,9 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
     for i in 0..REVIEWED {
         let mut request = crate::bench_freeze::request(i);
         request.targets[0].indicator.value = review_wallet(i);
+        let request = request.parse()?;
         rig.producer.publish(&rig.inbox, request.request_id.as_bytes(), &request).await?;
-        reviewed_ids.push(request.request_id);
+        reviewed_ids.push(request.request_id.clone());
     }
     for id in &reviewed_ids {
         approve(&client, port, &agency, &approvers[0], id).await?;
@@ -451,6 +454,7 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
             request.targets[0].indicator.chain = Some("ETHEREUM".into());
             request.targets[0].indicator.value = user.to_checksum(None);
             on_chain.lock().expect("on-chain lock").insert(request.request_id.clone(), (Instant::now(), user));
+            let request = request.parse()?;
             rig.producer.publish(&rig.inbox, request.request_id.as_bytes(), &request).await?;
         }
         let start = Instant::now();

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use concord_domain::Rules;
 use concord_domain::{IndicatorAlert, Tlp};
 use concord_gateway::client::{claims, token, Connection, GatewayClient, SseReader};
 use concord_gateway::{Gateway, GatewayConfig};
@@ -130,7 +131,9 @@ async fn sse_delay(client: &GatewayClient, hub: &HubConfig, args: &GatewayArgs) 
     // Warm up: the gateway's consumer has joined its group once an alert comes back.
     let warm = alert();
     post_all(client.clone(), publish.clone(), vec![warm.clone()], Arc::default()).await?;
-    wait_for(&received, &[warm.alert_id], Duration::from_secs(60)).await.context("warm-up alert never reached the SSE subscriber")?;
+    wait_for(&received, std::slice::from_ref(&warm.alert_id), Duration::from_secs(60))
+        .await
+        .context("warm-up alert never reached the SSE subscriber")?;
 
     let sent: Clock = Arc::default();
     let total = args.rate as usize * args.secs as usize;
@@ -170,7 +173,7 @@ struct Arrivals(Clock);
 impl Handler for Arrivals {
     async fn handle(&self, event: VerifiedEvent, _redelivery: bool) -> Result<(), HandlerError> {
         if let Payload::IndicatorAlert(a) = event.payload {
-            self.0.lock().expect("clock").insert(a.alert_id, Instant::now());
+            self.0.lock().expect("clock").insert(a.into_inner().alert_id, Instant::now());
         }
         Ok(())
     }
@@ -200,9 +203,11 @@ async fn kafka_delay(
     let shutdown = CancellationToken::new();
     let consuming = tokio::spawn(consumer.run(Arrivals(Arc::clone(&received)), shutdown.clone()));
     let topic = publisher.topics.alerts();
-    let warm = alert();
+    let warm = alert().parse()?;
     producer.publish(&topic, b"warm-up", &warm).await?;
-    wait_for(&received, &[warm.alert_id], Duration::from_secs(60)).await.context("warm-up alert never reached the consumer")?;
+    wait_for(&received, std::slice::from_ref(&warm.alert_id), Duration::from_secs(60))
+        .await
+        .context("warm-up alert never reached the consumer")?;
 
     let sent: Clock = Arc::default();
     let total = args.rate as usize * args.secs as usize;
@@ -211,7 +216,7 @@ async fn kafka_delay(
     let mut sends = Vec::with_capacity(total);
     for _ in 0..total {
         ticks.tick().await;
-        let a = alert();
+        let a = alert().parse()?;
         ids.push(a.alert_id.clone());
         let (producer, topic, sent) = (producer.clone(), topic.clone(), Arc::clone(&sent));
         sends.push(tokio::spawn(async move {
@@ -315,7 +320,7 @@ async fn measure(
     let producer = SignedProducer::new(&publisher.kafka, publisher.signer.clone(), publisher.codec.clone())?;
     let topic = publisher.topics.alerts();
     // A fresh producer's first send waits for metadata; the gateway's producer is warm by now.
-    producer.publish(&topic, b"warm-up", &alert()).await?;
+    producer.publish(&topic, b"warm-up", &alert().parse()?).await?;
     let start = Instant::now();
     let mut calls = Vec::new();
     for _ in 0..args.connections {
@@ -323,7 +328,7 @@ async fn measure(
         calls.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(per);
             for _ in 0..per {
-                let a = alert();
+                let a = alert().parse()?;
                 let t = Instant::now();
                 producer.publish(&topic, a.record_key().as_bytes(), &a).await?;
                 latencies.push(t.elapsed());

@@ -156,7 +156,7 @@ pub(crate) struct PublishArgs {
 
 /// Reads a message file, filling in a fresh alert id and first-seen time when
 /// absent, and applies the domain's rules (canonical ids, normalized indicators).
-fn parse_message<M: Message + concord_domain::Rules>(path: &Path) -> anyhow::Result<M> {
+fn parse_message<M: Message + concord_domain::Rules>(path: &Path) -> anyhow::Result<concord_domain::Valid<M>> {
     let mut value: serde_json::Value = serde_json::from_str(&read(path)?).with_context(|| format!("{}: not JSON", path.display()))?;
     if let Some(obj) = value.as_object_mut() {
         match M::TYPE {
@@ -181,7 +181,7 @@ async fn send<M: Message + concord_domain::Rules>(
     key_of: impl Fn(&M) -> String,
     placement: impl Fn(&M, &str) -> Result<(), String>,
 ) -> anyhow::Result<()> {
-    let message: M = parse_message(&args.file)?;
+    let message = parse_message::<M>(&args.file)?;
     let key = key_of(&message);
     for topic in target_topics(identity, M::TYPE, &args.to)? {
         placement(&message, &topic).map_err(|why| anyhow::anyhow!("{}: {why}; name its recipients with --to", args.file.display()))?;
@@ -255,9 +255,9 @@ pub(crate) async fn forge(hub: &Hub, args: ForgeArgs) -> anyhow::Result<()> {
     let identity = hub.identity(&args.agency)?;
     let claimed: concord_domain::AgencyId = args.claim.parse()?;
     let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
-    let alert: IndicatorAlert = parse_message(&args.file)?;
+    let alert = parse_message::<IndicatorAlert>(&args.file)?;
     let topic = identity.topics.alerts();
-    let value = identity.codec.encode(&alert).await?;
+    let value = identity.codec.encode(&*alert).await?;
     let key = alert.record_key().as_bytes().to_vec();
     let record = concord_protocol::forge_as(identity.signer.clone(), &claimed, &topic, Some(key), value);
     let published = producer.send_raw(&record).await?;

@@ -596,6 +596,16 @@ async fn make() -> (Kit, String) {
         vec![base.sign(), replayed],
         vec![accepted(M::IndicatorAlert), rejected(R::Replayed)],
     );
+    let mut same_id_elsewhere = Draft { kid: "enforcement-us/2026-1", ..base.clone() }.sign();
+    same_id_elsewhere.offset = 1;
+    c.add(
+        "accepted_same_id_from_another_sender",
+        "Two agencies' alerts with the same ce_id: an event is its sender and its id (§6), so the second is another event, \
+         not a replay. (An id is not something a third agency can use up.)",
+        now,
+        vec![base.sign(), same_id_elsewhere],
+        vec![accepted(M::IndicatorAlert), accepted(M::IndicatorAlert)],
+    );
     let not_framed = Draft { value: b"{\"alert_id\":\"6f1c2d3e\"}".to_vec(), ..base.clone() };
     c.add(
         "not_wire_format",
@@ -645,6 +655,23 @@ async fn make() -> (Kit, String) {
         "The indicator is not in normal form (a leading space).",
         now,
         vec![Draft { value: value(&spaced).await, ..base.clone() }.sign()],
+        vec![rejected(R::InvalidMessage)],
+    );
+    let mut silent = confirmation();
+    silent.status = concord_domain::TargetStatus::Rejected;
+    silent.reason = None;
+    silent.amount_frozen = None;
+    let silent_draft = Draft {
+        value: value(&silent).await,
+        id: TakedownConfirmation { status: concord_domain::TargetStatus::Rejected, ..confirmation() }
+            .event_id(&"issuer-usdx".parse().unwrap()),
+        ..conf_draft.clone()
+    };
+    c.add(
+        "invalid_message_rejection_without_reason",
+        "A REJECTED confirmation must say why (/reason, §5a).",
+        now,
+        vec![silent_draft.sign()],
         vec![rejected(R::InvalidMessage)],
     );
     let leak = Draft { value: value(&alert("RED")).await, id: id(9), ..base.clone() };

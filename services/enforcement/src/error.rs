@@ -25,4 +25,12 @@ pub enum EnforcementError {
     /// No such agency to send to.
     #[error("no agency {0:?} in the directory")]
     UnknownRecipient(String),
+    /// A request to re-send (an escalation) no longer keeps its rules.
+    #[error("request {request_id} cannot be re-sent: {why}")]
+    Invalid {
+        /// The request.
+        request_id: String,
+        /// The rule it breaks.
+        why: concord_domain::Invalid,
+    },
 }

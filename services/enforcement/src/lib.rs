@@ -21,7 +21,7 @@ pub mod store;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use concord_domain::{FreezeRequest, UnixMillis};
+use concord_domain::{FreezeRequest, Rules, UnixMillis, Valid};
 use concord_kafka::{Handler, HandlerError, Intake, Published, SignedProducer, VerifiedConsumer};
 use concord_protocol::{Payload, VerifiedEvent};
 use concord_runtime::identity::Identity;
@@ -229,7 +229,7 @@ impl Enforcement {
     }
 
     /// Sends `request` to `recipient`'s inbox and starts tracking it.
-    pub async fn send(&self, request: &FreezeRequest, recipient: &str) -> Result<Published, EnforcementError> {
+    pub async fn send(&self, request: &Valid<FreezeRequest>, recipient: &str) -> Result<Published, EnforcementError> {
         let directory = self.identity.directory.current();
         let agency = directory.agency(recipient).ok_or_else(|| EnforcementError::UnknownRecipient(recipient.to_owned()))?;
         let topic = self.identity.topics.inbox(&agency.id);
@@ -253,6 +253,8 @@ impl Enforcement {
             self.escalations.inc();
             request.escalation = escalations as i32;
             request.deadline = UnixMillis(deadline);
+            let request_id = request.request_id.clone();
+            let request = request.parse().map_err(|why| EnforcementError::Invalid { request_id, why })?;
             let inbox = self
                 .identity
                 .directory

@@ -3,7 +3,8 @@
 //! alerts, the deposits seen, and the hits (one per alert and deposit).
 
 use concord_domain::{
-    AgencyId, FreezeTarget, Indicator, IndicatorAlert, IndicatorKind, ScamCategory, TargetAction, TargetStatus, Tlp, UnixMillis,
+    AgencyId, FreezeTarget, Indicator, IndicatorAlert, IndicatorKind, Rules, ScamCategory, TargetAction, TargetStatus, Tlp, UnixMillis,
+    Valid,
 };
 use concord_holder::{Book, LedgerError, Outcome};
 use concord_store::{Flag, Migration, Sym};
@@ -80,7 +81,7 @@ pub fn freezes(ledger: &Ledger) -> Result<i64, LedgerError> {
 
 /// Records `deposits` not seen before and returns the screening hits they make
 /// against live alerts (recorded, not yet published).
-pub fn record_deposits(ledger: &Ledger, deposits: &[Deposit], now_ms: i64) -> Result<Vec<IndicatorAlert>, LedgerError> {
+pub fn record_deposits(ledger: &Ledger, deposits: &[Deposit], now_ms: i64) -> Result<Vec<Valid<IndicatorAlert>>, LedgerError> {
     ledger.with_book(|book, db| {
         let mut hits = Vec::new();
         for d in deposits {
@@ -141,7 +142,7 @@ pub fn finish_file(ledger: &Ledger, name: &str, deposits: usize, refused: usize)
 }
 
 /// Hits recorded but not yet published (after a crash, or just made).
-pub fn unpublished_hits(ledger: &Ledger) -> Result<Vec<IndicatorAlert>, LedgerError> {
+pub fn unpublished_hits(ledger: &Ledger) -> Result<Vec<Valid<IndicatorAlert>>, LedgerError> {
     ledger.with_book(|book, db| {
         let pairs: Vec<(String, String)> = db
             .prepare("SELECT alert_id, tx_id FROM hits WHERE published = 0 ORDER BY rowid")?
@@ -188,7 +189,7 @@ enum HitSource<'a> {
 impl Accounts {
     /// The hit of `alert_id` on `tx_id`: recorded (published or not) if new;
     /// returned if new, or as `source` says when already recorded.
-    fn hit(&self, db: &Connection, alert_id: &str, tx_id: &str, source: HitSource<'_>) -> rusqlite::Result<Option<IndicatorAlert>> {
+    fn hit(&self, db: &Connection, alert_id: &str, tx_id: &str, source: HitSource<'_>) -> rusqlite::Result<Option<Valid<IndicatorAlert>>> {
         let id = hit_id(alert_id, tx_id);
         let position = match source {
             HitSource::Record(position) => Some(position),
@@ -249,7 +250,7 @@ impl Accounts {
         };
         // At least AMBER: the hit tells which exchange address received the funds.
         let tlp = alert.tlp.max(Tlp::Amber);
-        Ok(Some(IndicatorAlert {
+        let hit = IndicatorAlert {
             alert_id: id,
             indicators: vec![address(&deposit.from_address), address(&deposit.to_address)],
             category: alert.category,
@@ -263,7 +264,10 @@ impl Accounts {
             ),
             evidence_refs: vec![format!("tx:{}:{}", deposit.chain, deposit.tx_id)],
             related_alert_ids: vec![alert_id.to_owned()],
-        }))
+        };
+        // What the store holds must make a valid alert; if it does not (a damaged
+        // row), that is an error on this read, never a hit sent anyway.
+        hit.parse().map(Some).map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
     }
 }
 
@@ -398,7 +402,13 @@ impl Book for Accounts {
         (indicator.kind == IndicatorKind::CryptoAddress).then_some(TargetAction::FreezeExchangeAccount)
     }
 
-    fn screen(&self, db: &Connection, sender: &AgencyId, alert: &IndicatorAlert, source: &str) -> rusqlite::Result<Vec<IndicatorAlert>> {
+    fn screen(
+        &self,
+        db: &Connection,
+        sender: &AgencyId,
+        alert: &Valid<IndicatorAlert>,
+        source: &str,
+    ) -> rusqlite::Result<Vec<Valid<IndicatorAlert>>> {
         if alert.confidence < self.min_confidence {
             return Ok(Vec::new());
         }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
-use concord_domain::{Agency, AgencyId, Directory, Message};
+use concord_domain::{Agency, AgencyId, Directory, Message, Valid};
 use concord_kafka::send_record;
 use concord_protocol::governance::LiveDirectory;
 use concord_protocol::{AvroCodec, CodecError, Signer, SigningKey};
@@ -82,7 +82,7 @@ impl Publisher {
     }
 
     /// Encodes `message`, signs it with `agency`'s delegated key and sends it; returns once the brokers have it.
-    pub async fn publish<M: Message>(&self, agency: &AgencyId, topic: &str, key: &[u8], message: &M) -> Result<Receipt, Problem> {
+    pub async fn publish<M: Message>(&self, agency: &AgencyId, topic: &str, key: &[u8], message: &Valid<M>) -> Result<Receipt, Problem> {
         let signers = self.signers();
         let signer = signers.get(agency).ok_or_else(|| {
             Problem::new(
@@ -91,7 +91,7 @@ impl Publisher {
                 format!("{agency} has no current key delegated to the gateway in the directory"),
             )
         })?;
-        let value = self.codec.encode(message).await.map_err(|e| match e {
+        let value = self.codec.encode(&**message).await.map_err(|e| match e {
             CodecError::Rejected(r) => Problem::invalid(r.to_string()),
             other => Problem::unavailable(format!("schema registry: {other}")),
         })?;

@@ -13,7 +13,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use concord_domain::{Message, Tlp};
+use concord_domain::{Message, Tlp, Valid};
 use futures::Stream;
 use serde::Deserialize;
 use serde_json::json;
@@ -171,7 +171,7 @@ impl AppState {
         caller: &Caller,
         topic: &str,
         key: &[u8],
-        message: &M,
+        message: &Valid<M>,
         message_id: &str,
     ) -> Result<Response, Problem> {
         let agency = &caller.agency;

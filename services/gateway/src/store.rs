@@ -410,7 +410,7 @@ mod tests {
             offset,
             key: None,
             schema_id: 1,
-            payload: Payload::IndicatorAlert(alert),
+            payload: Payload::IndicatorAlert(concord_domain::Rules::parse(alert).expect("a valid sample alert")),
         }
     }
 

@@ -6,7 +6,7 @@
 
 use std::collections::HashSet;
 
-use concord_domain::{FreezeRequest, IndicatorAlert, Message, Rules, UnixMillis};
+use concord_domain::{FreezeRequest, IndicatorAlert, Message, Rules, UnixMillis, Valid};
 use serde_json::Value;
 
 use crate::problem::Problem;
@@ -44,17 +44,17 @@ fn unknown_field(input: &Value, known: &Value, path: &str) -> Option<String> {
 }
 
 /// The message as the domain's rules make it, or 422 naming the rule.
-fn ruled<M: Rules>(message: M) -> Result<M, Problem> {
+fn ruled<M: Rules>(message: M) -> Result<Valid<M>, Problem> {
     message.parse().map_err(|e| Problem::invalid(e.to_string()))
 }
 
 /// A publishable alert: the domain's rules (canonical ids, normalized indicators, …).
-pub fn alert(body: &[u8]) -> Result<IndicatorAlert, Problem> {
+pub fn alert(body: &[u8]) -> Result<Valid<IndicatorAlert>, Problem> {
     ruled(parse::<IndicatorAlert>(body)?)
 }
 
 /// A sendable freeze request: the domain's rules, and a deadline still ahead.
-pub fn freeze_request(body: &[u8]) -> Result<FreezeRequest, Problem> {
+pub fn freeze_request(body: &[u8]) -> Result<Valid<FreezeRequest>, Problem> {
     let request = ruled(parse::<FreezeRequest>(body)?)?;
     request.check_sendable(UnixMillis::now()).map_err(|e| Problem::invalid(e.to_string()))?;
     Ok(request)

@@ -85,7 +85,10 @@ async fn issuer_binary_serves_health_readiness_and_metrics_and_stops_on_sigterm(
 
     let issuer = run.identity(ISSUER);
     let request = sample_freeze_request("US-2026-0419");
-    run.producer(ENFORCEMENT).publish(&issuer.topics.inbox(&issuer.agency.id), request.request_id.as_bytes(), &request).await.unwrap();
+    run.producer(ENFORCEMENT)
+        .publish(&issuer.topics.inbox(&issuer.agency.id), request.request_id.as_bytes(), &valid(request.clone()))
+        .await
+        .unwrap();
     let mut text = String::new();
     wait_for("the request counted in /metrics", Duration::from_secs(60), || {
         text = std::thread::scope(|s| s.spawn(|| fetch_blocking(&format!("{base}/metrics"))).join().unwrap());

@@ -49,8 +49,8 @@ async fn audit_until(run: &TestRun, name: &str, size: u64) -> Auditor {
 /// confirmation, and the dead letter the exchange wrote for the forgery. Six records.
 async fn case_traffic(run: &TestRun) -> String {
     let committee = run.identity(COMMITTEE);
-    run.producer(COMMITTEE).publish(&committee.topics.alerts(), b"a1", &sample_alert()).await.unwrap();
-    run.producer(ENFORCEMENT).publish(&committee.topics.alerts(), b"a2", &sample_alert()).await.unwrap();
+    run.producer(COMMITTEE).publish(&committee.topics.alerts(), b"a1", &valid(sample_alert())).await.unwrap();
+    run.producer(ENFORCEMENT).publish(&committee.topics.alerts(), b"a2", &valid(sample_alert())).await.unwrap();
     let value = committee.codec.encode(&sample_alert()).await.unwrap();
     let forged = concord_protocol::forge_as(
         committee.signer.clone(),
@@ -62,7 +62,7 @@ async fn case_traffic(run: &TestRun) -> String {
     run.send(COMMITTEE, &[forged]).await;
     let request = sample_freeze_request("US-2026-0419");
     let issuer_inbox = committee.topics.inbox(&ISSUER.parse().unwrap());
-    run.producer(ENFORCEMENT).publish(&issuer_inbox, request.request_id.as_bytes(), &request).await.unwrap();
+    run.producer(ENFORCEMENT).publish(&issuer_inbox, request.request_id.as_bytes(), &valid(request.clone())).await.unwrap();
     let confirmation = TakedownConfirmation {
         request_id: request.request_id.clone(),
         target_id: "t1".into(),
@@ -75,7 +75,7 @@ async fn case_traffic(run: &TestRun) -> String {
         decided_by: None,
     };
     let enforcement_inbox = committee.topics.inbox(&ENFORCEMENT.parse().unwrap());
-    run.producer(ISSUER).publish(&enforcement_inbox, request.request_id.as_bytes(), &confirmation).await.unwrap();
+    run.producer(ISSUER).publish(&enforcement_inbox, request.request_id.as_bytes(), &valid(confirmation.clone())).await.unwrap();
     let exchange = run.identity(EXCHANGE);
     let consumer = run.start_consumer(&exchange, &[exchange.topics.alerts()]);
     consumer.wait_settled(3).await;
@@ -199,7 +199,7 @@ async fn case_bundle(run: &TestRun) -> (Bundle, concord_domain::Directory, conco
     let earlier = auditor.publish_checkpoint().await.unwrap();
     // More traffic, then the checkpoint the bundle is proven against.
     let committee = run.identity(COMMITTEE);
-    run.producer(COMMITTEE).publish(&committee.topics.alerts(), b"a3", &sample_alert()).await.unwrap();
+    run.producer(COMMITTEE).publish(&committee.topics.alerts(), b"a3", &valid(sample_alert())).await.unwrap();
     drop(auditor);
     // The new alert and the earlier checkpoint's own record.
     let mut auditor = audit_until(run, "evidence", 8).await;
@@ -295,7 +295,7 @@ async fn two_signed_checkpoints_of_one_size_with_different_roots_raise_a_split_v
         let (claims, jws) = sign_checkpoint(&auditor_id.signer, AUDITOR, 42, &root, time::OffsetDateTime::now_utc());
         let checkpoint =
             LogCheckpoint { log_id: claims.log, tree_size: 42, root_hash: claims.root, issued_at: UnixMillis(claims.iat * 1000), jws };
-        producer.publish(&auditor_id.topics.checkpoints(), b"audit-hub", &checkpoint).await.unwrap();
+        producer.publish(&auditor_id.topics.checkpoints(), b"audit-hub", &valid(checkpoint.clone())).await.unwrap();
     }
     let auditor = audit_until(&run, "split", 2).await;
     let kept = auditor.log().checkpoints_of_size(AUDITOR, 42).unwrap();
@@ -450,12 +450,12 @@ async fn records_are_judged_by_the_directory_version_in_force_at_their_time() {
     let enforcement = run.producer(ENFORCEMENT);
 
     publish_version(&run, &signed_by(version(1, all.clone()), &["governor-1", "governor-2"]), false);
-    enforcement.publish(&alerts, b"e1", &sample_alert()).await.unwrap();
+    enforcement.publish(&alerts, b"e1", &valid(sample_alert())).await.unwrap();
     tokio::time::sleep(Duration::from_millis(500)).await;
     publish_version(&run, &signed_by(version(2, offboarded.clone()), &["governor-2", "governor-3"]), false);
     publish_version(&run, &signed_by(version(3, all.clone()), &["governor-1"]), true);
     tokio::time::sleep(Duration::from_millis(500)).await;
-    enforcement.publish(&alerts, b"e2", &sample_alert()).await.unwrap();
+    enforcement.publish(&alerts, b"e2", &valid(sample_alert())).await.unwrap();
 
     let expected =
         ["directory_version", "verified", "directory_version", "directory_refused:too_few_signatures", "unknown_key", "unknown_key"];
@@ -464,7 +464,7 @@ async fn records_are_judged_by_the_directory_version_in_force_at_their_time() {
     drop(auditor);
 
     // Restarted, the auditor rebuilds the versions from its own log: the offboarded agency stays out.
-    enforcement.publish(&alerts, b"e3", &sample_alert()).await.unwrap();
+    enforcement.publish(&alerts, b"e3", &valid(sample_alert())).await.unwrap();
     let mut auditor = audit_until(&run, "versions", 6).await;
     assert_eq!(outcomes(auditor.log()), expected);
     let rebuilt = audit_until(&run, "versions-rebuilt", 6).await;

@@ -28,7 +28,7 @@ async fn refused(consumer: &StreamConsumer) -> Result<(), String> {
 async fn committee_certificate_cannot_write_to_an_issuer_inbox() {
     let run = TestRun::new("acl-write").await;
     let inbox = run.identity(ISSUER).topics.inbox(&ISSUER.parse().unwrap());
-    let err = run.producer(COMMITTEE).publish(&inbox, b"k", &sample_alert()).await.unwrap_err();
+    let err = run.producer(COMMITTEE).publish(&inbox, b"k", &valid(sample_alert())).await.unwrap_err();
     match err {
         PublishError::Send { source: KafkaError::MessageProduction(code), .. } => {
             assert_eq!(code, RDKafkaErrorCode::TopicAuthorizationFailed)
@@ -53,7 +53,7 @@ async fn exchange_certificate_cannot_read_an_issuer_inbox() {
 async fn auditor_certificate_cannot_publish_alerts() {
     let run = TestRun::new("acl-audit").await;
     let alerts = run.identity(AUDITOR).topics.alerts();
-    let err = run.producer(AUDITOR).publish(&alerts, b"k", &sample_alert()).await.unwrap_err();
+    let err = run.producer(AUDITOR).publish(&alerts, b"k", &valid(sample_alert())).await.unwrap_err();
     assert!(
         matches!(err, PublishError::Send { source: KafkaError::MessageProduction(RDKafkaErrorCode::TopicAuthorizationFailed), .. }),
         "expected an authorization failure, got {err}"

@@ -36,7 +36,7 @@ async fn frozen_waits_for_its_confirmations() {
     let request = freeze_request("US-2026-1101", &[&wallet]);
     let issuer_identity = run.identity(ISSUER);
     run.producer(ENFORCEMENT)
-        .publish(&issuer_identity.topics.inbox(&issuer_identity.agency.id), request.request_id.as_bytes(), &request)
+        .publish(&issuer_identity.topics.inbox(&issuer_identity.agency.id), request.request_id.as_bytes(), &valid(request.clone()))
         .await
         .unwrap();
 

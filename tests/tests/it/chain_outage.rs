@@ -53,7 +53,11 @@ async fn a_freeze_waits_out_the_nodes_outage_and_is_confirmed_once_after() {
     let inbox = enforcement.topics.inbox(&enforcement.agency.id);
     let request = freeze_request("US-2026-1001", &[&wallet]);
     run.producer(ENFORCEMENT)
-        .publish(&run.identity(ISSUER).topics.inbox(&run.identity(ISSUER).agency.id), request.request_id.as_bytes(), &request)
+        .publish(
+            &run.identity(ISSUER).topics.inbox(&run.identity(ISSUER).agency.id),
+            request.request_id.as_bytes(),
+            &valid(request.clone()),
+        )
         .await
         .unwrap();
     // The issuer tries for 15 s against a node that is not there.

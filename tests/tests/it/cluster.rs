@@ -93,7 +93,10 @@ async fn inbox_leader_killed_during_a_freeze_stream_loses_no_request_and_no_conf
             for i in 0..REQUESTS {
                 let mut request = sample_freeze_request(&format!("CLUSTER-{}", i / 100));
                 request.targets[0].indicator.value = wallet(i);
-                producer.publish(&inbox, request.request_id.as_bytes(), &request).await.expect("publishing survives the broker's death");
+                producer
+                    .publish(&inbox, request.request_id.as_bytes(), &valid(request.clone()))
+                    .await
+                    .expect("publishing survives the broker's death");
                 ids.push(request.request_id);
                 if i % 10 == 9 {
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -131,7 +134,7 @@ async fn inbox_leader_killed_during_a_freeze_stream_loses_no_request_and_no_conf
         let Payload::TakedownConfirmation(c) = verifier.verify(r, Mode::live()).await.expect("confirmations verify").payload else {
             panic!("not a confirmation")
         };
-        by_request.entry(c.request_id).or_default().push(c.status);
+        by_request.entry(c.request_id.clone()).or_default().push(c.status);
     }
     assert_eq!(records.len(), 2 * REQUESTS, "two confirmations per request, none lost, none doubled");
     for id in &ids {

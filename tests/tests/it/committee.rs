@@ -87,7 +87,7 @@ async fn committee_blocks_numbers_and_takes_down_domains_once_and_confirms() {
     let inbox = identity.topics.inbox(&identity.agency.id);
     let enforcement = run.producer(ENFORCEMENT);
     for r in [&request, &administrative, &request] {
-        enforcement.publish(&inbox, r.request_id.as_bytes(), r).await.unwrap();
+        enforcement.publish(&inbox, r.request_id.as_bytes(), &valid(r.clone())).await.unwrap();
     }
     // An issuer that froze a wallet on one of the committee's alerts tells it so:
     // a confirmation in the committee's inbox is taken note of, not dead-lettered.
@@ -102,7 +102,7 @@ async fn committee_blocks_numbers_and_takes_down_domains_once_and_confirms() {
         executed_at: None,
         decided_by: None,
     };
-    run.producer(ISSUER).publish(&inbox, proactive.request_id.as_bytes(), &proactive).await.unwrap();
+    run.producer(ISSUER).publish(&inbox, proactive.request_id.as_bytes(), &valid(proactive.clone())).await.unwrap();
 
     let (consumer, processor) = concord_committee::takedowns(identity.clone(), &config).unwrap();
     let ledger = processor.ledger();

@@ -74,7 +74,7 @@ async fn an_agency_onboarded_by_a_version_publishes_and_once_offboarded_loses_it
     let follower = Following::start(&exchange).await;
 
     // Enrolled, but in no version and with no ACLs: the broker refuses it.
-    assert!(refused_by_broker(producer().publish(&alerts, b"n0", &sample_alert()).await), "no ACLs before its version");
+    assert!(refused_by_broker(producer().publish(&alerts, b"n0", &valid(sample_alert())).await), "no ACLs before its version");
 
     publish_version(&run, &signed_by(version(1, with_new), &["governor-1", "governor-2"]), false);
     let said = apply_acls(&run, "onboard");
@@ -83,7 +83,7 @@ async fn an_agency_onboarded_by_a_version_publishes_and_once_offboarded_loses_it
     let plan = std::fs::read_to_string(run.dir.join("onboard.plan")).unwrap();
     let granted = plan.lines().filter(|l| l.starts_with(&format!("acl User:{id} "))).count();
     assert!(granted >= 4, "it reads alerts, writes its own, its group and transactional ids: {plan}");
-    let published = producer().publish(&alerts, b"n1", &sample_alert()).await.expect("onboarded: the broker lets it publish");
+    let published = producer().publish(&alerts, b"n1", &valid(sample_alert())).await.expect("onboarded: the broker lets it publish");
     let record = read_topic(&exchange, &alerts, 1, Duration::from_secs(30)).await.into_iter().next().expect("its alert");
     assert_eq!(event_id(&record), published.id);
     let verified = exchange.verifier().verify(&record, Mode::live()).await.expect("verified against version 1");
@@ -102,7 +102,7 @@ async fn an_agency_onboarded_by_a_version_publishes_and_once_offboarded_loses_it
     assert!(said.contains("plan of version 2") && said.contains(&format!(", {gone} removed")), "{gone} ACLs removed: {said}");
     let mut refused = false;
     for _ in 0..20 {
-        if refused_by_broker(producer().publish(&alerts, b"n2", &sample_alert()).await) {
+        if refused_by_broker(producer().publish(&alerts, b"n2", &valid(sample_alert())).await) {
             refused = true;
             break;
         }

@@ -100,7 +100,7 @@ async fn stream(producer: &SignedProducer, topic: &str, span: Duration) -> Vec<(
     while start.elapsed() < span {
         let alert = sample_alert();
         let at = now_ms();
-        let published = producer.publish(topic, alert.record_key().as_bytes(), &alert).await.expect("alert sent");
+        let published = producer.publish(topic, alert.record_key().as_bytes(), &valid(alert.clone())).await.expect("alert sent");
         sent.push((published.id, at));
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -136,7 +136,7 @@ async fn a_revocation_published_on_the_directory_topic_holds_at_every_running_co
     for c in &consumers {
         eventually(&format!("{} handles alerts", c.name), Duration::from_secs(90), async || {
             let alert = sample_alert();
-            before.push(producer.publish(&alerts, alert.record_key().as_bytes(), &alert).await.unwrap().id);
+            before.push(producer.publish(&alerts, alert.record_key().as_bytes(), &valid(alert.clone())).await.unwrap().id);
             tokio::time::sleep(Duration::from_millis(200)).await;
             c.verified().await > 0
         })
@@ -249,7 +249,7 @@ async fn a_revocation_published_on_the_directory_topic_holds_at_every_running_co
         v
     };
     let alert = sample_alert();
-    producer.publish(&alerts, alert.record_key().as_bytes(), &alert).await.unwrap();
+    producer.publish(&alerts, alert.record_key().as_bytes(), &valid(alert.clone())).await.unwrap();
 
     // A new key for enforcement in version 3: trusted live, without a restart.
     let (new_key, record) = extra_key(ENFORCEMENT, "enforcement-us/rotated", None);
@@ -267,7 +267,7 @@ async fn a_revocation_published_on_the_directory_topic_holds_at_every_running_co
     let fresh =
         SignedProducer::new(&enforcement.kafka, Signer::new(new_key, enforcement.hub.signature_ttl()), enforcement.codec.clone()).unwrap();
     let alert = sample_alert();
-    fresh.publish(&alerts, alert.record_key().as_bytes(), &alert).await.unwrap();
+    fresh.publish(&alerts, alert.record_key().as_bytes(), &valid(alert.clone())).await.unwrap();
     for (c, revoked) in consumers.iter().zip(&revoked_before) {
         eventually(&format!("{}: the rolled-back key still refused, the new key trusted", c.name), Duration::from_secs(30), async || {
             c.revoked().await == revoked + 1 && c.verified().await + c.revoked().await == total + 2
@@ -279,7 +279,7 @@ async fn a_revocation_published_on_the_directory_topic_holds_at_every_running_co
     let issuer = &mut consumers[0];
     issuer.process.kill(Duration::ZERO);
     let alert = sample_alert();
-    producer.publish(&alerts, alert.record_key().as_bytes(), &alert).await.unwrap();
+    producer.publish(&alerts, alert.record_key().as_bytes(), &valid(alert.clone())).await.unwrap();
     let issuer = &consumers[0];
     eventually("the restarted issuer refuses the revoked key", Duration::from_secs(90), async || {
         issuer.revoked().await == 1 && issuer.metric("concord_directory_version", &[]).await == 3
@@ -519,7 +519,7 @@ async fn keys_and_governors_rotate_live_and_a_retired_governor_is_refused() {
 async fn concord_tail_checks_records_against_the_directory_topic() {
     let run = TestRun::new("dir-tail").await;
     let alerts = run.identity(ENFORCEMENT).topics.alerts();
-    run.producer(ENFORCEMENT).publish(&alerts, b"t1", &sample_alert()).await.unwrap();
+    run.producer(ENFORCEMENT).publish(&alerts, b"t1", &valid(sample_alert())).await.unwrap();
     publish_version(&run, &signed_by(version(1, revoking(ENFORCEMENT)), &["governor-1", "governor-2"]), false);
     let out = Command::new(binary("concord"))
         .current_dir(root())

@@ -39,12 +39,12 @@ async fn request_is_tracked_to_executed_and_an_overdue_one_escalates() {
     let issuer_task = tokio::spawn(issuer.run(processor, stop.clone()));
 
     let to_issuer = sample_freeze_request("US-2026-0419");
-    enforcement.send(&to_issuer, ISSUER).await.unwrap();
+    enforcement.send(&valid(to_issuer.clone()), ISSUER).await.unwrap();
     // The exchange runs nothing here: this one will be overdue in a second.
     let mut to_exchange: FreezeRequest = sample_freeze_request("US-2026-0419");
     to_exchange.targets[0].action = concord_domain::TargetAction::FreezeExchangeAccount;
     to_exchange.deadline = UnixMillis(UnixMillis::now().0 + 1_000);
-    enforcement.send(&to_exchange, EXCHANGE).await.unwrap();
+    enforcement.send(&valid(to_exchange.clone()), EXCHANGE).await.unwrap();
 
     let running = tokio::spawn(enforcement.run(stop.clone()));
     let start = Instant::now();
@@ -109,7 +109,7 @@ async fn a_confirmation_from_an_agency_the_request_was_not_sent_to_changes_nothi
     let enforcement = Enforcement::new(run.identity(ENFORCEMENT), config(&run)).unwrap();
     let tracker = enforcement.tracker();
     let request = sample_freeze_request("US-2026-0420");
-    enforcement.send(&request, ISSUER).await.unwrap();
+    enforcement.send(&valid(request.clone()), ISSUER).await.unwrap();
     let inbox = run.identity(ENFORCEMENT).topics.inbox(&ENFORCEMENT.parse().unwrap());
     let claim = |status| TakedownConfirmation {
         request_id: request.request_id.clone(),
@@ -123,8 +123,8 @@ async fn a_confirmation_from_an_agency_the_request_was_not_sent_to_changes_nothi
         decided_by: None,
     };
     let key = request.request_id.as_bytes();
-    let forged = run.producer(EXCHANGE).publish(&inbox, key, &claim(TargetStatus::Frozen)).await.unwrap();
-    run.producer(ISSUER).publish(&inbox, key, &claim(TargetStatus::Acknowledged)).await.unwrap();
+    let forged = run.producer(EXCHANGE).publish(&inbox, key, &valid(claim(TargetStatus::Frozen))).await.unwrap();
+    run.producer(ISSUER).publish(&inbox, key, &valid(claim(TargetStatus::Acknowledged))).await.unwrap();
 
     let stop = CancellationToken::new();
     let running = tokio::spawn(enforcement.run(stop.clone()));
@@ -163,7 +163,7 @@ async fn a_refused_confirmation_claims_no_event_id_and_the_genuine_one_still_clo
     let enforcement = Enforcement::new(run.identity(ENFORCEMENT), config(&run)).unwrap();
     let tracker = enforcement.tracker();
     let request = sample_freeze_request("US-2026-0421");
-    enforcement.send(&request, ISSUER).await.unwrap();
+    enforcement.send(&valid(request.clone()), ISSUER).await.unwrap();
     let inbox = run.identity(ENFORCEMENT).topics.inbox(&ENFORCEMENT.parse().unwrap());
     let issuer: AgencyId = ISSUER.parse().unwrap();
     let step = |status| TakedownConfirmation {

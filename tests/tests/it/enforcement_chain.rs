@@ -96,8 +96,8 @@ async fn a_signed_freeze_the_chain_does_not_show_is_unverified_and_not_executed(
     let mut requests = Vec::new();
     for (i, (wallet, status, ledger_ref, _)) in claims.iter().enumerate() {
         let request = freeze_request(&format!("US-2026-08{i:02}"), &[wallet]);
-        enforcement.send(&request, ISSUER).await.unwrap();
-        issuer.publish(&inbox, request.request_id.as_bytes(), &claim(&request, *status, ledger_ref.clone())).await.unwrap();
+        enforcement.send(&valid(request.clone()), ISSUER).await.unwrap();
+        issuer.publish(&inbox, request.request_id.as_bytes(), &valid(claim(&request, *status, ledger_ref.clone()))).await.unwrap();
         requests.push(request);
     }
 
@@ -181,7 +181,7 @@ async fn a_freeze_by_the_chain_book_is_verified_on_chain_and_executed() {
     let issuer_task = tokio::spawn(issuer.run(processor, stop.clone()));
 
     let request = freeze_request("US-2026-0901", &[&wallet]);
-    enforcement.send(&request, ISSUER).await.unwrap();
+    enforcement.send(&valid(request.clone()), ISSUER).await.unwrap();
     let running = tokio::spawn(enforcement.run(stop.clone()));
     let start = Instant::now();
     let state = loop {

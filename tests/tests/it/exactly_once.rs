@@ -96,7 +96,7 @@ async fn every_request_gets_exactly_one_confirmation_across_aborted_and_orphaned
     let mut requests = Vec::new();
     for _ in 0..40 {
         let request = sample_freeze_request("US-2026-0419");
-        enforcement.publish(&inbox, request.request_id.as_bytes(), &request).await.unwrap();
+        enforcement.publish(&inbox, request.request_id.as_bytes(), &valid(request.clone())).await.unwrap();
         requests.push(request.request_id);
     }
     let txn = group_id(&exchange.agency.id, &format!("{}-freeze-tx", run.suffix));

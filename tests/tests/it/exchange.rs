@@ -57,7 +57,7 @@ async fn exchange_freezes_accounts_once_and_screens_deposits_against_alerts() {
     let committee = run.producer(COMMITTEE);
     let (scam_alert, earlier_alert) = (alert_on(SCAM_WALLET), alert_on(EARLIER_WALLET));
     for alert in [&scam_alert, &earlier_alert] {
-        committee.publish(&identity.topics.alerts(), alert.indicators[0].value.as_bytes(), alert).await.unwrap();
+        committee.publish(&identity.topics.alerts(), alert.indicators[0].value.as_bytes(), &valid(alert.clone())).await.unwrap();
     }
     let mut freeze = sample_freeze_request("US-2026-0419");
     freeze.targets[0].action = TargetAction::FreezeExchangeAccount;
@@ -70,7 +70,7 @@ async fn exchange_freezes_accounts_once_and_screens_deposits_against_alerts() {
     let inbox = identity.topics.inbox(&identity.agency.id);
     let enforcement = run.producer(ENFORCEMENT);
     for request in [&freeze, &unknown, &wrong_action, &freeze] {
-        enforcement.publish(&inbox, request.request_id.as_bytes(), request).await.unwrap();
+        enforcement.publish(&inbox, request.request_id.as_bytes(), &valid(request.clone())).await.unwrap();
     }
 
     let stats = consumer.stats();
@@ -102,7 +102,7 @@ async fn exchange_freezes_accounts_once_and_screens_deposits_against_alerts() {
         let Payload::IndicatorAlert(alert) = event.payload else { panic!("not an alert") };
         if event.sender.as_str() == EXCHANGE {
             assert_eq!(alert.related_alert_ids.len(), 1);
-            hits.insert(alert.related_alert_ids[0].clone(), alert);
+            hits.insert(alert.related_alert_ids[0].clone(), alert.clone().into_inner());
         }
     }
     let after = &hits[&scam_alert.alert_id];

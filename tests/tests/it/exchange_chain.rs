@@ -61,7 +61,7 @@ async fn a_transfer_on_the_chain_from_an_alerted_wallet_into_a_deposit_address_i
     let mut alert: IndicatorAlert = sample_alert();
     alert.indicators[0].value = scam.clone();
     alert.indicators[0].chain = Some("ETHEREUM".into());
-    run.producer(COMMITTEE).publish(&identity.topics.alerts(), scam.as_bytes(), &alert).await.unwrap();
+    run.producer(COMMITTEE).publish(&identity.topics.alerts(), scam.as_bytes(), &valid(alert.clone())).await.unwrap();
     let stats = consumer.stats();
     let stop = CancellationToken::new();
     let task = tokio::spawn(consumer.run(processor, stop.clone()));

@@ -33,7 +33,7 @@ async fn publish_alerts(run: &TestRun, agency: &str, alerts: &[concord_domain::I
     let producer = run.producer(agency);
     let topic = run.identity(agency).topics.alerts();
     for alert in alerts {
-        producer.publish(&topic, alert.indicators[0].value.as_bytes(), alert).await.unwrap();
+        producer.publish(&topic, alert.indicators[0].value.as_bytes(), &valid(alert.clone())).await.unwrap();
     }
 }
 

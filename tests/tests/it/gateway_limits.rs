@@ -182,7 +182,7 @@ async fn the_gateway_process_stays_under_200_mib_under_300_parallel_pages_of_100
         async move {
             let mut alert = sample_alert();
             alert.description = "Deposit wallet of a pig-butchering platform; victims were shown fake returns for weeks.".repeat(4);
-            producer.publish(&topic, alert.indicators[0].value.as_bytes(), &alert).await.unwrap();
+            producer.publish(&topic, alert.indicators[0].value.as_bytes(), &valid(alert.clone())).await.unwrap();
         }
     });
     futures::future::join_all(sends).await;

@@ -94,7 +94,7 @@ async fn two_suffixes_side_by_side_share_no_topic_group_or_log() {
             let Payload::TakedownConfirmation(c) = verifier.verify(r, Mode::live()).await.unwrap().payload else {
                 panic!("not a confirmation")
             };
-            seen.push((c.request_id, c.status.as_str()));
+            seen.push((c.request_id.clone(), c.status.as_str()));
         }
         seen.sort();
         assert_eq!(seen, [(id.clone(), "ACKNOWLEDGED"), (id.clone(), "NOT_FOUND")], "run {} sees its own request only", run.suffix);

@@ -30,7 +30,7 @@ async fn issuer_freezes_once_confirms_each_target_and_refuses_with_reasons() {
     elsewhere.targets[0].indicator.value = concord_domain::indicators::numbered_tron_address("not-held", 0);
     for request in [&valid, &administrative, &elsewhere, &valid] {
         // The last one is the same request sent again: a new event, the same request id.
-        enforcement.publish(&inbox, request.request_id.as_bytes(), request).await.unwrap();
+        enforcement.publish(&inbox, request.request_id.as_bytes(), &concord_tests::valid(request.clone())).await.unwrap();
     }
 
     let (consumer, processor) = concord_issuer::build(issuer.clone(), &config).unwrap();
@@ -94,10 +94,10 @@ async fn issuer_freezes_proactively_on_trusted_alerts_only_and_tells_the_publish
     let issuer = run.identity(ISSUER);
     let topic = issuer.topics.alerts();
     let enforcement = run.producer(ENFORCEMENT);
-    enforcement.publish(&topic, b"k", &trusted).await.unwrap();
-    enforcement.publish(&topic, b"k", &unsure).await.unwrap();
-    run.producer(COMMITTEE).publish(&topic, b"k", &untrusted_role).await.unwrap();
-    enforcement.publish(&topic, b"k", &trusted).await.unwrap(); // the same alert sent again
+    enforcement.publish(&topic, b"k", &valid(trusted.clone())).await.unwrap();
+    enforcement.publish(&topic, b"k", &valid(unsure.clone())).await.unwrap();
+    run.producer(COMMITTEE).publish(&topic, b"k", &valid(untrusted_role.clone())).await.unwrap();
+    enforcement.publish(&topic, b"k", &valid(trusted.clone())).await.unwrap(); // the same alert sent again
 
     let (consumer, processor) = concord_issuer::build(issuer.clone(), &config).unwrap();
     let stats = consumer.stats();
@@ -131,7 +131,6 @@ async fn a_request_that_breaks_a_rule_is_dead_lettered_whole_and_nothing_is_exec
     store::put_wallet(&ledger, "TRON", WALLET, "USDT", "1250000.00").unwrap();
     let issuer = run.identity(ISSUER);
     let inbox = issuer.topics.inbox(&issuer.agency.id);
-    let enforcement = run.producer(ENFORCEMENT);
     // Two targets under one id: before, the second was skipped silently and never confirmed.
     let mut repeated = sample_freeze_request("US-2026-0422");
     let mut second = repeated.targets[0].clone();
@@ -150,7 +149,7 @@ async fn a_request_that_breaks_a_rule_is_dead_lettered_whole_and_nothing_is_exec
     let mut braces = sample_freeze_request("US-2026-0424");
     braces.request_id = format!("{{{}}}", braces.request_id);
     for request in [&repeated, &unnormalized, &braces] {
-        enforcement.publish(&inbox, request.request_id.as_bytes(), request).await.unwrap();
+        run.publish_unchecked(ENFORCEMENT, &inbox, request.request_id.as_bytes(), request).await;
     }
 
     let (consumer, processor) = concord_issuer::build(issuer.clone(), &config).unwrap();
@@ -214,7 +213,7 @@ async fn policy_tiers_decide_each_target_by_the_amount_held_and_say_which_rule_d
     let inbox = issuer.topics.inbox(&issuer.agency.id);
     let enforcement = run.producer(ENFORCEMENT);
     for request in [&emergency, &order] {
-        enforcement.publish(&inbox, request.request_id.as_bytes(), request).await.unwrap();
+        enforcement.publish(&inbox, request.request_id.as_bytes(), &valid(request.clone())).await.unwrap();
     }
     let (consumer, processor) = concord_issuer::build(issuer.clone(), &config).unwrap();
     let stats = consumer.stats();

@@ -47,7 +47,7 @@ async fn a_freeze_is_one_blacklisting_transaction_and_a_revert_is_rejected_with_
     let again = request("US-2026-0502", &[&wallet]);
     let zero = request("US-2026-0503", &["0x0000000000000000000000000000000000000000"]);
     for r in [&first, &again, &zero] {
-        enforcement.publish(&inbox, r.request_id.as_bytes(), r).await.unwrap();
+        enforcement.publish(&inbox, r.request_id.as_bytes(), &valid(r.clone())).await.unwrap();
     }
     let (consumer, processor) = concord_issuer::build(issuer.clone(), &config).unwrap();
     let stats = consumer.stats();
@@ -111,7 +111,7 @@ async fn a_crash_at_each_step_of_a_freeze_leaves_one_transaction_and_one_outcome
     let inbox = issuer.topics.inbox(&issuer.agency.id);
     let requests = [request("US-2026-0601", &[&wallets[0]]), request("US-2026-0602", &[&wallets[1]])];
     for r in &requests {
-        run.producer(ENFORCEMENT).publish(&inbox, r.request_id.as_bytes(), r).await.unwrap();
+        run.producer(ENFORCEMENT).publish(&inbox, r.request_id.as_bytes(), &valid(r.clone())).await.unwrap();
     }
 
     let mut holder = Holder::start_with("concord-issuer", config, run.dir.join("issuer.log"), &[("CONCORD_FAILPOINTS", "chain-signed:@1")]);
@@ -166,7 +166,7 @@ async fn a_signed_freeze_whose_nonce_another_transaction_took_is_signed_again_on
     let config = issuer_toml(&run);
     let issuer = run.identity(ISSUER);
     let r = request("US-2026-0701", &[&wallet]);
-    run.producer(ENFORCEMENT).publish(&issuer.topics.inbox(&issuer.agency.id), r.request_id.as_bytes(), &r).await.unwrap();
+    run.producer(ENFORCEMENT).publish(&issuer.topics.inbox(&issuer.agency.id), r.request_id.as_bytes(), &valid(r.clone())).await.unwrap();
 
     let mut holder = Holder::start_with("concord-issuer", config, run.dir.join("issuer.log"), &[("CONCORD_FAILPOINTS", "chain-signed:@1")]);
     let start = Instant::now();

@@ -109,7 +109,7 @@ async fn reviews_take_distinct_approvers_a_rejection_stops_one_and_outcomes_name
     let inbox = issuer_id.topics.inbox(&issuer_id.agency.id);
     let enforcement = run.producer(ENFORCEMENT);
     for r in [&big, &rejected, &mid, &small, &late] {
-        enforcement.publish(&inbox, r.request_id.as_bytes(), r).await.unwrap();
+        enforcement.publish(&inbox, r.request_id.as_bytes(), &valid(r.clone())).await.unwrap();
     }
 
     // Acknowledged at once: four say they await review and by how many; the small one executes.

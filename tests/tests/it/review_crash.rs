@@ -75,14 +75,14 @@ async fn a_holder_killed_between_approvals_and_their_outcomes_confirms_each_targ
             if i < count {
                 let mut request = sample_freeze_request("CRASH-REVIEW");
                 request.targets[0].indicator.value = wallet(kind, i);
-                enforcement.publish(&inbox, request.request_id.as_bytes(), &request).await.unwrap();
+                enforcement.publish(&inbox, request.request_id.as_bytes(), &valid(request.clone())).await.unwrap();
                 requests.push((kind == "review-crash-big", request));
             }
         }
         if i >= 10 && i % 3 == 0 {
             let (_, again) = &requests[2 * (i - 10)];
             let again = concord_domain::FreezeRequest { escalation: 1, ..again.clone() };
-            enforcement.publish(&inbox, again.request_id.as_bytes(), &again).await.unwrap();
+            enforcement.publish(&inbox, again.request_id.as_bytes(), &valid(again.clone())).await.unwrap();
         }
         if i == REVIEWED / 2 {
             issuer.kill(Duration::from_secs(2)); // while requests are pending
@@ -164,7 +164,7 @@ async fn a_holder_killed_between_approvals_and_their_outcomes_confirms_each_targ
         let event = verifier.verify(r, Mode::live()).await.expect("confirmations verify");
         let Payload::TakedownConfirmation(c) = event.payload else { panic!("not a confirmation") };
         assert_eq!(event.id, c.event_id(&event.sender), "a confirmation carries its deterministic event id");
-        steps.entry((c.request_id.clone(), c.step())).or_default().push(c);
+        steps.entry((c.request_id.clone(), c.step())).or_default().push(c.clone().into_inner());
     }
     for (big, request) in &requests {
         let id = &request.request_id;

@@ -16,7 +16,10 @@ async fn freeze_request_from_a_role_that_may_not_request_is_rejected_and_nothing
     // The broker: a committee may not write to an issuer's inbox.
     let issuer = run.identity(ISSUER);
     let request = sample_freeze_request("PH-2026-0007");
-    let refused = run.producer(COMMITTEE).publish(&issuer.topics.inbox(&issuer.agency.id), request.request_id.as_bytes(), &request).await;
+    let refused = run
+        .producer(COMMITTEE)
+        .publish(&issuer.topics.inbox(&issuer.agency.id), request.request_id.as_bytes(), &valid(request.clone()))
+        .await;
     let err = refused.expect_err("the broker refuses the write").to_string();
     assert!(err.contains("TopicAuthorizationFailed"), "{err}");
 
@@ -33,7 +36,7 @@ async fn freeze_request_from_a_role_that_may_not_request_is_rejected_and_nothing
     }];
     let inbox = committee.topics.inbox(&committee.agency.id);
     run.producer(EXCHANGE)
-        .publish(&inbox, takedown.request_id.as_bytes(), &takedown)
+        .publish(&inbox, takedown.request_id.as_bytes(), &valid(takedown.clone()))
         .await
         .expect("the broker lets an exchange write here");
 

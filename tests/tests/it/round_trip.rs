@@ -14,7 +14,7 @@ async fn alert_round_trips_from_committee_to_exchange() {
     let run = TestRun::new("rt-alert").await;
     let alert = sample_alert();
     let committee = run.identity(COMMITTEE);
-    let published = run.producer(COMMITTEE).publish(&committee.topics.alerts(), b"TXfTi8", &alert).await.unwrap();
+    let published = run.producer(COMMITTEE).publish(&committee.topics.alerts(), b"TXfTi8", &valid(alert.clone())).await.unwrap();
     let exchange = run.identity(EXCHANGE);
     let running = run.start_consumer(&exchange, &[exchange.topics.alerts()]);
     running.wait_settled(1).await;
@@ -24,7 +24,7 @@ async fn alert_round_trips_from_committee_to_exchange() {
     assert_eq!(event.sender.as_str(), COMMITTEE);
     assert_eq!(event.kid, "committee-ph/dev-1");
     assert_eq!(event.key.as_deref(), Some(&b"TXfTi8"[..]));
-    assert_eq!(event.payload, Payload::IndicatorAlert(alert));
+    assert_eq!(event.payload, Payload::IndicatorAlert(valid(alert.clone())));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,13 +33,13 @@ async fn freeze_request_round_trips_from_enforcement_to_issuer_inbox() {
     let request = freeze_request();
     let issuer = run.identity(ISSUER);
     let inbox = issuer.topics.inbox(&issuer.agency.id);
-    run.producer(ENFORCEMENT).publish(&inbox, request.request_id.as_bytes(), &request).await.unwrap();
+    run.producer(ENFORCEMENT).publish(&inbox, request.request_id.as_bytes(), &valid(request.clone())).await.unwrap();
     let running = run.start_consumer(&issuer, std::slice::from_ref(&inbox));
     running.wait_settled(1).await;
     let seen = running.stop().await;
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].0.sender.as_str(), ENFORCEMENT);
-    assert_eq!(seen[0].0.payload, Payload::FreezeRequest(request));
+    assert_eq!(seen[0].0.payload, Payload::FreezeRequest(valid(request.clone())));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,13 +58,13 @@ async fn confirmation_round_trips_from_issuer_to_enforcement_inbox() {
     };
     let enforcement = run.identity(ENFORCEMENT);
     let inbox = enforcement.topics.inbox(&enforcement.agency.id);
-    run.producer(ISSUER).publish(&inbox, confirmation.request_id.as_bytes(), &confirmation).await.unwrap();
+    run.producer(ISSUER).publish(&inbox, confirmation.request_id.as_bytes(), &valid(confirmation.clone())).await.unwrap();
     let running = run.start_consumer(&enforcement, std::slice::from_ref(&inbox));
     running.wait_settled(1).await;
     let seen = running.stop().await;
     assert_eq!(seen.len(), 1);
     assert_eq!(seen[0].0.sender.as_str(), ISSUER);
-    assert_eq!(seen[0].0.payload, Payload::TakedownConfirmation(confirmation));
+    assert_eq!(seen[0].0.payload, Payload::TakedownConfirmation(valid(confirmation.clone())));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,7 +75,7 @@ async fn freeze_request_from_a_committee_to_enforcement_is_refused_by_policy() {
     let enforcement = run.identity(ENFORCEMENT);
     let inbox = enforcement.topics.inbox(&enforcement.agency.id);
     let request = freeze_request();
-    run.producer(COMMITTEE).publish(&inbox, request.request_id.as_bytes(), &request).await.unwrap();
+    run.producer(COMMITTEE).publish(&inbox, request.request_id.as_bytes(), &valid(request.clone())).await.unwrap();
     let running = run.start_consumer(&enforcement, std::slice::from_ref(&inbox));
     running.wait_settled(1).await;
     assert_eq!(running.stats.rejected("role_not_allowed"), 1);

@@ -71,7 +71,11 @@ async fn a_red_alert_reaches_only_its_recipients_by_every_route_and_the_auditor_
 
     // A publisher that puts one on the broadcast topic anyway: every consumer refuses it.
     let leaked = red_alert();
-    let record = run.producer(COMMITTEE).prepare(&issuer.topics.alerts(), leaked.indicators[0].value.as_bytes(), &leaked).await.unwrap();
+    let record = run
+        .producer(COMMITTEE)
+        .prepare(&issuer.topics.alerts(), leaked.indicators[0].value.as_bytes(), &valid(leaked.clone()))
+        .await
+        .unwrap();
     run.send(COMMITTEE, std::slice::from_ref(&record)).await;
     let consumer = run.start_consumer(&issuer, &[issuer.topics.alerts()]);
     consumer.wait_settled(1).await;
@@ -100,7 +104,7 @@ async fn a_red_alert_reaches_only_its_recipients_by_every_route_and_the_auditor_
             panic!()
         };
         assert_eq!(a.tlp, Tlp::Red);
-        ids.push(a.alert_id);
+        ids.push(a.alert_id.clone());
     }
     ids.sort();
     let mut expected = vec![by_cli.alert_id.clone(), by_gateway.alert_id.clone()];
