@@ -9,8 +9,8 @@ use crate::{Indicator, IndicatorKind};
 /// Why a raw indicator was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IndicatorError {
-    /// Not a phone number that can be written in E.164.
-    #[error("phone number {0:?} is not E.164 (+ and 8 to 15 digits) and has no country code to complete it")]
+    /// Not a phone number its country's numbering plan allocates.
+    #[error("phone number {0:?} is not a valid number of its country (E.164 with +, or a local number with the country's calling code)")]
     Phone(String),
     /// Not a valid domain name.
     #[error("domain {0:?} is not a valid domain name: {1}")]
@@ -35,25 +35,37 @@ pub enum IndicatorError {
     Empty(IndicatorKind),
 }
 
-/// A phone number in E.164. Local numbers (leading 0) take `country_code`
-/// (e.g. `63` for the Philippines); `00` is read as the international prefix.
+/// A phone number in E.164, valid in its country's numbering plan
+/// (libphonenumber's metadata, through the `phonenumber` crate): a number
+/// with a country code (`+`, or the international prefix `00`) stands for
+/// itself; a local one (leading `0`) takes `country_code` (the calling code,
+/// e.g. `63` for the Philippines) and that country's rules; a number the plan
+/// does not allocate (a wrong length, an unassigned range) is refused.
 pub fn phone_e164(raw: &str, country_code: Option<&str>) -> Result<String, IndicatorError> {
+    use phonenumber::metadata::DATABASE;
+    let bad = || IndicatorError::Phone(raw.to_owned());
     let cleaned: String = raw.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')' | '\u{a0}')).collect();
-    let digits = if let Some(rest) = cleaned.strip_prefix('+') {
-        rest.to_owned()
-    } else if let Some(rest) = cleaned.strip_prefix("00") {
-        rest.to_owned()
-    } else if let (Some(rest), Some(cc)) = (cleaned.strip_prefix('0'), country_code) {
-        format!("{cc}{rest}")
-    } else {
-        return Err(IndicatorError::Phone(raw.to_owned()));
+    let international =
+        if let Some(rest) = cleaned.strip_prefix('+') { Some(rest.to_owned()) } else { cleaned.strip_prefix("00").map(str::to_owned) };
+    let number = match (international, country_code) {
+        (Some(digits), _) => {
+            if !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(bad());
+            }
+            phonenumber::parse(None, format!("+{digits}")).map_err(|_| bad())?
+        }
+        (None, Some(code)) if cleaned.starts_with('0') && cleaned.bytes().all(|b| b.is_ascii_digit()) => {
+            let code: u16 = code.trim().trim_start_matches('+').parse().map_err(|_| bad())?;
+            let region = DATABASE.by_code(&code).and_then(|regions| regions.first().map(|m| m.id().to_owned())).ok_or_else(bad)?;
+            let region: phonenumber::country::Id = region.parse().map_err(|_| bad())?;
+            phonenumber::parse(Some(region), &cleaned).map_err(|_| bad())?
+        }
+        _ => return Err(bad()),
     };
-    let ok = (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit()) && !digits.starts_with('0');
-    if ok {
-        Ok(format!("+{digits}"))
-    } else {
-        Err(IndicatorError::Phone(raw.to_owned()))
+    if !number.is_valid() {
+        return Err(bad());
     }
+    Ok(number.format().mode(phonenumber::Mode::E164).to_string())
 }
 
 /// A domain name in lower-case ASCII (IDNA/punycode), without a trailing dot.
@@ -173,21 +185,24 @@ pub fn email(raw: &str) -> Result<String, IndicatorError> {
     Ok(format!("{}@{host}", local.to_lowercase()))
 }
 
-/// An http(s) URL with a lower-case scheme and a normalized host.
+/// An http(s) URL as the WHATWG URL standard serializes it (the `url`
+/// crate): lower-case scheme, host in lower-case IDNA ASCII, no default port,
+/// a path of at least `/`, percent-encoding normalized. A domain host must also
+/// keep Concord's domain rules ([`domain`]); an IP address host stands for itself.
 pub fn url(raw: &str) -> Result<String, IndicatorError> {
-    let text = raw.trim();
     let bad = || IndicatorError::Url(raw.to_owned());
-    let (scheme, rest) = text.split_once("://").ok_or_else(bad)?;
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme != "http" && scheme != "https" {
+    let parsed = url::Url::parse(raw.trim()).map_err(|_| bad())?;
+    if !matches!(parsed.scheme(), "http" | "https") || !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(bad());
     }
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let host =
-        authority.rsplit_once(':').map_or(authority, |(h, port)| if port.chars().all(|c| c.is_ascii_digit()) { h } else { authority });
-    let port = &authority[host.len()..];
-    Ok(format!("{scheme}://{}{port}{tail}", domain(host).map_err(|_| bad())?))
+    match parsed.host() {
+        Some(url::Host::Domain(name)) => {
+            domain(name).map_err(|_| bad())?;
+        }
+        Some(url::Host::Ipv4(_) | url::Host::Ipv6(_)) => {}
+        None => return Err(bad()),
+    }
+    Ok(parsed.to_string())
 }
 
 impl Indicator {
@@ -323,5 +338,29 @@ mod tests {
             Indicator::normalized(IndicatorKind::Domain, " ", None, None, None, None),
             Err(IndicatorError::Empty(IndicatorKind::Domain))
         );
+    }
+
+    /// Phone numbers follow their country's plan (libphonenumber), not a digit count.
+    #[test]
+    fn a_phone_number_must_be_one_its_country_allocates() {
+        assert_eq!(phone_e164("+1 202 555 0100", None).unwrap(), "+12025550100");
+        assert_eq!(phone_e164("+66 2 888 8888", None).unwrap(), "+6628888888");
+        assert!(phone_e164("+1 555 123 4567", None).is_err(), "area code 555 is not allocated");
+        assert!(phone_e164("+63 917 123 456", None).is_err(), "a Philippine mobile number has ten digits");
+        assert!(phone_e164("+999 1234 5678", None).is_err(), "no country has calling code 999");
+        assert!(phone_e164("0917 123 4567", Some("999")).is_err());
+    }
+
+    /// URLs are serialized as the URL standard does: a default port goes, an
+    /// empty path is `/`, non-ASCII is percent-encoded; credentials are refused.
+    #[test]
+    fn urls_are_serialized_as_the_url_standard_does() {
+        assert_eq!(url("https://example.com").unwrap(), "https://example.com/");
+        assert_eq!(url("https://x.com:443/a").unwrap(), "https://x.com/a");
+        assert_eq!(url("https://Bücher.Example/ä?q=ö#f").unwrap(), "https://xn--bcher-kva.example/%C3%A4?q=%C3%B6#f");
+        assert_eq!(url("http://127.0.0.1/x").unwrap(), "http://127.0.0.1/x");
+        for bad in ["http://u:p@x.com/", "https://localhost/", "ftp://x.com/", "https://-x.com/", "not a url"] {
+            assert!(url(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! messages themselves. Pure data and validation, no I/O: every other crate
 //! turns raw input into these types at its edge and works with them after.
 
+mod amount;
 mod directory;
 mod ids;
 pub mod indicators;
@@ -9,6 +10,7 @@ mod messages;
 pub mod rules;
 mod topics;
 
+pub use amount::{Amount, AmountError};
 pub use directory::{Agency, Directory, DirectoryError, KeyAlgorithm, KeyRecord};
 pub use ids::{AgencyId, IdError, MessageType, Role};
 pub use messages::{

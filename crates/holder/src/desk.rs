@@ -291,6 +291,7 @@ impl<B: Book> Desk<B> {
     async fn publish_and_escalate(self, outbox: Outbox, shutdown: CancellationToken) -> Result<(), DeskError> {
         let mut cursor = outbox.cursor()?.max(self.lock().outbox_cursor()?);
         info!(cursor, "Review outbox resumes.");
+        let mut backoff = Duration::from_millis(100);
         while !shutdown.is_cancelled() {
             let rows = self.lock().outbox_after(cursor, concord_kafka::MAX_BATCH)?;
             if let Some(last) = rows.last().map(|r| r.seq) {
@@ -306,7 +307,24 @@ impl<B: Book> Desk<B> {
                     let record = confirmation(&self.identity, &inbox, &outcome).await.map_err(|e| DeskError::Record(e.to_string()))?;
                     records.push(record);
                 }
-                outbox.publish(&records, last).await?;
+                match outbox.publish(&records, last).await {
+                    Ok(()) => backoff = Duration::from_millis(100),
+                    // A producer whose commit call never returned cannot be trusted: stop, so
+                    // that a restart fences it with a fresh one.
+                    Err(e @ concord_kafka::ConsumerError::Stuck { .. }) => return Err(e.into()),
+                    // Anything else (a broker away, a transaction timed out under load and
+                    // its sends purged) was aborted: nothing of it is visible and the cursor
+                    // did not move, so the same rows go again. The review API stays up.
+                    Err(e) => {
+                        warn!(error = %e, rows = rows.len(), retry_in = ?backoff, "Outbox transaction failed; publishing the same rows again.");
+                        tokio::select! {
+                            () = shutdown.cancelled() => return Ok(()),
+                            () = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(Duration::from_secs(10));
+                        continue;
+                    }
+                }
                 // Published and the cursor committed in Kafka; the store's copy lags until the next line.
                 concord_runtime::failpoint::hit("outbox-published");
                 self.lock().set_outbox_cursor(last)?;

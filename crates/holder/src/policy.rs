@@ -2,7 +2,7 @@
 //! may ask at all, then an ordered list of rules (`[[policy.rule]]`) of which
 //! the first that matches a target decides what happens to it.
 
-use concord_domain::{FreezeRequest, FreezeTarget, IndicatorAlert, LegalBasisKind, Role, TargetAction, Urgency};
+use concord_domain::{Amount, FreezeRequest, FreezeTarget, IndicatorAlert, LegalBasisKind, Role, TargetAction, Urgency};
 use serde::Deserialize;
 
 /// Who may ask a holder to act, and on which alerts it acts unasked.
@@ -53,10 +53,11 @@ pub struct Rule {
     /// The target indicator's asset.
     #[serde(default)]
     pub assets: Vec<String>,
-    /// Matches when the amount held at the target is at least this (decimal).
+    /// Matches when the amount held at the target is at least this
+    /// (decimal), or when the holder does not know the amount (the worst case).
     #[serde(default)]
     pub min_held: Option<String>,
-    /// Matches when the amount held at the target is below this (decimal).
+    /// Matches when the amount held at the target is known and below this (decimal).
     #[serde(default)]
     pub max_held: Option<String>,
     /// The request's urgency.
@@ -128,17 +129,9 @@ pub struct Asked<'a> {
     pub held: Option<&'a str>,
 }
 
-/// A decimal amount as an integer of 10⁻¹⁸ units: enough for every token's
-/// decimals and for balances up to 3·10²⁰.
-fn amount(text: &str) -> Option<u128> {
-    let text = text.trim();
-    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
-    if whole.is_empty() || fraction.len() > 18 || !whole.bytes().chain(fraction.bytes()).all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let whole: u128 = whole.parse().ok()?;
-    let fraction: u128 = if fraction.is_empty() { 0 } else { format!("{fraction:0<18}").parse().ok()? };
-    whole.checked_mul(1_000_000_000_000_000_000)?.checked_add(fraction)
+/// A decimal amount ([`Amount`]), if `text` is one.
+fn amount(text: &str) -> Option<Amount> {
+    Amount::parse(text).ok()
 }
 
 impl Rule {
@@ -173,8 +166,10 @@ impl Rule {
             && any(&self.assets, asked.target.indicator.asset.as_deref())
             && (self.urgencies.is_empty() || self.urgencies.contains(&asked.request.urgency))
             && self.via_gateway.is_none_or(|g| g == asked.delegated)
-            && self.min_held.as_deref().and_then(amount).is_none_or(|min| held.is_some_and(|h| h >= min))
-            && self.max_held.as_deref().and_then(amount).is_none_or(|max| held.is_some_and(|h| h < max))
+            // An amount the holder does not know is taken as the worst case: at
+            // least any `min_held` (the stricter tier applies), never below a `max_held`.
+            && self.min_held.as_deref().and_then(amount).is_none_or(|min| held.as_ref().is_none_or(|h| *h >= min))
+            && self.max_held.as_deref().and_then(amount).is_none_or(|max| held.as_ref().is_some_and(|h| *h < max))
     }
 
     /// Whether it matches every target whatever the request.
@@ -461,7 +456,13 @@ mod tests {
         assert_eq!(decide(&p, "COURT_ORDER", Some("999999.99"), false), execute("small-court-orders"));
         assert_eq!(decide(&p, "COURT_ORDER", Some("1000000.00"), false), execute("default"), "max_held is exclusive");
         assert_eq!(decide(&p, "COURT_ORDER", Some("225000000.00"), false), execute("default"));
-        assert_eq!(decide(&p, "COURT_ORDER", None, false), execute("default"), "an unknown holding matches no amount rule");
+        assert_eq!(decide(&p, "COURT_ORDER", None, false), execute("default"), "an unknown holding is never below a max_held");
+        // Fail closed: an emergency freeze of an amount the holder does not know
+        // is taken as the worst case, so the stricter tier applies (it executed before).
+        assert!(
+            matches!(decide(&p, "EMERGENCY", None, false), Verdict::Refuse { rule, .. } if rule == "no-emergency-over-a-million"),
+            "an unknown holding is at least any min_held"
+        );
         let Verdict::Refuse { rule, reason } = decide(&p, "EMERGENCY", Some("1000000"), false) else { panic!("refused") };
         assert_eq!(rule, "no-emergency-over-a-million");
         assert!(reason.contains("needs a court order") && reason.contains("rule no-emergency-over-a-million"), "{reason}");

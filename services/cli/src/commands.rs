@@ -100,7 +100,7 @@ pub(crate) fn topics(config: &Path, command: TopicsCommand) -> anyhow::Result<()
     let directory = Directory::from_toml_str(&read(&directory_path)?, &directory_path.display().to_string())?;
     match format {
         PlanFormat::Plan => print!("{}", model.plan(&directory)),
-        PlanFormat::Strimzi => print!("{}", model.strimzi(&directory)),
+        PlanFormat::Strimzi => print!("{}", crate::strimzi::render(&model, &directory)),
     }
     Ok(())
 }

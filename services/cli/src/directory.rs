@@ -248,7 +248,7 @@ async fn acls(hub: &crate::Hub, out: Option<&Path>, format: &str) -> anyhow::Res
     // (their patterns are prefixes of the base names): always the base model.
     let plan = match format {
         "plan" => base.sync_plan(&directory, managed.iter().map(String::as_str)),
-        "strimzi" => base.strimzi(&directory),
+        "strimzi" => crate::strimzi::render(&base, &directory),
         other => bail!("--format {other:?}: use plan or strimzi"),
     };
     let listed = directory.agencies().count();

@@ -9,6 +9,7 @@ mod commands;
 mod consume;
 mod directory;
 mod review;
+mod strimzi;
 mod verify;
 
 use std::path::PathBuf;

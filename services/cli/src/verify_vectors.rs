@@ -674,6 +674,36 @@ async fn make() -> (Kit, String) {
         vec![silent_draft.sign()],
         vec![rejected(R::InvalidMessage)],
     );
+    let mut no_slash = alert("AMBER");
+    no_slash.indicators[0] = concord_domain::Indicator {
+        kind: concord_domain::IndicatorKind::Url,
+        value: "https://secure-bdo-verify.com".into(),
+        chain: None,
+        asset: None,
+        platform: None,
+    };
+    c.add(
+        "invalid_message_url_not_in_standard_form",
+        "A URL indicator as the URL standard does not serialize it (no path: it is https://secure-bdo-verify.com/).",
+        now,
+        vec![Draft { value: value(&no_slash).await, ..base.clone() }.sign()],
+        vec![rejected(R::InvalidMessage)],
+    );
+    let mut unallocated = alert("AMBER");
+    unallocated.indicators[0] = concord_domain::Indicator {
+        kind: concord_domain::IndicatorKind::PhoneNumber,
+        value: "+15551234567".into(),
+        chain: None,
+        asset: None,
+        platform: None,
+    };
+    c.add(
+        "invalid_message_phone_not_allocated",
+        "An E.164 number its country's plan does not allocate (area code 555 of +1): right length, not a number.",
+        now,
+        vec![Draft { value: value(&unallocated).await, ..base.clone() }.sign()],
+        vec![rejected(R::InvalidMessage)],
+    );
     let leak = Draft { value: value(&alert("RED")).await, id: id(9), ..base.clone() };
     c.add("misdirected", "A TLP:RED alert on the broadcast alerts topic.", now, vec![leak.sign()], vec![rejected(R::Misdirected)]);
 

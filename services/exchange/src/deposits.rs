@@ -57,7 +57,8 @@ pub fn read(path: &Path, seen_at: i64) -> Result<(Vec<Deposit>, Vec<Refused>), S
             if line.tx_id.is_empty() {
                 return Err("tx_id is empty".to_owned());
             }
-            if line.amount.parse::<f64>().map_or(true, |a| !a.is_finite() || a <= 0.0) {
+            let amount = concord_domain::Amount::parse(&line.amount).map_err(|e| format!("amount: {e}"))?;
+            if amount.is_zero() {
                 return Err(format!("amount {:?} is not a positive decimal", line.amount));
             }
             Ok(Deposit {
@@ -66,7 +67,7 @@ pub fn read(path: &Path, seen_at: i64) -> Result<(Vec<Deposit>, Vec<Refused>), S
                 from_address,
                 to_address,
                 asset: line.asset.to_ascii_uppercase(),
-                amount: line.amount.clone(),
+                amount: amount.to_string(),
                 seen_at,
             })
         })();

@@ -9,15 +9,9 @@ pub enum IssuerError {
     /// The ledger failed.
     #[error(transparent)]
     Ledger(#[from] concord_holder::LedgerError),
-    /// The ledger seed file could not be read.
-    #[error("ledger seed {path}: {source}")]
-    Seed {
-        /// The file.
-        path: std::path::PathBuf,
-        /// What the OS said.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The ledger seed file could not be read, or lines of it do not parse (each named).
+    #[error("ledger seed:\n  {}", .0.join("\n  "))]
+    Seed(Vec<String>),
     /// The token on the chain cannot be used.
     #[error(transparent)]
     Chain(#[from] crate::chain::ChainError),

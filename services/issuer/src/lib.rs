@@ -16,6 +16,7 @@
 pub mod chain;
 pub mod config;
 pub mod error;
+pub mod seed;
 pub mod store;
 
 use concord_holder::HolderProcessor;
@@ -36,12 +37,9 @@ pub fn build(identity: Identity, config: &IssuerConfig) -> Result<(Transactional
     }
     let ledger = store::Ledger::open(&config.service.database, wallets)?;
     if let Some(seed) = &config.ledger_seed {
-        let text = std::fs::read_to_string(seed).map_err(|source| IssuerError::Seed { path: seed.clone(), source })?;
-        for line in text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
-            if let [chain, address, asset, balance] = line.split(',').map(str::trim).collect::<Vec<_>>()[..] {
-                if store::is_frozen(&ledger, chain, address, asset)?.is_none() {
-                    store::put_wallet(&ledger, chain, address, asset, balance)?;
-                }
+        for w in seed::read(seed).map_err(IssuerError::Seed)? {
+            if store::is_frozen(&ledger, &w.chain, &w.address, &w.asset)?.is_none() {
+                store::put_wallet(&ledger, &w.chain, &w.address, &w.asset, w.balance.as_str())?;
             }
         }
     }

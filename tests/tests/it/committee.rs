@@ -76,7 +76,7 @@ async fn committee_blocks_numbers_and_takes_down_domains_once_and_confirms() {
     request.targets = vec![
         target("phone", TargetAction::BlockPhoneNumber, IndicatorKind::PhoneNumber, "+639171234567"),
         target("domain", TargetAction::TakeDownDomain, IndicatorKind::Domain, "secure-bdo-verify.com"),
-        target("abroad", TargetAction::BlockPhoneNumber, IndicatorKind::PhoneNumber, "+15551234567"),
+        target("abroad", TargetAction::BlockPhoneNumber, IndicatorKind::PhoneNumber, "+12025550100"),
         target("mismatch", TargetAction::TakeDownDomain, IndicatorKind::PhoneNumber, "+639171234567"),
         target("wallet", TargetAction::FreezeWallet, IndicatorKind::CryptoAddress, "TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n"),
     ];
@@ -140,7 +140,7 @@ async fn committee_blocks_numbers_and_takes_down_domains_once_and_confirms() {
     let ledger = ledger.lock().unwrap();
     assert!(concord_committee::takedown::is_blocked(&ledger, IndicatorKind::PhoneNumber, "+639171234567").unwrap());
     assert!(concord_committee::takedown::is_blocked(&ledger, IndicatorKind::Domain, "secure-bdo-verify.com").unwrap());
-    assert!(!concord_committee::takedown::is_blocked(&ledger, IndicatorKind::PhoneNumber, "+15551234567").unwrap());
+    assert!(!concord_committee::takedown::is_blocked(&ledger, IndicatorKind::PhoneNumber, "+12025550100").unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
