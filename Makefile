@@ -33,8 +33,8 @@ test: check up
 	scripts/test.sh
 
 bench: up
-	$(CARGO) build --release -p concord-cli
-	$(CARGO_TARGET_DIR)/release/concord bench $(BENCH_ARGS)
+	$(CARGO) build --release -p concord-bench -p concord-cli
+	$(CARGO_TARGET_DIR)/release/concord-bench $(BENCH_ARGS)
 
 clean: down
 	scripts/stack.sh reset

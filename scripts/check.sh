@@ -5,7 +5,7 @@
 #   - the licence and duplicate-version policy (deny.toml), offline;
 #   - commit subjects of at most 72 characters (since the policy began);
 #   - every unit test of every crate, the conformance kit among them
-#     (services/cli/src/verify_vectors.rs), and the fuzzer (a fixed number of
+#     (crates/protocol/tests/conformance_kit.rs), and the fuzzer (a fixed number of
 #     inputs per target, tests/tests/fuzz.rs).
 set -euo pipefail
 cd "$(dirname "$0")/.."

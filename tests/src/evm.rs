@@ -116,7 +116,10 @@ impl Evm {
             url: evm["rpc_url"].as_str().unwrap().to_owned(),
             token: evm["token"].as_str().unwrap().to_lowercase(),
             selectors: artifact["selectors"].clone(),
-            http: reqwest::Client::new(),
+            http: {
+                concord_protocol::ensure_crypto_provider();
+                reqwest::Client::new()
+            },
         }
     }
 

@@ -5,6 +5,7 @@
 //! parallel and leave nothing behind.
 
 pub mod evm;
+pub mod gateway_client;
 mod process;
 mod review;
 
@@ -67,6 +68,7 @@ pub fn root() -> PathBuf {
 
 /// The hub configuration of the dev stack, paths made absolute.
 pub fn hub() -> HubConfig {
+    concord_protocol::ensure_crypto_provider();
     let root = root();
     let mut hub: HubConfig =
         concord_runtime::config::load(&root.join("config/concord.toml"), "CONCORD").expect("config/concord.toml loads");
@@ -182,7 +184,7 @@ impl TestRun {
                 dead_letter_topic: identity.topics.dead_letter(),
                 seen_path: &self.dir.join(format!("{name}.sqlite")),
             },
-            producer.inner().clone(),
+            producer.raw(),
         )
         .expect("consumer");
         let stats = consumer.stats();
@@ -538,7 +540,7 @@ pub struct RunningGateway {
     /// Where it listens (HTTPS).
     pub addr: std::net::SocketAddr,
     /// A client trusting the dev CA.
-    pub client: concord_gateway::client::GatewayClient,
+    pub client: gateway_client::GatewayClient,
     shutdown: CancellationToken,
     task: JoinHandle<Result<(), concord_gateway::GatewayError>>,
 }
@@ -572,7 +574,7 @@ impl TestRun {
             .expect("gateway binds");
         let addr = gateway.local_addr();
         let task = tokio::spawn(gateway.run(shutdown.clone()));
-        let client = concord_gateway::client::GatewayClient::new(addr, &self.hub.pki_dir.join("ca.pem"), None).expect("client");
+        let client = gateway_client::GatewayClient::new(addr, &self.hub.pki_dir.join("ca.pem"), None).expect("client");
         RunningGateway { addr, client, shutdown, task }
     }
 
@@ -585,14 +587,14 @@ impl TestRun {
 /// A bearer token for `agency` signed with its own dev key, for `audience`
 /// "concord-gateway", granting `scopes`, valid for five minutes.
 pub fn token_for(agency: &str, scopes: &[&str]) -> String {
-    token_with(agency, concord_gateway::client::claims(agency, "concord-gateway", scopes, 300))
+    token_with(agency, concord_gateway::auth::claims(agency, "concord-gateway", scopes, 300))
 }
 
 /// A token of `agency`'s own dev key over exactly `claims`.
 pub fn token_with(agency: &str, claims: serde_json::Value) -> String {
     let pem =
         std::fs::read_to_string(concord_runtime::pki::AgencyFiles::new(&hub().pki_dir, agency).signing_key()).expect("dev signing key");
-    concord_gateway::client::token(&pem, &format!("{agency}/dev-1"), &claims).expect("token")
+    concord_gateway::auth::mint(&pem, &format!("{agency}/dev-1"), &claims).expect("token")
 }
 
 // Directory versions (docs/protocol.md §12), signed with the dev stack's governors.

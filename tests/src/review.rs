@@ -56,6 +56,7 @@ impl Staffer {
 /// Calls the review API on `port` with `token`: `GET path` or `POST path`;
 /// the status and the JSON answer, or `None` when the holder is not answering.
 pub async fn desk_call(port: u16, post: bool, path: &str, token: &str) -> Option<(u16, serde_json::Value)> {
+    concord_protocol::ensure_crypto_provider();
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
     let url = format!("http://127.0.0.1:{port}{path}");
     let request = if post { client.post(url) } else { client.get(url) };

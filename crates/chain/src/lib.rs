@@ -114,6 +114,8 @@ impl Endpoint {
     fn connect_within(&self, timeout: std::time::Duration) -> Result<(DynProvider, Address, String), String> {
         let (rpc_url, token) = self.resolve()?;
         let url = rpc_url.parse().map_err(|e| format!("rpc_url {rpc_url:?}: {e}"))?;
+        // reqwest is built without a crypto provider of its own (no aws-lc): ring's, once per process.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder().timeout(timeout).build().map_err(|e| format!("HTTP client for {rpc_url}: {e}"))?;
         Ok((ProviderBuilder::new().disable_recommended_fillers().connect_reqwest(http, url).erased(), token, rpc_url))
     }

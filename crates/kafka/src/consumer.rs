@@ -20,14 +20,13 @@ use concord_domain::AgencyId;
 use concord_protocol::{Mode, RawRecord, Signer, VerifiedEvent, Verifier};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
-use rdkafka::producer::FutureProducer;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use crate::admit::{admit, release, AdmitError};
 use crate::dead_letter::{DeadLetter, FloodLimits, Lettered};
 use crate::seen::{SeenEvents, StoreError};
-use crate::{to_raw, KafkaSettings, SettingsError};
+use crate::{to_raw, KafkaSettings, RawProducer, SettingsError};
 
 /// What a handler reports.
 #[derive(Debug, thiserror::Error)]
@@ -150,7 +149,7 @@ pub(crate) struct Opened {
 impl Intake<'_> {
     /// Subscribes with the consumer `options` (plus the group) and writes dead
     /// letters through `producer`.
-    pub(crate) fn open(self, options: &[(&str, &str)], producer: FutureProducer) -> Result<Opened, ConsumerError> {
+    pub(crate) fn open(self, options: &[(&str, &str)], producer: RawProducer) -> Result<Opened, ConsumerError> {
         let mut managed = options.to_vec();
         managed.push(("group.id", self.group));
         let consumer: StreamConsumer = self.settings.client_config(&managed)?.create()?;
@@ -186,7 +185,7 @@ impl VerifiedConsumer {
     ];
 
     /// A consumer as `intake` says, writing its dead letters through `producer`.
-    pub fn new(intake: Intake<'_>, producer: FutureProducer) -> Result<Self, ConsumerError> {
+    pub fn new(intake: Intake<'_>, producer: RawProducer) -> Result<Self, ConsumerError> {
         let Opened { consumer, verifier, dead_letter, seen, agency } = intake.open(&Self::AT_LEAST_ONCE, producer)?;
         Ok(VerifiedConsumer { consumer, verifier, dead_letter, seen, agency, stats: Arc::default() })
     }

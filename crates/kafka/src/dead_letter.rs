@@ -26,11 +26,11 @@ use std::time::{Duration, Instant};
 use concord_protocol::dead_letter::{dead_letter_with, Extra};
 use concord_protocol::{header, RawRecord, Signer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::FutureProducer;
 use time::OffsetDateTime;
 use tracing::warn;
 
-use crate::producer::{send_record, PublishError};
+use crate::producer::PublishError;
+use crate::RawProducer;
 
 pub use concord_protocol::dead_letter::header as dlq_header;
 
@@ -84,7 +84,7 @@ struct Sender {
 /// Writes rejected records to the dead-letter topic.
 #[derive(Clone)]
 pub struct DeadLetter {
-    producer: FutureProducer,
+    producer: RawProducer,
     topic: String,
     signer: Signer,
     limits: FloodLimits,
@@ -106,7 +106,7 @@ fn claimed_sender(record: &RawRecord) -> String {
 
 impl DeadLetter {
     /// Writes to `topic`, signed by `signer`'s agency: the rejecting consumer.
-    pub fn new(producer: FutureProducer, topic: String, signer: Signer) -> Self {
+    pub fn new(producer: RawProducer, topic: String, signer: Signer) -> Self {
         DeadLetter { producer, topic, signer, limits: FloodLimits::default(), window: Arc::default() }
     }
 
@@ -173,13 +173,13 @@ impl DeadLetter {
         let now = OffsetDateTime::now_utc();
         let extra = Extra { omit_value: false, suppressed };
         let letter = dead_letter_with(&self.signer, record, &self.topic, (reason, detail), now, extra);
-        match send_record(&self.producer, &letter).await {
+        match self.producer.send(&letter).await {
             Ok(_) => Ok(Lettered::Written),
             Err(PublishError::Send { source: KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge), .. }) => {
                 // Keep the evidence we can: headers and key, and say (signed) that the value was too large.
                 let extra = Extra { omit_value: true, ..extra };
                 let letter = dead_letter_with(&self.signer, record, &self.topic, (reason, detail), now, extra);
-                send_record(&self.producer, &letter).await.map(|_| Lettered::Written)
+                self.producer.send(&letter).await.map(|_| Lettered::Written)
             }
             Err(e) => {
                 // Not written: its count goes back, so the next letter reports it.
@@ -204,8 +204,9 @@ mod tests {
     use super::*;
 
     fn letters(limits: FloodLimits, senders: &[&str]) -> (u64, u64, u64) {
-        let producer: FutureProducer =
-            rdkafka::ClientConfig::new().set("bootstrap.servers", "127.0.0.1:1").create().expect("a producer needs no broker to exist");
+        let producer = RawProducer(
+            rdkafka::ClientConfig::new().set("bootstrap.servers", "127.0.0.1:1").create().expect("a producer needs no broker to exist"),
+        );
         let key = concord_protocol::SigningKey::from_seed("exchange-global".parse().unwrap(), "exchange-global/k", &[1; 32]).unwrap();
         let dl = DeadLetter::new(producer, "dlq".into(), Signer::new(key, Duration::from_secs(60))).with_limits(limits);
         let (mut written, mut reported) = (0, 0);

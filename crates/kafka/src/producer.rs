@@ -65,9 +65,9 @@ impl SignedProducer {
         Ok(SignedProducer { producer, signer, codec })
     }
 
-    /// The underlying rdkafka producer (shared with the dead-letter writer).
-    pub fn inner(&self) -> &FutureProducer {
-        &self.producer
+    /// The same producer, sending records as given (shared with a dead-letter writer).
+    pub fn raw(&self) -> crate::RawProducer {
+        crate::RawProducer(self.producer.clone())
     }
 
     /// The signer.
@@ -96,7 +96,16 @@ impl SignedProducer {
 }
 
 /// Sends `record` exactly as given with `producer` and waits for the acknowledgement.
-pub async fn send_record(producer: &FutureProducer, record: &RawRecord) -> Result<Published, PublishError> {
+pub(crate) async fn send_record(producer: &FutureProducer, record: &RawRecord) -> Result<Published, PublishError> {
+    send_record_to(producer, record, None).await
+}
+
+/// [`send_record`] to `partition` when given, else to the partition the key's hash picks.
+pub(crate) async fn send_record_to(
+    producer: &FutureProducer,
+    record: &RawRecord,
+    partition: Option<i32>,
+) -> Result<Published, PublishError> {
     let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
     for (key, value) in &record.headers {
         headers = headers.insert(Header { key, value: value.as_deref() });
@@ -107,6 +116,9 @@ pub async fn send_record(producer: &FutureProducer, record: &RawRecord) -> Resul
     }
     if let Some(value) = &record.value {
         out = out.payload(value);
+    }
+    if let Some(partition) = partition {
+        out = out.partition(partition);
     }
     let delivery = producer
         .send(out, Duration::from_secs(30))

@@ -92,7 +92,7 @@ impl TransactionalProcessor {
         // Fences any earlier instance with this id and aborts its open transaction.
         tokio::task::block_in_place(|| producer.init_transactions(TIMEOUT))?;
         let options = [("enable.auto.commit", "false"), ("isolation.level", "read_committed"), ("auto.offset.reset", "earliest")];
-        let Opened { consumer, verifier, dead_letter, seen, agency } = intake.open(&options, producer.clone())?;
+        let Opened { consumer, verifier, dead_letter, seen, agency } = intake.open(&options, crate::RawProducer(producer.clone()))?;
         Ok(TransactionalProcessor { consumer, agency, dead_letter, producer, verifier, seen, stats: Arc::default() })
     }
 

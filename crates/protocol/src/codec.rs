@@ -251,6 +251,7 @@ impl AvroCodec {
 /// connections but does not answer (starting up, overloaded) must become a
 /// retryable error, not a consumer that waits for ever.
 fn registry_settings(url: &str) -> Result<SrSettings, SRCError> {
+    crate::ensure_crypto_provider();
     SrSettings::new_builder(url.trim_end_matches('/').to_owned()).set_timeout(std::time::Duration::from_secs(10)).build()
 }
 

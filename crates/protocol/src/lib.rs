@@ -16,6 +16,7 @@ pub mod dead_letter;
 pub mod governance;
 mod headers;
 pub mod jose;
+pub mod kit;
 mod reason;
 mod record;
 mod sign;
@@ -42,4 +43,14 @@ pub fn b64(bytes: &[u8]) -> String {
 pub fn unb64(text: &str) -> Option<Vec<u8>> {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text).ok()
+}
+
+/// Makes ring rustls's crypto provider for this process, once: the HTTP
+/// client (reqwest, built without a provider of its own so that aws-lc is not
+/// compiled) needs one installed before any client is built. Called where this
+/// workspace builds clients (the registry codec, the readiness probe, the
+/// review CLI, the tests); the chain crate does the same for alloy's client.
+pub fn ensure_crypto_provider() {
+    // Err: one is installed already (ours, or the process's own choice).
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }

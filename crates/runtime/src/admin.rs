@@ -18,7 +18,6 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
@@ -58,27 +57,23 @@ struct AdminState {
 
 /// What readiness checks: the broker and the registry, as this agency.
 struct Probe {
-    kafka: Arc<BaseConsumer>,
+    kafka: concord_kafka::MetadataProbe,
     registry: reqwest::Client,
     registry_url: String,
 }
 
 impl Probe {
     fn new(identity: &Identity) -> Result<Probe, AdminError> {
-        let kafka: BaseConsumer = identity
-            .kafka
-            .client_config(&[])
-            .map_err(|e| AdminError::Kafka(e.to_string()))?
-            .create()
-            .map_err(|e| AdminError::Kafka(e.to_string()))?;
+        let kafka = concord_kafka::MetadataProbe::new(&identity.kafka).map_err(|e| AdminError::Kafka(e.to_string()))?;
+        concord_protocol::ensure_crypto_provider();
         let registry = reqwest::Client::builder().timeout(PROBE_TIMEOUT).build().map_err(|e| AdminError::Kafka(e.to_string()))?;
-        Ok(Probe { kafka: Arc::new(kafka), registry, registry_url: identity.hub.registry_url.trim_end_matches('/').to_owned() })
+        Ok(Probe { kafka, registry, registry_url: identity.hub.registry_url.trim_end_matches('/').to_owned() })
     }
 
     /// `None` if both answer, otherwise what fails.
     async fn check(&self) -> Option<String> {
-        let kafka = Arc::clone(&self.kafka);
-        let broker = tokio::task::spawn_blocking(move || kafka.fetch_metadata(None, PROBE_TIMEOUT).map(|m| m.brokers().len()))
+        let kafka = self.kafka.clone();
+        let broker = tokio::task::spawn_blocking(move || kafka.brokers(PROBE_TIMEOUT))
             .await
             .map_err(|e| e.to_string())
             .and_then(|r| r.map_err(|e| e.to_string()));

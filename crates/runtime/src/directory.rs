@@ -22,13 +22,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use concord_kafka::KafkaSettings;
+use concord_kafka::{KafkaSettings, ReadError, ReadOptions, Reader};
 use concord_protocol::governance::{Chain, Governors, LiveDirectory, SignedVersion, VersionRefused};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::{Message, Offset, TopicPartitionList};
 use time::OffsetDateTime;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -48,13 +46,10 @@ pub enum FollowError {
     Kafka {
         /// The topic.
         topic: String,
-        /// What librdkafka said.
+        /// What the reader said.
         #[source]
-        source: rdkafka::error::KafkaError,
+        source: ReadError,
     },
-    /// The consumer's settings are refused.
-    #[error(transparent)]
-    Settings(#[from] concord_kafka::SettingsError),
 }
 
 /// How long one attempt waits for the broker to tell the topic's end, or for a record before the end.
@@ -136,7 +131,7 @@ impl LocalState {
 }
 
 struct Follower {
-    consumer: StreamConsumer,
+    consumer: Reader,
     chain: Chain,
     live: LiveDirectory,
     topic: String,
@@ -251,11 +246,9 @@ impl Follower {
         tokio::select! {
             () = shutdown.cancelled() => return false,
             () = tokio::time::sleep(wait) => {}
-            message = self.consumer.recv() => match message {
+            message = self.consumer.next() => match message {
                 Ok(m) => {
-                    let (key, value, offset) = (m.key().map(<[u8]>::to_vec), m.payload().map(<[u8]>::to_vec), m.offset());
-                    drop(m);
-                    if self.offer(key.as_deref(), value.as_deref(), offset) {
+                    if self.offer(m.key.as_deref(), m.value.as_deref(), m.offset) {
                         self.keep();
                     }
                 }
@@ -267,29 +260,17 @@ impl Follower {
     }
 }
 
-/// A consumer of the directory topic's one partition from its first record:
+/// A reader of the directory topic's one partition from its first record:
 /// no offsets are committed, every start replays the whole chain.
-fn consumer(settings: &KafkaSettings, group: &str, topic: &str) -> Result<StreamConsumer, FollowError> {
-    let kafka = |source| FollowError::Kafka { topic: topic.to_owned(), source };
-    let consumer: StreamConsumer = settings
-        .client_config(&[
-            ("group.id", group),
-            ("enable.auto.commit", "false"),
-            ("enable.auto.offset.store", "false"),
-            ("fetch.wait.max.ms", "100"),
-        ])?
-        .create()
-        .map_err(kafka)?;
-    let mut assignment = TopicPartitionList::new();
-    assignment.add_partition_offset(topic, 0, Offset::Beginning).map_err(kafka)?;
-    consumer.assign(&assignment).map_err(kafka)?;
-    Ok(consumer)
+fn consumer(settings: &KafkaSettings, group: &str, topic: &str) -> Result<Reader, FollowError> {
+    Reader::from_beginning(settings, group, topic, 0, ReadOptions { committed_only: false, fetch_wait_ms: Some(100) })
+        .map_err(|source| FollowError::Kafka { topic: topic.to_owned(), source })
 }
 
 /// Hands every record up to the topic's end at the time of the call to
 /// `each` (key, value, offset). `false` if `shutdown` came first.
 async fn read_to_end(
-    consumer: &StreamConsumer,
+    consumer: &Reader,
     topic: &str,
     shutdown: &CancellationToken,
     mut each: impl FnMut(Option<&[u8]>, Option<&[u8]>, i64),
@@ -300,8 +281,8 @@ async fn read_to_end(
     let asking = std::time::Instant::now();
     let mut warned = std::time::Instant::now();
     let end = loop {
-        match consumer.fetch_watermarks(topic, 0, WATERMARK_ATTEMPT) {
-            Ok((_, end)) => break end,
+        match consumer.end_of(topic, 0, WATERMARK_ATTEMPT) {
+            Ok(end) => break end,
             Err(e) if warned.elapsed() >= START_TIMEOUT => {
                 warn!(topic, error = %e, waited_s = asking.elapsed().as_secs(), "Cannot learn the directory topic's end yet; retrying.");
                 warned = std::time::Instant::now();
@@ -317,12 +298,12 @@ async fn read_to_end(
     while next < end {
         let message = tokio::select! {
             () = shutdown.cancelled() => return Ok(false),
-            m = tokio::time::timeout(START_TIMEOUT, consumer.recv()) => m,
+            m = tokio::time::timeout(START_TIMEOUT, consumer.next()) => m,
         };
         match message {
             Ok(Ok(m)) => {
-                next = m.offset() + 1;
-                each(m.key(), m.payload(), m.offset());
+                next = m.offset + 1;
+                each(m.key.as_deref(), m.value.as_deref(), m.offset);
             }
             Ok(Err(e)) => warn!(topic, error = %e, "Directory consumer error; continuing."),
             Err(_) => warn!(topic, next, end, "Still reading the directory topic to its end."),
@@ -440,10 +421,7 @@ pub async fn follow(
             warn!(topic = %topic, version = identity.directory.version(), %path,
                 "Directory topic not read to its end in time; starting on the local state and catching up when it answers.");
             // The consumer's position is past whatever was read: start it over.
-            let mut assignment = TopicPartitionList::new();
-            let kafka = |source| FollowError::Kafka { topic: topic.clone(), source };
-            assignment.add_partition_offset(&topic, 0, Offset::Beginning).map_err(kafka)?;
-            follower.consumer.assign(&assignment).map_err(kafka)?;
+            follower.consumer.rewind(&topic, 0).map_err(|source| FollowError::Kafka { topic: topic.clone(), source })?;
         }
     }
     let shutdown = shutdown.clone();

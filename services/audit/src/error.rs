@@ -1,7 +1,6 @@
 //! What can stop the auditor.
 
-use concord_kafka::SettingsError;
-use rdkafka::error::KafkaError;
+use concord_kafka::{ReadError, SettingsError};
 
 use crate::store::StoreError;
 
@@ -17,9 +16,9 @@ pub enum AuditError {
     /// Client settings problem.
     #[error(transparent)]
     Settings(#[from] SettingsError),
-    /// Kafka failed.
-    #[error("kafka: {0}")]
-    Kafka(#[from] KafkaError),
+    /// Reading Kafka failed.
+    #[error(transparent)]
+    Kafka(#[from] ReadError),
     /// The log failed.
     #[error(transparent)]
     Store(#[from] StoreError),

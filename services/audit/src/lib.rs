@@ -25,15 +25,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use concord_domain::LogCheckpoint;
-use concord_kafka::{to_raw, SignedProducer};
+use concord_kafka::{ReadOptions, Reader, SignedProducer};
 use concord_protocol::statement::{hex, sign_checkpoint, verify_checkpoint};
 use concord_protocol::{Limits, Payload, RawRecord, Verifier};
 use concord_runtime::identity::Identity;
 use concord_runtime::metrics::Labels;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::{Offset, TopicPartitionList};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -77,6 +75,9 @@ pub struct Auditor {
     appended: Arc<AtomicU64>,
     leaves: Family<Labels, Counter>,
 }
+
+/// Every audited partition by (topic, partition).
+type Partitions = BTreeMap<(String, i32), Partition>;
 
 impl Auditor {
     /// An auditor acting as `identity`, with its log at `config.service.database`.
@@ -153,26 +154,15 @@ impl Auditor {
     /// Reads and appends until `shutdown`; publishes checkpoints at the configured interval.
     pub async fn run(&mut self, shutdown: CancellationToken) -> Result<(), AuditError> {
         let group = self.identity.group("audit-log");
-        let consumer: StreamConsumer = self
-            .identity
-            .kafka
-            .client_config(&[
-                ("group.id", group.as_str()),
-                ("enable.auto.commit", "false"),
-                ("isolation.level", "read_committed"),
-                ("fetch.wait.max.ms", "100"),
-            ])?
-            .create()?;
-        let mut partitions = self.assign(&consumer)?;
+        let (consumer, mut partitions) = self.assign(&group)?;
         info!(partitions = partitions.len(), size = self.log.size(), "Auditor started.");
         let mut last_checkpoint = Instant::now();
         while !shutdown.is_cancelled() {
             // Take in whatever has arrived, for up to 50 ms.
             let until = Instant::now() + Duration::from_millis(50);
-            while let Ok(received) = tokio::time::timeout(until.saturating_duration_since(Instant::now()), consumer.recv()).await {
+            while let Ok(received) = tokio::time::timeout(until.saturating_duration_since(Instant::now()), consumer.next()).await {
                 match received {
-                    Ok(m) => {
-                        let record = to_raw(&m);
+                    Ok(record) => {
                         if let Some(p) = partitions.get_mut(&(record.topic.clone(), record.partition)) {
                             p.fetched_to = record.offset + 1;
                             p.last_received = Instant::now();
@@ -196,27 +186,22 @@ impl Auditor {
         Ok(())
     }
 
-    fn assign(&self, consumer: &StreamConsumer) -> Result<BTreeMap<(String, i32), Partition>, AuditError> {
+    /// A reader of every partition of the audited topics, each from the log's
+    /// position there (or the partition's start), and the partitions' state.
+    fn assign(&self, group: &str) -> Result<(Reader, Partitions), AuditError> {
         let positions = self.log.positions()?;
-        let mut list = TopicPartitionList::new();
         let mut partitions = BTreeMap::new();
-        for topic in self.topics() {
-            let metadata = consumer.fetch_metadata(Some(&topic), Duration::from_secs(30))?;
-            for t in metadata.topics() {
-                for p in t.partitions() {
-                    let key = (topic.clone(), p.id());
-                    let (low, high) = consumer.fetch_watermarks(&topic, p.id(), Duration::from_secs(30))?;
-                    let start = positions.get(&key).copied().unwrap_or(low).max(low);
-                    list.add_partition_offset(&topic, p.id(), Offset::Offset(start))?;
-                    partitions.insert(
-                        key,
-                        Partition { buffer: VecDeque::new(), fetched_to: start, high_watermark: high, last_received: Instant::now() },
-                    );
-                }
-            }
-        }
-        consumer.assign(&list)?;
-        Ok(partitions)
+        let options = ReadOptions { committed_only: true, fetch_wait_ms: Some(100) };
+        let (reader, _) = Reader::assign(&self.identity.kafka, group, &self.topics(), options, |range| {
+            let key = (range.topic.clone(), range.partition);
+            let start = positions.get(&key).copied().unwrap_or(range.low).max(range.low);
+            partitions.insert(
+                key,
+                Partition { buffer: VecDeque::new(), fetched_to: start, high_watermark: range.high, last_received: Instant::now() },
+            );
+            Some(start)
+        })?;
+        Ok((reader, partitions))
     }
 
     /// Appends, in (broker time, topic, partition, offset) order, every buffered

@@ -7,12 +7,10 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use concord_kafka::to_raw;
+use concord_kafka::{ReadOptions, Reader};
 use concord_protocol::{Limits, Verifier, VerifyError};
 use concord_runtime::identity::Identity;
 use concord_runtime::service::ServiceError;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
 
 use crate::versions::InForce;
@@ -82,30 +80,21 @@ pub struct Summary {
 /// Replays as `identity` (normally the auditor). `progress` is called with (done, total) now and then.
 pub async fn replay(identity: &Identity, filter: &Filter, mut progress: impl FnMut(u64, u64)) -> Result<(Vec<Entry>, Summary), AuditError> {
     let group = concord_domain::group_id(&identity.agency.id, &format!("replay-{}", std::process::id()));
-    let consumer: StreamConsumer = identity
-        .kafka
-        .client_config(&[("group.id", group.as_str()), ("enable.auto.commit", "false"), ("isolation.level", "read_committed")])?
-        .create()?;
     let topics: Vec<String> = if filter.topics.is_empty() {
         identity.topics.topics(&identity.directory.current()).into_iter().map(|t| t.name).collect()
     } else {
         filter.topics.clone()
     };
+    // Every partition from its start up to its end as it is now; empty ones are not read.
+    let options = ReadOptions { committed_only: true, fetch_wait_ms: None };
+    let (consumer, ranges) = Reader::assign(&identity.kafka, &group, &topics, options, |r| (r.high > r.low).then_some(r.low))?;
     let mut ends: BTreeMap<(String, i32), i64> = BTreeMap::new();
-    let mut list = TopicPartitionList::new();
+    let mut starts: HashMap<(String, i32), i64> = HashMap::new();
     let mut total = 0u64;
-    for topic in &topics {
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
-        for t in metadata.topics() {
-            for p in t.partitions() {
-                let (low, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(30))?;
-                if high > low {
-                    list.add_partition_offset(topic, p.id(), Offset::Offset(low))?;
-                    ends.insert((topic.clone(), p.id()), high);
-                    total += (high - low) as u64;
-                }
-            }
-        }
+    for r in ranges.iter().filter(|r| r.high > r.low) {
+        ends.insert((r.topic.clone(), r.partition), r.high);
+        starts.insert((r.topic.clone(), r.partition), r.low);
+        total += (r.high - r.low) as u64;
     }
     // Each record is judged against the directory version in force at its
     // time, among every version on the directory topic; a directory record's
@@ -124,32 +113,21 @@ pub async fn replay(identity: &Identity, filter: &Filter, mut progress: impl FnM
     let mut entries = Vec::new();
     let mut summary = Summary::default();
     // Dead letters are compared with the originals they name once everything is read.
-    let starts: HashMap<(String, i32), i64> = list
-        .elements()
-        .iter()
-        .filter_map(|e| match e.offset() {
-            Offset::Offset(low) => Some(((e.topic().to_owned(), e.partition()), low)),
-            _ => None,
-        })
-        .collect();
     let mut originals: HashMap<(String, i32, i64), concord_protocol::RawRecord> = HashMap::new();
     let mut letters: Vec<(usize, handler::Audited)> = Vec::new();
     if ends.is_empty() {
         return Ok((entries, summary));
     }
     let ends_at = ends.clone();
-    consumer.assign(&list)?;
     let mut last_record = Instant::now();
     progress(0, total);
     while !ends.is_empty() {
-        let message = match tokio::time::timeout(Duration::from_secs(1), consumer.recv()).await {
+        let record = match tokio::time::timeout(Duration::from_secs(1), consumer.next()).await {
             Ok(m) => m?,
             Err(_) if last_record.elapsed() > Duration::from_secs(10) => break, // ends that are transaction markers
             Err(_) => continue,
         };
         last_record = Instant::now();
-        let record = to_raw(&message);
-        drop(message);
         let key = (record.topic.clone(), record.partition);
         let Some(&end) = ends.get(&key) else { continue };
         if record.offset + 1 >= end {

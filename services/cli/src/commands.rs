@@ -3,16 +3,16 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::verify::{OfflineConsumer, RecordFile, Verdict};
+use crate::verify::OfflineConsumer;
 use crate::Hub;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use concord_domain::{Directory, FreezeRequest, IndicatorAlert, Message, MessageType, TakedownConfirmation, TopicModel};
-use concord_kafka::{dlq_header, to_raw, SignedProducer};
+use concord_kafka::{dlq_header, SignedProducer};
+use concord_protocol::kit::{RecordFile, Verdict};
 use concord_protocol::{header, Mode, RawRecord};
 use concord_runtime::config::HubConfig;
 use concord_runtime::identity::Identity;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 
 #[derive(Subcommand)]
 pub(crate) enum PkiCommand {
@@ -304,11 +304,7 @@ pub(crate) async fn tail(hub: &Hub, args: TailArgs) -> anyhow::Result<()> {
     };
     // A throw-away group inside the agency's ACL prefix: tail reads from the start and commits nothing.
     let group = identity.group(&format!("tail-{}", uuid::Uuid::new_v4()));
-    let consumer: StreamConsumer = identity
-        .kafka
-        .client_config(&[("group.id", &group), ("enable.auto.commit", "false"), ("auto.offset.reset", "earliest")])?
-        .create()?;
-    consumer.subscribe(&[&topic])?;
+    let consumer = concord_kafka::Reader::subscribe(&identity.kafka, &group, &[&topic], Default::default())?;
     // The checks of a live consumer, with a replay guard of its own in memory.
     let checker = OfflineConsumer::from_verifier(identity.verifier())?;
     let mut saved = Vec::new();
@@ -318,11 +314,11 @@ pub(crate) async fn tail(hub: &Hub, args: TailArgs) -> anyhow::Result<()> {
     // The idle clock starts once the group has given this consumer its partitions.
     let joined = std::time::Instant::now();
     let mut first = None;
-    while first.is_none() && consumer.assignment().map_or(true, |a| a.count() == 0) {
+    while first.is_none() && !consumer.has_partitions() {
         if joined.elapsed() > Duration::from_secs(30) {
             bail!("no partitions of {topic} assigned to {} within 30 s", identity.agency.id);
         }
-        if let Ok(m) = tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await {
+        if let Ok(m) = tokio::time::timeout(Duration::from_millis(200), consumer.next()).await {
             first = Some(m.with_context(|| format!("reading {topic} as {}", identity.agency.id))?);
         }
     }
@@ -332,13 +328,13 @@ pub(crate) async fn tail(hub: &Hub, args: TailArgs) -> anyhow::Result<()> {
         }
         let message = match first.take() {
             Some(m) => m,
-            None => match tokio::time::timeout(Duration::from_secs(args.idle_secs), consumer.recv()).await {
+            None => match tokio::time::timeout(Duration::from_secs(args.idle_secs), consumer.next()).await {
                 Err(_) => break,
                 Ok(m) => m.with_context(|| format!("reading {topic} as {}", identity.agency.id))?,
             },
         };
         count += 1;
-        let record = to_raw(&message);
+        let record = message;
         if args.save.is_some() {
             saved.push(RecordFile::from_raw(&record));
         }
@@ -424,9 +420,9 @@ pub(crate) fn token(config: &Path, args: TokenArgs) -> anyhow::Result<()> {
     if args.lifetime_secs <= 0 {
         bail!("--lifetime-secs must be positive, not {}", args.lifetime_secs);
     }
-    let claims = concord_gateway::client::claims(&args.agency, &args.audience, &scopes, args.lifetime_secs);
-    let token = concord_gateway::client::token(&pem, &key.kid, &claims)
-        .with_context(|| format!("{}: not an Ed25519 PKCS#8 key", path.display()))?;
+    let claims = concord_gateway::auth::claims(&args.agency, &args.audience, &scopes, args.lifetime_secs);
+    let token =
+        concord_gateway::auth::mint(&pem, &key.kid, &claims).with_context(|| format!("{}: not an Ed25519 PKCS#8 key", path.display()))?;
     println!("{token}");
     Ok(())
 }

@@ -69,7 +69,7 @@ pub(crate) async fn run(hub: &crate::Hub, args: ConsumeArgs) -> anyhow::Result<(
             dead_letter_topic: identity.topics.dead_letter(),
             seen_path: &state_dir.join(format!("{}-{}-seen.sqlite", identity.agency.id, identity.group(&args.group))),
         },
-        dlq.inner().clone(),
+        dlq.raw(),
     )?;
     let stats = consumer.stats();
     let task = tokio::spawn(consumer.run(Printer, shutdown.clone()));

@@ -14,7 +14,6 @@ use concord_protocol::governance::{
     record_key, sign_version_pkcs8, valid_signers, Chain, DirectoryVersion, Governors, SignedVersion, Trust,
 };
 use concord_runtime::directory::Entry;
-use rdkafka::producer::{FutureProducer, FutureRecord};
 
 #[derive(Subcommand)]
 pub(crate) enum DirectoryCommand {
@@ -204,13 +203,18 @@ async fn publish(hub: &crate::Hub, draft: &Path, unchecked: bool) -> anyhow::Res
         }
         Err(refused) => bail!("{}: not published: every process would refuse it ({}): {refused}", draft.display(), refused.code()),
     }
-    let producer: FutureProducer = settings.client_config(&[("acks", "all"), ("enable.idempotence", "true")])?.create()?;
+    let producer = concord_kafka::RawProducer::new(&settings, &[])?;
     let key = record_key(signed.version.version);
-    let value = serde_json::to_vec(&signed)?;
-    let delivery = producer
-        .send(FutureRecord::to(&topic).key(&key).payload(&value).partition(0), std::time::Duration::from_secs(30))
-        .await
-        .map_err(|(e, _)| anyhow::anyhow!("publishing to {topic}: {e}"))?;
+    let record = concord_protocol::RawRecord {
+        topic: topic.clone(),
+        partition: 0,
+        offset: -1,
+        timestamp_ms: None,
+        key: Some(key.clone().into_bytes()),
+        value: Some(serde_json::to_vec(&signed)?),
+        headers: Vec::new(),
+    };
+    let delivery = producer.send_to(&record, 0).await.with_context(|| format!("publishing to {topic}"))?;
     println!(
         "directory: version {} published to {topic} (partition {}, offset {}) as {key}",
         signed.version.version, delivery.partition, delivery.offset

@@ -2,9 +2,6 @@
 //! registration, publishing and tailing as an agency, and the benchmark.
 
 mod audit;
-mod bench;
-mod bench_freeze;
-mod bench_gateway;
 mod commands;
 mod consume;
 mod directory;
@@ -68,8 +65,6 @@ enum Command {
     /// Law enforcement's cases.
     #[command(subcommand)]
     Case(audit::CaseCommand),
-    /// Measure signed against raw throughput on the real broker.
-    Bench(bench::BenchArgs),
     /// A bearer token for the partner gateway, signed with an agency's own key.
     Token(commands::TokenArgs),
     /// Verify records from files offline, as a live consumer would, or run the conformance kit.
@@ -146,6 +141,7 @@ impl Hub {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    concord_protocol::ensure_crypto_provider();
     concord_runtime::telemetry::init(cli.json_logs);
     let hub = Hub { config: cli.config.clone(), topic_suffix: cli.topic_suffix.clone() };
     match cli.command {
@@ -161,7 +157,6 @@ async fn main() -> anyhow::Result<()> {
         Command::Evidence(c) => audit::evidence(&hub, c).await,
         Command::Log { audit_config, command } => audit::log(&hub, &audit_config, command).await,
         Command::Case(c) => audit::case(&hub, c).await,
-        Command::Bench(a) => bench::run(&cli.config, a).await,
         Command::Verify(a) => verify::run(a).await,
         Command::Review(c) => review::run(c).await,
         Command::Directory(c) => directory::run(&hub, c).await,

@@ -90,6 +90,7 @@ struct Session {
 
 impl Session {
     async fn open(who: &Reviewer) -> anyhow::Result<Session> {
+        concord_protocol::ensure_crypto_provider();
         let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
         let base = who.holder.trim_end_matches('/').to_owned();
         let holder: Value = answer(client.get(format!("{base}/holder")).send().await, &base).await?;

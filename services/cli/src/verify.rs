@@ -8,93 +8,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
 use concord_domain::{Directory, TopicModel};
 use concord_kafka::{admit, AdmitError, SeenEvents};
-use concord_protocol::statement::hex;
+use concord_protocol::kit::{Case, Kit, RecordFile, Verdict};
 use concord_protocol::{AvroCodec, Limits, Mode, RawRecord, Verifier};
-use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-
-/// One record as a file holds it: every byte in lower-case hex.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct RecordFile {
-    /// The topic it was read from.
-    pub topic: String,
-    /// Its partition.
-    #[serde(default)]
-    pub partition: i32,
-    /// Its offset.
-    #[serde(default)]
-    pub offset: i64,
-    /// The key bytes; absent or null for a null key.
-    #[serde(default)]
-    pub key_hex: Option<String>,
-    /// The value bytes; absent or null for a null value.
-    #[serde(default)]
-    pub value_hex: Option<String>,
-    /// Headers in order, `[name, value hex or null]`; a name may repeat.
-    #[serde(default)]
-    pub headers: Vec<(String, Option<String>)>,
-}
-
-fn unhex(text: &str, what: &str) -> anyhow::Result<Vec<u8>> {
-    concord_protocol::statement::unhex(text).with_context(|| format!("{what} is not hex (an even number of 0-9a-f)"))
-}
-
-impl RecordFile {
-    pub(crate) fn from_raw(record: &RawRecord) -> Self {
-        RecordFile {
-            topic: record.topic.clone(),
-            partition: record.partition,
-            offset: record.offset,
-            key_hex: record.key.as_deref().map(hex),
-            value_hex: record.value.as_deref().map(hex),
-            headers: record.headers.iter().map(|(n, v)| (n.clone(), v.as_deref().map(hex))).collect(),
-        }
-    }
-
-    pub(crate) fn to_raw(&self) -> anyhow::Result<RawRecord> {
-        let bytes = |v: &Option<String>, what: &str| v.as_deref().map(|h| unhex(h, what)).transpose();
-        let mut headers = Vec::with_capacity(self.headers.len());
-        for (name, value) in &self.headers {
-            headers.push((name.clone(), bytes(value, &format!("header {name}"))?));
-        }
-        Ok(RawRecord {
-            topic: self.topic.clone(),
-            partition: self.partition,
-            offset: self.offset,
-            timestamp_ms: None,
-            key: bytes(&self.key_hex, "key_hex")?,
-            value: bytes(&self.value_hex, "value_hex")?,
-            headers,
-        })
-    }
-}
-
-/// What a consumer concluded about one record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "verdict", rename_all = "snake_case", deny_unknown_fields)]
-pub(crate) enum Verdict {
-    /// Admitted: every check passed.
-    Accepted {
-        /// Its `ce_type`.
-        #[serde(rename = "type")]
-        ty: String,
-        /// Seen at exactly this position before.
-        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-        redelivery: bool,
-    },
-    /// Refused, with the reason code of its dead letter.
-    Rejected {
-        /// The reason code.
-        reason: String,
-    },
-}
 
 /// A consumer that trusts a directory, reads with a fixed schema set or a
 /// registry, and keeps its replay guard in memory: `concord verify` and
@@ -132,56 +53,6 @@ impl OfflineConsumer {
     }
 }
 
-/// `max_record_bytes`, `leeway_secs`, `max_future_skew_secs` of [`Limits`].
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct KitLimits {
-    pub max_record_bytes: usize,
-    pub leeway_secs: u64,
-    pub max_future_skew_secs: u64,
-}
-
-impl From<KitLimits> for Limits {
-    fn from(l: KitLimits) -> Self {
-        Limits {
-            max_record_bytes: l.max_record_bytes,
-            leeway: Duration::from_secs(l.leeway_secs),
-            max_future_skew: Duration::from_secs(l.max_future_skew_secs),
-        }
-    }
-}
-
-/// The conformance kit: everything needed to verify its cases, by file name
-/// relative to the kit file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Kit {
-    pub description: String,
-    /// The directory TOML every case is verified under.
-    pub directory: String,
-    /// The hub's topic model.
-    pub topics: String,
-    /// Schema id → Avro schema file: the registry the cases were written against.
-    pub schemas: BTreeMap<u32, String>,
-    pub limits: KitLimits,
-    pub cases: Vec<Case>,
-}
-
-/// One case: records read in order by one fresh consumer at one time.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct Case {
-    pub name: String,
-    pub about: String,
-    /// `live` (a consumer acting now) or `audit` (a replay, keys as of each record's `iat`).
-    pub mode: String,
-    /// The consumer's clock, for `live`.
-    pub verify_at_unix: i64,
-    pub records: Vec<RecordFile>,
-    /// One verdict per record.
-    pub expect: Vec<Verdict>,
-}
-
 fn mode_of(name: &str, at_unix: i64) -> anyhow::Result<Mode> {
     match name {
         "live" => Ok(Mode::Live {
@@ -206,42 +77,46 @@ pub(crate) fn fixed_codec(schemas: &BTreeMap<u32, PathBuf>) -> anyhow::Result<Av
     Ok(AvroCodec::fixed(parsed))
 }
 
-impl Kit {
-    pub(crate) fn load(path: &Path) -> anyhow::Result<(Kit, PathBuf)> {
-        let kit: Kit = serde_json::from_str(&read(path)?).with_context(|| format!("{}: not a conformance kit", path.display()))?;
-        Ok((kit, path.parent().unwrap_or(Path::new(".")).to_path_buf()))
-    }
+/// The kit at `path`, and the folder its file names are relative to.
+pub(crate) fn load_kit(path: &Path) -> anyhow::Result<(Kit, PathBuf)> {
+    let kit: Kit = serde_json::from_str(&read(path)?).with_context(|| format!("{}: not a conformance kit", path.display()))?;
+    Ok((kit, path.parent().unwrap_or(Path::new(".")).to_path_buf()))
+}
 
-    /// The verifier every case runs: the kit's directory, topic model, schemas and limits.
-    fn verifier(&self, base: &Path) -> anyhow::Result<Verifier> {
-        let directory_path = base.join(&self.directory);
-        let directory = Directory::from_toml_str(&read(&directory_path)?, &directory_path.display().to_string())?;
-        let topics_path = base.join(&self.topics);
-        let topics = TopicModel::from_toml_str(&read(&topics_path)?, &topics_path.display().to_string())?;
-        let schemas = self.schemas.iter().map(|(id, file)| (*id, base.join(file))).collect();
-        Ok(Verifier::new(Arc::new(directory), Arc::new(topics), fixed_codec(&schemas)?, self.limits.into()))
-    }
+/// The verifier every case of `kit` runs: the kit's directory, topic model, schemas and limits.
+fn kit_verifier(kit: &Kit, base: &Path) -> anyhow::Result<Verifier> {
+    let directory_path = base.join(&kit.directory);
+    let directory = Directory::from_toml_str(&read(&directory_path)?, &directory_path.display().to_string())?;
+    let topics_path = base.join(&kit.topics);
+    let topics = TopicModel::from_toml_str(&read(&topics_path)?, &topics_path.display().to_string())?;
+    let schemas = kit.schemas.iter().map(|(id, file)| (*id, base.join(file))).collect();
+    Ok(Verifier::new(Arc::new(directory), Arc::new(topics), fixed_codec(&schemas)?, kit.limits.into()))
+}
 
-    /// Every case's verdicts against what it expects: the names of the cases that differ, with why.
-    pub(crate) async fn run(&self, base: &Path, mut report: impl FnMut(&Case, &[(Verdict, String)], bool)) -> anyhow::Result<Vec<String>> {
-        let verifier = self.verifier(base)?;
-        let mut failed = Vec::new();
-        for case in &self.cases {
-            // Each case starts with an empty replay guard.
-            let consumer = OfflineConsumer::from_verifier(verifier.clone())?;
-            let mode = mode_of(&case.mode, case.verify_at_unix)?;
-            let mut got = Vec::new();
-            for record in &case.records {
-                got.push(consumer.check(&record.to_raw().with_context(|| format!("case {}", case.name))?, mode).await?);
-            }
-            let ok = got.iter().map(|(v, _)| v).eq(case.expect.iter());
-            report(case, &got, ok);
-            if !ok {
-                failed.push(case.name.clone());
-            }
+/// Every case of `kit` (its files relative to `base`), each read by one fresh
+/// offline consumer, against what it expects: the names of the cases that differ.
+pub(crate) async fn run_kit(
+    kit: &Kit,
+    base: &Path,
+    mut report: impl FnMut(&Case, &[(Verdict, String)], bool),
+) -> anyhow::Result<Vec<String>> {
+    let verifier = kit_verifier(kit, base)?;
+    let mut failed = Vec::new();
+    for case in &kit.cases {
+        // Each case starts with an empty replay guard.
+        let consumer = OfflineConsumer::from_verifier(verifier.clone())?;
+        let mode = mode_of(&case.mode, case.verify_at_unix)?;
+        let mut got = Vec::new();
+        for record in &case.records {
+            got.push(consumer.check(&record.to_raw().with_context(|| format!("case {}", case.name))?, mode).await?);
         }
-        Ok(failed)
+        let ok = got.iter().map(|(v, _)| v).eq(case.expect.iter());
+        report(case, &got, ok);
+        if !ok {
+            failed.push(case.name.clone());
+        }
     }
+    Ok(failed)
 }
 
 #[derive(Args)]
@@ -281,17 +156,16 @@ fn parse_schema(text: &str) -> Result<(u32, PathBuf), String> {
 
 pub(crate) async fn run(args: VerifyArgs) -> anyhow::Result<()> {
     if let Some(kit_path) = &args.kit {
-        let (kit, base) = Kit::load(kit_path)?;
-        let failed = kit
-            .run(&base, |case, got, ok| {
-                println!("{} {}", if ok { "pass" } else { "FAIL" }, case.name);
-                if !ok {
-                    for ((verdict, detail), expected) in got.iter().zip(&case.expect) {
-                        println!("    got {verdict:?} ({detail}), expected {expected:?}");
-                    }
+        let (kit, base) = load_kit(kit_path)?;
+        let failed = run_kit(&kit, &base, |case, got, ok| {
+            println!("{} {}", if ok { "pass" } else { "FAIL" }, case.name);
+            if !ok {
+                for ((verdict, detail), expected) in got.iter().zip(&case.expect) {
+                    println!("    got {verdict:?} ({detail}), expected {expected:?}");
                 }
-            })
-            .await?;
+            }
+        })
+        .await?;
         if !failed.is_empty() {
             bail!("{} of {} cases differ: {}", failed.len(), kit.cases.len(), failed.join(", "));
         }
@@ -341,5 +215,38 @@ pub(crate) async fn run(args: VerifyArgs) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
-#[path = "verify_vectors.rs"]
-mod vectors;
+mod tests {
+    use super::*;
+
+    fn kit_file() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/test-vectors/conformance-v1.json")
+    }
+
+    /// The published kit (made by crates/protocol/tests/conformance_kit.rs) gives every case its verdict.
+    #[tokio::test]
+    async fn every_case_of_the_published_kit_gets_its_verdict() {
+        let (kit, base) = load_kit(&kit_file()).unwrap();
+        let mut seen = Vec::new();
+        let failed = run_kit(&kit, &base, |case, got, _| {
+            seen.push(case.name.clone());
+            for (verdict, detail) in got {
+                eprintln!("{}: {verdict:?} {detail}", case.name);
+            }
+        })
+        .await
+        .unwrap();
+        assert!(failed.is_empty(), "cases with another verdict: {failed:?}");
+        assert_eq!(seen.len(), kit.cases.len());
+    }
+
+    #[tokio::test]
+    async fn a_verifier_that_differs_from_the_kit_is_caught() {
+        // The kit runner is what a partner trusts to tell it apart: give a case
+        // another expected reason and it must fail.
+        let (mut kit, base) = load_kit(&kit_file()).unwrap();
+        kit.cases.retain(|c| c.name == "bad_signature" || c.name == "accepted_indicator_alert");
+        kit.cases[0].expect = vec![Verdict::Rejected { reason: concord_protocol::RejectReason::Expired.code().into() }];
+        let failed = run_kit(&kit, &base, |_, _, _| {}).await.unwrap();
+        assert_eq!(failed, [kit.cases[0].name.clone()]);
+    }
+}

@@ -287,7 +287,7 @@ impl Enforcement {
                 dead_letter_topic: self.identity.topics.dead_letter(),
                 seen_path: &self.config.service.database.with_extension("seen.sqlite"),
             },
-            self.producer.inner().clone(),
+            self.producer.raw(),
         )?;
         if let Some(metrics) = metrics {
             metrics.consumer("confirmations", consumer.stats());

@@ -254,6 +254,30 @@ impl Authenticator {
     }
 }
 
+/// A bearer token: `claims` signed with the Ed25519 key in `pem` (PKCS#8),
+/// header `kid` — what `concord token` gives an agency's tool.
+pub fn mint(pem: &str, kid: &str, claims: &serde_json::Value) -> Result<String, jsonwebtoken::errors::Error> {
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some(kid.to_owned());
+    header.typ = Some("JWT".to_owned());
+    jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_ed_pem(pem.as_bytes())?)
+}
+
+/// The usual claims of a token: `agency`, audience, scopes, valid from now for `lifetime_secs`.
+pub fn claims(agency: &str, audience: &str, scopes: &[&str], lifetime_secs: i64) -> serde_json::Value {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    serde_json::json!({
+        "iss": agency,
+        "sub": agency,
+        "aud": audience,
+        "iat": now,
+        "nbf": now,
+        "exp": now + lifetime_secs,
+        "jti": uuid::Uuid::new_v4().to_string(),
+        "scope": scopes.join(" "),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,7 +322,7 @@ mod tests {
             "iss": "enforcement-us", "aud": "concord-gateway", "iat": 1_795_910_400, "nbf": 1_795_910_400,
             "exp": 1_795_910_700, "jti": "8d5b9c3e-0a51-4a39-9b1e-2f7c1a0e6b11", "scope": "alerts:publish inbox:read",
         });
-        let token = crate::client::token(&pem, "enforcement-us/2026-1", &claims).unwrap();
+        let token = mint(&pem, "enforcement-us/2026-1", &claims).unwrap();
         assert_eq!(token, VECTOR, "Ed25519 is deterministic: the same key and claims give the same token");
         let auth = Authenticator::new(directory, "concord-gateway", Duration::from_secs(3600), Duration::from_secs(30));
         let caller = auth.verify(&token, at(1_795_910_500)).unwrap();

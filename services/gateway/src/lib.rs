@@ -15,7 +15,6 @@
 //! a retried POST of the same alert or request id is not published again.
 
 pub mod auth;
-pub mod client;
 pub mod config;
 pub mod error;
 pub mod handler;

@@ -7,12 +7,11 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use concord_domain::{Agency, AgencyId, Directory, Message, Valid};
-use concord_kafka::send_record;
+use concord_kafka::RawProducer;
 use concord_protocol::governance::LiveDirectory;
 use concord_protocol::{AvroCodec, CodecError, Signer, SigningKey};
 use concord_runtime::identity::Identity;
 use concord_runtime::pki::DELEGATING_ROLES;
-use rdkafka::producer::FutureProducer;
 use time::OffsetDateTime;
 use tracing::{info, warn};
 
@@ -22,7 +21,7 @@ use crate::store::Receipt;
 
 /// Signs with each agency's delegated key and publishes over the gateway's own connection.
 pub struct Publisher {
-    producer: FutureProducer,
+    producer: RawProducer,
     codec: AvroCodec,
     /// The directory in force, and the delegated keys loaded for its version:
     /// reloaded when a new version is in force, so a revoked delegated key
@@ -39,7 +38,7 @@ impl Publisher {
     /// Publishes over `producer` with the delegated keys in `folder`
     /// (`<agency>.pem`), each checked against the directory: at start a key
     /// that does not load or match stops the gateway.
-    pub fn load(identity: &Identity, folder: &std::path::Path, producer: FutureProducer) -> Result<Self, GatewayError> {
+    pub fn load(identity: &Identity, folder: &std::path::Path, producer: RawProducer) -> Result<Self, GatewayError> {
         let ttl = identity.hub.signature_ttl();
         let signers = load_delegated(&identity.directory.current(), folder, ttl)?;
         Ok(Publisher {
@@ -104,7 +103,7 @@ impl Publisher {
                 format!("signed, the record is {} bytes; consumers accept at most {}", record.size(), self.max_record_bytes),
             ));
         }
-        let published = send_record(&self.producer, &record).await.map_err(|e| Problem::unavailable(e.to_string()))?;
+        let published = self.producer.send(&record).await.map_err(|e| Problem::unavailable(e.to_string()))?;
         Ok(Receipt {
             event_id: published.id,
             topic: topic.to_owned(),

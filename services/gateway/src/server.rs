@@ -12,7 +12,6 @@ use concord_kafka::{ConsumerError, ConsumerStats, Intake, KafkaSettings, SignedP
 use concord_runtime::identity::Identity;
 use concord_runtime::metrics::Metrics;
 use concord_runtime::pki::GatewayFiles;
-use rdkafka::producer::FutureProducer;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
@@ -34,7 +33,7 @@ pub struct Gateway {
     tls: Arc<rustls::ServerConfig>,
     state: AppState,
     latest: watch::Sender<i64>,
-    dlq_producer: FutureProducer,
+    dlq_producer: concord_kafka::RawProducer,
     metrics: Metrics,
 }
 
@@ -57,7 +56,7 @@ impl Gateway {
         let (latest, watching) = watch::channel(store.latest()?);
         let producer = SignedProducer::new(&identity.kafka, identity.signer.clone(), identity.codec.clone())?;
         let publisher =
-            Publisher::load(&identity, &config.delegated_keys.clone().unwrap_or_else(|| files.delegated_keys()), producer.inner().clone())?;
+            Publisher::load(&identity, &config.delegated_keys.clone().unwrap_or_else(|| files.delegated_keys()), producer.raw())?;
         let listener =
             TcpListener::bind(&config.listen).await.map_err(|source| GatewayError::Bind { listen: config.listen.clone(), source })?;
         let state = AppState::new(Shared {
@@ -81,7 +80,7 @@ impl Gateway {
             rates: limits::RateLimiter::new(config.limits.requests_per_sec, config.limits.burst),
             pages: Arc::new(tokio::sync::Semaphore::new(config.limits.concurrent_pages)),
         });
-        Ok(Gateway { identity, config, listener, tls, state, latest, dlq_producer: producer.inner().clone(), metrics })
+        Ok(Gateway { identity, config, listener, tls, state, latest, dlq_producer: producer.raw(), metrics })
     }
 
     /// Where the HTTPS listener is bound.
@@ -143,7 +142,7 @@ struct Events {
     ingest: handler::Ingest,
     seen_path: PathBuf,
     stats: Arc<ConsumerStats>,
-    dlq_producer: FutureProducer,
+    dlq_producer: concord_kafka::RawProducer,
 }
 
 impl Events {

@@ -205,18 +205,18 @@ async fn gateway_binary_counts_what_it_published_and_refused_and_stops_on_sigter
     let ready = until(&format!("{base}/readyz"), 200, Duration::from_secs(30)).await;
     assert_eq!(ready, "ready\ndirectory: version 0, the topic read to its end\n");
 
-    let client =
-        concord_gateway::client::GatewayClient::new(format!("127.0.0.1:{https}").parse().unwrap(), &run.hub.pki_dir.join("ca.pem"), None)
-            .unwrap();
+    let client = concord_tests::gateway_client::GatewayClient::new(
+        format!("127.0.0.1:{https}").parse().unwrap(),
+        &run.hub.pki_dir.join("ca.pem"),
+        None,
+    )
+    .unwrap();
     let token = token_for(COMMITTEE, &["alerts:publish", "inbox:read"]);
     let posted = client.post_json("/v1/alerts", &token, &serde_json::to_value(sample_alert()).unwrap()).await.unwrap();
     assert_eq!(posted.status, 202, "{}", String::from_utf8_lossy(&posted.body));
-    assert_eq!(client.send(hyper::Method::GET, "/v1/events", Some("not.a.token"), &[], None).await.unwrap().status, 401);
+    assert_eq!(client.send(reqwest::Method::GET, "/v1/events", Some("not.a.token"), &[], None).await.unwrap().status, 401);
     // A partner follows its stream while the gateway is told to stop.
-    let mut connection = client.connect().await.unwrap();
-    let mut stream = concord_gateway::client::SseReader::new(
-        connection.open(hyper::Method::GET, "/v1/events/stream", Some(&token), &[], None).await.unwrap(),
-    );
+    let mut stream = client.stream("/v1/events/stream", &token, &[]).await.unwrap();
     let first =
         tokio::time::timeout(Duration::from_secs(60), stream.next()).await.expect("the alert comes back over SSE").unwrap().unwrap();
     assert_eq!(first.event.as_deref(), Some("IndicatorAlert"));

@@ -144,7 +144,7 @@ async fn the_gateway_serves_an_agency_onboarded_live_without_a_restart() {
     for _ in 0..20 {
         let answer = gateway
             .client
-            .send(hyper::Method::POST, &format!("/v1/alerts?to={id}"), Some(&token), &json_type, Some(body.clone()))
+            .send(reqwest::Method::POST, &format!("/v1/alerts?to={id}"), Some(&token), &json_type, Some(body.clone()))
             .await
             .unwrap();
         if answer.status == 202 {

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use concord_domain::{group_id, FreezeRequest, MessageType, TakedownConfirmation, TargetStatus, UnixMillis};
-use concord_kafka::{send_record, HandlerError, Intake, Processor, TransactionalProcessor};
+use concord_kafka::{HandlerError, Intake, Processor, TransactionalProcessor};
 use concord_protocol::{header, Payload, RawRecord, VerifiedEvent};
 use concord_runtime::identity::Identity;
 use concord_tests::*;
@@ -112,7 +112,12 @@ async fn every_request_gets_exactly_one_confirmation_across_aborted_and_orphaned
         exchange.codec.encode(&confirmation(&sample_freeze_request("ghost"))).await.unwrap(),
         OffsetDateTime::now_utc(),
     );
-    send_record(&orphan, &ghost).await.unwrap();
+    let mut headers = rdkafka::message::OwnedHeaders::new();
+    for (key, value) in &ghost.headers {
+        headers = headers.insert(rdkafka::message::Header { key, value: value.as_deref() });
+    }
+    let out = rdkafka::producer::FutureRecord::to(&ghost.topic).key(b"ghost").payload(ghost.value.as_deref().unwrap()).headers(headers);
+    orphan.send(out, Duration::from_secs(30)).await.map_err(|(e, _)| e).unwrap();
     std::mem::forget(orphan); // no commit, no abort: a crash
 
     // First life: the 15th transaction fails half-way; the processor stops.

@@ -9,13 +9,14 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use concord_domain::{KeyAlgorithm, KeyRecord, TargetStatus, Tlp};
-use concord_gateway::client::{claims, ClientError, GatewayClient, SseReader};
+use concord_gateway::auth::claims;
 use concord_gateway::problem::TAXII;
 use concord_issuer::store;
 use concord_protocol::{Mode, Payload};
 use concord_runtime::pki::{AgencyFiles, GatewayFiles};
+use concord_tests::gateway_client::{GatewayClient, SseReader};
 use concord_tests::*;
-use hyper::Method;
+use reqwest::Method;
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -90,7 +91,7 @@ async fn https_needs_the_hub_ca_and_a_client_certificate_when_required() {
     std::fs::write(&other_ca, params.self_signed(&key).unwrap().pem()).unwrap();
     let stranger = GatewayClient::new(gateway.addr, &other_ca, None).unwrap();
     let refused = stranger.send(Method::GET, "/openapi.yaml", None, &[], None).await.unwrap_err();
-    assert!(matches!(refused, ClientError::Handshake { .. }), "{refused}");
+    assert!(refused.downcast_ref::<reqwest::Error>().is_some_and(reqwest::Error::is_connect), "refused at the handshake: {refused:?}");
     assert!(format!("{refused:?}").contains("UnknownIssuer"), "{refused:?}");
     gateway.stop().await;
 
@@ -132,7 +133,7 @@ async fn each_bad_token_is_refused_with_its_reason_and_a_missing_scope_is_forbid
     identity.directory = with_key(&identity.directory.current(), ENFORCEMENT, revoked).into();
     let gateway = run.start_gateway_as(identity, run.gateway_config()).await;
 
-    let sign = |pem: &str, kid: &str, claims: &Value| concord_gateway::client::token(pem, kid, claims).unwrap();
+    let sign = |pem: &str, kid: &str, claims: &Value| concord_gateway::auth::mint(pem, kid, claims).unwrap();
     let own = std::fs::read_to_string(AgencyFiles::new(&run.hub.pki_dir, ENFORCEMENT).signing_key()).unwrap();
     let delegated =
         std::fs::read_to_string(GatewayFiles::new(&run.hub.pki_dir).delegated_keys().join(format!("{ENFORCEMENT}.pem"))).unwrap();
@@ -338,11 +339,9 @@ async fn sse_resumes_after_a_forced_disconnect_with_nothing_lost_or_repeated() {
     let run = TestRun::new("gw-sse").await;
     let gateway = run.start_gateway().await;
     let token = token_for(EXCHANGE, &["inbox:read"]);
-    let mut connection = gateway.client.connect().await.unwrap();
-    let response = connection.open(Method::GET, "/v1/events/stream", Some(&token), &[("accept", "text/event-stream")], None).await.unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "text/event-stream");
-    let mut reader = SseReader::new(response);
+    let mut reader = gateway.client.stream("/v1/events/stream", &token, &[("accept", "text/event-stream")]).await.unwrap();
+    assert_eq!(reader.status, 200);
+    assert_eq!(reader.headers["content-type"], "text/event-stream");
 
     let before: Vec<_> = (0..10).map(|_| alert_with(Tlp::Green)).collect();
     let red = alert_with(Tlp::Red);
@@ -350,16 +349,13 @@ async fn sse_resumes_after_a_forced_disconnect_with_nothing_lost_or_repeated() {
     let mut seen = read_alerts(&mut reader, 4).await;
     // Forced disconnect in the middle of the stream.
     drop(reader);
-    drop(connection);
     let after: Vec<_> = (0..10).map(|_| alert_with(Tlp::Amber)).collect();
     publish_alerts(&run, COMMITTEE, &after).await;
     publish_alerts(&run, COMMITTEE, std::slice::from_ref(&red)).await;
 
     let last = seen.last().unwrap().0.to_string();
-    let mut connection = gateway.client.connect().await.unwrap();
-    let response = connection.open(Method::GET, "/v1/events/stream", Some(&token), &[("last-event-id", &last)], None).await.unwrap();
-    assert_eq!(response.status(), 200);
-    let mut reader = SseReader::new(response);
+    let mut reader = gateway.client.stream("/v1/events/stream", &token, &[("last-event-id", &last)]).await.unwrap();
+    assert_eq!(reader.status, 200);
     seen.extend(read_alerts(&mut reader, 16).await);
 
     let ids: Vec<i64> = seen.iter().map(|(id, _)| *id).collect();
@@ -584,8 +580,7 @@ async fn sse_resumes_across_a_gateway_restart_with_nothing_lost_or_repeated() {
     let gateway = run.start_gateway_as(run.identity(GATEWAY), config.clone()).await;
     let first: Vec<_> = (0..5).map(|_| alert_with(Tlp::Green)).collect();
     publish_alerts(&run, COMMITTEE, &first).await;
-    let mut connection = gateway.client.connect().await.unwrap();
-    let mut reader = SseReader::new(connection.open(Method::GET, "/v1/events/stream", Some(&token), &[], None).await.unwrap());
+    let mut reader = gateway.client.stream("/v1/events/stream", &token, &[]).await.unwrap();
     let mut seen = read_alerts(&mut reader, 5).await;
     // The gateway stops (a redeploy): the stream ends, and alerts keep coming while it is down.
     gateway.stop().await;
@@ -595,9 +590,7 @@ async fn sse_resumes_across_a_gateway_restart_with_nothing_lost_or_repeated() {
 
     let gateway = run.start_gateway_as(run.identity(GATEWAY), config).await;
     let last = seen.last().unwrap().0.to_string();
-    let mut connection = gateway.client.connect().await.unwrap();
-    let mut reader =
-        SseReader::new(connection.open(Method::GET, "/v1/events/stream", Some(&token), &[("last-event-id", &last)], None).await.unwrap());
+    let mut reader = gateway.client.stream("/v1/events/stream", &token, &[("last-event-id", &last)]).await.unwrap();
     seen.extend(read_alerts(&mut reader, 5).await);
     assert!(tokio::time::timeout(Duration::from_secs(2), reader.next()).await.is_err(), "nothing beyond the ten alerts");
     let ids: Vec<i64> = seen.iter().map(|(id, _)| *id).collect();

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use concord_tests::*;
-use hyper::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -148,12 +147,10 @@ async fn an_agency_over_its_rate_gets_429_with_retry_after_and_others_are_served
 async fn an_sse_stream_ends_when_its_token_expires() {
     let run = TestRun::new("gw-expiry").await;
     let gateway = run.start_gateway_as(run.identity(GATEWAY), config_with(&run, serde_json::json!({}), 1)).await;
-    let token = token_with(EXCHANGE, concord_gateway::client::claims(EXCHANGE, "concord-gateway", &["inbox:read"], 3));
-    let mut connection = gateway.client.connect().await.unwrap();
-    let response = connection.open(Method::GET, "/v1/events/stream", Some(&token), &[("accept", "text/event-stream")], None).await.unwrap();
-    assert_eq!(response.status(), 200);
+    let token = token_with(EXCHANGE, concord_gateway::auth::claims(EXCHANGE, "concord-gateway", &["inbox:read"], 3));
+    let mut reader = gateway.client.stream("/v1/events/stream", &token, &[("accept", "text/event-stream")]).await.unwrap();
+    assert_eq!(reader.status, 200);
     let start = Instant::now();
-    let mut reader = concord_gateway::client::SseReader::new(response);
     let ended = tokio::time::timeout(Duration::from_secs(15), async { while let Ok(Some(_)) = reader.next().await {} }).await;
     assert!(ended.is_ok(), "the stream still delivered 15 s after its 3 s token expired");
     assert!(start.elapsed() >= Duration::from_secs(2), "not before the token expired: {:?}", start.elapsed());
@@ -207,9 +204,12 @@ async fn the_gateway_process_stays_under_200_mib_under_300_parallel_pages_of_100
         .spawn()
         .expect("the concord-gateway binary is built");
     let pid = child.id();
-    let client =
-        concord_gateway::client::GatewayClient::new(format!("127.0.0.1:{https}").parse().unwrap(), &hub().pki_dir.join("ca.pem"), None)
-            .unwrap();
+    let client = concord_tests::gateway_client::GatewayClient::new(
+        format!("127.0.0.1:{https}").parse().unwrap(),
+        &hub().pki_dir.join("ca.pem"),
+        None,
+    )
+    .unwrap();
     let token = token_for(EXCHANGE, &["inbox:read", "alerts:read"]);
     // Until it has stored them all.
     let start = Instant::now();

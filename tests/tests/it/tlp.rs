@@ -13,9 +13,9 @@ use std::time::Duration;
 use concord_domain::Tlp;
 use concord_protocol::{Mode, Payload, RejectReason};
 use concord_tests::*;
-use hyper::Method;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use reqwest::Method;
 use serde_json::Value;
 
 const TAXII: &str = "application/taxii+json;version=2.1";

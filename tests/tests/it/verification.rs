@@ -3,7 +3,7 @@
 //! handler never sees it, and the consumer moves on to the valid alert behind
 //! it; replay, redelivery and a registry outage. Which reason each bad input
 //! gets is pure logic, checked without a broker by the conformance kit
-//! (docs/test-vectors/conformance-v1.json, services/cli/src/verify_vectors.rs).
+//! (docs/test-vectors/conformance-v1.json, crates/protocol/tests/conformance_kit.rs).
 
 use std::time::Duration;
 

@@ -1,27 +1,30 @@
-//! `concord bench`: signed and verified messages against raw unsigned records
-//! of the same size, through the same broker and listener, in the same run.
-//! Each run uses fresh topic copies (`<topic>.bench-<id>`) and removes them.
+//! The messaging phase: signed and verified messages against raw unsigned
+//! records of the same size, through the same broker and listener, in the
+//! same run. Each run uses fresh topic copies (`<topic>.bench-<id>`) and
+//! removes them.
 
-use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use clap::Args;
+use clap::Parser;
 use concord_domain::Rules;
 use concord_domain::{group_id, Indicator, IndicatorAlert, IndicatorKind, ScamCategory, Tlp, UnixMillis};
-use concord_kafka::{create_topics, delete_topics, send_record, to_raw, Handler, HandlerError, Intake, SignedProducer, VerifiedConsumer};
+use concord_kafka::{create_topics, delete_topics, Handler, HandlerError, Intake, RawProducer, Reader, SignedProducer, VerifiedConsumer};
 use concord_protocol::{Mode, RawRecord, VerifiedEvent};
 use concord_runtime::config::HubConfig;
 use concord_runtime::identity::Identity;
 use futures::future::try_join_all;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::producer::FutureProducer;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
-#[derive(Args)]
+/// `make bench` (`concord-bench`): every phase against its baseline in the same run.
+#[derive(Parser)]
+#[command(name = "concord-bench", about = "Concord's throughput and latency, each against a baseline measured in the same run")]
 pub(crate) struct BenchArgs {
+    /// The hub configuration.
+    #[arg(long, default_value = "config/concord.toml")]
+    config: std::path::PathBuf,
     /// The agency that publishes.
     #[arg(long = "as", default_value = "committee-ph")]
     agency: String,
@@ -115,10 +118,10 @@ fn rate(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
 
-async fn send_batches(producer: &FutureProducer, records: &[RawRecord], batch: usize) -> anyhow::Result<Duration> {
+async fn send_batches(producer: &RawProducer, records: &[RawRecord], batch: usize) -> anyhow::Result<Duration> {
     let start = Instant::now();
     for chunk in records.chunks(batch) {
-        try_join_all(chunk.iter().map(|r| send_record(producer, r))).await?;
+        try_join_all(chunk.iter().map(|r| producer.send(r))).await?;
     }
     Ok(start.elapsed())
 }
@@ -126,34 +129,26 @@ async fn send_batches(producer: &FutureProducer, records: &[RawRecord], batch: u
 /// Reads `n` records of `topic` as `identity` without verifying them; the clock
 /// starts at the first record, so the group join is not counted.
 async fn raw_read(identity: &Identity, topic: &str, n: usize, purpose: &str) -> anyhow::Result<Duration> {
-    let consumer: StreamConsumer = identity
-        .kafka
-        .client_config(&[
-            ("group.id", &group_id(&identity.agency.id, purpose)),
-            ("auto.offset.reset", "earliest"),
-            ("enable.auto.commit", "false"),
-        ])?
-        .create()?;
-    consumer.subscribe(&[topic])?;
-    std::hint::black_box(to_raw(&consumer.recv().await?));
+    let consumer = Reader::subscribe(&identity.kafka, &group_id(&identity.agency.id, purpose), &[topic], Default::default())?;
+    std::hint::black_box(consumer.next().await?);
     let start = Instant::now();
     for i in 1..n {
-        let m = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+        let m = tokio::time::timeout(Duration::from_secs(30), consumer.next())
             .await
             .with_context(|| format!("raw consume of {topic} stalled after {i} of {n} records"))??;
-        std::hint::black_box(to_raw(&m));
+        std::hint::black_box(m);
     }
     Ok(start.elapsed())
 }
 
-pub(crate) async fn run(config: &Path, args: BenchArgs) -> anyhow::Result<()> {
-    let hub = HubConfig::load(config)?;
+pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let hub = HubConfig::load(&args.config)?;
     let run_id = format!("bench-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     if matches!(args.only, Part::All | Part::Messaging) {
         messaging(&hub, &run_id, &args).await?;
     }
     if matches!(args.only, Part::All | Part::Freeze) {
-        let freeze = crate::bench_freeze::FreezeArgs {
+        let freeze = crate::freeze::FreezeArgs {
             rate: args.freeze_rate,
             secs: args.freeze_secs,
             step_secs: args.freeze_step_secs,
@@ -161,18 +156,18 @@ pub(crate) async fn run(config: &Path, args: BenchArgs) -> anyhow::Result<()> {
             chain_secs: args.chain_secs,
             deployment: args.chain_deployment.clone(),
         };
-        let report = crate::bench_freeze::run(&hub, &run_id, &freeze).await?;
+        let report = crate::freeze::run(&hub, &run_id, &freeze).await?;
         println!();
         report.print();
     }
     if matches!(args.only, Part::All | Part::Gateway) {
-        let gateway = crate::bench_gateway::GatewayArgs {
+        let gateway = crate::gateway::GatewayArgs {
             count: args.gateway_count,
             connections: args.gateway_connections.max(1),
             rate: args.gateway_rate.max(1),
             secs: args.gateway_secs.max(1),
         };
-        let report = crate::bench_gateway::run(&hub, &run_id, gateway).await?;
+        let report = crate::gateway::run(&hub, &run_id, gateway).await?;
         println!();
         report.print();
     }
@@ -231,7 +226,7 @@ async fn messaging(hub: &HubConfig, run_id: &str, args: &BenchArgs) -> anyhow::R
         records.push(producer.prepare(&topic, a.record_key().as_bytes(), &a).await?);
     }
     let prepare = start.elapsed();
-    let send = send_batches(producer.inner(), &records, args.batch).await?;
+    let send = send_batches(&producer.raw(), &records, args.batch).await?;
     let signed_produce = prepare + send;
     let record_size = records[0].size();
 
@@ -247,7 +242,7 @@ async fn messaging(hub: &HubConfig, run_id: &str, args: &BenchArgs) -> anyhow::R
             ..Default::default()
         })
         .collect();
-    let raw_produce = send_batches(producer.inner(), &raw, args.batch).await?;
+    let raw_produce = send_batches(&producer.raw(), &raw, args.batch).await?;
 
     eprintln!("bench: raw produced in {:.1} s; consuming raw", raw_produce.as_secs_f64());
     // Raw consume.
@@ -268,7 +263,7 @@ async fn messaging(hub: &HubConfig, run_id: &str, args: &BenchArgs) -> anyhow::R
             dead_letter_topic: reader.topics.dead_letter(),
             seen_path: &state.join("seen.sqlite"),
         },
-        dlq_producer.inner().clone(),
+        dlq_producer.raw(),
     )?;
     let stats = verified.stats();
     let shutdown = CancellationToken::new();

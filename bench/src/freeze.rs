@@ -23,11 +23,10 @@ use anyhow::Context;
 use concord_domain::Rules;
 use concord_domain::{group_id, TargetStatus};
 use concord_issuer::store;
-use concord_kafka::{create_topics, delete_topics, to_raw, SignedProducer};
+use concord_kafka::{create_topics, delete_topics, ReadOptions, Reader, SignedProducer};
 use concord_protocol::{Mode, Payload};
 use concord_runtime::config::HubConfig;
 use concord_runtime::identity::Identity;
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use tokio_util::sync::CancellationToken;
 
 /// What a freeze bench is asked to do.
@@ -176,7 +175,7 @@ impl Rig {
             // How many should have gone by now.
             let due = ((start.elapsed().as_secs_f64() + tick.as_secs_f64()) * f64::from(rate)) as usize;
             while sent < due.min(total) {
-                let mut request = crate::bench_freeze::request(self.next);
+                let mut request = crate::freeze::request(self.next);
                 request.targets[0].indicator.value = wallet(self.next);
                 self.next += 1;
                 sent += 1;
@@ -345,16 +344,12 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
     let issuer_task = tokio::spawn(processor_side.run(processor, shutdown.clone()));
 
     // Law enforcement's side: the sender, and a reader that verifies each outcome.
-    let consumer: StreamConsumer = enforcement
-        .kafka
-        .client_config(&[
-            ("group.id", &group_id(&enforcement.agency.id, &format!("{suffix}-confirmations"))),
-            ("enable.auto.commit", "false"),
-            ("isolation.level", "read_committed"),
-            ("auto.offset.reset", "earliest"),
-        ])?
-        .create()?;
-    consumer.subscribe(&[enforcement.topics.inbox(&enforcement.agency.id).as_str()])?;
+    let consumer = Reader::subscribe(
+        &enforcement.kafka,
+        &group_id(&enforcement.agency.id, &format!("{suffix}-confirmations")),
+        &[enforcement.topics.inbox(&enforcement.agency.id).as_str()],
+        ReadOptions { committed_only: true, fetch_wait_ms: None },
+    )?;
     let pending: Pending = Arc::default();
     let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
     let on_chain: OnChain = Arc::default();
@@ -367,9 +362,9 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
             loop {
                 let message = tokio::select! {
                     () = shutdown.cancelled() => return Ok::<(), anyhow::Error>(()),
-                    m = consumer.recv() => m?,
+                    m = consumer.next() => m?,
                 };
-                let event = verifier.verify(&to_raw(&message), Mode::live()).await.context("a confirmation failed verification")?;
+                let event = verifier.verify(&message, Mode::live()).await.context("a confirmation failed verification")?;
                 if let Payload::TakedownConfirmation(c) = event.payload {
                     if c.status != TargetStatus::Acknowledged {
                         anyhow::ensure!(c.status == TargetStatus::Frozen, "request {} ended {:?}: {:?}", c.request_id, c.status, c.reason);
@@ -417,7 +412,7 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
     let agency = issuer.agency.id.to_string();
     let mut reviewed_ids = Vec::with_capacity(REVIEWED);
     for i in 0..REVIEWED {
-        let mut request = crate::bench_freeze::request(i);
+        let mut request = crate::freeze::request(i);
         request.targets[0].indicator.value = review_wallet(i);
         let request = request.parse()?;
         rig.producer.publish(&rig.inbox, request.request_id.as_bytes(), &request).await?;
@@ -450,7 +445,7 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
         for i in 0..total {
             interval.tick().await;
             let user = chain_wallet(run_id, i);
-            let mut request = crate::bench_freeze::request(i);
+            let mut request = crate::freeze::request(i);
             request.targets[0].indicator.chain = Some("ETHEREUM".into());
             request.targets[0].indicator.value = user.to_checksum(None);
             on_chain.lock().expect("on-chain lock").insert(request.request_id.clone(), (Instant::now(), user));

@@ -17,17 +17,18 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use concord_domain::Rules;
 use concord_domain::{IndicatorAlert, Tlp};
-use concord_gateway::client::{claims, token, Connection, GatewayClient, SseReader};
+use concord_gateway::auth::{claims, mint as token};
 use concord_gateway::{Gateway, GatewayConfig};
 use concord_kafka::{create_topics, delete_topics, Handler, HandlerError, Intake, SignedProducer, VerifiedConsumer};
 use concord_protocol::{Payload, VerifiedEvent};
 use concord_runtime::config::HubConfig;
 use concord_runtime::identity::Identity;
 use concord_runtime::pki::AgencyFiles;
-use hyper::Method;
+use concord_tests::gateway_client::GatewayClient;
+use reqwest::Method;
 use tokio_util::sync::CancellationToken;
 
-use crate::bench_freeze::{ms, percentile};
+use crate::freeze::{ms, percentile};
 
 /// What the gateway bench is asked to do.
 pub(crate) struct GatewayArgs {
@@ -84,12 +85,12 @@ fn bearer(hub: &HubConfig, agency: &str, scopes: &[&str]) -> anyhow::Result<Stri
     Ok(token(&pem, &format!("{agency}/dev-1"), &claims(agency, "concord-gateway", scopes, 3600))?)
 }
 
-/// POSTs `alert` on `connection`, recording in `sent` when it went out; returns how long the POST took.
-async fn post(connection: &mut Connection, token: &str, alert: &IndicatorAlert, sent: &Clock) -> anyhow::Result<Duration> {
+/// POSTs `alert` with `client` (a kept-alive connection), recording in `sent` when it went out; returns how long the POST took.
+async fn post(client: &GatewayClient, token: &str, alert: &IndicatorAlert, sent: &Clock) -> anyhow::Result<Duration> {
     let body = serde_json::to_vec(alert)?;
     let start = Instant::now();
     sent.lock().expect("clock").insert(alert.alert_id.clone(), start);
-    let answer = connection.send(Method::POST, "/v1/alerts", Some(token), &[("content-type", "application/json")], Some(body)).await?;
+    let answer = client.send(Method::POST, "/v1/alerts", Some(token), &[("content-type", "application/json")], Some(body)).await?;
     if answer.status != 202 {
         bail!("POST /v1/alerts answered {}: {}", answer.status, String::from_utf8_lossy(&answer.body));
     }
@@ -98,10 +99,9 @@ async fn post(connection: &mut Connection, token: &str, alert: &IndicatorAlert, 
 
 /// POSTs `alerts` one after the other on one keep-alive connection; returns how long each took.
 async fn post_all(client: GatewayClient, token: String, alerts: Vec<IndicatorAlert>, sent: Clock) -> anyhow::Result<Vec<Duration>> {
-    let mut connection = client.connect().await?;
     let mut latencies = Vec::with_capacity(alerts.len());
     for alert in alerts {
-        latencies.push(post(&mut connection, &token, &alert, &sent).await?);
+        latencies.push(post(&client, &token, &alert, &sent).await?);
     }
     Ok(latencies)
 }
@@ -110,13 +110,11 @@ async fn post_all(client: GatewayClient, token: String, alerts: Vec<IndicatorAle
 /// subscriber's SSE stream records when each arrives.
 async fn sse_delay(client: &GatewayClient, hub: &HubConfig, args: &GatewayArgs) -> anyhow::Result<Vec<Duration>> {
     let (publish, subscribe) = (bearer(hub, PUBLISHER, &["alerts:publish"])?, bearer(hub, SUBSCRIBER, &["inbox:read"])?);
-    let mut connection = client.connect().await?;
-    let response = connection.open(Method::GET, "/v1/events/stream", Some(&subscribe), &[], None).await?;
-    if response.status() != 200 {
-        bail!("SSE stream answered {}", response.status());
+    let mut reader = client.stream("/v1/events/stream", &subscribe, &[]).await?;
+    if reader.status != 200 {
+        bail!("SSE stream answered {}", reader.status);
     }
     let received: Clock = Arc::default();
-    let mut reader = SseReader::new(response);
     let arrivals = Arc::clone(&received);
     let listening = tokio::spawn(async move {
         while let Ok(Some(event)) = reader.next().await {
@@ -143,9 +141,8 @@ async fn sse_delay(client: &GatewayClient, hub: &HubConfig, args: &GatewayArgs) 
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<IndicatorAlert>();
         let (client, token, sent) = (client.clone(), publish.clone(), Arc::clone(&sent));
         workers.push(tokio::spawn(async move {
-            let mut connection = client.connect().await?;
             while let Some(alert) = rx.recv().await {
-                post(&mut connection, &token, &alert, &sent).await?;
+                post(&client, &token, &alert, &sent).await?;
             }
             Ok::<(), anyhow::Error>(())
         }));
@@ -198,7 +195,7 @@ async fn kafka_delay(
             dead_letter_topic: subscriber.topics.dead_letter(),
             seen_path: &dir.join("delay-seen.sqlite"),
         },
-        producer.inner().clone(),
+        producer.raw(),
     )?;
     let shutdown = CancellationToken::new();
     let consuming = tokio::spawn(consumer.run(Arrivals(Arc::clone(&received)), shutdown.clone()));
@@ -291,7 +288,7 @@ async fn measure(
     }))?;
     let shutdown = CancellationToken::new();
     let gateway = Gateway::bind(identity.clone(), config, concord_runtime::metrics::Metrics::new(), shutdown.clone()).await?;
-    let client = GatewayClient::new(gateway.local_addr(), &hub.pki_dir.join("ca.pem"), None)?;
+    let client = GatewayClient::keeping_alive(gateway.local_addr(), &hub.pki_dir.join("ca.pem"))?;
     let serving = tokio::spawn(gateway.run(shutdown.clone()));
 
     eprintln!("bench: gateway delay, {} alerts/s for {} s over HTTPS → SSE", args.rate, args.secs);
