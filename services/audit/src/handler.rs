@@ -211,3 +211,72 @@ pub async fn audit(verifier: &Verifier, record: &RawRecord, topics: &TopicModel)
         Err(e) => Err(e),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use concord_domain::{Agency, KeyAlgorithm, KeyRecord, Role};
+    use concord_protocol::dead_letter::dead_letter;
+    use concord_protocol::{Signer, SigningKey};
+
+    use super::*;
+
+    fn setup() -> (Signer, Directory, TopicModel) {
+        let key = SigningKey::from_seed("exchange-global".parse().unwrap(), "exchange-global/k", &[3; 32]).unwrap();
+        let record = KeyRecord {
+            kid: "exchange-global/k".into(),
+            alg: KeyAlgorithm::EdDSA,
+            public_key: concord_protocol::b64(&key.public_key()),
+            not_before: None,
+            not_after: None,
+            revoked_at: None,
+            delegated: false,
+        };
+        let agency = |id: &str, role, keys| Agency { id: id.parse().unwrap(), name: id.into(), role, country: "XX".into(), keys };
+        let directory =
+            Directory::new(vec![agency("exchange-global", Role::Exchange, vec![record]), agency("issuer-usdx", Role::Issuer, vec![])])
+                .unwrap();
+        let topics = TopicModel::from_toml_str(include_str!("../../../config/topics.toml"), "topics.toml").unwrap();
+        (Signer::new(key, std::time::Duration::from_secs(60)), directory, topics)
+    }
+
+    fn original(topic: &str, offset: i64) -> RawRecord {
+        RawRecord {
+            topic: topic.into(),
+            partition: 0,
+            offset,
+            timestamp_ms: Some(1),
+            key: Some(b"k".to_vec()),
+            value: Some(b"v".to_vec()),
+            headers: vec![("ce_id".into(), Some(b"x".to_vec()))],
+        }
+    }
+
+    /// A signed letter's outcome against each thing the log can hold at the position it names.
+    #[test]
+    fn a_letter_is_judged_against_what_the_log_holds() {
+        let (signer, directory, topics) = setup();
+        let held = original("concord.alerts.v1", 5);
+        let letter = dead_letter(&signer, &held, "concord.dlq.v1", "bad_signature", "d", time::OffsetDateTime::now_utc());
+        let checked = dead_letter_check(&letter, &directory, &topics).unwrap();
+        let outcome = |h: Held| letter_against(&checked, h).0;
+        assert_eq!(outcome(Held::Record(held.clone())), "dead_letter:bad_signature");
+        let mut other = held.clone();
+        other.value = Some(b"w".to_vec());
+        assert_eq!(outcome(Held::Record(other)), "dead_letter_contradicted:bad_signature");
+        assert_eq!(outcome(Held::Nothing { read: Some((0, 5)) }), "dead_letter_contradicted:bad_signature", "no record there yet");
+        assert_eq!(outcome(Held::Nothing { read: Some((2, 9)) }), "dead_letter_contradicted:bad_signature", "read, and nothing there");
+        assert_eq!(outcome(Held::Nothing { read: Some((6, 9)) }), "dead_letter:bad_signature", "before what the log read");
+        assert_eq!(outcome(Held::Nothing { read: None }), "dead_letter:bad_signature", "a partition the log never read");
+        assert!(letter_against(&checked, Held::Nothing { read: None }).1.contains("is not in this log"));
+    }
+
+    #[test]
+    fn a_letter_about_a_topic_its_signer_cannot_read_is_contradicted() {
+        let (signer, directory, topics) = setup();
+        let inbox = original("concord.inbox.issuer-usdx.v1", 1);
+        let letter = dead_letter(&signer, &inbox, "concord.dlq.v1", "bad_signature", "d", time::OffsetDateTime::now_utc());
+        let (outcome, detail) = dead_letter_check(&letter, &directory, &topics).unwrap_err();
+        assert_eq!(outcome, "dead_letter_contradicted:bad_signature");
+        assert!(detail.contains("may not read concord.inbox.issuer-usdx.v1"), "{detail}");
+    }
+}

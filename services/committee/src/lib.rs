@@ -21,7 +21,7 @@ pub mod takedown;
 
 use std::time::Duration;
 
-use concord_domain::{IndicatorAlert, Tlp, UnixMillis};
+use concord_domain::UnixMillis;
 use concord_holder::HolderProcessor;
 use concord_kafka::{SignedProducer, TransactionalProcessor};
 use concord_runtime::identity::Identity;
@@ -103,25 +103,13 @@ impl Committee {
             }
             let mut published = 0;
             for line in lines {
-                let key = format!("{:?}:{}", line.indicator.kind, line.indicator.value);
+                let key = line.dedup_key();
                 if self.store.published(&key)?.is_some() {
                     pass.duplicates += 1;
                     continue;
                 }
-                let alert = IndicatorAlert {
-                    alert_id: uuid::Uuid::new_v4().to_string(),
-                    indicators: vec![line.indicator.clone()],
-                    category: line.category,
-                    confidence: line.confidence,
-                    tlp: Tlp::Green,
-                    first_seen: UnixMillis::now(),
-                    valid_until: None,
-                    description: line.description.clone(),
-                    evidence_refs: vec![format!("report/{name}#{}", line.line)],
-                    related_alert_ids: vec![],
-                };
                 // The rules every consumer checks: refuse the line here rather than publish what they would dead-letter.
-                let alert = match concord_domain::Rules::parse(alert) {
+                let alert = match line.alert(&name, UnixMillis::now()) {
                     Ok(alert) => alert,
                     Err(e) => {
                         warn!(file = %name, line = line.line, reason = %e, "Report line refused.");

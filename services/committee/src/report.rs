@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use concord_domain::{Indicator, IndicatorKind, ScamCategory};
+use concord_domain::{Indicator, IndicatorAlert, IndicatorKind, Invalid, Rules, ScamCategory, Tlp, UnixMillis, Valid};
 use serde::Deserialize;
 
 /// One raw report line, as written by the reporting portal.
@@ -80,6 +80,31 @@ fn check(line: usize, raw: RawLine, country_code: &str) -> Result<ReportLine, Re
     Ok(ReportLine { line, indicator, category, confidence: raw.confidence, description: raw.description })
 }
 
+impl ReportLine {
+    /// The alert that publishes this line of report file `file`: TLP:GREEN,
+    /// its evidence the file and line, valid by the rules every consumer checks.
+    pub fn alert(&self, file: &str, now: UnixMillis) -> Result<Valid<IndicatorAlert>, Invalid> {
+        IndicatorAlert {
+            alert_id: uuid::Uuid::new_v4().to_string(),
+            indicators: vec![self.indicator.clone()],
+            category: self.category,
+            confidence: self.confidence,
+            tlp: Tlp::Green,
+            first_seen: now,
+            valid_until: None,
+            description: self.description.clone(),
+            evidence_refs: vec![format!("report/{file}#{}", self.line)],
+            related_alert_ids: vec![],
+        }
+        .parse()
+    }
+
+    /// The key the store de-duplicates published indicators by (`Kind:value`).
+    pub fn dedup_key(&self) -> String {
+        format!("{:?}:{}", self.indicator.kind, self.indicator.value)
+    }
+}
+
 /// Reads a `.csv` or `.json` report. `Err` only when the file as a whole is unreadable.
 pub fn read(path: &Path, country_code: &str) -> Result<(Vec<ReportLine>, Vec<Refused>), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -117,4 +142,58 @@ pub fn read(path: &Path, country_code: &str) -> Result<(Vec<ReportLine>, Vec<Ref
         other => return Err(format!("{}: unsupported report type {other:?} (csv or json)", path.display())),
     }
     Ok((good, bad))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(extension: &str, text: &str) -> (Vec<ReportLine>, Vec<Refused>) {
+        let path = std::env::temp_dir().join(format!("concord-report-{}-{}.{extension}", std::process::id(), text.len()));
+        std::fs::write(&path, text).unwrap();
+        let read = read(&path, "63").unwrap();
+        std::fs::remove_file(path).ok();
+        read
+    }
+
+    /// Each line is normalized or refused with its line and reason; one bad line spoils nothing.
+    #[test]
+    fn a_report_file_becomes_normalized_lines_and_reasoned_refusals() {
+        let (good, bad) = report(
+            "csv",
+            "kind,value,chain,asset,platform,category,confidence,description\n\
+             phone_number,0917 123 4567,,,,romance_scam,80,local number\n\
+             DOMAIN,Secure-BDO-Verify.COM.,,,,IMPERSONATION,90,\n\
+             FAX,+63 2 555 0100,,,,OTHER,10,\n\
+             PHONE_NUMBER,+1 555 123 4567,,,,OTHER,10,\n\
+             DOMAIN,example.com,,,,OTHER,101,\n",
+        );
+        assert_eq!(
+            good.iter().map(|l| (l.line, l.indicator.value.as_str())).collect::<Vec<_>>(),
+            [(2, "+639171234567"), (3, "secure-bdo-verify.com")]
+        );
+        let reasons: Vec<(usize, &str)> = bad.iter().map(|r| (r.line, r.reason.as_str())).collect();
+        assert_eq!(reasons[0], (4, "unknown kind \"FAX\""));
+        assert_eq!(reasons[1].0, 5);
+        assert!(reasons[1].1.contains("is not a valid number"), "{reasons:?}");
+        assert_eq!(reasons[2], (6, "confidence 101 is not within 0-100"));
+        let (good, bad) = report(
+            "json",
+            r#"[{"kind": "url", "value": "HTTPS://Secure-BDO-Verify.com", "category": "phishing", "confidence": 70}, {"kind": "email"}]"#,
+        );
+        assert_eq!(good[0].indicator.value, "https://secure-bdo-verify.com/");
+        assert_eq!(bad[0].line, 2);
+    }
+
+    /// What the committee publishes for a line is a valid alert naming its evidence.
+    #[test]
+    fn a_line_becomes_a_valid_green_alert_naming_its_file_and_line() {
+        let (good, _) = report(
+            "csv",
+            "kind,value,chain,asset,platform,category,confidence,description\nPHONE_NUMBER,+63 917 123 4567,,,,ROMANCE_SCAM,80,x\n",
+        );
+        let alert = good[0].alert("reports-1.csv", UnixMillis(1_796_000_000_000)).unwrap();
+        assert_eq!((alert.tlp, alert.evidence_refs.clone()), (Tlp::Green, vec!["report/reports-1.csv#2".to_owned()]));
+        assert_eq!(good[0].dedup_key(), "PhoneNumber:+639171234567");
+    }
 }
