@@ -21,8 +21,11 @@ pub enum IndicatorError {
     /// Not a valid TRON address (base58check, version 0x41).
     #[error("TRON address {0:?}: {1}")]
     Tron(String, String),
+    /// Not a valid Bitcoin mainnet address.
+    #[error("BITCOIN address {0:?}: {1}")]
+    Bitcoin(String, String),
     /// A chain Concord does not validate addresses for.
-    #[error("chain {0:?} is not supported; use TRON, ETHEREUM, BSC, POLYGON, ARBITRUM, BASE")]
+    #[error("chain {0:?} is not supported; use BITCOIN, TRON, or an EVM chain: ETHEREUM, BSC, POLYGON, ARBITRUM, BASE")]
     Chain(String),
     /// Not an e-mail address.
     #[error("e-mail address {0:?} is not valid")]
@@ -163,10 +166,43 @@ pub fn numbered_tron_address(label: &str, n: u64) -> String {
     tron_address_of(digest[..20].try_into().expect("a SHA-256 digest has 20 bytes and more"))
 }
 
+/// A Bitcoin mainnet address: legacy base58check (version 0x00, P2PKH, or
+/// 0x05, P2SH) kept as written, or segwit (`bc1…`, bech32 for witness version
+/// 0, bech32m for 1 and later, BIP 173/350) in lower case. Testnet and
+/// malformed addresses are refused.
+pub fn bitcoin_address(raw: &str) -> Result<String, IndicatorError> {
+    let text = raw.trim();
+    let bad = |why: &str| IndicatorError::Bitcoin(raw.to_owned(), why.to_owned());
+    if text.len() > 3 && text[..3].eq_ignore_ascii_case("bc1") {
+        // The decoder checks the checksum (bech32 for version 0, bech32m after) and the program's length.
+        let (hrp, _version, _program) = bech32::segwit::decode(text).map_err(|e| bad(&format!("not segwit: {e}")))?;
+        if hrp != bech32::hrp::BC {
+            return Err(bad("not a mainnet (bc) address"));
+        }
+        return Ok(text.to_ascii_lowercase());
+    }
+    let bytes = bs58::decode(text).into_vec().map_err(|_| bad("not base58"))?;
+    if bytes.len() != 25 {
+        return Err(bad("must decode to 25 bytes"));
+    }
+    let (payload, checksum) = bytes.split_at(21);
+    if payload[0] != 0x00 && payload[0] != 0x05 {
+        return Err(bad("version byte is not 0x00 (P2PKH) or 0x05 (P2SH)"));
+    }
+    if Sha256::digest(Sha256::digest(payload))[..4] != *checksum {
+        return Err(bad("base58check checksum does not match"));
+    }
+    Ok(text.to_owned())
+}
+
+/// The chains Concord checks addresses of: BITCOIN, TRON, and the EVM chains.
+pub const CHAINS: [&str; 7] = ["BITCOIN", "TRON", "ETHEREUM", "BSC", "POLYGON", "ARBITRUM", "BASE"];
+
 /// An address on `chain`, normalized for that chain.
 pub fn chain_address(chain: &str, raw: &str) -> Result<(String, String), IndicatorError> {
     let chain = chain.trim().to_ascii_uppercase();
     let address = match chain.as_str() {
+        "BITCOIN" => bitcoin_address(raw)?,
         "TRON" => tron_address(raw)?,
         "ETHEREUM" | "BSC" | "POLYGON" | "ARBITRUM" | "BASE" => evm_address(raw)?,
         _ => return Err(IndicatorError::Chain(chain)),
@@ -362,5 +398,29 @@ mod tests {
         for bad in ["http://u:p@x.com/", "https://localhost/", "ftp://x.com/", "https://-x.com/", "not a url"] {
             assert!(url(bad).is_err(), "{bad}");
         }
+    }
+
+    /// BIP 173 / 350 and the Bitcoin wiki's vectors: what a publisher sends is what every consumer accepts.
+    #[test]
+    fn bitcoin_addresses_are_checked_and_segwit_is_lower_case() {
+        assert_eq!(bitcoin_address("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2").unwrap(), "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2");
+        assert_eq!(bitcoin_address("3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy").unwrap(), "3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy");
+        assert_eq!(
+            bitcoin_address("BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4").unwrap(),
+            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+            "segwit is written in lower case"
+        );
+        assert!(bitcoin_address("bc1p5d7rjq7g6rdk2yhzks9smlaqtedr4dekq08ge8ztwac72sfr9rusxg3297").is_ok(), "taproot, bech32m");
+        for bad in [
+            "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3",         // checksum
+            "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx", // testnet
+            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t5", // checksum
+            "TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n",         // a TRON address
+            "bc1",
+        ] {
+            assert!(bitcoin_address(bad).is_err(), "{bad}");
+        }
+        let (chain, address) = chain_address("bitcoin", "BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4").unwrap();
+        assert_eq!((chain.as_str(), address.as_str()), ("BITCOIN", "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"));
     }
 }

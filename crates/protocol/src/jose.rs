@@ -32,8 +32,8 @@ pub enum JoseError {
     /// the unused bits of the last character are zero).
     #[error("JWS {0} is not canonical base64url")]
     Base64(&'static str),
-    /// The header is not a JSON object with string `alg`, `kid`, `typ`.
-    #[error("JWS header is not a JSON object with a string alg: {0}")]
+    /// The header is not a JSON object with string `alg`, `kid`, `typ`, each once.
+    #[error("JWS header is not a JSON object with a string alg, each member once: {0}")]
     Header(String),
 }
 
@@ -47,6 +47,9 @@ pub fn parse_compact(jws: &str) -> Result<(JoseHeader, [&str; 3]), JoseError> {
     unb64(payload).ok_or(JoseError::Base64("payload"))?;
     unb64(signature).ok_or(JoseError::Base64("signature"))?;
     let mut members: Map<String, Value> = serde_json::from_slice(&json).map_err(|e| JoseError::Header(e.to_string()))?;
+    if let Some(path) = repeated_member(&json) {
+        return Err(JoseError::Header(format!("{path} is given twice; each member once")));
+    }
     let mut text = |name: &str| match members.remove(name) {
         None => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -56,6 +59,73 @@ pub fn parse_compact(jws: &str) -> Result<(JoseHeader, [&str; 3]), JoseError> {
     let (kid, typ) = (text("kid")?, text("typ")?);
     let crit = members.remove("crit").is_some();
     Ok((JoseHeader { alg, kid, typ, crit, others: members.into_iter().map(|(name, _)| name).collect() }, [header, payload, signature]))
+}
+
+/// The JSON pointer of the first member an object of `body` names twice, at
+/// any depth (serde_json keeps the last silently, other parsers the first: a
+/// repeated member means different things to different readers). `None` also
+/// for text that is not JSON: its parser says why.
+pub fn repeated_member(body: &[u8]) -> Option<String> {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+    use std::collections::HashSet;
+    struct Walk(String);
+    impl<'de> DeserializeSeed<'de> for Walk {
+        type Value = Option<String>;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Walk {
+        type Value = Option<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut seen = HashSet::new();
+            let mut found = None;
+            while let Some(key) = map.next_key::<String>()? {
+                let path = format!("{}/{key}", self.0);
+                if found.is_none() && !seen.insert(key) {
+                    found = Some(path.clone());
+                }
+                let inner = map.next_value_seed(Walk(path))?;
+                found = found.or(inner);
+            }
+            Ok(found)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut found = None;
+            let mut i = 0;
+            while let Some(inner) = seq.next_element_seed(Walk(format!("{}/{i}", self.0)))? {
+                found = found.or(inner);
+                i += 1;
+            }
+            Ok(found)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_slice(body);
+    Walk(String::new()).deserialize(&mut de).ok().flatten()
 }
 
 #[cfg(test)]
@@ -92,5 +162,13 @@ mod tests {
         assert!(matches!(parse_compact(&jws(r#"{"alg":5}"#)), Err(JoseError::Header(_))));
         assert!(matches!(parse_compact(&jws(r#"{"kid":"a"}"#)), Err(JoseError::Header(_))));
         assert!(matches!(parse_compact(&jws(r#"["alg"]"#)), Err(JoseError::Header(_))));
+    }
+
+    #[test]
+    fn a_member_given_twice_is_refused_not_resolved() {
+        let twice = parse_compact(&jws(r#"{"typ":"concord-event+jwt","alg":"none","alg":"EdDSA","kid":"a/1"}"#)).unwrap_err();
+        assert!(matches!(&twice, JoseError::Header(why) if why.contains("/alg is given twice")), "{twice}");
+        assert_eq!(repeated_member(br#"{"a":{"b":1,"b":2}}"#).as_deref(), Some("/a/b"));
+        assert_eq!(repeated_member(br#"{"a":[{"b":1},{"b":2}]}"#), None);
     }
 }

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 
 use crate::codec::{AvroCodec, CodecError, Payload};
 use crate::governance::LiveDirectory;
-use crate::headers::{header, source_of, EventClaims, SIGNATURE_TYP, SPEC_VERSION};
+use crate::headers::{header, source_of, EventClaims, CONTENT_TYPE_AVRO, SIGNATURE_TYP, SPEC_VERSION};
 use crate::jose::parse_compact;
 use crate::reason::{RejectReason, Rejection};
 use crate::sign::digest_b64;
@@ -248,6 +248,13 @@ impl Verifier {
         if claims.exp < claims.iat {
             return Err(reject(RejectReason::MalformedClaims, "exp lies before iat"));
         }
+        // The event id is a UUID in its canonical text: one event, one spelling.
+        if uuid::Uuid::parse_str(&claims.jti).map(|u| u.to_string()).ok().as_deref() != Some(claims.jti.as_str()) {
+            return Err(reject(
+                RejectReason::MalformedClaims,
+                format!("jti {:?} is not a UUID in canonical form (lower-case hex, hyphenated)", claims.jti),
+            ));
+        }
         if !is_protocol_time(&claims.time) {
             return Err(reject(
                 RejectReason::MalformedClaims,
@@ -297,6 +304,18 @@ impl Verifier {
         if version != SPEC_VERSION {
             return Err(reject(RejectReason::MissingHeader, format!("ce_specversion {version:?}, not {SPEC_VERSION:?}")));
         }
+        // Other headers are allowed and mean nothing to Concord (tracing, …), but
+        // none in Concord's or CloudEvents' namespace: an unsigned `ce_subject`
+        // or `concord-…` header would be read as if the signature stood behind it.
+        if let Some((name, _)) = record.headers.iter().find(|(name, _)| {
+            let ours = name.starts_with("ce_") || name.starts_with("concord-");
+            ours && !KNOWN_HEADERS.contains(&name.as_str())
+        }) {
+            return Err(reject(
+                RejectReason::HeaderClaimMismatch,
+                format!("header {name:?} is in the ce_/concord- namespace but is not one the signature covers"),
+            ));
+        }
         let expected_source = source_of(
             &claims.iss.parse().map_err(|_| reject(RejectReason::MalformedClaims, format!("iss {:?} is not an agency id", claims.iss)))?,
         );
@@ -318,9 +337,17 @@ impl Verifier {
                 format!("ce_source {:?} is not the issuer's {expected_source:?}", claims.source),
             ));
         }
+        // Signed and equal, but not what Concord sends: the value is Avro whatever it claims.
+        if claims.content_type != CONTENT_TYPE_AVRO {
+            return Err(reject(RejectReason::MissingHeader, format!("content-type {:?}, not {CONTENT_TYPE_AVRO:?}", claims.content_type)));
+        }
         Ok(())
     }
 }
+
+/// The headers of a Concord record; no other `ce_`/`concord-` header is allowed.
+const KNOWN_HEADERS: [&str; 7] =
+    [header::SPEC_VERSION, header::ID, header::SOURCE, header::TYPE, header::TIME, header::CONTENT_TYPE, header::SIGNATURE];
 
 /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, a real instant, nothing more or less.
 fn is_protocol_time(text: &str) -> bool {

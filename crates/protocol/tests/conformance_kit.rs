@@ -712,6 +712,129 @@ async fn make() -> (Kit, String) {
         vec![Draft { value: value(&unallocated).await, ..base.clone() }.sign()],
         vec![rejected(R::InvalidMessage)],
     );
+    // §2: other headers are allowed and ignored, but none in the ce_/concord- namespace.
+    let mut traced = base.sign();
+    traced.headers.push(("traceparent".into(), Some(b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_vec())));
+    c.add(
+        "accepted_with_an_unrelated_header",
+        "A traceparent header beside Concord's: allowed, unsigned, and meaning nothing to Concord.",
+        now,
+        vec![traced],
+        vec![accepted(M::IndicatorAlert)],
+    );
+    let mut subject = base.sign();
+    subject.headers.push(("ce_subject".into(), Some(b"case US-2026-0419".to_vec())));
+    c.add(
+        "header_claim_mismatch_unsigned_cloudevents_header",
+        "A ce_subject header: in the CloudEvents namespace, and no claim covers it.",
+        now,
+        vec![subject],
+        vec![rejected(R::HeaderClaimMismatch)],
+    );
+    let mut priority = base.sign();
+    priority.headers.push(("concord-priority".into(), Some(b"urgent".to_vec())));
+    c.add(
+        "header_claim_mismatch_unsigned_concord_header",
+        "A concord-priority header: in Concord's namespace, and no claim covers it.",
+        now,
+        vec![priority],
+        vec![rejected(R::HeaderClaimMismatch)],
+    );
+    // §2: content-type is application/avro, even when the signature says otherwise.
+    let json_draft = Draft { id: id(10), ..base.clone() };
+    let mut json_claims = json_draft.claims();
+    json_claims.content_type = "application/json".into();
+    let mut json_signed = json_draft.sign_claims(&json_claims);
+    set(&mut json_signed, header::CONTENT_TYPE, b"application/json");
+    c.add(
+        "missing_header_content_type_not_avro",
+        "content-type application/json, signed as such: the value is Avro, so the header must say application/avro.",
+        now,
+        vec![json_signed],
+        vec![rejected(R::MissingHeader)],
+    );
+    // §3: the event id is a UUID in canonical text.
+    for (name, bad_id) in
+        [("malformed_claims_jti_not_a_uuid", "not-a-uuid"), ("malformed_claims_jti_upper_case", "0B6D3F0E-9A52-4C1E-8F3B-5D2A7C9E000B")]
+    {
+        let draft = Draft { id: bad_id.to_owned(), ..base.clone() };
+        c.add(
+            name,
+            "ce_id and jti must be a UUID in canonical form (lower-case, hyphenated).",
+            now,
+            vec![draft.sign()],
+            vec![rejected(R::MalformedClaims)],
+        );
+    }
+    // §3: a protected header member given twice is refused, not resolved.
+    let twice = format!(r#"{{"typ":"{SIGNATURE_TYP}","alg":"none","alg":"EdDSA","kid":"committee-ph/2026-1"}}"#);
+    c.add(
+        "malformed_signature_member_given_twice",
+        "alg twice in the protected header: one parser takes the first, another the last.",
+        now,
+        vec![base.with(&serde_json::to_string(&base.claims()).unwrap(), &twice)],
+        vec![rejected(R::MalformedSignature)],
+    );
+    // §3: typ is compared byte for byte; a missing typ is a wrong type, a missing kid an unknown key.
+    let shouted = r#"{"typ":"Concord-Event+JWT","alg":"EdDSA","kid":"committee-ph/2026-1"}"#;
+    c.add(
+        "wrong_token_type_case",
+        "typ in another case: compared byte for byte.",
+        now,
+        vec![base.with(&serde_json::to_string(&base.claims()).unwrap(), shouted)],
+        vec![rejected(R::WrongTokenType)],
+    );
+    c.add(
+        "wrong_token_type_missing",
+        "No typ in the protected header.",
+        now,
+        vec![base.with(&serde_json::to_string(&base.claims()).unwrap(), r#"{"alg":"EdDSA","kid":"committee-ph/2026-1"}"#)],
+        vec![rejected(R::WrongTokenType)],
+    );
+    c.add(
+        "unknown_key_missing_kid",
+        "No kid in the protected header.",
+        now,
+        vec![base.with(&serde_json::to_string(&base.claims()).unwrap(), &format!(r#"{{"typ":"{SIGNATURE_TYP}","alg":"EdDSA"}}"#))],
+        vec![rejected(R::UnknownKey)],
+    );
+    // §1: copies of a restricted alert are events of their own: one consumer reading
+    // two recipients' topics (the gateway) refuses a second copy under the same id.
+    let red_value = value(&alert("RED")).await;
+    let copy = |topic: &'static str| Draft { topic, value: red_value.clone(), id: id(11), ..base.clone() };
+    let mut second = copy("concord.restricted.issuer-usdx.v1").sign();
+    second.offset = 1;
+    c.add(
+        "replayed_restricted_copies_sharing_an_id",
+        "The same ce_id on two recipients' restricted topics: each copy must have its own id.",
+        now,
+        vec![copy(RESTRICTED).sign(), second],
+        vec![accepted(M::IndicatorAlert), rejected(R::Replayed)],
+    );
+    // §5a: BITCOIN addresses are checked (legacy base58check, segwit in lower case).
+    let mut btc = alert("AMBER");
+    btc.indicators[0] = concord_domain::Indicator {
+        kind: concord_domain::IndicatorKind::CryptoAddress,
+        value: "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4".into(),
+        chain: Some("BITCOIN".into()),
+        asset: Some("BTC".into()),
+        platform: None,
+    };
+    c.add(
+        "accepted_bitcoin_address",
+        "A BITCOIN segwit address, in lower case.",
+        now,
+        vec![Draft { value: value(&btc).await, id: id(12), ..base.clone() }.sign()],
+        vec![accepted(M::IndicatorAlert)],
+    );
+    btc.indicators[0].value = "BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4".into();
+    c.add(
+        "invalid_message_bitcoin_address_upper_case",
+        "The same segwit address in upper case: not the canonical (lower-case) text.",
+        now,
+        vec![Draft { value: value(&btc).await, id: id(13), ..base.clone() }.sign()],
+        vec![rejected(R::InvalidMessage)],
+    );
     let leak = Draft { value: value(&alert("RED")).await, id: id(9), ..base.clone() };
     c.add("misdirected", "A TLP:RED alert on the broadcast alerts topic.", now, vec![leak.sign()], vec![rejected(R::Misdirected)]);
 

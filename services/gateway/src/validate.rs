@@ -4,8 +4,6 @@
 //! rules (`concord_domain::rules`), the same every consumer checks — so what
 //! the gateway answers 202 no consumer dead-letters.
 
-use std::collections::HashSet;
-
 use concord_domain::{FreezeRequest, IndicatorAlert, Message, Rules, UnixMillis, Valid};
 use serde_json::Value;
 
@@ -17,7 +15,7 @@ pub fn parse<M: Message>(body: &[u8]) -> Result<M, Problem> {
     let name = M::TYPE.short_name();
     let value: Value =
         serde_json::from_slice(body).map_err(|e| Problem::bad_request("malformed_json", format!("the body is not JSON: {e}")))?;
-    if let Some(path) = duplicate_key(body) {
+    if let Some(path) = concord_protocol::jose::repeated_member(body) {
         return Err(Problem::invalid(format!("{path} is given twice; each member once")));
     }
     let message: M =
@@ -58,70 +56,6 @@ pub fn freeze_request(body: &[u8]) -> Result<Valid<FreezeRequest>, Problem> {
     let request = ruled(parse::<FreezeRequest>(body)?)?;
     request.check_sendable(UnixMillis::now()).map_err(|e| Problem::invalid(e.to_string()))?;
     Ok(request)
-}
-
-/// Refuses a JSON object that names a member twice (serde_json keeps the last
-/// silently): the pointer of the first repeated member.
-fn duplicate_key(body: &[u8]) -> Option<String> {
-    use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
-    struct Walk(String);
-    impl<'de> DeserializeSeed<'de> for Walk {
-        type Value = Option<String>;
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_any(self)
-        }
-    }
-    impl<'de> Visitor<'de> for Walk {
-        type Value = Option<String>;
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("JSON")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut seen = HashSet::new();
-            let mut found = None;
-            while let Some(key) = map.next_key::<String>()? {
-                let path = format!("{}/{key}", self.0);
-                if found.is_none() && !seen.insert(key) {
-                    found = Some(path.clone());
-                }
-                let inner = map.next_value_seed(Walk(path))?;
-                found = found.or(inner);
-            }
-            Ok(found)
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut found = None;
-            let mut i = 0;
-            while let Some(inner) = seq.next_element_seed(Walk(format!("{}/{i}", self.0)))? {
-                found = found.or(inner);
-                i += 1;
-            }
-            Ok(found)
-        }
-        fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_none<E>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-    }
-    let mut de = serde_json::Deserializer::from_slice(body);
-    Walk(String::new()).deserialize(&mut de).ok().flatten()
 }
 
 #[cfg(test)]

@@ -99,13 +99,13 @@ mod tests {
     #[test]
     fn every_bad_line_is_named_and_nothing_is_half_read() {
         let problems = seed(
-            "chain,address,asset,balance\nTRON,TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n,USDT\nTRON,TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9N,USDT,1\nBITCOIN,1abc,BTC,1\nTRON,TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n,USDT,1e6\n",
+            "chain,address,asset,balance\nTRON,TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n,USDT\nTRON,TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9N,USDT,1\nSOLANA,1abc,SOL,1\nTRON,TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n,USDT,1e6\n",
         )
         .unwrap_err();
         assert_eq!(problems.len(), 4, "{problems:#?}");
         assert!(problems[0].contains(":2:"), "{}", problems[0]);
         assert!(problems[1].contains(":3: address: TRON address"), "{}", problems[1]);
-        assert!(problems[2].contains(":4: address: chain \"BITCOIN\""), "{}", problems[2]);
+        assert!(problems[2].contains(":4: address: chain \"SOLANA\""), "{}", problems[2]);
         assert!(problems[3].contains(":5: balance:"), "{}", problems[3]);
         assert!(seed("address,chain,asset,balance\n").unwrap_err()[0].contains("the header is"));
     }
