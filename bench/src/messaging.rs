@@ -183,7 +183,10 @@ async fn messaging(hub: &HubConfig, run_id: &str, args: &BenchArgs) -> anyhow::R
     let admin = publisher.admin_settings();
     let mut topics = publisher.topics.topics(&publisher.directory.current());
     topics.extend(raw_model.topics(&publisher.directory.current()));
-    topics.retain(|t| t.name.contains(".alerts.") || t.name.contains(".dlq."));
+    // The replay phase reads the run's copy of the directory topic (every record
+    // is judged by the version in force at its time): it must exist, even empty,
+    // or the replay waits for ever to learn where it ends.
+    topics.retain(|t| t.name.contains(".alerts.") || t.name.contains(".dlq.") || t.name.contains(".directory."));
     create_topics(&admin, &topics).await.context("creating benchmark topics on the admin listener")?;
     let n = args.count;
 

@@ -277,7 +277,14 @@ impl<B: Book> Desk<B> {
             &concord_domain::group_id(&self.identity.agency.id, "review-outbox"),
             &self.identity.topics.inbox(&self.identity.agency.id),
         )?;
-        let background = self.publish_and_escalate(outbox, shutdown.clone());
+        let escalation = Escalation { ledger: Arc::clone(&self.ledger), share: self.config.escalate_after, metrics: self.metrics.clone() };
+        let stop = shutdown.clone();
+        // Escalation runs on its own clock: an outbox that cannot publish (a broker
+        // away, a transaction retried) must not keep overdue reviews from escalating.
+        let background = async move {
+            tokio::try_join!(self.publish(outbox, stop.clone()), escalation.run(stop))?;
+            Ok::<(), DeskError>(())
+        };
         concord_runtime::shutdown::together::<_, _, DeskError>(&shutdown, server, background).await
     }
 
@@ -286,9 +293,8 @@ impl<B: Book> Desk<B> {
     }
 
     /// The outbox loop: rows after the cursor, published with the cursor in
-    /// one transaction; then the store's copy of the cursor. Between rounds,
-    /// overdue reviews are escalated.
-    async fn publish_and_escalate(self, outbox: Outbox, shutdown: CancellationToken) -> Result<(), DeskError> {
+    /// one transaction; then the store's copy of the cursor.
+    async fn publish(&self, outbox: Outbox, shutdown: CancellationToken) -> Result<(), DeskError> {
         let mut cursor = outbox.cursor()?.max(self.lock().outbox_cursor()?);
         info!(cursor, "Review outbox resumes.");
         let mut backoff = Duration::from_millis(100);
@@ -336,7 +342,6 @@ impl<B: Book> Desk<B> {
                 }
                 continue;
             }
-            self.escalate()?;
             tokio::select! {
                 () = shutdown.cancelled() => {}
                 () = self.decided.notified() => {}
@@ -345,11 +350,30 @@ impl<B: Book> Desk<B> {
         }
         Ok(())
     }
+}
 
-    fn escalate(&self) -> Result<(), DeskError> {
-        let now = UnixMillis::now().0;
-        let mut ledger = self.lock();
-        for review in ledger.escalate(self.config.escalate_after, now)? {
+/// Marks overdue reviews escalated, once a second, whatever the outbox does.
+struct Escalation<B> {
+    ledger: Arc<Mutex<Ledger<B>>>,
+    share: f64,
+    metrics: DeskMetrics,
+}
+
+impl<B: Book> Escalation<B> {
+    async fn run(self, shutdown: CancellationToken) -> Result<(), DeskError> {
+        while !shutdown.is_cancelled() {
+            self.once(UnixMillis::now().0)?;
+            tokio::select! {
+                () = shutdown.cancelled() => {}
+                () = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn once(&self, now: i64) -> Result<(), DeskError> {
+        let mut ledger = self.ledger.lock().expect("ledger lock is never poisoned");
+        for review in ledger.escalate(self.share, now)? {
             warn!(request_id = %review.request_id, target_id = %review.target_id, requester = %review.requester, rule = %review.rule,
                 deadline = review.request.deadline.0, approvals = review.approvers().len(), needed = review.approvals_needed,
                 "Review overdue: escalated.");
