@@ -4,8 +4,11 @@ pragma solidity 0.8.37;
 /// A stablecoin with freeze semantics like USDT's (TetherToken's BlackList):
 /// the owner adds addresses to a blacklist and removes them; a blacklisted
 /// address cannot send; `isBlackListed` is public; every change emits an
-/// event. The issuer's `evm` book (docs/operations.md) freezes through it and
-/// every requester checks the freeze on the chain.
+/// event. A frozen balance can be destroyed (`destroyBlackFunds`, as USDT
+/// does on a forfeiture order) and the same amount issued to the address the
+/// order names (`mint`). The issuer's `evm` book (docs/operations.md)
+/// freezes, releases and seizes through it and every requester checks each
+/// on the chain.
 contract ConcordStablecoin {
     string public constant name = "Concord test dollar";
     string public constant symbol = "USDX";
@@ -19,6 +22,7 @@ contract ConcordStablecoin {
     event Transfer(address indexed from, address indexed to, uint256 value);
     event AddedBlackList(address indexed user);
     event RemovedBlackList(address indexed user);
+    event DestroyedBlackFunds(address indexed blackListedUser, uint256 balance);
     event OwnershipTransferred(address indexed previousOwner, address indexed newOwner);
 
     error NotOwner(address caller);
@@ -60,10 +64,22 @@ contract ConcordStablecoin {
         emit AddedBlackList(user);
     }
 
+    /// Lifts the freeze of `user`. Reverts for an address not listed.
     function removeBlackList(address user) external onlyOwner {
         if (!isBlackListed[user]) revert NotBlackListed(user);
         isBlackListed[user] = false;
         emit RemovedBlackList(user);
+    }
+
+    /// Destroys the whole balance of a blacklisted `user` (USDT's
+    /// `destroyBlackFunds`): the supply shrinks by it; the address stays
+    /// listed, holding nothing. Reverts for an address not listed.
+    function destroyBlackFunds(address user) external onlyOwner {
+        if (!isBlackListed[user]) revert NotBlackListed(user);
+        uint256 dirtyFunds = balanceOf[user];
+        balanceOf[user] = 0;
+        totalSupply -= dirtyFunds;
+        emit DestroyedBlackFunds(user, dirtyFunds);
     }
 
     /// New tokens to `to` (USDT's `issue`).

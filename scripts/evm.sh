@@ -13,7 +13,8 @@
 #   scripts/evm.sh down     stop anvil
 #
 # Environment: CONCORD_CACHE (default ~/.cache/concord), CONCORD_STACK_DIR
-# (default ./.stack), CONCORD_EVM_PORT (default 18545).
+# (default ./.stack), CONCORD_EVM_PORT (default 18545), CONCORD_EVM_BLOCK_TIME
+# (seconds between blocks; unset: a block per transaction, at once).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -22,6 +23,7 @@ SOLC_VERSION=0.8.37
 CACHE=${CONCORD_CACHE:-$HOME/.cache/concord}
 STACK=${CONCORD_STACK_DIR:-$ROOT/.stack}
 PORT=${CONCORD_EVM_PORT:-18545}
+BLOCK_TIME=${CONCORD_EVM_BLOCK_TIME:-}
 NPM_DIR=$CACHE/npm-evm-anvil-$ANVIL_VERSION-solc-$SOLC_VERSION
 ANVIL=$NPM_DIR/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 URL=http://127.0.0.1:$PORT
@@ -64,7 +66,9 @@ up() {
   NODE_PATH="$NPM_DIR/node_modules" node "$ROOT/chain/compile.cjs" "$STACK/evm/ConcordStablecoin.json"
   if ! alive; then
     # The chain's state is kept across a clean stop (SIGTERM) and reloaded.
+    # shellcheck disable=SC2046 # the block time is one option or none
     "$ANVIL" --host 127.0.0.1 --port "$PORT" --chain-id "$CHAIN_ID" --state "$STACK/evm/state.json" \
+      $( [ -n "$BLOCK_TIME" ] && printf -- '--block-time %s' "$BLOCK_TIME" ) \
       >"$STACK/evm/anvil.log" 2>&1 &
     echo $! >"$STACK/anvil.pid"
   fi
@@ -83,7 +87,7 @@ up() {
     local data receipt hash
     data="$(field "$artifact" bytecode)000000000000000000000000${OWNER#0x}"
     hash=$(rpc eth_sendTransaction "[{\"from\":\"$OWNER\",\"data\":\"$data\"}]" | tr -d '"')
-    for _ in $(seq 1 50); do
+    for _ in $(seq 1 150); do
       receipt=$(rpc eth_getTransactionReceipt "[\"$hash\"]")
       [ "$receipt" != null ] && break
       sleep 0.2

@@ -238,12 +238,16 @@ fn request(i: usize) -> concord_domain::FreezeRequest {
                 asset: Some(WALLET_ASSET.into()),
                 platform: None,
             },
+            freeze: None,
+            release_reason: None,
+            destination: None,
         }],
         legal_basis: LegalBasis {
             kind: LegalBasisKind::CourtOrder,
             reference: "1:26-mj-00419".into(),
             jurisdiction: "US".into(),
             document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+            court: None,
         },
         deadline: UnixMillis(UnixMillis::now().0 + 3_600_000),
         urgency: Urgency::Immediate,
@@ -288,6 +292,8 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
         asset: WALLET_ASSET.into(),
         confirmations: 0,
         receipt_timeout_secs: 30,
+        replace_after_secs: 60,
+        rebroadcast_secs: 5,
     });
     let checker = match &chain {
         Some(c) => {
@@ -313,6 +319,7 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
                 approvers: Some(2),
                 ..concord_holder::Rule::new("above-a-million", concord_holder::RuleOutcome::Review)
             }],
+            revalidation: None,
         },
         holdings: concord_issuer::config::Holdings {
             chains: if chain.is_some() { vec!["TRON".into(), "ETHEREUM".into()] } else { vec!["TRON".into()] },
@@ -332,9 +339,9 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
             (0..REVIEWED).map(|i| ("TRON".to_owned(), review_wallet(i), WALLET_ASSET.to_owned(), "2000000.00".to_owned())).collect();
         store::put_wallets(&ledger, &large)?;
     }
-    let (processor_side, processor) = concord_issuer::build(issuer.clone(), &config)?;
+    let (processor_side, processor) = concord_issuer::build(issuer.clone(), &config).await?;
     let shutdown = CancellationToken::new();
-    let desk_task = tokio::spawn(concord_holder::desk(
+    let desk_task = tokio::spawn(concord_holder::background(
         &issuer,
         config.review.as_ref(),
         &processor,
@@ -374,7 +381,7 @@ pub(crate) async fn run(hub: &HubConfig, run_id: &str, args: &FreezeArgs) -> any
                         // A freeze on the chain counts once the requester has checked it there.
                         let claimed = on_chain.lock().expect("on-chain lock").remove(&c.request_id);
                         if let (Some((sent, user)), Some((provider, token))) = (claimed, &checker) {
-                            let verdict = concord_chain::verify_freeze(provider, *token, user, c.ledger_ref.as_deref()).await?;
+                            let verdict = concord_chain::verify_freeze(provider, *token, user, c.ledger_ref.as_deref(), 0).await?;
                             anyhow::ensure!(
                                 matches!(verdict, concord_chain::Verdict::Verified(_)),
                                 "request {}: the chain does not show its FROZEN: {verdict:?}",

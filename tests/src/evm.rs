@@ -28,6 +28,9 @@ pub fn freeze_request(case: &str, addresses: &[&str]) -> concord_domain::FreezeR
                 asset: Some("USDT".into()),
                 platform: None,
             },
+            freeze: None,
+            release_reason: None,
+            destination: None,
         })
         .collect();
     request
@@ -45,6 +48,8 @@ pub fn chain_config() -> concord_issuer::chain::ChainConfig {
         asset: "USDT".into(),
         confirmations: 0,
         receipt_timeout_secs: 10,
+        replace_after_secs: 60,
+        rebroadcast_secs: 5,
     }
 }
 

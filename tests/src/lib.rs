@@ -371,12 +371,16 @@ pub fn sample_freeze_request(case: &str) -> concord_domain::FreezeRequest {
             target_id: "t1".into(),
             action: TargetAction::FreezeWallet,
             indicator: sample_alert().indicators.remove(0),
+            freeze: None,
+            release_reason: None,
+            destination: None,
         }],
         legal_basis: LegalBasis {
             kind: LegalBasisKind::CourtOrder,
             reference: "1:26-mj-00419".into(),
             jurisdiction: "US".into(),
             document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+            court: None,
         },
         deadline: UnixMillis(UnixMillis::now().0 + 3_600_000),
         urgency: Urgency::Immediate,
@@ -460,6 +464,7 @@ pub fn enforcement_policy(legal_bases: Vec<concord_domain::LegalBasisKind>) -> c
         accept_delegated: false,
         proactive: None,
         rules: Vec::new(),
+        revalidation: None,
     }
 }
 

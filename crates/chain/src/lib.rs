@@ -1,9 +1,10 @@
 //! The token contract on an EVM chain as Concord uses it
 //! (chain/ConcordStablecoin.sol, USDT's freeze semantics): its interface,
-//! where it is deployed, the ledger reference a FROZEN confirmation carries
-//! (docs/protocol.md §8a) and the requester's check that a claimed freeze is
-//! on the chain — "trust, but verify": a validly signed confirmation is still
-//! only a claim until the chain shows it.
+//! where it is deployed, the ledger reference a FROZEN, RELEASED or SEIZED
+//! confirmation carries (docs/protocol.md §8a) and the requester's check that
+//! what it claims is on the chain, at the depth the requester requires —
+//! "trust, but verify": a validly signed confirmation is still only a claim
+//! until the chain shows it.
 
 use alloy::primitives::{Address, B256, U256};
 use alloy::providers::{DynProvider, Provider, ProviderBuilder};
@@ -16,11 +17,16 @@ sol! {
     /// The part of ConcordStablecoin Concord uses.
     interface IConcordStablecoin {
         function addBlackList(address user) external;
+        function removeBlackList(address user) external;
+        function destroyBlackFunds(address user) external;
+        function mint(address to, uint256 amount) external;
         function isBlackListed(address user) external view returns (bool);
         function balanceOf(address account) external view returns (uint256);
         function decimals() external view returns (uint8);
         function owner() external view returns (address);
         event AddedBlackList(address indexed user);
+        event RemovedBlackList(address indexed user);
+        event DestroyedBlackFunds(address indexed blackListedUser, uint256 balance);
         event Transfer(address indexed from, address indexed to, uint256 value);
     }
 }
@@ -72,6 +78,10 @@ pub struct Token {
     /// Instead of `rpc_url` and `token`: a deployment file (`.stack/evm.json`).
     #[serde(default)]
     pub deployment: Option<std::path::PathBuf>,
+    /// Blocks after a transaction's block before what it did is taken as
+    /// settled (0: its own block). A claim not yet that deep is looked at again later.
+    #[serde(default)]
+    pub confirmations: u64,
 }
 
 impl Token {
@@ -183,26 +193,81 @@ pub fn decimal(amount: U256, decimals: u8) -> String {
     }
 }
 
-/// What the chain says of a claimed freeze.
+/// What the chain says of a claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// The chain shows it; the words say how (block, transaction).
+    /// The chain shows it at the depth required; the words say how (block, transaction).
     Verified(String),
     /// The chain does not show it; the words say what is missing.
     Unverified(String),
+    /// The transaction is there but not yet as deep as required: look again
+    /// later (a reorganisation may still drop it).
+    Shallow(String),
+}
+
+/// A transaction's receipt as a claim names it, checked: on the chain the
+/// node serves, sent to the token, succeeded, in the block named, and with
+/// `depth` blocks after its own (0: mined). `Err` is the verdict when it is not.
+async fn claimed_receipt(
+    provider: &DynProvider,
+    token: Address,
+    text: &str,
+    depth: u64,
+) -> Result<Result<(alloy::rpc::types::TransactionReceipt, u64, B256), Verdict>, Transient> {
+    use Verdict::{Shallow, Unverified};
+    let Some(claim) = LedgerRef::parse(text) else {
+        return Ok(Err(Unverified(format!("ledger reference {text:?} names no transaction (evm:<chain id>:<hash>:<block>)"))));
+    };
+    let chain_id = provider.get_chain_id().await.map_err(transient)?;
+    if claim.chain_id != chain_id {
+        return Ok(Err(Unverified(format!("{text} names chain {}, the token is on chain {chain_id}", claim.chain_id))));
+    }
+    let Some(receipt) = provider.get_transaction_receipt(claim.hash).await.map_err(transient)? else {
+        return Ok(Err(Unverified(format!("no transaction {} on chain {chain_id}", claim.hash))));
+    };
+    if receipt.to != Some(token) {
+        return Ok(Err(Unverified(format!("transaction {} is not to the token {token}", claim.hash))));
+    }
+    if !receipt.status() {
+        return Ok(Err(Unverified(format!("transaction {} reverted", claim.hash))));
+    }
+    let block = receipt.block_number.unwrap_or_default();
+    if block != claim.block {
+        return Ok(Err(Unverified(format!("transaction {} is in block {block}, not {}", claim.hash, claim.block))));
+    }
+    let latest = provider.get_block_number().await.map_err(transient)?;
+    if latest < block + depth {
+        return Ok(Err(Shallow(format!(
+            "transaction {} in block {block} has {} of the {depth} blocks after it required (newest {latest})",
+            claim.hash,
+            latest.saturating_sub(block)
+        ))));
+    }
+    Ok(Ok((receipt, block, claim.hash)))
+}
+
+fn logs_of(receipt: &alloy::rpc::types::TransactionReceipt, token: Address, topic: B256) -> impl Iterator<Item = &alloy::rpc::types::Log> {
+    receipt.inner.logs().iter().filter(move |log| log.address() == token && log.topics().first() == Some(&topic))
 }
 
 /// Checks on the chain that `user` is frozen as a confirmation claims.
 ///
 /// With a ledger reference (FROZEN): the node is the chain named; the
 /// transaction exists, succeeded, was sent to the token, was mined in the
-/// block named, emitted the token's `AddedBlackList(user)`; and `user` is
-/// blacklisted as of that block. Without one (ALREADY_FROZEN): `user` is
-/// blacklisted now. A node that does not answer is [`Transient`], never a verdict.
-pub async fn verify_freeze(provider: &DynProvider, token: Address, user: Address, ledger_ref: Option<&str>) -> Result<Verdict, Transient> {
+/// block named, is `depth` blocks deep, emitted the token's
+/// `AddedBlackList(user)`; and `user` is blacklisted as of that block.
+/// Without one (ALREADY_FROZEN): `user` is blacklisted at the block `depth`
+/// below the newest. A node that does not answer is [`Transient`], never a verdict.
+pub async fn verify_freeze(
+    provider: &DynProvider,
+    token: Address,
+    user: Address,
+    ledger_ref: Option<&str>,
+    depth: u64,
+) -> Result<Verdict, Transient> {
     use Verdict::{Unverified, Verified};
     let Some(text) = ledger_ref else {
-        let block = provider.get_block_number().await.map_err(transient)?;
+        let block = provider.get_block_number().await.map_err(transient)?.saturating_sub(depth);
         let listed = call_at(provider, token, IConcordStablecoin::isBlackListedCall { user }, block).await?;
         return Ok(if listed {
             Verified(format!("verified on chain: {user} blacklisted as of block {block}"))
@@ -210,38 +275,128 @@ pub async fn verify_freeze(provider: &DynProvider, token: Address, user: Address
             Unverified(format!("{user} is not blacklisted on the chain (block {block})"))
         });
     };
-    let Some(claim) = LedgerRef::parse(text) else {
-        return Ok(Unverified(format!("ledger_ref {text:?} names no transaction (evm:<chain id>:<hash>:<block>)")));
+    let (receipt, block, hash) = match claimed_receipt(provider, token, text, depth).await? {
+        Ok(found) => found,
+        Err(verdict) => return Ok(verdict),
     };
-    let chain_id = provider.get_chain_id().await.map_err(transient)?;
-    if claim.chain_id != chain_id {
-        return Ok(Unverified(format!("ledger_ref names chain {}, the token is on chain {chain_id}", claim.chain_id)));
-    }
-    let Some(receipt) = provider.get_transaction_receipt(claim.hash).await.map_err(transient)? else {
-        return Ok(Unverified(format!("no transaction {} on chain {chain_id}", claim.hash)));
-    };
-    if receipt.to != Some(token) {
-        return Ok(Unverified(format!("transaction {} is not to the token {token}", claim.hash)));
-    }
-    if !receipt.status() {
-        return Ok(Unverified(format!("transaction {} reverted", claim.hash)));
-    }
-    let block = receipt.block_number.unwrap_or_default();
-    if block != claim.block {
-        return Ok(Unverified(format!("transaction {} is in block {block}, not {}", claim.hash, claim.block)));
-    }
-    let blacklists = receipt.inner.logs().iter().any(|log| {
-        log.address() == token
-            && log.topics().first() == Some(&IConcordStablecoin::AddedBlackList::SIGNATURE_HASH)
-            && log.topics().get(1) == Some(&user.into_word())
-    });
-    if !blacklists {
-        return Ok(Unverified(format!("transaction {} does not blacklist {user}", claim.hash)));
+    if !logs_of(&receipt, token, IConcordStablecoin::AddedBlackList::SIGNATURE_HASH)
+        .any(|log| log.topics().get(1) == Some(&user.into_word()))
+    {
+        return Ok(Unverified(format!("transaction {hash} does not blacklist {user}")));
     }
     if !call_at(provider, token, IConcordStablecoin::isBlackListedCall { user }, block).await? {
         return Ok(Unverified(format!("{user} is not blacklisted as of block {block}")));
     }
-    Ok(Verified(format!("verified on chain: blacklisted by {} in block {block}", claim.hash)))
+    Ok(Verified(format!("verified on chain: blacklisted by {hash} in block {block}")))
+}
+
+/// Checks on the chain that the freeze of `user` was lifted as a RELEASED
+/// confirmation claims: the transaction (checked as for a freeze, at `depth`)
+/// emitted `RemovedBlackList(user)`, and `user` is not blacklisted as of its block.
+pub async fn verify_release(
+    provider: &DynProvider,
+    token: Address,
+    user: Address,
+    ledger_ref: &str,
+    depth: u64,
+) -> Result<Verdict, Transient> {
+    use Verdict::{Unverified, Verified};
+    let (receipt, block, hash) = match claimed_receipt(provider, token, ledger_ref, depth).await? {
+        Ok(found) => found,
+        Err(verdict) => return Ok(verdict),
+    };
+    if !logs_of(&receipt, token, IConcordStablecoin::RemovedBlackList::SIGNATURE_HASH)
+        .any(|log| log.topics().get(1) == Some(&user.into_word()))
+    {
+        return Ok(Unverified(format!("transaction {hash} does not lift the freeze of {user}")));
+    }
+    if call_at(provider, token, IConcordStablecoin::isBlackListedCall { user }, block).await? {
+        return Ok(Unverified(format!("{user} is still blacklisted as of block {block}")));
+    }
+    Ok(Verified(format!("verified on chain: released by {hash} in block {block}")))
+}
+
+/// What a SEIZED confirmation claims: `amount` (base units) of `user`'s
+/// frozen balance burned by `burn_ref` and issued to `destination` by `issue_ref`.
+#[derive(Debug, Clone, Copy)]
+pub struct Seizure<'a> {
+    /// The seized wallet.
+    pub user: Address,
+    /// Where the amount went.
+    pub destination: Address,
+    /// How much, in the token's base units.
+    pub amount: U256,
+    /// The burn's ledger reference.
+    pub burn_ref: &'a str,
+    /// The issue's ledger reference.
+    pub issue_ref: &'a str,
+}
+
+/// Checks a seizure on the chain: the burn (at `depth`) emitted
+/// `DestroyedBlackFunds(user, amount)` and left `user` blacklisted with
+/// nothing; the issue (at `depth`) emitted `Transfer(0x0, destination,
+/// amount)` and credited `destination` with exactly `amount` in its block.
+pub async fn verify_seizure(provider: &DynProvider, token: Address, claim: Seizure<'_>, depth: u64) -> Result<Verdict, Transient> {
+    use Verdict::{Unverified, Verified};
+    let Seizure { user, destination, amount, .. } = claim;
+    let (burn, burn_block, burn_hash) = match claimed_receipt(provider, token, claim.burn_ref, depth).await? {
+        Ok(found) => found,
+        Err(verdict) => return Ok(verdict),
+    };
+    let burned = logs_of(&burn, token, IConcordStablecoin::DestroyedBlackFunds::SIGNATURE_HASH)
+        .filter(|log| log.topics().get(1) == Some(&user.into_word()))
+        .map(|log| U256::from_be_slice(&log.data().data))
+        .next();
+    match burned {
+        None => return Ok(Unverified(format!("transaction {burn_hash} destroys no funds of {user}"))),
+        Some(burned) if burned != amount => {
+            return Ok(Unverified(format!("transaction {burn_hash} destroyed {burned} base units of {user}, not {amount}")))
+        }
+        Some(_) => {}
+    }
+    let left = call_at(provider, token, IConcordStablecoin::balanceOfCall { account: user }, burn_block).await?;
+    let listed = call_at(provider, token, IConcordStablecoin::isBlackListedCall { user }, burn_block).await?;
+    if !left.is_zero() || !listed {
+        return Ok(Unverified(format!("{user} holds {left} and is {}blacklisted after the burn", if listed { "" } else { "not " })));
+    }
+    let (issue, issue_block, issue_hash) = match claimed_receipt(provider, token, claim.issue_ref, depth).await? {
+        Ok(found) => found,
+        Err(verdict) => return Ok(verdict),
+    };
+    let issued = logs_of(&issue, token, IConcordStablecoin::Transfer::SIGNATURE_HASH).any(|log| {
+        log.topics().get(1) == Some(&Address::ZERO.into_word())
+            && log.topics().get(2) == Some(&destination.into_word())
+            && U256::from_be_slice(&log.data().data) == amount
+    });
+    if !issued {
+        return Ok(Unverified(format!("transaction {issue_hash} does not issue {amount} base units to {destination}")));
+    }
+    let after = call_at(provider, token, IConcordStablecoin::balanceOfCall { account: destination }, issue_block).await?;
+    let before = call_at(provider, token, IConcordStablecoin::balanceOfCall { account: destination }, issue_block - 1).await?;
+    if after.checked_sub(before) != Some(amount) {
+        return Ok(Unverified(format!(
+            "{destination} was credited {} base units in block {issue_block}, not {amount}",
+            after.saturating_sub(before)
+        )));
+    }
+    Ok(Verified(format!(
+        "verified on chain: {amount} base units of {user} destroyed by {burn_hash} (block {burn_block}) and issued to {destination} by {issue_hash} (block {issue_block})"
+    )))
+}
+
+/// A decimal amount of a token with `decimals` in base units; `None` when it
+/// has more places than the token or is not a decimal.
+pub fn base_units(amount: &str, decimals: u8) -> Option<U256> {
+    let (whole, fraction) = amount.split_once('.').unwrap_or((amount, ""));
+    if whole.is_empty() || !whole.bytes().all(|b| b.is_ascii_digit()) || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let fraction = fraction.trim_end_matches('0');
+    if fraction.len() > decimals as usize {
+        return None;
+    }
+    let digits = format!("{whole}{fraction:0<width$}", width = decimals as usize);
+    U256::from_str_radix(&digits, 10).ok()
 }
 
 #[cfg(test)]
@@ -321,7 +476,24 @@ mod tests {
     }
 
     #[test]
-    fn the_event_topic_is_the_contracts() {
+    fn the_event_topics_are_the_contracts() {
         assert_eq!(IConcordStablecoin::AddedBlackList::SIGNATURE_HASH, alloy::primitives::keccak256("AddedBlackList(address)"));
+        assert_eq!(IConcordStablecoin::RemovedBlackList::SIGNATURE_HASH, alloy::primitives::keccak256("RemovedBlackList(address)"));
+        assert_eq!(
+            IConcordStablecoin::DestroyedBlackFunds::SIGNATURE_HASH,
+            alloy::primitives::keccak256("DestroyedBlackFunds(address,uint256)")
+        );
+    }
+
+    #[test]
+    fn decimal_amounts_become_base_units_and_back() {
+        assert_eq!(base_units("2500.000000", 6), Some(U256::from(2_500_000_000u64)));
+        assert_eq!(base_units("2500", 6), Some(U256::from(2_500_000_000u64)));
+        assert_eq!(base_units("0.000001", 6), Some(U256::from(1u64)));
+        assert_eq!(base_units("0.0000001", 6), None, "more places than the token has");
+        for bad in ["", ".5", "1.2.3", "-1", "1e6", "12a"] {
+            assert_eq!(base_units(bad, 6), None, "{bad:?}");
+        }
+        assert_eq!(decimal(base_units("225000000.00", 6).unwrap(), 6), "225000000.000000");
     }
 }

@@ -41,6 +41,29 @@ impl Amount {
     pub fn is_zero(&self) -> bool {
         self.atto == 0
     }
+
+    /// Decimal places as written.
+    fn places(&self) -> usize {
+        self.text.split_once('.').map_or(0, |(_, fraction)| fraction.len())
+    }
+
+    /// `atto` (10⁻¹⁸ units) written with `places` decimal places (exact: every
+    /// place dropped is zero when `places` is at least the operands').
+    fn from_atto(atto: u128, places: usize) -> Amount {
+        let (whole, fraction) = (atto / 10u128.pow(18), atto % 10u128.pow(18));
+        let text = if places == 0 { whole.to_string() } else { format!("{whole}.{}", &format!("{fraction:018}")[..places]) };
+        Amount { text, atto }
+    }
+
+    /// The sum, written with as many places as the more precise operand; `None` on overflow.
+    pub fn checked_add(&self, other: &Amount) -> Option<Amount> {
+        Some(Amount::from_atto(self.atto.checked_add(other.atto)?, self.places().max(other.places())))
+    }
+
+    /// Zero, written with as many places as this amount (`0.00` for `225000000.00`).
+    pub fn zero_like(&self) -> Amount {
+        Amount::from_atto(0, self.places())
+    }
 }
 
 impl PartialEq for Amount {
@@ -88,5 +111,17 @@ mod tests {
         for bad in ["", " ", "-1", "1e6", "1,000", "1.", ".5", "1.2.3", "NaN", "inf", "1.0000000000000000001"] {
             assert!(Amount::parse(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn sums_are_exact_and_keep_the_places() {
+        let a = |t: &str| Amount::parse(t).unwrap();
+        assert_eq!(a("225000000.00").checked_add(&a("0.5")).unwrap().as_str(), "225000000.50");
+        assert_eq!(a("1").checked_add(&a("2")).unwrap().as_str(), "3");
+        assert_eq!(a("0.000000000000000001").checked_add(&a("1")).unwrap().as_str(), "1.000000000000000001");
+        assert_eq!(a("225000000.00").zero_like().as_str(), "0.00");
+        assert_eq!(a("7").zero_like().as_str(), "0");
+        let max = Amount::from_atto(u128::MAX, 0);
+        assert!(max.checked_add(&a("1")).is_none());
     }
 }

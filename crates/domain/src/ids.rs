@@ -125,12 +125,22 @@ pub enum MessageType {
     TakedownConfirmation,
     /// [`crate::LogCheckpoint`].
     LogCheckpoint,
+    /// [`crate::AlertRetraction`].
+    AlertRetraction,
+    /// [`crate::AlertFeedback`].
+    AlertFeedback,
 }
 
 impl MessageType {
     /// Every message type.
-    pub const ALL: [MessageType; 4] =
-        [MessageType::IndicatorAlert, MessageType::FreezeRequest, MessageType::TakedownConfirmation, MessageType::LogCheckpoint];
+    pub const ALL: [MessageType; 6] = [
+        MessageType::IndicatorAlert,
+        MessageType::FreezeRequest,
+        MessageType::TakedownConfirmation,
+        MessageType::LogCheckpoint,
+        MessageType::AlertRetraction,
+        MessageType::AlertFeedback,
+    ];
 
     /// The short name used in config files: `FreezeRequest`.
     pub fn short_name(self) -> &'static str {
@@ -139,6 +149,8 @@ impl MessageType {
             MessageType::FreezeRequest => "FreezeRequest",
             MessageType::TakedownConfirmation => "TakedownConfirmation",
             MessageType::LogCheckpoint => "LogCheckpoint",
+            MessageType::AlertRetraction => "AlertRetraction",
+            MessageType::AlertFeedback => "AlertFeedback",
         }
     }
 
@@ -149,6 +161,8 @@ impl MessageType {
             MessageType::FreezeRequest => "concord.v1.FreezeRequest",
             MessageType::TakedownConfirmation => "concord.v1.TakedownConfirmation",
             MessageType::LogCheckpoint => "concord.v1.LogCheckpoint",
+            MessageType::AlertRetraction => "concord.v1.AlertRetraction",
+            MessageType::AlertFeedback => "concord.v1.AlertFeedback",
         }
     }
 

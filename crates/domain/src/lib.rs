@@ -14,8 +14,9 @@ pub use amount::{Amount, AmountError};
 pub use directory::{Agency, Directory, DirectoryError, KeyAlgorithm, KeyRecord};
 pub use ids::{AgencyId, IdError, MessageType, Role};
 pub use messages::{
-    tlp_name, Decision, DecisionKind, FreezeRequest, FreezeTarget, Indicator, IndicatorAlert, IndicatorKind, LegalBasis, LegalBasisKind,
-    LogCheckpoint, Message, Officer, ScamCategory, TakedownConfirmation, TargetAction, TargetStatus, Tlp, UnixMillis, Urgency,
+    tlp_name, AlertFeedback, AlertRetraction, Decision, DecisionKind, FeedbackKind, FreezeRef, FreezeRequest, FreezeTarget, Indicator,
+    IndicatorAlert, IndicatorKind, LegalBasis, LegalBasisKind, LogCheckpoint, Message, Officer, ReleaseReason, RetractionReason,
+    ScamCategory, TakedownConfirmation, TargetAction, TargetStatus, Tlp, UnixMillis, Urgency,
 };
 pub use rules::{Invalid, Rules, Valid};
 pub use topics::{

@@ -1,4 +1,4 @@
-//! The three Concord messages, field for field as in `schemas/*.avsc`.
+//! The Concord messages, field for field as in `schemas/*.avsc`.
 //! Enum variants serialize as the Avro enum symbols; `Option` is the Avro
 //! union with null; timestamps are milliseconds since the Unix epoch.
 
@@ -169,6 +169,77 @@ pub enum TargetAction {
     BlockPhoneNumber,
     /// Take a domain down (committee).
     TakeDownDomain,
+    /// Lift a freeze of a wallet (issuer): names the freeze and why (schema version 3).
+    ReleaseWallet,
+    /// Burn a frozen wallet's balance and issue the same amount to a named
+    /// address, on a forfeiture order (issuer; schema version 3).
+    SeizeWallet,
+    /// Confirm an emergency freeze with the court order that followed it, so
+    /// that it is not released when its emergency basis lapses (schema version 3).
+    ConfirmFreeze,
+}
+
+impl TargetAction {
+    /// Every action, in schema order.
+    pub const ALL: [TargetAction; 7] = [
+        TargetAction::FreezeWallet,
+        TargetAction::FreezeExchangeAccount,
+        TargetAction::BlockPhoneNumber,
+        TargetAction::TakeDownDomain,
+        TargetAction::ReleaseWallet,
+        TargetAction::SeizeWallet,
+        TargetAction::ConfirmFreeze,
+    ];
+
+    /// The Avro symbol, e.g. `FREEZE_WALLET`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetAction::FreezeWallet => "FREEZE_WALLET",
+            TargetAction::FreezeExchangeAccount => "FREEZE_EXCHANGE_ACCOUNT",
+            TargetAction::BlockPhoneNumber => "BLOCK_PHONE_NUMBER",
+            TargetAction::TakeDownDomain => "TAKE_DOWN_DOMAIN",
+            TargetAction::ReleaseWallet => "RELEASE_WALLET",
+            TargetAction::SeizeWallet => "SEIZE_WALLET",
+            TargetAction::ConfirmFreeze => "CONFIRM_FREEZE",
+        }
+    }
+
+    /// Whether it acts on an earlier freeze (and so must name it in `freeze`).
+    pub fn follows_a_freeze(self) -> bool {
+        matches!(self, TargetAction::ReleaseWallet | TargetAction::SeizeWallet | TargetAction::ConfirmFreeze)
+    }
+}
+
+/// A freeze made earlier: the request and the target of it that made it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FreezeRef {
+    /// The freeze request's id.
+    pub request_id: String,
+    /// The target within it.
+    pub target_id: String,
+}
+
+/// Why a freeze is lifted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReleaseReason {
+    /// The court lifted its order.
+    CourtOrderLifted,
+    /// An emergency freeze was never followed by a court order.
+    EmergencyBasisExpired,
+    /// The alert or the request behind it was wrong.
+    FalsePositive,
+}
+
+impl ReleaseReason {
+    /// The Avro symbol.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseReason::CourtOrderLifted => "COURT_ORDER_LIFTED",
+            ReleaseReason::EmergencyBasisExpired => "EMERGENCY_BASIS_EXPIRED",
+            ReleaseReason::FalsePositive => "FALSE_POSITIVE",
+        }
+    }
 }
 
 /// One target of a request.
@@ -180,6 +251,24 @@ pub struct FreezeTarget {
     pub action: TargetAction,
     /// What to do it to.
     pub indicator: Indicator,
+    /// For RELEASE_WALLET, SEIZE_WALLET and CONFIRM_FREEZE: the freeze acted on
+    /// (schema version 3; absent otherwise).
+    #[serde(default)]
+    pub freeze: Option<FreezeRef>,
+    /// For RELEASE_WALLET: why (schema version 3).
+    #[serde(default)]
+    pub release_reason: Option<ReleaseReason>,
+    /// For SEIZE_WALLET: the address on the same chain the seized amount is
+    /// issued to (schema version 3).
+    #[serde(default)]
+    pub destination: Option<String>,
+}
+
+impl FreezeTarget {
+    /// A target of `action` on `indicator`, acting on no earlier freeze.
+    pub fn new(target_id: &str, action: TargetAction, indicator: Indicator) -> Self {
+        FreezeTarget { target_id: target_id.to_owned(), action, indicator, freeze: None, release_reason: None, destination: None }
+    }
 }
 
 /// The kind of legal basis of a request.
@@ -194,6 +283,21 @@ pub enum LegalBasisKind {
     Emergency,
     /// An administrative order.
     Administrative,
+    /// A court's forfeiture order: what a seizure needs (schema version 3).
+    ForfeitureOrder,
+}
+
+impl LegalBasisKind {
+    /// The Avro symbol.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LegalBasisKind::CourtOrder => "COURT_ORDER",
+            LegalBasisKind::Mlat => "MLAT",
+            LegalBasisKind::Emergency => "EMERGENCY",
+            LegalBasisKind::Administrative => "ADMINISTRATIVE",
+            LegalBasisKind::ForfeitureOrder => "FORFEITURE_ORDER",
+        }
+    }
 }
 
 /// Why the requester may ask.
@@ -207,6 +311,9 @@ pub struct LegalBasis {
     pub jurisdiction: String,
     /// Lower-case hex SHA-256 of the legal document.
     pub document_sha256: String,
+    /// The court that made the order; required for a forfeiture order (schema version 3).
+    #[serde(default)]
+    pub court: Option<String>,
 }
 
 /// How urgent a request is.
@@ -318,11 +425,21 @@ pub enum TargetStatus {
     NotFound,
     /// Refused; `reason` says why.
     Rejected,
+    /// The freeze named in `lifts` is lifted (schema version 3).
+    Released,
+    /// The balance frozen by the freeze in `lifts` was burned and issued to
+    /// `destination` (schema version 3).
+    Seized,
+    /// The emergency freeze in `lifts` now rests on a court order and is kept (schema version 3).
+    FreezeConfirmed,
+    /// A notice: the emergency freeze in `lifts` lapses at `due_at` unless a
+    /// court order confirms it (schema version 3). Not an outcome.
+    RevalidationDue,
 }
 
 impl TargetStatus {
     /// Every status, in schema order.
-    pub const ALL: [TargetStatus; 7] = [
+    pub const ALL: [TargetStatus; 11] = [
         TargetStatus::Acknowledged,
         TargetStatus::Frozen,
         TargetStatus::TakenDown,
@@ -330,6 +447,10 @@ impl TargetStatus {
         TargetStatus::AlreadyFrozen,
         TargetStatus::NotFound,
         TargetStatus::Rejected,
+        TargetStatus::Released,
+        TargetStatus::Seized,
+        TargetStatus::FreezeConfirmed,
+        TargetStatus::RevalidationDue,
     ];
 
     /// The Avro symbol, e.g. `FROZEN`.
@@ -342,6 +463,10 @@ impl TargetStatus {
             TargetStatus::AlreadyFrozen => "ALREADY_FROZEN",
             TargetStatus::NotFound => "NOT_FOUND",
             TargetStatus::Rejected => "REJECTED",
+            TargetStatus::Released => "RELEASED",
+            TargetStatus::Seized => "SEIZED",
+            TargetStatus::FreezeConfirmed => "FREEZE_CONFIRMED",
+            TargetStatus::RevalidationDue => "REVALIDATION_DUE",
         }
     }
 
@@ -350,9 +475,14 @@ impl TargetStatus {
         TargetStatus::ALL.into_iter().find(|s| s.as_str() == symbol)
     }
 
-    /// Whether it is an outcome (anything but ACKNOWLEDGED).
+    /// Whether it is an outcome (anything but ACKNOWLEDGED and the REVALIDATION_DUE notice).
     pub fn is_final(self) -> bool {
-        self != TargetStatus::Acknowledged
+        !matches!(self, TargetStatus::Acknowledged | TargetStatus::RevalidationDue)
+    }
+
+    /// Whether it says the target is frozen now (FROZEN, PARTIALLY_FROZEN, ALREADY_FROZEN).
+    pub fn is_frozen(self) -> bool {
+        matches!(self, TargetStatus::Frozen | TargetStatus::PartiallyFrozen | TargetStatus::AlreadyFrozen)
     }
 }
 
@@ -383,15 +513,49 @@ pub struct TakedownConfirmation {
     /// Who decided (schema version 2; absent in older records and on ACKNOWLEDGED).
     #[serde(default)]
     pub decided_by: Option<Decision>,
+    /// For RELEASED, SEIZED, FREEZE_CONFIRMED and REVALIDATION_DUE: the freeze
+    /// concerned (schema version 3).
+    #[serde(default)]
+    pub lifts: Option<FreezeRef>,
+    /// For SEIZED: the address the seized amount was issued to (schema version 3).
+    #[serde(default)]
+    pub destination: Option<String>,
+    /// For SEIZED: the reference of the issue to `destination` (`ledger_ref`
+    /// is the burn's; schema version 3).
+    #[serde(default)]
+    pub reissue_ref: Option<String>,
+    /// For REVALIDATION_DUE: when the emergency basis lapses (schema version 3).
+    #[serde(default)]
+    pub due_at: Option<UnixMillis>,
 }
 
 impl TakedownConfirmation {
-    /// Which step of a target this confirms: `ack` for ACKNOWLEDGED, `outcome` for any other status.
+    /// A confirmation of `status` for (request, target), with every other field empty.
+    pub fn new(request_id: &str, target_id: &str, status: TargetStatus) -> Self {
+        TakedownConfirmation {
+            request_id: request_id.to_owned(),
+            target_id: target_id.to_owned(),
+            status,
+            reason: None,
+            amount_frozen: None,
+            asset: None,
+            ledger_ref: None,
+            executed_at: None,
+            decided_by: None,
+            lifts: None,
+            destination: None,
+            reissue_ref: None,
+            due_at: None,
+        }
+    }
+
+    /// Which step of a target this confirms: `ack` for ACKNOWLEDGED, `notice`
+    /// for REVALIDATION_DUE, `outcome` for any other status.
     pub fn step(&self) -> &'static str {
-        if self.status == TargetStatus::Acknowledged {
-            "ack"
-        } else {
-            "outcome"
+        match self.status {
+            TargetStatus::Acknowledged => "ack",
+            TargetStatus::RevalidationDue => "notice",
+            _ => "outcome",
         }
     }
 
@@ -408,6 +572,101 @@ impl TakedownConfirmation {
 
 impl Message for TakedownConfirmation {
     const TYPE: MessageType = MessageType::TakedownConfirmation;
+}
+
+/// Why a publisher withdraws an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RetractionReason {
+    /// The indicators were wrong: nobody should act on them.
+    FalsePositive,
+    /// Replaced by the alert in `replaced_by`.
+    Amended,
+    /// No longer to be acted on, for a reason in `note`.
+    Withdrawn,
+}
+
+impl RetractionReason {
+    /// The Avro symbol.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetractionReason::FalsePositive => "FALSE_POSITIVE",
+            RetractionReason::Amended => "AMENDED",
+            RetractionReason::Withdrawn => "WITHDRAWN",
+        }
+    }
+}
+
+/// A publisher's withdrawal of one of its own alerts, sent where the alert
+/// went. Only the alert's publisher may withdraw it: consumers ignore (and
+/// count) a retraction signed by any other agency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertRetraction {
+    /// The alert withdrawn.
+    pub alert_id: String,
+    /// Why.
+    pub reason: RetractionReason,
+    /// For AMENDED: the alert that replaces it.
+    #[serde(default)]
+    pub replaced_by: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    pub note: String,
+    /// From when it no longer holds.
+    pub retracted_at: UnixMillis,
+}
+
+impl Message for AlertRetraction {
+    const TYPE: MessageType = MessageType::AlertRetraction;
+}
+
+/// What an alert led to, as its recipient tells the publisher.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FeedbackKind {
+    /// An indicator matched something the recipient holds or saw.
+    Hit,
+    /// A freeze was made because of it.
+    FreezeMade,
+    /// The recipient found an indicator to be wrong.
+    FalsePositive,
+}
+
+impl FeedbackKind {
+    /// The Avro symbol.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FeedbackKind::Hit => "HIT",
+            FeedbackKind::FreezeMade => "FREEZE_MADE",
+            FeedbackKind::FalsePositive => "FALSE_POSITIVE",
+        }
+    }
+}
+
+/// Feedback on an alert, sent by a recipient to the publisher's inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertFeedback {
+    /// UUID of this feedback; the record key.
+    pub feedback_id: String,
+    /// The alert it is about.
+    pub alert_id: String,
+    /// What the alert led to.
+    pub kind: FeedbackKind,
+    /// The indicator concerned, when one of several.
+    #[serde(default)]
+    pub indicator: Option<Indicator>,
+    /// The recipient's reference (a hit's alert id, a freeze's ledger reference).
+    #[serde(default)]
+    pub reference: Option<String>,
+    /// Free text.
+    #[serde(default)]
+    pub note: String,
+    /// When.
+    pub at: UnixMillis,
+}
+
+impl Message for AlertFeedback {
+    const TYPE: MessageType = MessageType::AlertFeedback;
 }
 
 /// The auditor's signed statement of its log's size and root.

@@ -13,7 +13,10 @@
 
 use std::collections::HashSet;
 
-use crate::{FreezeRequest, Indicator, IndicatorAlert, LogCheckpoint, TakedownConfirmation, UnixMillis};
+use crate::{
+    AlertFeedback, AlertRetraction, FreezeRef, FreezeRequest, FreezeTarget, Indicator, IndicatorAlert, IndicatorKind, LegalBasisKind,
+    LogCheckpoint, RetractionReason, TakedownConfirmation, TargetAction, TargetStatus, UnixMillis,
+};
 
 /// Why a message breaks a rule.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -144,6 +147,16 @@ impl Rules for FreezeRequest {
                 ));
             }
             target.indicator = indicator(&format!("/targets/{n}/indicator"), &target.indicator)?;
+            follow_up(&format!("/targets/{n}"), target, self.legal_basis.kind)?;
+        }
+        if let Some(court) = &mut self.legal_basis.court {
+            *court = court.trim().to_owned();
+            if court.is_empty() {
+                return Err(invalid("/legal_basis/court", "is empty: name the court, or leave court out"));
+            }
+        }
+        if self.legal_basis.kind == LegalBasisKind::ForfeitureOrder && self.legal_basis.court.is_none() {
+            return Err(invalid("/legal_basis/court", "a forfeiture order names the court that made it"));
         }
         let digest = self.legal_basis.document_sha256.trim().to_ascii_lowercase();
         if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -165,6 +178,66 @@ impl Rules for FreezeRequest {
     }
 }
 
+/// A freeze named by a follow-up (release, seizure, confirmation, a
+/// confirmation's `lifts`), its request id canonical.
+fn freeze_ref(path: &str, freeze: &mut FreezeRef) -> Result<(), Invalid> {
+    freeze.request_id = uuid(&format!("{path}/request_id"), &freeze.request_id)?;
+    if freeze.target_id.trim().is_empty() {
+        return Err(invalid(format!("{path}/target_id"), "is empty"));
+    }
+    Ok(())
+}
+
+/// The rules of a target's version-3 fields: what follows a freeze names it;
+/// a release says why; a seizure rests on a forfeiture order and names where
+/// the amount goes (an address on the target's chain); nothing else carries them.
+fn follow_up(path: &str, target: &mut FreezeTarget, basis: LegalBasisKind) -> Result<(), Invalid> {
+    let action = target.action;
+    let name = action.as_str();
+    match (&mut target.freeze, action.follows_a_freeze()) {
+        (Some(freeze), true) => freeze_ref(&format!("{path}/freeze"), freeze)?,
+        (None, true) => return Err(invalid(format!("{path}/freeze"), format!("{name} names the freeze it acts on"))),
+        (Some(_), false) => return Err(invalid(format!("{path}/freeze"), format!("{name} acts on no earlier freeze"))),
+        (None, false) => {}
+    }
+    if matches!(action, TargetAction::ReleaseWallet | TargetAction::SeizeWallet) && target.indicator.kind != IndicatorKind::CryptoAddress {
+        return Err(invalid(format!("{path}/indicator/kind"), format!("{name} acts on a CRYPTO_ADDRESS")));
+    }
+    match (action, target.release_reason.is_some()) {
+        (TargetAction::ReleaseWallet, false) => return Err(invalid(format!("{path}/release_reason"), "a release says why")),
+        (TargetAction::ReleaseWallet, true) | (_, false) => {}
+        (_, true) => return Err(invalid(format!("{path}/release_reason"), format!("only RELEASE_WALLET has one, not {name}"))),
+    }
+    match (action, &target.destination) {
+        (TargetAction::SeizeWallet, None) => {
+            return Err(invalid(format!("{path}/destination"), "a seizure names the address the amount is issued to"))
+        }
+        (TargetAction::SeizeWallet, Some(destination)) => {
+            let i = &target.indicator;
+            let normalized = Indicator::normalized(IndicatorKind::CryptoAddress, destination, i.chain.as_deref(), None, None, None)
+                .map_err(|e| invalid(format!("{path}/destination"), e.to_string()))?;
+            if normalized.value == i.value {
+                return Err(invalid(format!("{path}/destination"), "is the seized wallet itself"));
+            }
+            target.destination = Some(normalized.value);
+        }
+        (_, None) => {}
+        (_, Some(_)) => return Err(invalid(format!("{path}/destination"), format!("only SEIZE_WALLET has one, not {name}"))),
+    }
+    match (action, basis) {
+        (TargetAction::SeizeWallet, LegalBasisKind::ForfeitureOrder) => {}
+        (TargetAction::SeizeWallet, other) => {
+            return Err(invalid("/legal_basis/kind", format!("a seizure rests on a FORFEITURE_ORDER, not {}", other.as_str())))
+        }
+        (TargetAction::ConfirmFreeze, LegalBasisKind::CourtOrder | LegalBasisKind::Mlat | LegalBasisKind::ForfeitureOrder) => {}
+        (TargetAction::ConfirmFreeze, other) => {
+            return Err(invalid("/legal_basis/kind", format!("a freeze is confirmed by a court order, not {}", other.as_str())))
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 impl FreezeRequest {
     /// A request may be sent only before its deadline (a rule of sending, not
     /// of the message: one received late is still a valid, overdue request).
@@ -183,9 +256,62 @@ impl Rules for TakedownConfirmation {
             return Err(invalid("/target_id", "is empty"));
         }
         // A refusal says why: the requester acts on the reason (a new order, another holder).
-        if self.status == crate::TargetStatus::Rejected && self.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
+        if self.status == TargetStatus::Rejected && self.reason.as_deref().is_none_or(|r| r.trim().is_empty()) {
             return Err(invalid("/reason", "a REJECTED confirmation says why"));
         }
+        let status = self.status.as_str();
+        let follows = matches!(
+            self.status,
+            TargetStatus::Released | TargetStatus::Seized | TargetStatus::FreezeConfirmed | TargetStatus::RevalidationDue
+        );
+        match (&mut self.lifts, follows) {
+            (Some(freeze), true) => freeze_ref("/lifts", freeze)?,
+            (None, true) => return Err(invalid("/lifts", format!("{status} names the freeze it concerns"))),
+            (Some(_), false) => return Err(invalid("/lifts", format!("{status} concerns no earlier freeze"))),
+            (None, false) => {}
+        }
+        let seized = self.status == TargetStatus::Seized;
+        if seized != self.destination.is_some() {
+            return Err(invalid("/destination", "a SEIZED confirmation, and only it, names the address issued to"));
+        }
+        if !seized && self.reissue_ref.is_some() {
+            return Err(invalid("/reissue_ref", format!("{status} has no reissue")));
+        }
+        if (self.status == TargetStatus::RevalidationDue) != self.due_at.is_some() {
+            return Err(invalid("/due_at", "a REVALIDATION_DUE notice, and only it, says when the freeze lapses"));
+        }
+        Ok(self)
+    }
+}
+
+impl Rules for AlertRetraction {
+    fn normalized(mut self) -> Result<Self, Invalid> {
+        self.alert_id = uuid("/alert_id", &self.alert_id)?;
+        match (self.reason, self.replaced_by.take()) {
+            (RetractionReason::Amended, Some(by)) => {
+                let by = uuid("/replaced_by", &by)?;
+                if by == self.alert_id {
+                    return Err(invalid("/replaced_by", "an alert does not replace itself"));
+                }
+                self.replaced_by = Some(by);
+            }
+            (RetractionReason::Amended, None) => return Err(invalid("/replaced_by", "an AMENDED alert names the alert replacing it")),
+            (reason, Some(_)) => return Err(invalid("/replaced_by", format!("only AMENDED names a replacement, not {}", reason.as_str()))),
+            (_, None) => {}
+        }
+        self.note = self.note.trim().to_owned();
+        Ok(self)
+    }
+}
+
+impl Rules for AlertFeedback {
+    fn normalized(mut self) -> Result<Self, Invalid> {
+        self.feedback_id = uuid("/feedback_id", &self.feedback_id)?;
+        self.alert_id = uuid("/alert_id", &self.alert_id)?;
+        if let Some(i) = &self.indicator {
+            self.indicator = Some(indicator("/indicator", i)?);
+        }
+        self.note = self.note.trim().to_owned();
         Ok(self)
     }
 }
@@ -236,6 +362,9 @@ mod tests {
                 asset: Some("USDT".into()),
                 platform: None,
             },
+            freeze: None,
+            release_reason: None,
+            destination: None,
         };
         FreezeRequest {
             request_id: "5d7c7c1e-2f4b-4a55-9d0e-4c8f5b1d2e3a".into(),
@@ -246,6 +375,7 @@ mod tests {
                 reference: "1:26-mj-00419".into(),
                 jurisdiction: "US".into(),
                 document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+                court: None,
             },
             deadline: UnixMillis(1_895_910_400_000),
             urgency: Urgency::Immediate,
@@ -333,6 +463,10 @@ mod tests {
             ledger_ref: None,
             executed_at: None,
             decided_by: None,
+            lifts: None,
+            destination: None,
+            reissue_ref: None,
+            due_at: None,
         };
         for missing in [None, Some(""), Some("  ")] {
             assert_eq!(rejected(missing).check().unwrap_err().path, "/reason", "{missing:?}");

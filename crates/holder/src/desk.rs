@@ -1,6 +1,6 @@
 //! The review desk of a holder: the API its staff act through (`concord
-//! review`, the consoles), the outbox that publishes each reviewed outcome
-//! exactly once, and the escalation of overdue reviews.
+//! review`, the consoles) and the escalation of overdue reviews. Reviewed
+//! outcomes go through the holder's outbox ([`crate::outbox`]).
 //!
 //! Every call but `GET /holder` carries `Authorization: Bearer <token>`: a
 //! compact EdDSA JWS of type `concord-review+jwt` signed with the staff
@@ -17,6 +17,7 @@
 //! | `GET /reviews/{request}/{target}` | any | one review with its decisions |
 //! | `POST /reviews/{request}/{target}/approve` | approver | counts once per person |
 //! | `POST /reviews/{request}/{target}/reject` | reviewer, approver | needs a reason |
+//! | `GET /freezes` | any | the freezes this holder made and where each stands (embargoed: approvers only) |
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -27,9 +28,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use concord_domain::Rules;
-use concord_domain::{Decision, UnixMillis};
-use concord_kafka::{ConsumerError, Outbox};
+use concord_domain::UnixMillis;
+use concord_kafka::ConsumerError;
 use concord_runtime::identity::Identity;
 use concord_runtime::metrics::{Labels, Metrics};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
@@ -37,12 +37,11 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::ledger::{Book, Ledger, LedgerError};
-use crate::processor::{confirmation, outcome};
+use crate::ledger::{Book, Ledger, LedgerError, Step};
+use crate::processor::Wake;
 use crate::review::{DecideError, Review, ReviewConfig, Staff, Verdict};
 
 /// The `typ` of a staff token.
@@ -113,9 +112,9 @@ pub enum DeskError {
     /// Kafka failed.
     #[error(transparent)]
     Kafka(#[from] ConsumerError),
-    /// An outcome could not be made into a record (the registry, a stored value).
-    #[error("outbox: {0}")]
-    Record(String),
+    /// The outbox stopped.
+    #[error(transparent)]
+    Outbox(#[from] crate::outbox::OutboxError),
     /// The store failed.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
@@ -205,11 +204,10 @@ impl StaffKeys {
 
 /// The review desk of a holder over its ledger.
 pub struct Desk<B> {
-    identity: Identity,
     config: ReviewConfig,
     keys: StaffKeys,
     ledger: Arc<Mutex<Ledger<B>>>,
-    decided: Arc<Notify>,
+    wake: Wake,
     metrics: DeskMetrics,
 }
 
@@ -219,22 +217,22 @@ struct DeskMetrics {
     overdue: Gauge,
     escalated: Counter,
     decisions: Family<Labels, Counter>,
-    published: Counter,
 }
 
 struct Shared<B> {
     keys: StaffKeys,
     ledger: Arc<Mutex<Ledger<B>>>,
-    decided: Arc<Notify>,
+    wake: Wake,
     share: f64,
     metrics: DeskMetrics,
 }
 
 impl<B: Book> Desk<B> {
-    /// The desk of `identity` as `config` says, on `ledger`.
-    pub fn new(identity: Identity, config: &ReviewConfig, ledger: Arc<Mutex<Ledger<B>>>) -> Result<Self, DeskError> {
+    /// The desk of `identity` as `config` says, on `ledger`, waking the
+    /// holder's background tasks through `wake` when a decision sets something going.
+    pub fn new(identity: &Identity, config: &ReviewConfig, ledger: Arc<Mutex<Ledger<B>>>, wake: Wake) -> Result<Self, DeskError> {
         let keys = StaffKeys::load(identity.agency.id.as_str(), config)?;
-        Ok(Desk { identity, config: config.clone(), keys, ledger, decided: Arc::default(), metrics: DeskMetrics::default() })
+        Ok(Desk { config: config.clone(), keys, ledger, wake, metrics: DeskMetrics::default() })
     }
 
     /// Registers the desk's metrics in `metrics`.
@@ -245,12 +243,11 @@ impl<B: Book> Desk<B> {
             overdue: gauge("concord_reviews_overdue", "Open reviews past their escalation point (review.escalate_after of the deadline)"),
             escalated: metrics.counter("concord_reviews_escalated", "Reviews escalated as overdue, once each"),
             decisions: metrics.counters("concord_review_decisions", "Staff decisions taken, by verdict"),
-            published: metrics.counter("concord_review_outcomes_published", "Reviewed outcomes published from the outbox"),
         };
         self
     }
 
-    /// Serves the API, publishes the outbox and escalates until `shutdown`.
+    /// Serves the API and escalates until `shutdown`.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), DeskError> {
         let listener = tokio::net::TcpListener::bind(&self.config.listen)
             .await
@@ -259,7 +256,7 @@ impl<B: Book> Desk<B> {
         let shared = Arc::new(Shared {
             keys: self.keys.clone(),
             ledger: Arc::clone(&self.ledger),
-            decided: Arc::clone(&self.decided),
+            wake: self.wake.clone(),
             share: self.config.escalate_after,
             metrics: self.metrics.clone(),
         });
@@ -271,84 +268,9 @@ impl<B: Book> Desk<B> {
                 .await
                 .map_err(|source| DeskError::Bind { listen: "review listener".into(), source })
         };
-        let outbox = Outbox::new(
-            &self.identity.kafka,
-            &concord_domain::group_id(&self.identity.agency.id, "review-outbox"),
-            &concord_domain::group_id(&self.identity.agency.id, "review-outbox"),
-            &self.identity.topics.inbox(&self.identity.agency.id),
-        )?;
         let escalation = Escalation { ledger: Arc::clone(&self.ledger), share: self.config.escalate_after, metrics: self.metrics.clone() };
-        let stop = shutdown.clone();
-        // Escalation runs on its own clock: an outbox that cannot publish (a broker
-        // away, a transaction retried) must not keep overdue reviews from escalating.
-        let background = async move {
-            tokio::try_join!(self.publish(outbox, stop.clone()), escalation.run(stop))?;
-            Ok::<(), DeskError>(())
-        };
-        concord_runtime::shutdown::together::<_, _, DeskError>(&shutdown, server, background).await
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Ledger<B>> {
-        self.ledger.lock().expect("ledger lock is never poisoned")
-    }
-
-    /// The outbox loop: rows after the cursor, published with the cursor in
-    /// one transaction; then the store's copy of the cursor.
-    async fn publish(&self, outbox: Outbox, shutdown: CancellationToken) -> Result<(), DeskError> {
-        let mut cursor = outbox.cursor()?.max(self.lock().outbox_cursor()?);
-        info!(cursor, "Review outbox resumes.");
-        let mut backoff = Duration::from_millis(100);
-        while !shutdown.is_cancelled() {
-            let rows = self.lock().outbox_after(cursor, concord_kafka::MAX_BATCH)?;
-            if let Some(last) = rows.last().map(|r| r.seq) {
-                let mut records = Vec::with_capacity(rows.len());
-                for row in &rows {
-                    let decided = Decision::reviewed(&row.rule, row.reviewers.clone());
-                    let outcome = outcome(&row.request_id, &row.target_id, row.execution.clone(), decided).parse().map_err(|e| {
-                        DeskError::Record(format!("the outcome of {}/{} breaks a rule: {e}", row.request_id, row.target_id))
-                    })?;
-                    let requester: concord_domain::AgencyId =
-                        row.requester.parse().map_err(|e| DeskError::Record(format!("requester {:?}: {e}", row.requester)))?;
-                    let inbox = self.identity.topics.inbox(&requester);
-                    let record = confirmation(&self.identity, &inbox, &outcome).await.map_err(|e| DeskError::Record(e.to_string()))?;
-                    records.push(record);
-                }
-                match outbox.publish(&records, last).await {
-                    Ok(()) => backoff = Duration::from_millis(100),
-                    // A producer whose commit call never returned cannot be trusted: stop, so
-                    // that a restart fences it with a fresh one.
-                    Err(e @ concord_kafka::ConsumerError::Stuck { .. }) => return Err(e.into()),
-                    // Anything else (a broker away, a transaction timed out under load and
-                    // its sends purged) was aborted: nothing of it is visible and the cursor
-                    // did not move, so the same rows go again. The review API stays up.
-                    Err(e) => {
-                        warn!(error = %e, rows = rows.len(), retry_in = ?backoff, "Outbox transaction failed; publishing the same rows again.");
-                        tokio::select! {
-                            () = shutdown.cancelled() => return Ok(()),
-                            () = tokio::time::sleep(backoff) => {}
-                        }
-                        backoff = (backoff * 2).min(Duration::from_secs(10));
-                        continue;
-                    }
-                }
-                // Published and the cursor committed in Kafka; the store's copy lags until the next line.
-                concord_runtime::failpoint::hit("outbox-published");
-                self.lock().set_outbox_cursor(last)?;
-                cursor = last;
-                self.metrics.published.inc_by(rows.len() as u64);
-                for row in &rows {
-                    info!(request_id = %row.request_id, target_id = %row.target_id, status = row.execution.outcome.status.as_str(),
-                        reviewers = %row.reviewers.join(", "), "Reviewed outcome published.");
-                }
-                continue;
-            }
-            tokio::select! {
-                () = shutdown.cancelled() => {}
-                () = self.decided.notified() => {}
-                () = tokio::time::sleep(Duration::from_secs(1)) => {}
-            }
-        }
-        Ok(())
+        // Escalation runs on its own clock, whatever the outbox and the confirmer do.
+        concord_runtime::shutdown::together::<_, _, DeskError>(&shutdown, server, escalation.run(shutdown.clone())).await
     }
 }
 
@@ -412,6 +334,7 @@ fn router<B: Book>(shared: Arc<Shared<B>>) -> Router {
         .route("/reviews", get(list::<B>))
         .route("/reviews/{request}/{target}", get(show::<B>))
         .route("/reviews/{request}/{target}/{verdict}", post(decide::<B>))
+        .route("/freezes", get(freezes::<B>))
         .with_state(shared)
 }
 
@@ -459,6 +382,23 @@ async fn list<B: Book>(State(shared): State<Arc<Shared<B>>>, headers: HeaderMap,
     Json(visible).into_response()
 }
 
+/// The freezes this holder made, the latest first, with their lifecycle
+/// (released, seized, confirmed, due for revalidation). Approvers only: the
+/// list does not say which requests were under embargo.
+async fn freezes<B: Book>(State(shared): State<Arc<Shared<B>>>, headers: HeaderMap) -> Response {
+    let (staff, _) = match caller(&shared, &headers, "freezes", None) {
+        Ok(c) => c,
+        Err((status, detail)) => return problem(status, detail),
+    };
+    if !staff.is(crate::review::StaffRole::Approver) {
+        return problem(StatusCode::FORBIDDEN, format!("{} may not list freezes (approvers only)", staff.id));
+    }
+    match shared.ledger.lock().expect("ledger lock").freezes(1000) {
+        Ok(freezes) => Json(freezes).into_response(),
+        Err(e) => problem(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
 async fn show<B: Book>(
     State(shared): State<Arc<Shared<B>>>,
     headers: HeaderMap,
@@ -502,16 +442,23 @@ async fn decide<B: Book>(
     match taken {
         Ok(taken) => {
             shared.metrics.decisions.get_or_create(&vec![("verdict".to_owned(), verdict.as_str().to_owned())]).inc();
-            if taken.executed.is_some() {
+            match &taken.executed {
                 // Decided and committed with the book's change; the outcome is not published yet.
-                concord_runtime::failpoint::hit("review-decided");
-                shared.decided.notify_one();
+                Some(Step::Done(_)) => {
+                    concord_runtime::failpoint::hit("review-decided");
+                    shared.wake.outbox.notify_one();
+                }
+                // Decided; carried out by the confirmer.
+                Some(Step::Deferred(_)) => shared.wake.intents.notify_one(),
+                None => {}
             }
             info!(request_id = %request, target_id = %target, reviewer = %staff.id, verdict = verdict.as_str(), counted = taken.counted,
                 state = ?taken.review.state, "Review decision taken.");
             let now = UnixMillis::now().0;
-            let outcome =
-                taken.executed.as_ref().map(|e| serde_json::json!({ "status": e.outcome.status.as_str(), "reason": e.outcome.reason }));
+            let outcome = taken.executed.as_ref().map(|step| match step {
+                Step::Done(e) => serde_json::json!({ "status": e.outcome.status.as_str(), "reason": e.outcome.reason }),
+                Step::Deferred(q) => serde_json::json!({ "status": "PENDING", "reason": q.awaiting }),
+            });
             Json(serde_json::json!({ "counted": taken.counted, "outcome": outcome, "review": view(&taken.review, shared.share, now) }))
                 .into_response()
         }

@@ -26,6 +26,10 @@ pub struct RequestPolicy {
     /// target no rule matches executes at once (rule `default`).
     #[serde(default, rename = "rule")]
     pub rules: Vec<Rule>,
+    /// When freezes on an EMERGENCY basis must be confirmed by a court order;
+    /// absent: they stand until released.
+    #[serde(default)]
+    pub revalidation: Option<crate::lifecycle::Revalidation>,
 }
 
 /// One tier of a holder's policy: what it matches (every field given must
@@ -211,6 +215,9 @@ impl RequestPolicy {
     /// field or a wrong type is already a config error.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
+        if let Some(revalidation) = &self.revalidation {
+            problems.extend(revalidation.problems());
+        }
         if let Some(max) = self.proactive.as_ref().and_then(|p| p.max_held.as_deref()).filter(|m| amount(m).is_none()) {
             problems.push(format!("policy.proactive.max_held {max:?} is not a decimal amount"));
         }
@@ -265,9 +272,21 @@ impl RequestPolicy {
         self.rules.iter().any(|r| r.min_held.is_some() || r.max_held.is_some())
     }
 
-    /// What happens to one target: the first rule that matches, else `default` (execute).
+    /// What happens to one target: the first rule that matches, else `default`
+    /// (execute). A seizure is executed only by a rule that names SEIZE_WALLET
+    /// in its `actions`: matched by a general rule or by none, it is refused.
     pub fn decide(&self, asked: &Asked<'_>) -> Verdict {
-        match self.rules.iter().find(|r| r.matches(asked)) {
+        let rule = self.rules.iter().find(|r| r.matches(asked));
+        if asked.target.action == TargetAction::SeizeWallet && !rule.is_some_and(|r| r.actions.contains(&TargetAction::SeizeWallet)) {
+            return Verdict::Refuse {
+                rule: "seizure".into(),
+                reason: format!(
+                    "this holder's policy has no tier for seizures (a rule whose actions name SEIZE_WALLET){}",
+                    rule.map(|r| format!("; rule {} is not one", r.name)).unwrap_or_default()
+                ),
+            };
+        }
+        match rule {
             None => Verdict::Execute { rule: "default".into() },
             Some(rule) => match rule.outcome {
                 RuleOutcome::Auto => Verdict::Execute { rule: rule.name.clone() },

@@ -27,12 +27,15 @@ use prometheus_client::metrics::family::Family;
 use time::OffsetDateTime;
 use tracing::{debug, info, warn};
 
-use crate::ledger::{source_of, Book, Decided, Execution, Ledger, LedgerError, Outcome};
+use crate::ledger::{source_of, Book, Decided, Execution, Job, Ledger, LedgerError, Outcome, Step, Tell, TellWhen};
+use crate::outbox::outcome;
 use crate::policy::{Asked, RequestPolicy, Verdict};
+use crate::remote::Remote;
 use crate::review::Hold;
 
 /// What one record confirms of one target.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::large_enum_variant)] // one per target, built once and moved: boxing buys nothing
 pub enum Settled {
     /// Executed or refused: ACKNOWLEDGED and the outcome.
     Done(Execution),
@@ -91,23 +94,6 @@ pub(crate) async fn confirmation<S: Seal>(
     seal.seal(topic, &confirmation.request_id, Some(&id), confirmation).await
 }
 
-/// The outcome confirmation of (request, target) from its execution, decided
-/// as `decided_by` says (not yet parsed: see [`valid`]).
-pub(crate) fn outcome(request_id: &str, target_id: &str, execution: Execution, decided_by: Decision) -> TakedownConfirmation {
-    let done = execution.outcome;
-    TakedownConfirmation {
-        request_id: request_id.to_owned(),
-        target_id: target_id.to_owned(),
-        status: done.status,
-        reason: done.reason,
-        amount_frozen: done.amount,
-        asset: done.asset,
-        ledger_ref: done.ledger_ref,
-        executed_at: Some(UnixMillis(execution.executed_at)),
-        decided_by: Some(decided_by),
-    }
-}
-
 /// A confirmation this holder is about to send, valid, or a permanent failure
 /// naming the rule it breaks: what a damaged ledger row would make is never sent.
 pub(crate) fn valid(c: TakedownConfirmation) -> Result<Valid<TakedownConfirmation>, HandlerError> {
@@ -134,6 +120,9 @@ pub struct Asking<'a> {
     pub now_ms: i64,
     /// The holder asked (named in a refusal of an action it does not carry out).
     pub holder: &'a Agency,
+    /// What the book's remote part said is held at each target it handles
+    /// (asked before the ledger's lock was taken), by target id.
+    pub held: &'a std::collections::HashMap<String, Option<String>>,
 }
 
 /// Settles each target of `request`, asked as `asking` says: executes it (or
@@ -156,60 +145,85 @@ pub fn settle<B: Book>(
     for target in &request.targets {
         let (id, target_id) = (&request.request_id, &target.target_id);
         let known = ledger.execution(id, target_id)?;
-        let settled = match known {
-            Some(known) if known.confirmed_by(source) => Settled::Done(known),
-            Some(_) => match ledger.queued(id, target_id)? {
-                // Reviewed and decided before this record's transaction committed:
-                // the outcome is the outbox's, the acknowledgement still this record's.
-                Some(queued) if queued.source == source => Settled::Acknowledge(queued.awaiting),
-                _ => continue, // Confirmed by the record that settled it.
-            },
-            None => match ledger.queued(id, target_id)? {
-                Some(queued) if queued.source == source => Settled::Acknowledge(queued.awaiting),
-                Some(_) => continue, // Queued by another record, which acknowledged it.
-                None => {
-                    let decided = |rule| Decided { source, rule, now_ms: asking.now_ms };
-                    let rejected = |why: &str| Outcome::refused(TargetStatus::Rejected, why);
-                    let execution = if let Some(why) = &refusal {
-                        ledger.refuse(id, target_id, rejected(why), decided("admission"))?
-                    } else if !B::ACTIONS.contains(&target.action) {
-                        let why = format!("{} ({}) does not carry out {:?}", asking.holder.id, asking.holder.role, target.action);
-                        ledger.refuse(id, target_id, rejected(&why), decided("actions"))?
-                    } else {
-                        let held = if policy.weighs_holdings() { ledger.with_book(|book, db| book.held(db, target))? } else { None };
-                        let asked = Asked {
-                            requester: asking.sender.as_str(),
-                            role: asking.role,
-                            delegated: asking.delegated,
-                            request,
-                            target,
-                            held: held.as_deref(),
-                        };
-                        match policy.decide(&asked) {
-                            Verdict::Execute { rule } => ledger.execute(id, target, decided(&rule))?,
-                            Verdict::Refuse { rule, reason } => ledger.refuse(id, target_id, rejected(&reason), decided(&rule))?,
-                            Verdict::Review { rule, approvers } => {
-                                let hold = Hold {
-                                    requester: asking.sender.as_str(),
-                                    request,
-                                    target_id,
-                                    rule: &rule,
-                                    approvals_needed: approvers,
-                                    held: held.as_deref(),
-                                    source,
-                                    now_ms: asking.now_ms,
-                                };
-                                let review = ledger.hold(hold)?;
-                                info!(request_id = %id, %target_id, rule = %rule, approvers, "Target queued for review.");
-                                outcomes.push((target_id.clone(), Settled::Acknowledge(review.awaiting())));
-                                continue;
-                            }
-                        }
+        let deferred = match ledger.queued(id, target_id)? {
+            Some(queued) => Some(queued),
+            None => ledger.intended(id, target_id)?,
+        };
+        let settled = match (known, deferred) {
+            (Some(known), _) if known.confirmed_by(source) => Settled::Done(known),
+            // Reviewed or carried out (and its outcome in the outbox) before this
+            // record's transaction committed: the acknowledgement is still this record's.
+            (_, Some(deferred)) if deferred.source == source => Settled::Acknowledge(deferred.awaiting),
+            // Settled, queued or intended by another record, which confirms it.
+            (Some(_), _) | (None, Some(_)) => continue,
+            (None, None) => {
+                let decided = |rule| Decided { source, rule, now_ms: asking.now_ms };
+                let rejected = |why: &str| Outcome::refused(TargetStatus::Rejected, why);
+                let step = if let Some(why) = &refusal {
+                    Step::Done(ledger.refuse(id, target, rejected(why), decided("admission"))?)
+                } else if !B::ACTIONS.contains(&target.action) && target.action != TargetAction::ConfirmFreeze {
+                    let why = format!("{} ({}) does not carry out {}", asking.holder.id, asking.holder.role, target.action.as_str());
+                    Step::Done(ledger.refuse(id, target, rejected(&why), decided("actions"))?)
+                } else {
+                    let held = match asking.held.get(target_id) {
+                        Some(held) => held.clone(),
+                        None if policy.weighs_holdings() => ledger.with_book(|book, db| book.held(db, target))?,
+                        None => None,
                     };
-                    executed(target.action, execution.outcome.status);
-                    Settled::Done(execution)
+                    let asked = Asked {
+                        requester: asking.sender.as_str(),
+                        role: asking.role,
+                        delegated: asking.delegated,
+                        request,
+                        target,
+                        held: held.as_deref(),
+                    };
+                    let job = |rule: &str| Job {
+                        request_id: id,
+                        target,
+                        case_ref: &request.case_ref,
+                        basis: Some(&request.legal_basis),
+                        decided: Decided { source, rule: "", now_ms: asking.now_ms },
+                        tell: Tell {
+                            requester: asking.sender.to_string(),
+                            decision: Decision::automatic(rule),
+                            note: None,
+                            when: TellWhen::Always,
+                            outbox: false,
+                        },
+                    };
+                    match policy.decide(&asked) {
+                        Verdict::Execute { rule } => ledger.execute(&Job { decided: decided(&rule), ..job(&rule) })?,
+                        Verdict::Refuse { rule, reason } => Step::Done(ledger.refuse(id, target, rejected(&reason), decided(&rule))?),
+                        Verdict::Review { rule, approvers } => {
+                            let hold = Hold {
+                                requester: asking.sender.as_str(),
+                                request,
+                                target_id,
+                                rule: &rule,
+                                approvals_needed: approvers,
+                                held: held.as_deref(),
+                                source,
+                                now_ms: asking.now_ms,
+                            };
+                            let review = ledger.hold(hold)?;
+                            info!(request_id = %id, %target_id, rule = %rule, approvers, "Target queued for review.");
+                            outcomes.push((target_id.clone(), Settled::Acknowledge(review.awaiting())));
+                            continue;
+                        }
+                    }
+                };
+                match step {
+                    Step::Done(execution) => {
+                        executed(target.action, execution.outcome.status);
+                        Settled::Done(execution)
+                    }
+                    Step::Deferred(queued) => {
+                        info!(request_id = %id, %target_id, awaiting = %queued.awaiting, "Target recorded as an intent.");
+                        Settled::Acknowledge(queued.awaiting)
+                    }
                 }
-            },
+            }
         };
         outcomes.push((target_id.clone(), settled));
     }
@@ -223,8 +237,19 @@ pub struct HolderProcessor<B, S = Identity> {
     directory: LiveDirectory,
     policy: RequestPolicy,
     ledger: Arc<Mutex<Ledger<B>>>,
+    wake: Wake,
     executed: Family<Labels, Counter>,
     hits: Counter,
+}
+
+/// What wakes a holder's background tasks: a new intent (the confirmer), a
+/// new outbox row (the publisher).
+#[derive(Clone, Default)]
+pub struct Wake {
+    /// An intent was recorded.
+    pub intents: Arc<tokio::sync::Notify>,
+    /// An outbox row was written.
+    pub outbox: Arc<tokio::sync::Notify>,
 }
 
 fn transient(e: LedgerError) -> HandlerError {
@@ -250,6 +275,10 @@ fn acknowledgement(request_id: &str, target_id: &str, reason: Option<String>) ->
         ledger_ref: None,
         executed_at: None,
         decided_by: None,
+        lifts: None,
+        destination: None,
+        reissue_ref: None,
+        due_at: None,
     }
 }
 
@@ -270,6 +299,7 @@ impl<B: Book, S: Seal> HolderProcessor<B, S> {
             directory,
             policy,
             ledger: Arc::new(Mutex::new(ledger)),
+            wake: Wake::default(),
             executed: Family::default(),
             hits: Counter::default(),
         }
@@ -303,12 +333,44 @@ impl<B: Book, S: Seal> HolderProcessor<B, S> {
         Arc::clone(&self.ledger)
     }
 
+    /// What wakes the holder's background tasks.
+    pub fn wake(&self) -> Wake {
+        self.wake.clone()
+    }
+
+    /// The policy it decides by.
+    pub fn policy(&self) -> &RequestPolicy {
+        &self.policy
+    }
+
+    /// The book's remote part, if it has one.
+    pub fn remote(&self) -> Option<Arc<B::Remote>> {
+        self.lock().book().remote().cloned()
+    }
+
+    /// What the book's remote part holds at each target of `targets` it
+    /// handles, asked without the ledger's lock: only when a rule weighs it.
+    async fn held_remotely<'t>(
+        &self,
+        weigh: bool,
+        targets: impl Iterator<Item = &'t FreezeTarget>,
+    ) -> Result<std::collections::HashMap<String, Option<String>>, HandlerError> {
+        let mut held = std::collections::HashMap::new();
+        let Some(remote) = self.remote().filter(|_| weigh) else { return Ok(held) };
+        for target in targets.filter(|t| remote.handles(t)) {
+            let amount = remote.held(target).await.map_err(|e| HandlerError::Transient(Box::new(e)))?;
+            held.insert(target.target_id.clone(), amount);
+        }
+        Ok(held)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Ledger<B>> {
         self.ledger.lock().expect("ledger lock is never poisoned")
     }
 
     async fn on_request(&self, event: &VerifiedEvent, request: &Valid<FreezeRequest>) -> Result<Vec<RawRecord>, HandlerError> {
         let source = source_of(&event.topic, event.partition, event.offset);
+        let held = self.held_remotely(self.policy.weighs_holdings(), request.targets.iter()).await?;
         let asking = Asking {
             sender: &event.sender,
             role: event.role,
@@ -316,11 +378,13 @@ impl<B: Book, S: Seal> HolderProcessor<B, S> {
             source: &source,
             now_ms: UnixMillis::now().0,
             holder: self.seal.agency(),
+            held: &held,
         };
         let outcomes = {
             let mut ledger = self.lock();
             settle(&self.policy, &mut ledger, asking, request, |action, status| self.count(action, status, "request")).map_err(transient)?
         };
+        self.wake.intents.notify_one();
         if outcomes.is_empty() {
             info!(request_id = %request.request_id, requester = %event.sender, "Duplicate request; every target was confirmed before.");
             return Ok(Vec::new());
@@ -350,6 +414,10 @@ impl<B: Book, S: Seal> HolderProcessor<B, S> {
         if event.sender == self.seal.agency().id {
             return Ok(Vec::new()); // Its own alerts (screening hits) come back to it.
         }
+        if let Some(reason) = self.lock().retracted(event.sender.as_str(), &alert.alert_id).map_err(transient)? {
+            info!(alert_id = %alert.alert_id, publisher = %event.sender, reason = reason.as_str(), "A withdrawn alert: not screened, not acted on.");
+            return Ok(Vec::new());
+        }
         let mut out = Vec::new();
         let source = source_of(&event.topic, event.partition, event.offset);
         let hits = self.lock().with_book(|book, db| book.screen(db, &event.sender, alert, &source)).map_err(transient)?;
@@ -363,39 +431,82 @@ impl<B: Book, S: Seal> HolderProcessor<B, S> {
         if !self.policy.trusts(event.sender.as_str(), event.role, alert, now) {
             return Ok(out);
         }
+        let inbox = self.topics.inbox(&event.sender);
+        let may_tell =
+            self.topics.may_publish(&inbox, self.seal.agency(), MessageType::TakedownConfirmation, &self.directory.current()).is_ok();
+        let note = format!(
+            "proactive, on alert {} (confidence {}) from {} under {}'s policy",
+            alert.alert_id,
+            alert.confidence,
+            event.sender,
+            self.seal.agency().id
+        );
+        let targets: Vec<FreezeTarget> = {
+            let ledger = self.lock();
+            alert
+                .indicators
+                .iter()
+                .enumerate()
+                .filter_map(|(i, indicator)| {
+                    let action = ledger.book().proactive_action(indicator)?;
+                    Some(FreezeTarget::new(&format!("indicator-{i}"), action, indicator.clone()))
+                })
+                .collect()
+        };
+        let held = self.held_remotely(self.policy.proactive_limited(), targets.iter()).await?;
         let mut acted = Vec::new();
         {
             let mut ledger = self.lock();
-            for (i, indicator) in alert.indicators.iter().enumerate() {
-                let Some(action) = ledger.book().proactive_action(indicator) else { continue };
-                let target = FreezeTarget { target_id: format!("indicator-{i}"), action, indicator: indicator.clone() };
+            for target in &targets {
                 let execution = match ledger.execution(&alert.alert_id, &target.target_id).map_err(transient)? {
                     Some(known) if known.confirmed_by(&source) => known,
                     Some(_) => continue, // The same alert again: acted on, and told, on its first record.
-                    None if self.policy.proactive_limited()
-                        && !self
-                            .policy
-                            .proactive_may_act(ledger.with_book(|book, db| book.held(db, &target)).map_err(transient)?.as_deref()) =>
-                    {
-                        info!(alert_id = %alert.alert_id, target = %target.target_id, "Above the proactive limit: the target waits for a request.");
-                        continue;
-                    }
                     None => {
-                        let decided = Decided { source: &source, rule: "proactive", now_ms: now };
-                        let execution = ledger.execute(&alert.alert_id, &target, decided).map_err(transient)?;
-                        self.count(action, execution.outcome.status, "proactive");
-                        execution
+                        let amount = match held.get(&target.target_id) {
+                            Some(amount) => amount.clone(),
+                            None if self.policy.proactive_limited() => {
+                                ledger.with_book(|book, db| book.held(db, target)).map_err(transient)?
+                            }
+                            None => None,
+                        };
+                        if self.policy.proactive_limited() && !self.policy.proactive_may_act(amount.as_deref()) {
+                            info!(alert_id = %alert.alert_id, target = %target.target_id, "Above the proactive limit: the target waits for a request.");
+                            continue;
+                        }
+                        let job = Job {
+                            request_id: &alert.alert_id,
+                            target,
+                            case_ref: &alert.alert_id,
+                            basis: None,
+                            decided: Decided { source: &source, rule: "proactive", now_ms: now },
+                            tell: Tell {
+                                requester: event.sender.to_string(),
+                                decision: Decision::automatic("proactive"),
+                                note: Some(note.clone()),
+                                when: if may_tell { TellWhen::Acted } else { TellWhen::Never },
+                                outbox: false,
+                            },
+                        };
+                        match ledger.execute(&job).map_err(transient)? {
+                            Step::Done(execution) => {
+                                self.count(target.action, execution.outcome.status, "proactive");
+                                execution
+                            }
+                            Step::Deferred(queued) => {
+                                // Carried out outside the lock; the publisher hears through the outbox.
+                                info!(alert_id = %alert.alert_id, target = %target.target_id, awaiting = %queued.awaiting, "Acting on a trusted alert: intent recorded.");
+                                self.wake.intents.notify_one();
+                                continue;
+                            }
+                        }
                     }
                 };
                 debug!(alert_id = %alert.alert_id, target = %target.target_id, status = execution.outcome.status.as_str(), "Proactive check.");
                 if ACTED.contains(&execution.outcome.status) {
-                    acted.push((target.target_id, execution));
+                    acted.push((target.target_id.clone(), execution));
                 }
             }
         }
-        let inbox = self.topics.inbox(&event.sender);
-        let may_tell =
-            self.topics.may_publish(&inbox, self.seal.agency(), MessageType::TakedownConfirmation, &self.directory.current()).is_ok();
         for (target_id, execution) in acted {
             info!(alert_id = %alert.alert_id, %target_id, status = execution.outcome.status.as_str(), publisher = %event.sender, confidence = alert.confidence, "Acted on a trusted alert without a request.");
             if !may_tell {
@@ -403,13 +514,7 @@ impl<B: Book, S: Seal> HolderProcessor<B, S> {
                 continue;
             }
             let told = TakedownConfirmation {
-                reason: Some(format!(
-                    "proactive, on alert {} (confidence {}) from {} under {}'s policy",
-                    alert.alert_id,
-                    alert.confidence,
-                    event.sender,
-                    self.seal.agency().id
-                )),
+                reason: Some(note.clone()),
                 ..outcome(&alert.alert_id, &target_id, execution, Decision::automatic("proactive"))
             };
             out.push(confirmation(&self.seal, &inbox, &valid(told)?).await.map_err(codec)?);
@@ -425,6 +530,17 @@ impl<B: Book, S: Seal> Processor for HolderProcessor<B, S> {
         match &event.payload {
             Payload::FreezeRequest(request) => self.on_request(&event, request).await,
             Payload::IndicatorAlert(alert) => self.on_alert(&event, alert).await,
+            // Kept by (publisher, alert id): screening and proactive policy skip the alert from now on.
+            Payload::AlertRetraction(retraction) => {
+                let source = source_of(&event.topic, event.partition, event.offset);
+                let new = self.lock().retract(event.sender.as_str(), retraction, &source).map_err(transient)?;
+                info!(alert_id = %retraction.alert_id, publisher = %event.sender, reason = retraction.reason.as_str(), new, "Alert withdrawn by its publisher.");
+                Ok(Vec::new())
+            }
+            Payload::AlertFeedback(feedback) => {
+                info!(alert_id = %feedback.alert_id, from = %event.sender, kind = feedback.kind.as_str(), "Feedback on an alert of this agency.");
+                Ok(Vec::new())
+            }
             // A committee is also a recipient of confirmations (a holder acting
             // on one of its alerts): noted, nothing to do.
             Payload::TakedownConfirmation(c) => {
@@ -484,6 +600,7 @@ mod tests {
             (2, schema("FreezeRequest.avsc")),
             (3, schema("TakedownConfirmation.avsc")),
             (4, schema("LogCheckpoint.avsc")),
+            (5, schema("AlertRetraction.avsc")),
         ])
     }
 
@@ -524,6 +641,9 @@ mod tests {
                 asset: Some("USDT".into()),
                 platform: None,
             },
+            freeze: None,
+            release_reason: None,
+            destination: None,
         };
         FreezeRequest {
             request_id: REQUEST.into(),
@@ -534,6 +654,7 @@ mod tests {
                 reference: "1:26-mj-00419".into(),
                 jurisdiction: "US".into(),
                 document_sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+                court: None,
             },
             deadline: UnixMillis(4_000_000_000_000),
             urgency: concord_domain::Urgency::Urgent,
@@ -556,7 +677,16 @@ mod tests {
         let (holder, _) = agency("issuer-usdx", Role::Issuer, 1);
         let sender: AgencyId = sender.parse().unwrap();
         let source = source_of(INBOX, 0, offset);
-        let asking = Asking { sender: &sender, role: Role::Enforcement, delegated: false, source: &source, now_ms: 1_000, holder: &holder };
+        let held = std::collections::HashMap::new();
+        let asking = Asking {
+            sender: &sender,
+            role: Role::Enforcement,
+            delegated: false,
+            source: &source,
+            now_ms: 1_000,
+            holder: &holder,
+            held: &held,
+        };
         settle(policy, ledger, asking, r, |_, _| {}).unwrap()
     }
 
@@ -583,7 +713,7 @@ mod tests {
             statuses(&first),
             [
                 ("t1".to_owned(), "FROZEN".to_owned()),
-                ("t2".to_owned(), "REJECTED issuer-usdx (issuer) does not carry out TakeDownDomain".to_owned())
+                ("t2".to_owned(), "REJECTED issuer-usdx (issuer) does not carry out TAKE_DOWN_DOMAIN".to_owned())
             ]
         );
         assert_eq!(settle_at(&policy, &mut ledger, "enforcement-us", 7, &r), first, "a redelivery answers the same, from the ledger");
@@ -656,5 +786,90 @@ mod tests {
         let resent = verifier.verify(&again, Mode::live()).await.unwrap();
         assert!(processor.process(resent, false).await.unwrap().is_empty(), "a duplicate is not confirmed again");
         assert_eq!(processor.process(event, true).await.unwrap().len(), 2, "a redelivery of the source answers again");
+    }
+
+    /// Issue #27: a withdrawn alert is never acted on again — re-sent under a
+    /// new event id after its publisher's retraction, the trusted alert
+    /// freezes nothing — and only its publisher can withdraw it: another
+    /// agency's retraction of the same alert id changes nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_withdrawn_alert_is_not_acted_on_and_only_its_publisher_can_withdraw_it() {
+        let (issuer, issuer_key) = agency("issuer-usdx", Role::Issuer, 1);
+        let (enforcement, enforcement_key) = agency("enforcement-us", Role::Enforcement, 2);
+        let (committee, committee_key) = agency("committee-ph", Role::Committee, 3);
+        let directory = Arc::new(Directory::new(vec![issuer.clone(), enforcement.clone(), committee.clone()]).unwrap());
+        let topics = Arc::new(TopicModel::from_toml_str(include_str!("../../../config/topics.toml"), "topics.toml").unwrap());
+        let seal = |a: &Agency, k: SigningKey| TestSeal {
+            agency: a.clone(),
+            signer: Signer::new(k, std::time::Duration::from_secs(300)),
+            codec: codec(),
+        };
+        let proactive = policy("[proactive]\nroles = [\"enforcement\"]\nmin_confidence = 50");
+        let ledger = Ledger::open(Path::new(":memory:"), Counting).unwrap();
+        let processor =
+            HolderProcessor::sealing_with(seal(&issuer, issuer_key), Arc::clone(&topics), directory.clone().into(), proactive, ledger);
+        let verifier = Verifier::new(directory, topics, codec(), Limits::default());
+        let (publisher, other) = (seal(&enforcement, enforcement_key), seal(&committee, committee_key));
+        const ALERTS: &str = "concord.alerts.v1";
+        let alert = |id: &str| -> Valid<IndicatorAlert> {
+            IndicatorAlert {
+                alert_id: id.into(),
+                indicators: vec![Indicator {
+                    kind: IndicatorKind::CryptoAddress,
+                    value: "TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n".into(),
+                    chain: Some("TRON".into()),
+                    asset: None,
+                    platform: None,
+                }],
+                category: concord_domain::ScamCategory::Impersonation,
+                confidence: 90,
+                tlp: concord_domain::Tlp::Green,
+                first_seen: UnixMillis(0),
+                valid_until: None,
+                description: String::new(),
+                evidence_refs: vec![],
+                related_alert_ids: vec![],
+            }
+            .parse()
+            .unwrap()
+        };
+        let retraction = |id: &str| -> Valid<concord_domain::AlertRetraction> {
+            concord_domain::AlertRetraction {
+                alert_id: id.into(),
+                reason: concord_domain::RetractionReason::FalsePositive,
+                replaced_by: None,
+                note: "the wallet belongs to a victim".into(),
+                retracted_at: UnixMillis(1_000),
+            }
+            .parse()
+            .unwrap()
+        };
+        let mut offset = 0;
+        let mut deliver = |record: RawRecord| {
+            offset += 1;
+            let mut record = record;
+            (record.partition, record.offset) = (0, offset);
+            record
+        };
+        let (withdrawn, kept) = ("0b5c9a3e-1f2d-4e6a-9b7c-8d0e1f2a3b4c", "7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d");
+        // The publisher withdraws `withdrawn` before it is ever read; a committee "withdraws" `kept`.
+        for (by, id) in [(&publisher, withdrawn), (&other, kept)] {
+            let r = deliver(by.seal(ALERTS, id, None, &retraction(id)).await.unwrap());
+            let event = verifier.verify(&r, Mode::live()).await.expect("a retraction verifies");
+            assert!(processor.process(event, false).await.unwrap().is_empty());
+        }
+        // The withdrawn alert arrives (or is re-sent under a new event id): nothing is frozen.
+        for _ in 0..2 {
+            let r = deliver(publisher.seal(ALERTS, withdrawn, None, &alert(withdrawn)).await.unwrap());
+            let event = verifier.verify(&r, Mode::live()).await.unwrap();
+            assert!(processor.process(event, false).await.unwrap().is_empty(), "a withdrawn alert is not acted on");
+        }
+        assert_eq!(frozen_rows(&processor.ledger().lock().unwrap()), 0);
+        // The alert another agency tried to withdraw is acted on: its retraction named someone else's alert.
+        let r = deliver(publisher.seal(ALERTS, kept, None, &alert(kept)).await.unwrap());
+        let event = verifier.verify(&r, Mode::live()).await.unwrap();
+        let told = processor.process(event, false).await.unwrap();
+        assert_eq!(told.len(), 1, "the publisher is told of the freeze");
+        assert_eq!(frozen_rows(&processor.ledger().lock().unwrap()), 1);
     }
 }

@@ -16,7 +16,7 @@ use concord_store::Sym;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::{record, Book, Decided, Execution, Ledger, LedgerError, Outcome};
+use crate::ledger::{execute_in, finish, Book, Decided, Finish, Job, Ledger, LedgerError, Outcome, Step, Tell, TellWhen};
 use crate::policy::RequestPolicy;
 
 /// The `[review]` table of a holder's config.
@@ -322,27 +322,9 @@ pub struct DecisionTaken {
     pub review: Review,
     /// False when this member of the staff had decided on it before: counted once.
     pub counted: bool,
-    /// The execution, when this decision completed the review.
-    pub executed: Option<Execution>,
-}
-
-/// One outcome waiting in the outbox.
-#[derive(Debug, Clone)]
-pub struct OutboxRow {
-    /// Its number, increasing.
-    pub seq: i64,
-    /// The requesting agency (whose inbox gets it).
-    pub requester: String,
-    /// The request.
-    pub request_id: String,
-    /// The target.
-    pub target_id: String,
-    /// The rule that sent it to review.
-    pub rule: String,
-    /// Who decided: the approvers, or the reviewer who rejected.
-    pub reviewers: Vec<String>,
-    /// What was done.
-    pub execution: Execution,
+    /// What this decision set going, when it completed the review: the
+    /// execution, or the intent recorded for the book's remote part.
+    pub executed: Option<Step>,
 }
 
 /// Urgency as a number: the queue shows the most urgent first.
@@ -403,7 +385,7 @@ fn read_reviews(db: &Connection, filter: &str, args: &[&dyn rusqlite::ToSql]) ->
     Ok(reviews)
 }
 
-fn read_review(db: &Connection, request_id: &str, target_id: &str) -> rusqlite::Result<Option<Review>> {
+pub(crate) fn read_review(db: &Connection, request_id: &str, target_id: &str) -> rusqlite::Result<Option<Review>> {
     Ok(read_reviews(db, "WHERE request_id = ?1 AND target_id = ?2", &[&request_id, &target_id])?.pop())
 }
 
@@ -548,79 +530,78 @@ impl<B: Book> Ledger<B> {
         let state = tally(review.approvals_needed, &review.decisions);
         let executed = match state {
             ReviewState::Pending => None,
-            _ => Some(complete(&tx, book, &review, state, now_ms).map_err(wrap)?),
+            _ => Some(complete(&tx, book, &review, state, now_ms).map_err(|e| e.into_ledger(&path))?),
         };
         let review = read_review(&tx, request_id, target_id).map_err(wrap)?.expect("read above");
         tx.commit().map_err(wrap)?;
         Ok(DecisionTaken { review, counted, executed })
     }
-
-    /// Outbox rows after `seq`, oldest first, at most `limit`.
-    pub fn outbox_after(&self, seq: i64, limit: usize) -> Result<Vec<OutboxRow>, LedgerError> {
-        let (db, wrap) = self.db_and_wrap();
-        let rows: Vec<(i64, String, String, String)> = db
-            .prepare("SELECT seq, requester, request_id, target_id FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2")
-            .and_then(|mut s| s.query_map(params![seq, limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?.collect())
-            .map_err(&wrap)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (seq, requester, request_id, target_id) in rows {
-            let review = read_review(db, &request_id, &target_id).map_err(&wrap)?.expect("an outbox row has its review");
-            let execution = crate::ledger::read_execution(db, &request_id, &target_id).map_err(&wrap)?.expect("and its execution");
-            let reviewers = match review.state {
-                ReviewState::Rejected => {
-                    review.decisions.iter().filter(|d| d.verdict == Verdict::Reject).map(|d| d.reviewer.clone()).take(1).collect()
-                }
-                _ => review.approvers().into_iter().map(str::to_owned).collect(),
-            };
-            out.push(OutboxRow { seq, requester, request_id, target_id, rule: review.rule, reviewers, execution });
-        }
-        Ok(out)
-    }
-
-    /// The outbox cursor the store keeps (a copy of the one Kafka keeps).
-    pub fn outbox_cursor(&self) -> Result<i64, LedgerError> {
-        let (db, wrap) = self.db_and_wrap();
-        db.query_row("SELECT seq FROM outbox_cursor WHERE id = 0", [], |r| r.get(0)).optional().map(|s| s.unwrap_or(0)).map_err(wrap)
-    }
-
-    /// Keeps `seq` as the outbox cursor (never moving it back).
-    pub fn set_outbox_cursor(&self, seq: i64) -> Result<(), LedgerError> {
-        let (db, wrap) = self.db_and_wrap();
-        db.execute("INSERT INTO outbox_cursor (id, seq) VALUES (0, ?1) ON CONFLICT (id) DO UPDATE SET seq = max(seq, excluded.seq)", [seq])
-            .map(|_| ())
-            .map_err(wrap)
-    }
 }
 
 /// Executes (approved) or refuses (rejected) the target of `review` inside
-/// `tx`, with its execution row, its state and its outbox row.
-fn complete<B: Book>(tx: &Transaction<'_>, book: &B, review: &Review, state: ReviewState, now_ms: i64) -> rusqlite::Result<Execution> {
+/// `tx`, with its execution row (or its intent), its state and its outbox row.
+fn complete<B: Book>(tx: &Transaction<'_>, book: &B, review: &Review, state: ReviewState, now_ms: i64) -> Result<Step, Finish> {
     let source = format!("review:{}/{}", review.request_id, review.target_id);
     let decided = Decided { source: &source, rule: &review.rule, now_ms };
-    let outcome = match (state, review.target()) {
-        (ReviewState::Approved, Some(target)) => {
-            let done = book.execute(tx, target, &format!("{}/{}", review.request_id, review.target_id))?;
-            // Who approved, when and why, into the signed outcome: the audit log and evidence bundles keep it.
-            Outcome { reason: done.reason.clone().or_else(|| Some(approvals(review))), ..done }
-        }
-        (ReviewState::Approved, None) => Outcome::refused(concord_domain::TargetStatus::Rejected, "the request names no such target"),
-        _ => {
-            let rejection = review.decisions.iter().find(|d| d.verdict == Verdict::Reject).expect("a rejected review has a rejection");
-            let why =
-                format!("rejected by {}: {} (rule {})", rejection.reviewer, rejection.reason.clone().unwrap_or_default(), review.rule);
-            Outcome::refused(concord_domain::TargetStatus::Rejected, why)
+    let missing;
+    let target = match review.target() {
+        Some(target) => target,
+        None => {
+            missing = FreezeTarget::new(&review.target_id, concord_domain::TargetAction::FreezeWallet, placeholder());
+            &missing
         }
     };
-    let execution = record(tx, &review.request_id, &review.target_id, &outcome, decided)?;
+    let approvers: Vec<String> = review.approvers().into_iter().map(str::to_owned).collect();
+    let rejection = review.decisions.iter().find(|d| d.verdict == Verdict::Reject);
+    let decision = match rejection {
+        Some(r) => concord_domain::Decision::reviewed(&review.rule, vec![r.reviewer.clone()]),
+        None => concord_domain::Decision::reviewed(&review.rule, approvers),
+    };
+    let job = Job {
+        request_id: &review.request_id,
+        target,
+        case_ref: &review.request.case_ref,
+        basis: Some(&review.request.legal_basis),
+        decided,
+        tell: Tell {
+            requester: review.requester.clone(),
+            decision,
+            // Who approved, when and why, into the signed outcome: the audit log and evidence bundles keep it.
+            note: Some(approvals(review)),
+            when: TellWhen::Always,
+            outbox: true,
+        },
+    };
+    let step = match (state, review.target(), rejection) {
+        (ReviewState::Approved, Some(_), _) => execute_in(tx, book, &job)?,
+        (ReviewState::Approved, None, _) => {
+            let refused = Outcome::refused(concord_domain::TargetStatus::Rejected, "the request names no such target");
+            Step::Done(finish(tx, &Job { tell: Tell { note: None, ..job.tell.clone() }, ..job.clone() }, &refused)?)
+        }
+        (_, _, rejection) => {
+            let rejection = rejection.expect("a rejected review has a rejection");
+            let why =
+                format!("rejected by {}: {} (rule {})", rejection.reviewer, rejection.reason.clone().unwrap_or_default(), review.rule);
+            let refused = Outcome::refused(concord_domain::TargetStatus::Rejected, why);
+            Step::Done(finish(tx, &Job { tell: Tell { note: None, ..job.tell.clone() }, ..job.clone() }, &refused)?)
+        }
+    };
     tx.execute(
         "UPDATE reviews SET state = ?3, decided_at = ?4 WHERE request_id = ?1 AND target_id = ?2",
         params![review.request_id, review.target_id, Sym(state), now_ms],
     )?;
-    tx.execute(
-        "INSERT OR IGNORE INTO outbox (requester, request_id, target_id) VALUES (?1, ?2, ?3)",
-        params![review.requester, review.request_id, review.target_id],
-    )?;
-    Ok(execution)
+    Ok(step)
+}
+
+/// An indicator for a review whose stored request lost its target (it is only refused).
+fn placeholder() -> concord_domain::Indicator {
+    concord_domain::Indicator {
+        kind: concord_domain::IndicatorKind::CryptoAddress,
+        value: "-".into(),
+        chain: None,
+        asset: None,
+        platform: None,
+    }
 }
 
 /// `approved by ana at 2026-12-02T10:00:00.000Z (order checked), ben at …`.
@@ -758,7 +739,7 @@ mod tests {
             "nothing executed before the second approver"
         );
         let done = ledger.decide(on, &ben, (Verdict::Approve, None), "tok-3", 3_000).unwrap();
-        let execution = done.executed.unwrap();
+        let Some(Step::Done(execution)) = done.executed else { panic!("executed at once by a local book") };
         assert_eq!((execution.outcome.status, execution.rule.as_deref()), (concord_domain::TargetStatus::Frozen, Some("large")));
         assert_eq!(
             execution.outcome.reason.as_deref(),
@@ -770,10 +751,9 @@ mod tests {
         assert_eq!(frozen_rows(&ledger), 1, "the book changed once");
         let outbox = ledger.outbox_after(0, 10).unwrap();
         assert_eq!(outbox.len(), 1);
-        assert_eq!(
-            (outbox[0].reviewers.clone(), outbox[0].requester.as_str()),
-            (vec!["ana".to_owned(), "ben".to_owned()], "enforcement-us")
-        );
+        let decided = outbox[0].message.decided_by.clone().unwrap();
+        assert_eq!((decided.reviewers, outbox[0].requester.as_str()), (vec!["ana".to_owned(), "ben".to_owned()], "enforcement-us"));
+        assert_eq!(outbox[0].message.status, concord_domain::TargetStatus::Frozen);
         assert!(ledger.outbox_after(outbox[0].seq, 10).unwrap().is_empty());
         ledger.set_outbox_cursor(outbox[0].seq).unwrap();
         ledger.set_outbox_cursor(0).unwrap();
@@ -806,10 +786,10 @@ mod tests {
         let no = ledger
             .decide((R1, "t1"), &staff("carla", &[StaffRole::Reviewer]), (Verdict::Reject, Some("wrong wallet")), "t", 3_000)
             .unwrap();
-        let refused = no.executed.unwrap();
+        let Some(Step::Done(refused)) = no.executed else { panic!("refused at once") };
         assert_eq!(refused.outcome.status, concord_domain::TargetStatus::Rejected);
         assert_eq!(refused.outcome.reason.as_deref(), Some("rejected by carla: wrong wallet (rule large)"));
-        assert_eq!(ledger.outbox_after(0, 10).unwrap()[0].reviewers, vec!["carla".to_owned()]);
+        assert_eq!(ledger.outbox_after(0, 10).unwrap()[0].message.decided_by.clone().unwrap().reviewers, vec!["carla".to_owned()]);
         assert_eq!(frozen_rows(&ledger), 0);
         let missing = ledger.decide((R1, "t9"), &staff("ana", &[StaffRole::Approver]), (Verdict::Approve, None), "t", 4_000);
         assert!(matches!(missing, Err(DecideError::NotFound { .. })));

@@ -62,6 +62,50 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
               DROP TABLE review_decisions;
               ALTER TABLE review_decisions_v2 RENAME TO review_decisions;",
     },
+    Migration {
+        name: "a freeze's end: release, seizure and confirmation outcomes, intents, freezes, outbox messages and alert retractions",
+        sql: "CREATE TABLE executions_v3 (request_id TEXT NOT NULL, target_id TEXT NOT NULL,
+                  status TEXT NOT NULL CHECK (status IN ('FROZEN', 'TAKEN_DOWN', 'PARTIALLY_FROZEN', 'ALREADY_FROZEN', 'NOT_FOUND', 'REJECTED',
+                      'RELEASED', 'SEIZED', 'FREEZE_CONFIRMED')),
+                  reason TEXT, amount TEXT, asset TEXT, ledger_ref TEXT, executed_at INTEGER NOT NULL, source TEXT, rule TEXT,
+                  lifts_request_id TEXT, lifts_target_id TEXT, destination TEXT, reissue_ref TEXT,
+                  CHECK (status <> 'REJECTED' OR trim(coalesce(reason, '')) <> ''),
+                  CHECK ((lifts_request_id IS NULL) = (lifts_target_id IS NULL)),
+                  CHECK ((status IN ('RELEASED', 'SEIZED', 'FREEZE_CONFIRMED')) <= (lifts_request_id IS NOT NULL)),
+                  CHECK ((status = 'SEIZED') = (destination IS NOT NULL)),
+                  PRIMARY KEY (request_id, target_id));
+              INSERT INTO executions_v3 (request_id, target_id, status, reason, amount, asset, ledger_ref, executed_at, source, rule)
+                  SELECT request_id, target_id, status, reason, amount, asset, ledger_ref, executed_at, source, rule FROM executions;
+              DROP TABLE executions;
+              ALTER TABLE executions_v3 RENAME TO executions;
+              CREATE TABLE outbox_v3 (seq INTEGER PRIMARY KEY AUTOINCREMENT, requester TEXT NOT NULL, request_id TEXT NOT NULL,
+                  target_id TEXT NOT NULL, step TEXT NOT NULL DEFAULT 'outcome' CHECK (step IN ('outcome', 'notice')), message TEXT,
+                  CHECK (step = 'outcome' OR message IS NOT NULL),
+                  UNIQUE (request_id, target_id, step));
+              INSERT INTO outbox_v3 (seq, requester, request_id, target_id) SELECT seq, requester, request_id, target_id FROM outbox;
+              DROP TABLE outbox;
+              ALTER TABLE outbox_v3 RENAME TO outbox;
+              CREATE TABLE intents (request_id TEXT NOT NULL, target_id TEXT NOT NULL, target TEXT NOT NULL, reference TEXT NOT NULL,
+                  case_ref TEXT NOT NULL, basis TEXT, rule TEXT NOT NULL, requester TEXT NOT NULL, decision TEXT NOT NULL, note TEXT,
+                  tell TEXT NOT NULL CHECK (tell IN ('always', 'acted', 'never')), source TEXT NOT NULL, awaiting TEXT NOT NULL,
+                  created_at INTEGER NOT NULL, state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done')),
+                  attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0), last_error TEXT,
+                  PRIMARY KEY (request_id, target_id));
+              CREATE INDEX intents_pending ON intents (state, created_at);
+              CREATE TABLE freezes (request_id TEXT NOT NULL, target_id TEXT NOT NULL, requester TEXT NOT NULL, indicator TEXT NOT NULL,
+                  amount TEXT, asset TEXT, ledger_ref TEXT,
+                  basis TEXT CHECK (basis IN ('COURT_ORDER', 'MLAT', 'EMERGENCY', 'ADMINISTRATIVE', 'FORFEITURE_ORDER')),
+                  basis_reference TEXT, case_ref TEXT NOT NULL, frozen_at INTEGER NOT NULL, notice_at INTEGER, confirmed_by TEXT,
+                  state TEXT NOT NULL DEFAULT 'frozen' CHECK (state IN ('frozen', 'released', 'seized')),
+                  ending TEXT, ended_by TEXT, ended_at INTEGER,
+                  CHECK ((state = 'frozen') = (ended_by IS NULL)),
+                  PRIMARY KEY (request_id, target_id));
+              CREATE INDEX freezes_by_basis ON freezes (basis, state, frozen_at);
+              CREATE TABLE retractions (publisher TEXT NOT NULL, alert_id TEXT NOT NULL,
+                  reason TEXT NOT NULL CHECK (reason IN ('FALSE_POSITIVE', 'AMENDED', 'WITHDRAWN')), replaced_by TEXT,
+                  retracted_at INTEGER NOT NULL, source TEXT NOT NULL,
+                  PRIMARY KEY (publisher, alert_id));",
+    },
 ];
 
 impl Symbol for Verdict {
@@ -87,20 +131,35 @@ impl Symbol for ReviewState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use concord_domain::TargetStatus;
+    use crate::ledger::TellWhen;
+    use crate::lifecycle::FreezeState;
+    use concord_domain::{LegalBasisKind, TargetStatus};
 
     /// The CHECK lists are literal SQL; they must list exactly the symbols the code reads.
     #[test]
     fn the_check_constraints_list_exactly_the_symbols() {
-        let sql = MIGRATIONS[1].sql;
-        let listed = |column: &str| -> Vec<String> {
+        // The list in the CHECK on `column` of the table `table` as `migration` creates it.
+        let listed = |migration: usize, table: &str, column: &str| -> Vec<String> {
+            let sql = MIGRATIONS[migration].sql;
+            let sql = &sql[sql.find(&format!("CREATE TABLE {table} ")).unwrap_or_else(|| panic!("no table {table}"))..];
             let start = sql.find(&format!("CHECK ({column} IN (")).unwrap_or_else(|| panic!("no CHECK on {column}")) + column.len() + 12;
             let end = start + sql[start..].find(')').unwrap();
             sql[start..end].split(',').map(|s| s.trim().trim_matches('\'').to_owned()).collect()
         };
-        let finals: Vec<String> = TargetStatus::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str().to_owned()).collect();
-        assert_eq!(listed("status"), finals);
-        assert_eq!(listed("state"), ReviewState::all().iter().map(|s| s.symbol().to_owned()).collect::<Vec<_>>());
-        assert_eq!(listed("verdict"), Verdict::all().iter().map(|s| s.symbol().to_owned()).collect::<Vec<_>>());
+        let symbols = |all: &[&str]| all.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        let finals: Vec<&str> = TargetStatus::ALL.iter().filter(|s| s.is_final()).map(|s| s.as_str()).collect();
+        assert_eq!(listed(2, "executions_v3", "status"), symbols(&finals), "the current executions table");
+        let v2 = ["FROZEN", "TAKEN_DOWN", "PARTIALLY_FROZEN", "ALREADY_FROZEN", "NOT_FOUND", "REJECTED"];
+        assert_eq!(listed(1, "executions_v2", "status"), symbols(&v2), "version 2 as it shipped");
+        let bases: Vec<&str> = <LegalBasisKind as Symbol>::all().iter().map(|b| b.as_str()).collect();
+        assert_eq!(listed(2, "freezes", "basis"), symbols(&bases));
+        let states: Vec<&str> = FreezeState::all().iter().map(|s| s.symbol()).collect();
+        assert_eq!(listed(2, "freezes", "state"), symbols(&states));
+        let states: Vec<&str> = ReviewState::all().iter().map(|s| s.symbol()).collect();
+        assert_eq!(listed(1, "reviews_v2", "state"), symbols(&states));
+        let verdicts: Vec<&str> = Verdict::all().iter().map(|s| s.symbol()).collect();
+        assert_eq!(listed(1, "review_decisions_v2", "verdict"), symbols(&verdicts));
+        let tells: Vec<&str> = [TellWhen::Always, TellWhen::Acted, TellWhen::Never].iter().map(|t| t.as_str()).collect();
+        assert_eq!(listed(2, "intents", "tell"), symbols(&tells));
     }
 }

@@ -67,6 +67,13 @@ impl Outbox {
         })
     }
 
+    /// Whether the producer hit a fatal error (fenced: a transaction the
+    /// coordinator timed out, or a newer instance): it can do nothing more,
+    /// and only a new one (a new epoch) can publish.
+    pub fn is_fatal(&self) -> bool {
+        self.producer.client().fatal_error().is_some()
+    }
+
     /// Publishes `records` and moves the cursor to `cursor`, in one transaction.
     pub async fn publish(&self, records: &[RawRecord], cursor: i64) -> Result<(), ConsumerError> {
         tokio::task::block_in_place(|| self.producer.begin_transaction())?;

@@ -15,7 +15,9 @@ use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::schema::ResolvedSchema;
 use apache_avro::types::Value;
 use apache_avro::Schema;
-use concord_domain::{FreezeRequest, IndicatorAlert, LogCheckpoint, Message, MessageType, TakedownConfirmation, Valid};
+use concord_domain::{
+    AlertFeedback, AlertRetraction, FreezeRequest, IndicatorAlert, LogCheckpoint, Message, MessageType, TakedownConfirmation, Valid,
+};
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use schema_registry_converter::error::SRCError;
@@ -69,6 +71,10 @@ pub enum Decoded {
     TakedownConfirmation(TakedownConfirmation),
     /// An audit log checkpoint.
     LogCheckpoint(LogCheckpoint),
+    /// A publisher's withdrawal of its alert.
+    AlertRetraction(AlertRetraction),
+    /// A recipient's feedback on an alert.
+    AlertFeedback(AlertFeedback),
 }
 
 impl Decoded {
@@ -81,6 +87,8 @@ impl Decoded {
             Decoded::FreezeRequest(m) => Payload::FreezeRequest(m.check()?),
             Decoded::TakedownConfirmation(m) => Payload::TakedownConfirmation(m.check()?),
             Decoded::LogCheckpoint(m) => Payload::LogCheckpoint(m.check()?),
+            Decoded::AlertRetraction(m) => Payload::AlertRetraction(m.check()?),
+            Decoded::AlertFeedback(m) => Payload::AlertFeedback(m.check()?),
         })
     }
 }
@@ -96,6 +104,10 @@ pub enum Payload {
     TakedownConfirmation(Valid<TakedownConfirmation>),
     /// An audit log checkpoint.
     LogCheckpoint(Valid<LogCheckpoint>),
+    /// A publisher's withdrawal of its alert.
+    AlertRetraction(Valid<AlertRetraction>),
+    /// A recipient's feedback on an alert.
+    AlertFeedback(Valid<AlertFeedback>),
 }
 
 impl Payload {
@@ -106,6 +118,8 @@ impl Payload {
             Payload::FreezeRequest(_) => MessageType::FreezeRequest,
             Payload::TakedownConfirmation(_) => MessageType::TakedownConfirmation,
             Payload::LogCheckpoint(_) => MessageType::LogCheckpoint,
+            Payload::AlertRetraction(_) => MessageType::AlertRetraction,
+            Payload::AlertFeedback(_) => MessageType::AlertFeedback,
         }
     }
 }
@@ -242,6 +256,8 @@ impl AvroCodec {
             MessageType::FreezeRequest => Decoded::FreezeRequest(from_value(&decoded, expected)?),
             MessageType::TakedownConfirmation => Decoded::TakedownConfirmation(from_value(&decoded, expected)?),
             MessageType::LogCheckpoint => Decoded::LogCheckpoint(from_value(&decoded, expected)?),
+            MessageType::AlertRetraction => Decoded::AlertRetraction(from_value(&decoded, expected)?),
+            MessageType::AlertFeedback => Decoded::AlertFeedback(from_value(&decoded, expected)?),
         };
         Ok((schema_id, payload))
     }
@@ -275,6 +291,8 @@ impl Payload {
             Payload::FreezeRequest(m) => serde_json::to_value(&**m),
             Payload::TakedownConfirmation(m) => serde_json::to_value(&**m),
             Payload::LogCheckpoint(m) => serde_json::to_value(&**m),
+            Payload::AlertRetraction(m) => serde_json::to_value(&**m),
+            Payload::AlertFeedback(m) => serde_json::to_value(&**m),
         };
         value.expect("Concord messages always serialize to JSON")
     }

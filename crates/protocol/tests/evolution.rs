@@ -94,6 +94,10 @@ async fn a_version_2_reader_reads_version_1_records() {
         ledger_ref: None,
         executed_at: None,
         decided_by: None,
+        lifts: None,
+        destination: None,
+        reissue_ref: None,
+        due_at: None,
     };
     let old_holder = AvroCodec::fixed([(4, schema("schemas/history/TakedownConfirmation.v1.avsc"))]);
     let framed = old_holder.encode(&confirmation).await.unwrap();

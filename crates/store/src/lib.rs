@@ -191,9 +191,41 @@ pub fn check<T: Symbol>(column: &str) -> String {
 
 /// The domain's enums as stored: their Avro symbols.
 mod domain {
-    use concord_domain::{IndicatorKind, MessageType, ScamCategory, TargetStatus, Tlp};
+    use concord_domain::{IndicatorKind, LegalBasisKind, MessageType, RetractionReason, ScamCategory, TargetAction, TargetStatus, Tlp};
 
     use super::Symbol;
+
+    impl Symbol for TargetAction {
+        const WHAT: &'static str = "target action";
+        fn all() -> &'static [Self] {
+            &TargetAction::ALL
+        }
+        fn symbol(self) -> &'static str {
+            self.as_str()
+        }
+    }
+
+    impl Symbol for LegalBasisKind {
+        const WHAT: &'static str = "legal basis";
+        fn all() -> &'static [Self] {
+            use LegalBasisKind::*;
+            &[CourtOrder, Mlat, Emergency, Administrative, ForfeitureOrder]
+        }
+        fn symbol(self) -> &'static str {
+            self.as_str()
+        }
+    }
+
+    impl Symbol for RetractionReason {
+        const WHAT: &'static str = "retraction reason";
+        fn all() -> &'static [Self] {
+            use RetractionReason::*;
+            &[FalsePositive, Amended, Withdrawn]
+        }
+        fn symbol(self) -> &'static str {
+            self.as_str()
+        }
+    }
 
     impl Symbol for TargetStatus {
         const WHAT: &'static str = "target status";

@@ -214,7 +214,10 @@ fn target_topics(identity: &Identity, ty: MessageType, to: &[String]) -> anyhow:
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     match (ty, agencies.as_slice()) {
-        (MessageType::IndicatorAlert, _) => Ok(identity.topics.alert_destinations(&agencies)),
+        // A retraction goes where the alert went: broadcast, or to each named recipient.
+        (MessageType::IndicatorAlert | MessageType::AlertRetraction, _) => Ok(identity.topics.alert_destinations(&agencies)),
+        // Feedback goes to the alert's publisher on its restricted topic (no inbox rights needed).
+        (MessageType::AlertFeedback, [agency]) => Ok(vec![identity.topics.restricted(agency)]),
         (_, [agency]) => Ok(vec![identity.topics.inbox(agency)]),
         (_, []) => bail!("--to AGENCY is required for a {}", ty.short_name()),
         (_, _) => bail!("a {} goes to one inbox: give --to once", ty.short_name()),
@@ -233,6 +236,12 @@ pub(crate) async fn publish(hub: &Hub, args: PublishArgs) -> anyhow::Result<()> 
         MessageType::FreezeRequest => send::<FreezeRequest>(&producer, &identity, &args, |r| r.request_id.clone(), |_, _| Ok(())).await,
         MessageType::TakedownConfirmation => {
             send::<TakedownConfirmation>(&producer, &identity, &args, |c| c.request_id.clone(), |_, _| Ok(())).await
+        }
+        MessageType::AlertRetraction => {
+            send::<concord_domain::AlertRetraction>(&producer, &identity, &args, |r| r.alert_id.clone(), |_, _| Ok(())).await
+        }
+        MessageType::AlertFeedback => {
+            send::<concord_domain::AlertFeedback>(&producer, &identity, &args, |f| f.feedback_id.clone(), |_, _| Ok(())).await
         }
         MessageType::LogCheckpoint => bail!("checkpoints are made and published by the audit service"),
     }

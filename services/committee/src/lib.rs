@@ -170,7 +170,7 @@ pub async fn run(config: CommitteeConfig, shutdown: CancellationToken) -> Result
         let (consumer, processor) = takedowns(identity.clone(), &config)?;
         metrics.consumer("takedowns", consumer.stats());
         let processor = processor.with_metrics(&metrics);
-        let desk = concord_holder::desk(&identity, config.review.as_ref(), &processor, &metrics, stop.clone())?;
+        let desk = concord_holder::background(&identity, config.review.as_ref(), &processor, &metrics, stop.clone())?;
         let committee = Committee::new(identity, config)?.with_metrics(&metrics);
         let both = together::<_, _, CommitteeError>(&stop, consumer.run(processor, stop.clone()), committee.run(stop.clone()));
         together::<_, _, CommitteeError>(&stop, desk, both).await

@@ -35,6 +35,7 @@ impl Book for Blocklist {
     const ACTIONS: &'static [TargetAction] = &[TargetAction::BlockPhoneNumber, TargetAction::TakeDownDomain];
 
     const STORE: &'static str = "committee blocklist";
+    type Remote = concord_holder::NoRemote;
     const MIGRATIONS: &'static [Migration] = &[
         Migration {
             name: "blocks, as the release before migrations made them",
@@ -86,7 +87,15 @@ impl Book for Blocklist {
                 (ledger_ref, None)
             }
         };
-        Ok(Outcome { status: TargetStatus::TakenDown, reason, amount: None, asset: None, ledger_ref: Some(ledger_ref) })
+        Ok(Outcome {
+            status: TargetStatus::TakenDown,
+            reason,
+            amount: None,
+            asset: None,
+            ledger_ref: Some(ledger_ref),
+            destination: None,
+            reissue_ref: None,
+        })
     }
 }
 

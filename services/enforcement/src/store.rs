@@ -1,6 +1,12 @@
 //! The case tracker: every request sent, its targets, and what each recipient
 //! confirmed. A request's state is derived from its targets:
-//! REQUESTED → ACKNOWLEDGED → EXECUTED | PARTIAL | REJECTED.
+//! REQUESTED → ACKNOWLEDGED → EXECUTED | PARTIAL | REJECTED, and for a
+//! freeze whose every target ended later: RELEASED | SEIZED | CLOSED.
+//!
+//! A freeze target also has a *lifecycle*: what happened to the freeze after
+//! FROZEN — due for revalidation (REVALIDATION_DUE), confirmed by a court
+//! order (FREEZE_CONFIRMED), released (RELEASED) or seized (SEIZED) — from
+//! confirmations that name it in `lifts`.
 
 use std::path::Path;
 
@@ -65,6 +71,9 @@ impl Symbol for Tracked {
             Confirmed(AlreadyFrozen),
             Confirmed(NotFound),
             Confirmed(Rejected),
+            Confirmed(Released),
+            Confirmed(Seized),
+            Confirmed(FreezeConfirmed),
         ]
     }
     fn symbol(self) -> &'static str {
@@ -101,6 +110,20 @@ const MIGRATIONS: &[Migration] = &[
               DROP TABLE targets;
               ALTER TABLE targets_v2 RENAME TO targets;",
     },
+    Migration {
+        name: "release, seizure and confirmation outcomes; a freeze's lifecycle",
+        sql: "CREATE TABLE targets_v3 (request_id TEXT NOT NULL, target_id TEXT NOT NULL,
+                  status TEXT NOT NULL CHECK (status IN ('REQUESTED', 'UNVERIFIED', 'ACKNOWLEDGED', 'FROZEN', 'TAKEN_DOWN',
+                      'PARTIALLY_FROZEN', 'ALREADY_FROZEN', 'NOT_FOUND', 'REJECTED', 'RELEASED', 'SEIZED', 'FREEZE_CONFIRMED')),
+                  detail TEXT NOT NULL DEFAULT '', confirmed_at INTEGER,
+                  lifecycle TEXT CHECK (lifecycle IN ('REVALIDATION_DUE', 'FREEZE_CONFIRMED', 'RELEASED', 'SEIZED')),
+                  lifecycle_detail TEXT NOT NULL DEFAULT '', lifecycle_at INTEGER,
+                  PRIMARY KEY (request_id, target_id));
+              INSERT INTO targets_v3 (request_id, target_id, status, detail, confirmed_at)
+                  SELECT request_id, target_id, status, detail, confirmed_at FROM targets;
+              DROP TABLE targets;
+              ALTER TABLE targets_v3 RENAME TO targets;",
+    },
 ];
 
 /// One target's latest status.
@@ -114,6 +137,10 @@ pub struct TargetState {
     pub detail: String,
     /// ms from the request to its final confirmation.
     pub latency_ms: Option<i64>,
+    /// What happened to the freeze since: REVALIDATION_DUE, FREEZE_CONFIRMED, RELEASED or SEIZED.
+    pub lifecycle: Option<String>,
+    /// What the holder said of it (and what the chain showed).
+    pub lifecycle_detail: String,
 }
 
 /// One request's state.
@@ -125,7 +152,8 @@ pub struct RequestState {
     pub case_ref: String,
     /// Recipient agency.
     pub recipient: String,
-    /// REQUESTED, ACKNOWLEDGED, EXECUTED, PARTIAL or REJECTED.
+    /// REQUESTED, ACKNOWLEDGED, EXECUTED, PARTIAL or REJECTED; RELEASED,
+    /// SEIZED or CLOSED once every target's freeze ended.
     pub state: String,
     /// Deadline, ms since the epoch.
     pub deadline_ms: i64,
@@ -138,7 +166,19 @@ pub struct RequestState {
 /// A target whose holder claimed a freeze the chain does not show.
 pub const UNVERIFIED: &str = "UNVERIFIED";
 
-const FINAL: [&str; 6] = ["FROZEN", "TAKEN_DOWN", "PARTIALLY_FROZEN", "ALREADY_FROZEN", "NOT_FOUND", "REJECTED"];
+const FINAL: [&str; 9] =
+    ["FROZEN", "TAKEN_DOWN", "PARTIALLY_FROZEN", "ALREADY_FROZEN", "NOT_FOUND", "REJECTED", "RELEASED", "SEIZED", "FREEZE_CONFIRMED"];
+
+/// The lifecycle a confirmation naming a freeze in `lifts` gives it.
+fn lifecycle_of(status: TargetStatus) -> Option<&'static str> {
+    match status {
+        TargetStatus::RevalidationDue => Some("REVALIDATION_DUE"),
+        TargetStatus::FreezeConfirmed => Some("FREEZE_CONFIRMED"),
+        TargetStatus::Released => Some("RELEASED"),
+        TargetStatus::Seized => Some("SEIZED"),
+        _ => None,
+    }
+}
 
 /// The tracker.
 pub struct Tracker {
@@ -209,6 +249,8 @@ impl Tracker {
             Some(concord_chain::Verdict::Unverified(why)) => {
                 (UNVERIFIED, Some(format!("{} claimed, not on chain: {why}", c.status.as_str())))
             }
+            // Not yet as deep as required: nothing is settled by it; the claim is looked at again.
+            Some(concord_chain::Verdict::Shallow(_)) => return Ok(()),
         };
         let detail = [
             check,
@@ -232,10 +274,31 @@ impl Tracker {
                 "UPDATE targets SET status = ?3, detail = ?4, confirmed_at = ?5 WHERE request_id = ?1 AND target_id = ?2 AND status NOT IN ({finals})"
             )
         };
-        if acknowledged {
+        let lifecycle = lifecycle_of(c.status).zip(c.lifts.as_ref());
+        if c.status == TargetStatus::RevalidationDue {
+            // A notice about the freeze itself, not a step of its target: only its lifecycle changes.
+        } else if acknowledged {
             self.db.execute(&sql, params![c.request_id, c.target_id, detail]).map_err(self.wrap())?;
         } else {
             self.db.execute(&sql, params![c.request_id, c.target_id, status, detail, now_ms]).map_err(self.wrap())?;
+        }
+        // The freeze it names: its lifecycle, unless the chain does not show the claim.
+        if let (Some((stage, freeze)), false) = (lifecycle, matches!(verdict, Some(concord_chain::Verdict::Unverified(_)))) {
+            let due = c.due_at.map(|d| format!("due {}", rfc3339(d.0)));
+            let detail = [Some(format!("{stage} by request {} target {}", c.request_id, c.target_id)), due, Some(detail)]
+                .into_iter()
+                .flatten()
+                .filter(|d| !d.is_empty())
+                .collect::<Vec<_>>()
+                .join("; ");
+            // An ended freeze stays ended: a late notice or confirmation does not reopen it.
+            self.db
+                .execute(
+                    "UPDATE targets SET lifecycle = ?3, lifecycle_detail = ?4, lifecycle_at = ?5
+                     WHERE request_id = ?1 AND target_id = ?2 AND coalesce(lifecycle, '') NOT IN ('RELEASED', 'SEIZED')",
+                    params![freeze.request_id, freeze.target_id, stage, detail, now_ms],
+                )
+                .map_err(self.wrap())?;
         }
         Ok(())
     }
@@ -299,7 +362,10 @@ impl Tracker {
             let (request_id, case_ref, recipient, deadline_ms, escalations, sent_at) = row.map_err(self.wrap())?;
             let mut stmt = self
                 .db
-                .prepare("SELECT target_id, status, detail, confirmed_at FROM targets WHERE request_id = ?1 ORDER BY target_id")
+                .prepare(
+                    "SELECT target_id, status, detail, confirmed_at, lifecycle, lifecycle_detail FROM targets WHERE request_id = ?1
+                     ORDER BY target_id",
+                )
                 .map_err(self.wrap())?;
             let targets = stmt
                 .query_map(params![request_id], |r| {
@@ -308,6 +374,8 @@ impl Tracker {
                         status: r.get::<_, Sym<Tracked>>(1)?.0.symbol().to_owned(),
                         detail: r.get(2)?,
                         latency_ms: r.get::<_, Option<i64>>(3)?.map(|t| t - sent_at),
+                        lifecycle: r.get(4)?,
+                        lifecycle_detail: r.get(5)?,
                     })
                 })
                 .map_err(self.wrap())?
@@ -321,14 +389,29 @@ impl Tracker {
 }
 
 fn is_final(state: &str) -> bool {
-    matches!(state, "EXECUTED" | "PARTIAL" | "REJECTED")
+    matches!(state, "EXECUTED" | "PARTIAL" | "REJECTED" | "RELEASED" | "SEIZED" | "CLOSED")
+}
+
+fn rfc3339(ms: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .map(concord_protocol::rfc3339_millis)
+        .unwrap_or_else(|_| ms.to_string())
 }
 
 /// The request state from its targets' statuses.
 pub fn derive(targets: &[TargetState]) -> &'static str {
     let done = |s: &str| FINAL.contains(&s);
-    let success = |s: &str| matches!(s, "FROZEN" | "TAKEN_DOWN" | "ALREADY_FROZEN");
-    if !targets.is_empty() && targets.iter().all(|t| done(&t.status)) {
+    let success = |s: &str| matches!(s, "FROZEN" | "TAKEN_DOWN" | "ALREADY_FROZEN" | "RELEASED" | "SEIZED" | "FREEZE_CONFIRMED");
+    let ended = |t: &TargetState| matches!(t.lifecycle.as_deref(), Some("RELEASED" | "SEIZED"));
+    if !targets.is_empty() && targets.iter().all(ended) {
+        if targets.iter().all(|t| t.lifecycle.as_deref() == Some("SEIZED")) {
+            "SEIZED"
+        } else if targets.iter().all(|t| t.lifecycle.as_deref() == Some("RELEASED")) {
+            "RELEASED"
+        } else {
+            "CLOSED"
+        }
+    } else if !targets.is_empty() && targets.iter().all(|t| done(&t.status)) {
         if targets.iter().all(|t| success(&t.status)) {
             "EXECUTED"
         } else if targets.iter().any(|t| success(&t.status) || t.status == "PARTIALLY_FROZEN") {
@@ -417,6 +500,10 @@ mod tests {
             ledger_ref: Some("evm:1:0xab:2".into()),
             executed_at: None,
             decided_by: None,
+            lifts: None,
+            destination: None,
+            reissue_ref: None,
+            due_at: None,
         }
     }
 

@@ -208,7 +208,7 @@ pub async fn run(config: ExchangeConfig, shutdown: CancellationToken) -> Result<
         let (consumer, processor) = build(identity.clone(), &config)?;
         metrics.consumer("freeze", consumer.stats());
         let processor = processor.with_metrics(&metrics);
-        let desk = concord_holder::desk(&identity, config.review.as_ref(), &processor, &metrics, stop.clone())?;
+        let desk = concord_holder::background(&identity, config.review.as_ref(), &processor, &metrics, stop.clone())?;
         let screen = DepositScreen::new(identity, processor.ledger(), config)?.with_metrics(&metrics, processor.hits());
         let both = together::<_, _, ExchangeError>(&stop, consumer.run(processor, stop.clone()), screen.run(stop.clone()));
         together::<_, _, ExchangeError>(&stop, desk, both).await

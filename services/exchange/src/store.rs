@@ -94,7 +94,8 @@ pub fn record_deposits(ledger: &Ledger, deposits: &[Deposit], now_ms: i64) -> Re
             }
             let mut query = db.prepare(
                 "SELECT alert_id FROM alert_addresses WHERE chain = ?1 AND address IN (?2, ?3)
-                   AND (valid_until IS NULL OR valid_until > ?4) AND confidence >= ?5",
+                   AND (valid_until IS NULL OR valid_until > ?4) AND confidence >= ?5
+                   AND NOT EXISTS (SELECT 1 FROM retractions r WHERE r.publisher = alert_addresses.publisher AND r.alert_id = alert_addresses.alert_id)",
             )?;
             let alerts: Vec<String> =
                 query.query_map(params![d.chain, d.from_address, d.to_address, now_ms, book.min_confidence], |r| r.get(0))?.collect::<Result<_, _>>()?;
@@ -299,6 +300,7 @@ impl Book for Accounts {
     const ACTIONS: &'static [TargetAction] = &[TargetAction::FreezeExchangeAccount];
 
     const STORE: &'static str = "exchange accounts";
+    type Remote = concord_holder::NoRemote;
     const MIGRATIONS: &'static [Migration] = &[
         Migration {
             name: "accounts, deposit addresses, screening and chain cursors, as the release before migrations made them",
@@ -382,9 +384,15 @@ impl Book for Accounts {
             .optional()?;
         Ok(match row {
             None => Outcome::refused(TargetStatus::NotFound, format!("no account {account} at this exchange")),
-            Some((asset, balance, Flag(true))) => {
-                Outcome { status: TargetStatus::AlreadyFrozen, reason: None, amount: Some(balance), asset: Some(asset), ledger_ref: None }
-            }
+            Some((asset, balance, Flag(true))) => Outcome {
+                status: TargetStatus::AlreadyFrozen,
+                reason: None,
+                amount: Some(balance),
+                asset: Some(asset),
+                ledger_ref: None,
+                destination: None,
+                reissue_ref: None,
+            },
             Some((asset, balance, Flag(false))) => {
                 tx.execute("UPDATE accounts SET frozen = 1 WHERE account_id = ?1", [&account])?;
                 Outcome {
@@ -393,6 +401,8 @@ impl Book for Accounts {
                     amount: Some(balance),
                     asset: Some(asset),
                     ledger_ref: Some(format!("account-hold:{account}:{reference}")),
+                    destination: None,
+                    reissue_ref: None,
                 }
             }
         })
@@ -409,7 +419,8 @@ impl Book for Accounts {
         alert: &Valid<IndicatorAlert>,
         source: &str,
     ) -> rusqlite::Result<Vec<Valid<IndicatorAlert>>> {
-        if alert.confidence < self.min_confidence {
+        // Too weak, or no longer valid (an old alert read again): nothing to screen.
+        if alert.confidence < self.min_confidence || alert.valid_until.is_some_and(|u| u.0 <= concord_domain::UnixMillis::now().0) {
             return Ok(Vec::new());
         }
         let mut hits = Vec::new();
@@ -500,6 +511,9 @@ mod tests {
                 asset: None,
                 platform: platform.map(Into::into),
             },
+            freeze: None,
+            release_reason: None,
+            destination: None,
         }
     }
 

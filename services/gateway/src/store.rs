@@ -101,16 +101,6 @@ fn tlp_rank(tlp: Tlp) -> i64 {
     }
 }
 
-fn message_json(payload: &Payload) -> serde_json::Value {
-    let value = match payload {
-        Payload::IndicatorAlert(m) => serde_json::to_value(m),
-        Payload::FreezeRequest(m) => serde_json::to_value(m),
-        Payload::TakedownConfirmation(m) => serde_json::to_value(m),
-        Payload::LogCheckpoint(m) => serde_json::to_value(m),
-    };
-    value.expect("a decoded message always serializes")
-}
-
 /// The store's migrations, in order.
 const MIGRATIONS: &[concord_store::Migration] = &[
     concord_store::Migration {
@@ -162,6 +152,38 @@ const MIGRATIONS: &[concord_store::Migration] = &[
               INSERT INTO published_v2 SELECT agency, type, message_id, event_id, topic, partition, offset, kid FROM published;
               DROP TABLE published;
               ALTER TABLE published_v2 RENAME TO published;",
+    },
+    concord_store::Migration {
+        name: "alert retractions and alert feedback are message types too",
+        sql: "CREATE TABLE events_v3 (
+                  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                  topic TEXT NOT NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL,
+                  event_id TEXT NOT NULL,
+                  type TEXT NOT NULL CHECK (type IN ('IndicatorAlert', 'FreezeRequest', 'TakedownConfirmation', 'LogCheckpoint',
+                      'AlertRetraction', 'AlertFeedback')),
+                  sender TEXT NOT NULL, kid TEXT NOT NULL,
+                  delegated INTEGER NOT NULL CHECK (delegated IN (0, 1)),
+                  audience TEXT,
+                  tlp INTEGER CHECK (tlp BETWEEN 0 AND 4),
+                  object_id TEXT,
+                  time TEXT NOT NULL, added_ms INTEGER NOT NULL, message TEXT NOT NULL,
+                  UNIQUE (topic, partition, offset));
+              INSERT INTO events_v3 SELECT seq, topic, partition, offset, event_id, type, sender, kid, delegated, audience, tlp,
+                  object_id, time, added_ms, message FROM events;
+              DROP TABLE events;
+              ALTER TABLE events_v3 RENAME TO events;
+              CREATE INDEX events_by_audience ON events (audience, seq);
+              CREATE INDEX alerts_by_tlp ON events (tlp, seq);
+              CREATE TABLE published_v3 (
+                  agency TEXT NOT NULL,
+                  type TEXT NOT NULL CHECK (type IN ('IndicatorAlert', 'FreezeRequest', 'TakedownConfirmation', 'LogCheckpoint',
+                      'AlertRetraction', 'AlertFeedback')),
+                  message_id TEXT NOT NULL, event_id TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL,
+                  offset INTEGER NOT NULL, kid TEXT NOT NULL,
+                  PRIMARY KEY (agency, type, message_id));
+              INSERT INTO published_v3 SELECT agency, type, message_id, event_id, topic, partition, offset, kid FROM published;
+              DROP TABLE published;
+              ALTER TABLE published_v3 RENAME TO published;",
     },
 ];
 
@@ -244,7 +266,7 @@ impl Store {
                 object_id,
                 event.time,
                 added,
-                message_json(&event.payload).to_string(),
+                event.payload.to_json().to_string(),
             ],
         )?;
         if inserted == 1 {

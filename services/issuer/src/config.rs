@@ -115,6 +115,6 @@ mod tests {
         let e = load(chain).unwrap_err();
         assert!(e.contains("only read with book = \"evm\""), "{e}");
         let ok = load("book = \"evm\"\n[chain]\noperator_key = \"k\"\nchain = \"ETHEREUM\"\nasset = \"USDT\"\n").unwrap();
-        assert_eq!((ok.book, ok.chain.unwrap().receipt_timeout_secs), (BookKind::Evm, 30));
+        assert_eq!((ok.book, ok.chain.unwrap().receipt_timeout_secs), (BookKind::Evm, 120));
     }
 }

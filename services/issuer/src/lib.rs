@@ -1,11 +1,12 @@
 //! The stablecoin issuer's service. It reads its inbox, verifies every freeze
 //! request, applies its policy (who may ask, on which legal basis, for which
-//! chains and assets), freezes wallets in its ledger — or, with `book = "evm"`,
-//! in its token contract on the chain ([`chain`]) — and confirms each target
-//! to the requester: ACKNOWLEDGED, then FROZEN, ALREADY_FROZEN, NOT_FOUND or
-//! REJECTED with the reason. With a `[policy.proactive]` table it also reads
-//! the alerts topic and freezes wallets it holds that a trusted alert names,
-//! telling the alert's publisher in a confirmation.
+//! chains and assets), freezes, releases and seizes wallets in its ledger —
+//! or, with `book = "evm"`, in its token contract on the chain ([`chain`]),
+//! outside every lock — and confirms each target to the requester:
+//! ACKNOWLEDGED, then FROZEN, ALREADY_FROZEN, NOT_FOUND, RELEASED, SEIZED,
+//! FREEZE_CONFIRMED or REJECTED with the reason. With a `[policy.proactive]`
+//! table it also reads the alerts topic and freezes wallets it holds that a
+//! trusted alert names, telling the alert's publisher in a confirmation.
 //!
 //! Delivery guarantee: exactly once — consume, confirmations and offset in one
 //! Kafka transaction; the ledger keeps one execution per (request, target), so
@@ -30,10 +31,10 @@ pub use error::IssuerError;
 use store::Wallets;
 
 /// The consumer side and the processor of an issuer acting as `identity`.
-pub fn build(identity: Identity, config: &IssuerConfig) -> Result<(TransactionalProcessor, HolderProcessor<Wallets>), IssuerError> {
+pub async fn build(identity: Identity, config: &IssuerConfig) -> Result<(TransactionalProcessor, HolderProcessor<Wallets>), IssuerError> {
     let mut wallets = Wallets::new(config.holdings.clone());
     if let (config::BookKind::Evm, Some(chain)) = (config.book, &config.chain) {
-        wallets = wallets.on_chain(chain::ChainBook::open(chain, &config.service.database)?);
+        wallets = wallets.on_chain(chain::ChainBook::open(chain, &config.service.database).await?);
     }
     let ledger = store::Ledger::open(&config.service.database, wallets)?;
     if let Some(seed) = &config.ledger_seed {
@@ -52,11 +53,23 @@ pub async fn run(config: IssuerConfig, shutdown: CancellationToken) -> Result<()
     let header = config.service.clone();
     let stop = shutdown.clone();
     concord_runtime::service::serve(&header, &shutdown, move |identity, metrics| async move {
-        let (consumer, processor) = build(identity.clone(), &config)?;
+        let (consumer, processor) = build(identity.clone(), &config).await?;
         metrics.consumer("freeze", consumer.stats());
-        let processor = processor.with_metrics(&metrics);
-        let desk = concord_holder::desk(&identity, config.review.as_ref(), &processor, &metrics, stop.clone())?;
-        together::<_, _, IssuerError>(&stop, desk, consumer.run(processor, stop.clone())).await
+        serve(&identity, &config, consumer, processor.with_metrics(&metrics), &metrics, stop)?.await
     })
     .await
+}
+
+/// Runs `consumer` with `processor` and everything beside it (the outbox, the
+/// review desk, the chain book's confirmer, the revalidation sweeper) until `shutdown`.
+pub fn serve(
+    identity: &Identity,
+    config: &IssuerConfig,
+    consumer: TransactionalProcessor,
+    processor: HolderProcessor<Wallets>,
+    metrics: &concord_runtime::metrics::Metrics,
+    shutdown: CancellationToken,
+) -> Result<impl std::future::Future<Output = Result<(), IssuerError>> + Send + 'static, IssuerError> {
+    let background = concord_holder::background(identity, config.review.as_ref(), &processor, metrics, shutdown.clone())?;
+    Ok(async move { together::<_, _, IssuerError>(&shutdown, background, consumer.run(processor, shutdown.clone())).await })
 }

@@ -1,7 +1,9 @@
 //! The issuer's book: balances per (chain, address, asset) with a frozen flag.
 //! The execution rows (one per request and target) are the holder ledger's.
 
-use concord_domain::{FreezeTarget, Indicator, IndicatorKind, TargetAction, TargetStatus};
+use std::sync::Arc;
+
+use concord_domain::{Amount, FreezeTarget, Indicator, IndicatorKind, TargetAction, TargetStatus};
 use concord_holder::{Book, LedgerError, Outcome};
 use concord_store::{Flag, Migration};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -16,7 +18,7 @@ pub type Ledger = concord_holder::Ledger<Wallets>;
 pub struct Wallets {
     holdings: Holdings,
     /// The token contract, when freezes on its chain happen there (`book = "evm"`).
-    chain: Option<ChainBook>,
+    chain: Option<Arc<ChainBook>>,
 }
 
 impl Wallets {
@@ -25,17 +27,11 @@ impl Wallets {
         Wallets { holdings, chain: None }
     }
 
-    /// The same, with freezes on `chain`'s chain and asset done by its token contract.
+    /// The same, with freezes, releases and seizures on `chain`'s chain and
+    /// asset carried out by its token contract (outside every lock).
     pub fn on_chain(mut self, chain: ChainBook) -> Self {
-        self.chain = Some(chain);
+        self.chain = Some(Arc::new(chain));
         self
-    }
-
-    /// The chain book for `target`, if it is on the chain's chain and asset.
-    fn chain_for(&self, target: &FreezeTarget, asset: &str) -> Option<&ChainBook> {
-        let chain = self.chain.as_ref()?;
-        let (name, token_asset) = chain.names();
-        (target.indicator.chain.as_deref() == Some(name) && asset == token_asset).then_some(chain)
     }
 }
 
@@ -81,8 +77,22 @@ pub fn is_frozen(ledger: &Ledger, chain: &str, address: &str, asset: &str) -> Re
     })
 }
 
+/// A wallet's row: its balance and whether it is frozen.
+fn wallet(tx: &Connection, chain: &str, address: &str, asset: &str) -> rusqlite::Result<Option<(String, bool)>> {
+    tx.query_row(
+        "SELECT balance, frozen FROM wallets WHERE chain = ?1 AND address = ?2 AND asset = ?3",
+        params![chain, address, asset],
+        |r| Ok((r.get(0)?, r.get::<_, Flag>(1)?.0)),
+    )
+    .optional()
+}
+
+fn amount(text: &str) -> rusqlite::Result<Amount> {
+    Amount::parse(text).map_err(|e| rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, Box::new(e)))
+}
+
 impl Book for Wallets {
-    const ACTIONS: &'static [TargetAction] = &[TargetAction::FreezeWallet];
+    const ACTIONS: &'static [TargetAction] = &[TargetAction::FreezeWallet, TargetAction::ReleaseWallet, TargetAction::SeizeWallet];
     const STORE: &'static str = "issuer wallets";
     const MIGRATIONS: &'static [Migration] = &[
         Migration {
@@ -100,6 +110,12 @@ impl Book for Wallets {
                   ALTER TABLE wallets_v2 RENAME TO wallets;",
         },
     ];
+
+    type Remote = ChainBook;
+
+    fn remote(&self) -> Option<&Arc<ChainBook>> {
+        self.chain.as_ref()
+    }
 
     fn execute(&self, tx: &Transaction<'_>, target: &FreezeTarget, reference: &str) -> rusqlite::Result<Outcome> {
         let indicator = &target.indicator;
@@ -120,35 +136,59 @@ impl Book for Wallets {
             return Ok(Outcome::refused(TargetStatus::NotFound, format!("this issuer has no {asset} on {chain}")));
         }
         let address = &indicator.value;
-        if let Some(chain) = self.chain_for(target, &asset) {
-            // An unreachable node rolls the ledger's transaction back: the request is retried.
-            return chain.freeze(address, reference).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)));
-        }
-        let wallet: Option<(String, Flag)> = tx
-            .query_row(
-                "SELECT balance, frozen FROM wallets WHERE chain = ?1 AND address = ?2 AND asset = ?3",
-                params![chain, address, asset],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+        let Some((balance, frozen)) = wallet(tx, &chain, address, &asset)? else {
+            return Ok(Outcome::refused(TargetStatus::NotFound, format!("no {asset} wallet {address} on {chain} in this ledger")));
+        };
+        let set_frozen = |to: bool| {
+            tx.execute(
+                "UPDATE wallets SET frozen = ?4 WHERE chain = ?1 AND address = ?2 AND asset = ?3",
+                params![chain, address, asset, Flag(to)],
             )
-            .optional()?;
-        Ok(match wallet {
-            None => Outcome::refused(TargetStatus::NotFound, format!("no {asset} wallet {address} on {chain} in this ledger")),
-            Some((balance, Flag(true))) => {
-                Outcome { status: TargetStatus::AlreadyFrozen, reason: None, amount: Some(balance), asset: Some(asset), ledger_ref: None }
+        };
+        let held = Outcome { amount: Some(balance.clone()), asset: Some(asset.clone()), ..Outcome::new(TargetStatus::Frozen) };
+        Ok(match (target.action, frozen) {
+            (TargetAction::FreezeWallet, true) => Outcome { status: TargetStatus::AlreadyFrozen, ..held },
+            (TargetAction::FreezeWallet, false) => {
+                set_frozen(true)?;
+                Outcome { ledger_ref: Some(format!("freeze:{chain}:{address}:{reference}")), ..held }
             }
-            Some((balance, Flag(false))) => {
+            (TargetAction::ReleaseWallet | TargetAction::SeizeWallet, false) => {
+                Outcome::refused(TargetStatus::Rejected, format!("the {asset} wallet {address} on {chain} is not frozen in this ledger"))
+            }
+            (TargetAction::ReleaseWallet, true) => {
+                set_frozen(false)?;
+                Outcome { status: TargetStatus::Released, ledger_ref: Some(format!("release:{chain}:{address}:{reference}")), ..held }
+            }
+            (TargetAction::SeizeWallet, true) => {
+                let Some(destination) = target.destination.clone() else {
+                    return Ok(Outcome::refused(TargetStatus::Rejected, "a seizure names its destination"));
+                };
+                // Burned from the frozen wallet (which stays frozen, holding nothing) and issued to the destination.
+                let seized = amount(&balance)?;
+                let credited = match wallet(tx, &chain, &destination, &asset)? {
+                    Some((had, _)) => amount(&had)?.checked_add(&seized).ok_or_else(|| {
+                        rusqlite::Error::ToSqlConversionFailure(format!("{destination}: the balance would overflow").into())
+                    })?,
+                    None => seized.clone(),
+                };
                 tx.execute(
-                    "UPDATE wallets SET frozen = 1 WHERE chain = ?1 AND address = ?2 AND asset = ?3",
-                    params![chain, address, asset],
+                    "UPDATE wallets SET balance = ?4 WHERE chain = ?1 AND address = ?2 AND asset = ?3",
+                    params![chain, address, asset, seized.zero_like().as_str()],
+                )?;
+                tx.execute(
+                    "INSERT INTO wallets (chain, address, asset, balance) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (chain, address, asset) DO UPDATE SET balance = excluded.balance",
+                    params![chain, destination, asset, credited.as_str()],
                 )?;
                 Outcome {
-                    status: TargetStatus::Frozen,
-                    reason: None,
-                    amount: Some(balance),
-                    asset: Some(asset),
-                    ledger_ref: Some(format!("freeze:{chain}:{address}:{reference}")),
+                    status: TargetStatus::Seized,
+                    ledger_ref: Some(format!("seize:{chain}:{address}:{reference}")),
+                    reissue_ref: Some(format!("issue:{chain}:{destination}:{reference}")),
+                    destination: Some(destination),
+                    ..held
                 }
             }
+            (other, _) => Outcome::refused(TargetStatus::Rejected, format!("an issuer does not carry out {}", other.as_str())),
         })
     }
 
@@ -159,9 +199,6 @@ impl Book for Wallets {
             None if self.holdings.assets.len() == 1 => self.holdings.assets[0].clone(),
             None => return Ok(None),
         };
-        if let Some(chain) = self.chain_for(target, &asset) {
-            return Ok(chain.balance(&indicator.value));
-        }
         db.query_row(
             "SELECT balance FROM wallets WHERE chain = ?1 AND address = ?2 AND asset = ?3",
             params![indicator.chain.clone().unwrap_or_default(), indicator.value, asset],
@@ -226,8 +263,8 @@ mod tests {
         assert_eq!(outbox.len(), 2, "the approved and the rejected outcome");
         assert_eq!(ledger.outbox_cursor().unwrap(), outbox[0].seq);
         assert_eq!(ledger.count(TargetStatus::Frozen).unwrap(), 2);
-        for store in ["holder ledger", "issuer wallets"] {
-            assert_eq!(concord_store::version(ledger.db(), store).unwrap(), 2, "{store}");
+        for (store, version) in [("holder ledger", 3), ("issuer wallets", 2)] {
+            assert_eq!(concord_store::version(ledger.db(), store).unwrap(), version, "{store}");
         }
         drop(ledger);
         // Opening again changes nothing.

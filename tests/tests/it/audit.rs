@@ -73,6 +73,10 @@ async fn case_traffic(run: &TestRun) -> String {
         ledger_ref: Some("tron:freeze/1".into()),
         executed_at: Some(UnixMillis::now()),
         decided_by: None,
+        lifts: None,
+        destination: None,
+        reissue_ref: None,
+        due_at: None,
     };
     let enforcement_inbox = committee.topics.inbox(&ENFORCEMENT.parse().unwrap());
     run.producer(ISSUER).publish(&enforcement_inbox, request.request_id.as_bytes(), &valid(confirmation.clone())).await.unwrap();

@@ -1,6 +1,6 @@
 //! `confirmations = N` in the issuer's `[chain]`: FROZEN waits until N later
 //! blocks are on top of the freeze's block, and not before (issue #15,
-//! item 2). The dev chain mines a block per transaction and none otherwise,
+//! item 2); ACKNOWLEDGED goes out at once. The dev chain mines a block per transaction and none otherwise,
 //! so the test holds the chain still, sees no outcome, mines the blocks
 //! (`anvil_mine`) and then sees FROZEN naming the freeze's block.
 //!
@@ -27,9 +27,13 @@ async fn frozen_waits_for_its_confirmations() {
     book.confirmations = 3;
     book.receipt_timeout_secs = 60;
     config.chain = Some(book);
-    let (issuer, processor) = concord_issuer::build(run.identity(ISSUER), &config).unwrap();
+    let issuer_identity = run.identity(ISSUER);
+    let (issuer, processor) = concord_issuer::build(issuer_identity.clone(), &config).await.unwrap();
     let stop = CancellationToken::new();
-    let task = tokio::spawn(issuer.run(processor, stop.clone()));
+    let task = tokio::spawn(
+        concord_issuer::serve(&issuer_identity, &config, issuer, processor, &concord_runtime::metrics::Metrics::new(), stop.clone())
+            .unwrap(),
+    );
 
     let enforcement = run.identity(ENFORCEMENT);
     let inbox = enforcement.topics.inbox(&enforcement.agency.id);
@@ -46,11 +50,16 @@ async fn frozen_waits_for_its_confirmations() {
         assert!(start.elapsed() < Duration::from_secs(60), "the freeze transaction was not mined");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let early = read_topic(&enforcement, &inbox, 1, Duration::from_secs(5)).await;
-    assert!(early.is_empty(), "nothing confirmed before its confirmations: {} record(s)", early.len());
+    // ACKNOWLEDGED at once (the freeze is under way); FROZEN not before its confirmations.
+    let early = confirmations_of(&enforcement, &read_topic(&enforcement, &inbox, 2, Duration::from_secs(5)).await).await;
+    assert_eq!(
+        early.iter().map(|c| c.status).collect::<Vec<_>>(),
+        [TargetStatus::Acknowledged],
+        "nothing but the ACK before its confirmations"
+    );
     chain.rpc("anvil_mine", json!(["0x2"])).await.unwrap();
-    let still = read_topic(&enforcement, &inbox, 1, Duration::from_secs(3)).await;
-    assert!(still.is_empty(), "two blocks are not three");
+    let still = read_topic(&enforcement, &inbox, 2, Duration::from_secs(3)).await;
+    assert_eq!(still.len(), 1, "two blocks are not three");
     chain.rpc("anvil_mine", json!(["0x1"])).await.unwrap();
 
     let records = read_topic(&enforcement, &inbox, 2, Duration::from_secs(30)).await;

@@ -43,9 +43,13 @@ async fn a_freeze_waits_out_the_nodes_outage_and_is_confirmed_once_after() {
     let mut book = chain_config();
     book.receipt_timeout_secs = 5;
     config.chain = Some(book);
-    let (issuer, processor) = concord_issuer::build(run.identity(ISSUER), &config).unwrap();
+    let issuer_identity = run.identity(ISSUER);
+    let (issuer, processor) = concord_issuer::build(issuer_identity.clone(), &config).await.unwrap();
     let stop = CancellationToken::new();
-    let task = tokio::spawn(issuer.run(processor, stop.clone()));
+    let task = tokio::spawn(
+        concord_issuer::serve(&issuer_identity, &config, issuer, processor, &concord_runtime::metrics::Metrics::new(), stop.clone())
+            .unwrap(),
+    );
 
     let _back = NodeBack;
     evm("down");
@@ -62,8 +66,13 @@ async fn a_freeze_waits_out_the_nodes_outage_and_is_confirmed_once_after() {
         .unwrap();
     // The issuer tries for 15 s against a node that is not there.
     tokio::time::sleep(Duration::from_secs(15)).await;
-    let meanwhile = read_topic(&enforcement, &inbox, 1, Duration::from_secs(3)).await;
-    assert!(meanwhile.is_empty(), "nothing is confirmed while the node is away: {} record(s)", meanwhile.len());
+    // Received and under way (ACKNOWLEDGED); no outcome while the node is away.
+    let meanwhile = confirmations_of(&enforcement, &read_topic(&enforcement, &inbox, 2, Duration::from_secs(3)).await).await;
+    assert_eq!(
+        meanwhile.iter().map(|c| c.status).collect::<Vec<_>>(),
+        [TargetStatus::Acknowledged],
+        "nothing but the ACK while the node is away"
+    );
 
     evm("up");
     let start = Instant::now();

@@ -71,7 +71,7 @@ async fn inbox_leader_killed_during_a_freeze_stream_loses_no_request_and_no_conf
         let (identity, config, shutdown, restarts) = (issuer.clone(), config.clone(), shutdown.clone(), restarts.clone());
         tokio::spawn(async move {
             while !shutdown.is_cancelled() {
-                let result = match concord_issuer::build(identity.clone(), &config) {
+                let result = match concord_issuer::build(identity.clone(), &config).await {
                     Ok((consumer, processor)) => consumer.run(processor, shutdown.clone()).await.map_err(|e| e.to_string()),
                     Err(e) => Err(e.to_string()),
                 };

@@ -71,6 +71,9 @@ async fn committee_blocks_numbers_and_takes_down_domains_once_and_confirms() {
         target_id: id.into(),
         action,
         indicator: Indicator { kind, value: value.into(), chain: None, asset: None, platform: None },
+        freeze: None,
+        release_reason: None,
+        destination: None,
     };
     let mut request = sample_freeze_request("US-2026-0419");
     request.targets = vec![
@@ -101,6 +104,10 @@ async fn committee_blocks_numbers_and_takes_down_domains_once_and_confirms() {
         ledger_ref: None,
         executed_at: None,
         decided_by: None,
+        lifts: None,
+        destination: None,
+        reissue_ref: None,
+        due_at: None,
     };
     run.producer(ISSUER).publish(&inbox, proactive.request_id.as_bytes(), &valid(proactive.clone())).await.unwrap();
 

@@ -34,9 +34,13 @@ async fn request_is_tracked_to_executed_and_an_overdue_one_escalates() {
     let wallet = sample_alert().indicators[0].value.clone();
     let ledger = concord_issuer::store::open(&issuer_config.service.database, &issuer_config.holdings).unwrap();
     concord_issuer::store::put_wallet(&ledger, "TRON", &wallet, "USDT", "225000000.00").unwrap();
-    let (issuer, processor) = concord_issuer::build(run.identity(ISSUER), &issuer_config).unwrap();
+    let issuer_identity = run.identity(ISSUER);
+    let (issuer, processor) = concord_issuer::build(issuer_identity.clone(), &issuer_config).await.unwrap();
     let stop = CancellationToken::new();
-    let issuer_task = tokio::spawn(issuer.run(processor, stop.clone()));
+    let issuer_task = tokio::spawn(
+        concord_issuer::serve(&issuer_identity, &issuer_config, issuer, processor, &concord_runtime::metrics::Metrics::new(), stop.clone())
+            .unwrap(),
+    );
 
     let to_issuer = sample_freeze_request("US-2026-0419");
     enforcement.send(&valid(to_issuer.clone()), ISSUER).await.unwrap();
@@ -121,6 +125,10 @@ async fn a_confirmation_from_an_agency_the_request_was_not_sent_to_changes_nothi
         ledger_ref: None,
         executed_at: None,
         decided_by: None,
+        lifts: None,
+        destination: None,
+        reissue_ref: None,
+        due_at: None,
     };
     let key = request.request_id.as_bytes();
     let forged = run.producer(EXCHANGE).publish(&inbox, key, &valid(claim(TargetStatus::Frozen))).await.unwrap();
@@ -176,6 +184,10 @@ async fn a_refused_confirmation_claims_no_event_id_and_the_genuine_one_still_clo
         ledger_ref: (status == TargetStatus::Frozen).then(|| "usdx:freeze:1".to_owned()),
         executed_at: (status == TargetStatus::Frozen).then(UnixMillis::now),
         decided_by: None,
+        lifts: None,
+        destination: None,
+        reissue_ref: None,
+        due_at: None,
     };
     // Each signer's records under the issuer's deterministic ids, forged ones first.
     let mut ids = Vec::new();

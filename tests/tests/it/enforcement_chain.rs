@@ -30,6 +30,7 @@ fn config(run: &TestRun) -> EnforcementConfig {
             rpc_url: None,
             token: None,
             deployment: Some(deployment()),
+            confirmations: 0,
         }],
     }
 }
@@ -45,6 +46,10 @@ fn claim(request: &concord_domain::FreezeRequest, status: TargetStatus, ledger_r
         ledger_ref,
         executed_at: Some(UnixMillis::now()),
         decided_by: None,
+        lifts: None,
+        destination: None,
+        reissue_ref: None,
+        due_at: None,
     }
 }
 
@@ -176,9 +181,13 @@ async fn a_freeze_by_the_chain_book_is_verified_on_chain_and_executed() {
     let mut issuer_config = issuer_config(&run);
     issuer_config.book = concord_issuer::config::BookKind::Evm;
     issuer_config.chain = Some(chain_config());
-    let (issuer, processor) = concord_issuer::build(run.identity(ISSUER), &issuer_config).unwrap();
+    let issuer_identity = run.identity(ISSUER);
+    let (issuer, processor) = concord_issuer::build(issuer_identity.clone(), &issuer_config).await.unwrap();
     let stop = CancellationToken::new();
-    let issuer_task = tokio::spawn(issuer.run(processor, stop.clone()));
+    let issuer_task = tokio::spawn(
+        concord_issuer::serve(&issuer_identity, &issuer_config, issuer, processor, &concord_runtime::metrics::Metrics::new(), stop.clone())
+            .unwrap(),
+    );
 
     let request = freeze_request("US-2026-0901", &[&wallet]);
     enforcement.send(&valid(request.clone()), ISSUER).await.unwrap();

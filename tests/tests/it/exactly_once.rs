@@ -67,6 +67,10 @@ fn confirmation(request: &FreezeRequest) -> TakedownConfirmation {
         ledger_ref: None,
         executed_at: Some(UnixMillis::now()),
         decided_by: None,
+        lifts: None,
+        destination: None,
+        reissue_ref: None,
+        due_at: None,
     }
 }
 

@@ -128,7 +128,7 @@ async fn exchange_freezes_accounts_once_and_screens_deposits_against_alerts() {
     assert_eq!(outcome(&unknown.request_id).status, TargetStatus::NotFound);
     let rejected = outcome(&wrong_action.request_id);
     assert_eq!(rejected.status, TargetStatus::Rejected);
-    assert!(rejected.reason.unwrap().contains("FreezeWallet"));
+    assert!(rejected.reason.unwrap().contains("FREEZE_WALLET"));
 
     let ledger = ledger.lock().unwrap();
     assert_eq!(store::is_frozen(&ledger, "ACC-77120").unwrap(), Some(true));

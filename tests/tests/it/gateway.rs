@@ -274,9 +274,13 @@ async fn freeze_over_https(name: &str, accept_delegated: bool) -> (Vec<Value>, b
     config.policy.accept_delegated = accept_delegated;
     let ledger = store::open(&config.service.database, &config.holdings).unwrap();
     store::put_wallet(&ledger, "TRON", WALLET, "USDT", "225000000.00").unwrap();
-    let (consumer, processor) = concord_issuer::build(run.identity(ISSUER), &config).unwrap();
+    let issuer_identity = run.identity(ISSUER);
+    let (consumer, processor) = concord_issuer::build(issuer_identity.clone(), &config).await.unwrap();
     let shutdown = CancellationToken::new();
-    let issuer = tokio::spawn(consumer.run(processor, shutdown.clone()));
+    let issuer = tokio::spawn(
+        concord_issuer::serve(&issuer_identity, &config, consumer, processor, &concord_runtime::metrics::Metrics::new(), shutdown.clone())
+            .unwrap(),
+    );
     let gateway = run.start_gateway().await;
 
     let request = serde_json::to_value(sample_freeze_request("US-2026-0419")).unwrap();

@@ -33,10 +33,12 @@ async fn issuer_freezes_once_confirms_each_target_and_refuses_with_reasons() {
         enforcement.publish(&inbox, request.request_id.as_bytes(), &concord_tests::valid(request.clone())).await.unwrap();
     }
 
-    let (consumer, processor) = concord_issuer::build(issuer.clone(), &config).unwrap();
+    let (consumer, processor) = concord_issuer::build(issuer.clone(), &config).await.unwrap();
     let stats = consumer.stats();
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(consumer.run(processor, shutdown.clone()));
+    let task = tokio::spawn(
+        concord_issuer::serve(&issuer, &config, consumer, processor, &concord_runtime::metrics::Metrics::new(), shutdown.clone()).unwrap(),
+    );
     let start = Instant::now();
     while stats.settled() < 4 {
         assert!(start.elapsed() < Duration::from_secs(60), "{} of 4 requests settled", stats.settled());
@@ -99,10 +101,12 @@ async fn issuer_freezes_proactively_on_trusted_alerts_only_and_tells_the_publish
     run.producer(COMMITTEE).publish(&topic, b"k", &valid(untrusted_role.clone())).await.unwrap();
     enforcement.publish(&topic, b"k", &valid(trusted.clone())).await.unwrap(); // the same alert sent again
 
-    let (consumer, processor) = concord_issuer::build(issuer.clone(), &config).unwrap();
+    let (consumer, processor) = concord_issuer::build(issuer.clone(), &config).await.unwrap();
     let stats = consumer.stats();
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(consumer.run(processor, shutdown.clone()));
+    let task = tokio::spawn(
+        concord_issuer::serve(&issuer, &config, consumer, processor, &concord_runtime::metrics::Metrics::new(), shutdown.clone()).unwrap(),
+    );
     wait_for("4 alerts settled", Duration::from_secs(60), || stats.settled() >= 4).await;
     shutdown.cancel();
     task.await.unwrap().unwrap();
@@ -152,10 +156,12 @@ async fn a_request_that_breaks_a_rule_is_dead_lettered_whole_and_nothing_is_exec
         run.publish_unchecked(ENFORCEMENT, &inbox, request.request_id.as_bytes(), request).await;
     }
 
-    let (consumer, processor) = concord_issuer::build(issuer.clone(), &config).unwrap();
+    let (consumer, processor) = concord_issuer::build(issuer.clone(), &config).await.unwrap();
     let stats = consumer.stats();
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(consumer.run(processor, shutdown.clone()));
+    let task = tokio::spawn(
+        concord_issuer::serve(&issuer, &config, consumer, processor, &concord_runtime::metrics::Metrics::new(), shutdown.clone()).unwrap(),
+    );
     wait_for("3 requests settled", Duration::from_secs(60), || stats.settled() >= 3).await;
     shutdown.cancel();
     task.await.unwrap().unwrap();
@@ -215,10 +221,12 @@ async fn policy_tiers_decide_each_target_by_the_amount_held_and_say_which_rule_d
     for request in [&emergency, &order] {
         enforcement.publish(&inbox, request.request_id.as_bytes(), &valid(request.clone())).await.unwrap();
     }
-    let (consumer, processor) = concord_issuer::build(issuer.clone(), &config).unwrap();
+    let (consumer, processor) = concord_issuer::build(issuer.clone(), &config).await.unwrap();
     let stats = consumer.stats();
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(consumer.run(processor, shutdown.clone()));
+    let task = tokio::spawn(
+        concord_issuer::serve(&issuer, &config, consumer, processor, &concord_runtime::metrics::Metrics::new(), shutdown.clone()).unwrap(),
+    );
     wait_for("2 requests settled", Duration::from_secs(60), || stats.settled() >= 2).await;
     shutdown.cancel();
     task.await.unwrap().unwrap();

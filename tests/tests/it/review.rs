@@ -101,9 +101,9 @@ async fn reviews_take_distinct_approvers_a_rejection_stops_one_and_outcomes_name
 
     let shutdown = CancellationToken::new();
     let issuer_id = run.identity(ISSUER);
-    let (consumer, processor) = concord_issuer::build(issuer_id.clone(), &config).unwrap();
+    let (consumer, processor) = concord_issuer::build(issuer_id.clone(), &config).await.unwrap();
     let metrics = concord_runtime::metrics::Metrics::new();
-    let desk = concord_holder::desk(&issuer_id, config.review.as_ref(), &processor, &metrics, shutdown.clone()).unwrap();
+    let desk = concord_holder::background(&issuer_id, config.review.as_ref(), &processor, &metrics, shutdown.clone()).unwrap();
     let issuer = tokio::spawn(consumer.run(processor, shutdown.clone()));
     // A desk that stops says why (its error would otherwise surface only as refused connections).
     let desk = tokio::spawn(async move {

@@ -33,6 +33,9 @@ async fn freeze_request_from_a_role_that_may_not_request_is_rejected_and_nothing
         target_id: "phone".into(),
         action: TargetAction::BlockPhoneNumber,
         indicator: Indicator { kind: IndicatorKind::PhoneNumber, value: "+639171234567".into(), chain: None, asset: None, platform: None },
+        freeze: None,
+        release_reason: None,
+        destination: None,
     }];
     let inbox = committee.topics.inbox(&committee.agency.id);
     run.producer(EXCHANGE)

@@ -55,6 +55,10 @@ async fn confirmation_round_trips_from_issuer_to_enforcement_inbox() {
         ledger_ref: Some("tron:0x5c7f…a1".into()),
         executed_at: Some(UnixMillis::now()),
         decided_by: None,
+        lifts: None,
+        destination: None,
+        reissue_ref: None,
+        due_at: None,
     };
     let enforcement = run.identity(ENFORCEMENT);
     let inbox = enforcement.topics.inbox(&enforcement.agency.id);
