@@ -264,9 +264,13 @@ impl Rules for TakedownConfirmation {
             self.status,
             TargetStatus::Released | TargetStatus::Seized | TargetStatus::FreezeConfirmed | TargetStatus::RevalidationDue
         );
+        // A follow-up's acknowledgement or refusal may name the freeze it was about;
+        // an outcome that makes a freeze (FROZEN …) never names an earlier one.
+        let may_name = matches!(self.status, TargetStatus::Acknowledged | TargetStatus::Rejected | TargetStatus::NotFound);
         match (&mut self.lifts, follows) {
             (Some(freeze), true) => freeze_ref("/lifts", freeze)?,
             (None, true) => return Err(invalid("/lifts", format!("{status} names the freeze it concerns"))),
+            (Some(freeze), false) if may_name => freeze_ref("/lifts", freeze)?,
             (Some(_), false) => return Err(invalid("/lifts", format!("{status} concerns no earlier freeze"))),
             (None, false) => {}
         }
@@ -474,5 +478,93 @@ mod tests {
         assert!(rejected(Some("no court order")).check().is_ok());
         let ack = TakedownConfirmation { status: crate::TargetStatus::Acknowledged, ..rejected(None) };
         assert!(ack.check().is_ok(), "only a rejection needs a reason");
+    }
+
+    fn follow_up(action: TargetAction) -> FreezeRequest {
+        let mut r = request();
+        r.targets.truncate(1);
+        let t = &mut r.targets[0];
+        t.action = action;
+        t.freeze = Some(crate::FreezeRef { request_id: "5d7c7c1e-2f4b-4a55-9d0e-4c8f5b1d2e3a".into(), target_id: "t1".into() });
+        match action {
+            TargetAction::ReleaseWallet => t.release_reason = Some(crate::ReleaseReason::CourtOrderLifted),
+            TargetAction::SeizeWallet => {
+                t.destination = Some("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t".into());
+                r.legal_basis.kind = LegalBasisKind::ForfeitureOrder;
+                r.legal_basis.court = Some("US District Court, D.D.C.".into());
+            }
+            _ => {}
+        }
+        r
+    }
+
+    /// Issue #27: every half-formed release, seizure or confirmation is
+    /// refused with the field that is wrong; each well-formed one passes.
+    #[test]
+    fn a_follow_up_names_its_freeze_and_says_what_its_action_needs() {
+        for action in [TargetAction::ReleaseWallet, TargetAction::SeizeWallet, TargetAction::ConfirmFreeze] {
+            assert!(follow_up(action).check().is_ok(), "{action:?}");
+        }
+        let path = |r: FreezeRequest| r.check().unwrap_err().path;
+        let edit = |action, f: &dyn Fn(&mut FreezeRequest)| {
+            let mut r = follow_up(action);
+            f(&mut r);
+            path(r)
+        };
+        use TargetAction::{ConfirmFreeze, FreezeWallet, ReleaseWallet, SeizeWallet};
+        assert_eq!(edit(ReleaseWallet, &|r| r.targets[0].freeze = None), "/targets/0/freeze");
+        assert_eq!(edit(FreezeWallet, &|_| {}), "/targets/0/freeze", "a freeze names no earlier freeze");
+        assert_eq!(edit(ReleaseWallet, &|r| r.targets[0].release_reason = None), "/targets/0/release_reason");
+        assert_eq!(
+            edit(SeizeWallet, &|r| r.targets[0].release_reason = Some(crate::ReleaseReason::FalsePositive)),
+            "/targets/0/release_reason"
+        );
+        assert_eq!(edit(SeizeWallet, &|r| r.targets[0].destination = None), "/targets/0/destination");
+        assert_eq!(edit(SeizeWallet, &|r| r.targets[0].destination = Some("not-an-address".into())), "/targets/0/destination");
+        assert_eq!(
+            edit(SeizeWallet, &|r| r.targets[0].destination = Some(r.targets[0].indicator.value.clone())),
+            "/targets/0/destination",
+            "the seized wallet itself"
+        );
+        assert_eq!(
+            edit(ReleaseWallet, &|r| r.targets[0].destination = Some("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t".into())),
+            "/targets/0/destination"
+        );
+        assert_eq!(edit(SeizeWallet, &|r| r.legal_basis.kind = LegalBasisKind::CourtOrder), "/legal_basis/kind");
+        assert_eq!(edit(SeizeWallet, &|r| r.legal_basis.court = None), "/legal_basis/court");
+        assert_eq!(edit(ConfirmFreeze, &|r| r.legal_basis.kind = LegalBasisKind::Emergency), "/legal_basis/kind");
+        assert_eq!(
+            edit(ReleaseWallet, &|r| r.targets[0].freeze.as_mut().unwrap().request_id = "nope".into()),
+            "/targets/0/freeze/request_id"
+        );
+    }
+
+    /// The confirmation of a freeze's end names the freeze; a refusal of a
+    /// release may name it; an outcome that makes a freeze never does.
+    #[test]
+    fn a_confirmation_names_the_freeze_it_ends_and_only_then() {
+        use crate::TargetStatus::*;
+        let freeze = crate::FreezeRef { request_id: "5d7c7c1e-2f4b-4a55-9d0e-4c8f5b1d2e3a".into(), target_id: "t1".into() };
+        let base = |status| TakedownConfirmation {
+            reason: Some("why".into()),
+            lifts: Some(freeze.clone()),
+            ..TakedownConfirmation::new("7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d", "r1", status)
+        };
+        assert!(base(Released).check().is_ok());
+        assert!(base(FreezeConfirmed).check().is_ok());
+        assert!(base(Rejected).check().is_ok(), "a refused release may name its freeze");
+        assert!(base(Acknowledged).check().is_ok());
+        assert_eq!(base(Frozen).check().unwrap_err().path, "/lifts");
+        assert_eq!(TakedownConfirmation { lifts: None, ..base(Released) }.check().unwrap_err().path, "/lifts");
+        assert_eq!(base(Seized).check().unwrap_err().path, "/destination", "a seizure names where the amount went");
+        let seized = TakedownConfirmation { destination: Some("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t".into()), ..base(Seized) };
+        assert!(seized.clone().check().is_ok());
+        assert_eq!(
+            TakedownConfirmation { destination: seized.destination.clone(), ..base(Released) }.check().unwrap_err().path,
+            "/destination"
+        );
+        assert_eq!(base(RevalidationDue).check().unwrap_err().path, "/due_at");
+        assert!(TakedownConfirmation { due_at: Some(UnixMillis(1)), ..base(RevalidationDue) }.check().is_ok());
+        assert_eq!(TakedownConfirmation { due_at: Some(UnixMillis(1)), ..base(Released) }.check().unwrap_err().path, "/due_at");
     }
 }

@@ -491,6 +491,35 @@ mod tests {
         assert!(amount("1e6").is_none() && amount("-1").is_none() && amount(".5").is_none() && amount("1.0000000000000000001").is_none());
     }
 
+    /// Issue #27: a seizure needs its own tier. Matched by no rule, or by a
+    /// general rule (even one that executes everything), it is refused; the
+    /// tier that names SEIZE_WALLET decides it (here: three approvers).
+    #[test]
+    fn a_seizure_is_refused_without_its_own_tier_and_reviewed_by_it() {
+        let seize = |p: &RequestPolicy| {
+            let mut r = request("FORFEITURE_ORDER", "ROUTINE");
+            r.targets[0].action = TargetAction::SeizeWallet;
+            p.decide(&Asked {
+                requester: "enforcement-us",
+                role: Role::Enforcement,
+                delegated: false,
+                request: &r,
+                target: &r.targets[0],
+                held: None,
+            })
+        };
+        let base = "requesters = [\"enforcement-us\"]\nlegal_bases = [\"FORFEITURE_ORDER\"]\n";
+        let Verdict::Refuse { rule, reason } = seize(&policy(base)) else { panic!("refused without any rule") };
+        assert_eq!(rule, "seizure");
+        assert!(reason.contains("no tier for seizures"), "{reason}");
+        let general = policy(&format!("{base}[[rule]]\nname = \"everything\"\noutcome = \"auto\"\n"));
+        let Verdict::Refuse { reason, .. } = seize(&general) else { panic!("a general rule does not seize") };
+        assert!(reason.contains("rule everything is not one"), "{reason}");
+        let tier =
+            policy(&format!("{base}[[rule]]\nname = \"forfeiture\"\nactions = [\"SEIZE_WALLET\"]\noutcome = \"review\"\napprovers = 3\n"));
+        assert_eq!(seize(&tier), Verdict::Review { rule: "forfeiture".into(), approvers: 3 });
+    }
+
     #[test]
     fn an_impossible_rule_is_a_config_error_naming_it() {
         let bad = policy(

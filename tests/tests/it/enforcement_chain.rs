@@ -211,3 +211,129 @@ async fn a_freeze_by_the_chain_book_is_verified_on_chain_and_executed() {
     assert!(state.targets[0].detail.contains("3.000000 USDT"), "{state:?}");
     assert_eq!(metric(&metrics.render(), "concord_chain_verified_total"), 1.0);
 }
+
+/// Issue #27: a freeze goes on to its end on the chain. Law enforcement
+/// freezes two wallets, then asks the issuer to release one (the court lifted
+/// its order) and to seize the other (a forfeiture order, to an address the
+/// government names). The chain book calls `removeBlackList`, and
+/// `destroyBlackFunds` followed by a mint of the same amount to the
+/// destination; law enforcement checks each on the chain (the event, the
+/// balances, the destination's credit) before it counts, and the freezes'
+/// case closes. A second release of the same freeze, and a seizure of the
+/// released one, are refused with the reason; the chain sees nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_and_a_seizure_by_the_chain_book_are_verified_on_chain_and_close_the_case() {
+    use concord_domain::{FreezeRef, FreezeTarget, LegalBasisKind, ReleaseReason, TargetAction};
+    let _turn = concord_tests::evm::chain_turn().await;
+    if std::env::var_os("CONCORD_TEST_LOG").is_some() {
+        concord_runtime::telemetry::init(false);
+    }
+    let run = TestRun::new("enforcement-chain-end").await;
+    let chain = Evm::dev();
+    let (released, seized, government) = (fresh_address(), fresh_address(), fresh_address());
+    chain.send(OWNER, "mint(address,uint256)", &[address_word(&released), uint_word(3_000_000)]).await.unwrap();
+    chain.send(OWNER, "mint(address,uint256)", &[address_word(&seized), uint_word(5_000_000)]).await.unwrap();
+    let metrics = concord_runtime::metrics::Metrics::new();
+    let enforcement = Enforcement::new(run.identity(ENFORCEMENT), config(&run)).unwrap().with_metrics(&metrics);
+    let tracker = enforcement.tracker();
+    // A second handle on the same case file sends while the first one reads confirmations.
+    let sender = Enforcement::new(run.identity(ENFORCEMENT), config(&run)).unwrap();
+    let mut issuer_config = issuer_config(&run);
+    issuer_config.book = concord_issuer::config::BookKind::Evm;
+    issuer_config.chain = Some(chain_config());
+    issuer_config.policy.legal_bases.push(LegalBasisKind::ForfeitureOrder);
+    // Seizure has its own tier; here it executes on the order alone (the review of a seizure is tested in review.rs).
+    issuer_config.policy.rules.insert(
+        0,
+        concord_holder::Rule {
+            actions: vec![TargetAction::SeizeWallet],
+            legal_bases: vec![LegalBasisKind::ForfeitureOrder],
+            ..concord_holder::Rule::new("seizure", concord_holder::RuleOutcome::Auto)
+        },
+    );
+    let issuer_identity = run.identity(ISSUER);
+    let (issuer, processor) = concord_issuer::build(issuer_identity.clone(), &issuer_config).await.unwrap();
+    let stop = CancellationToken::new();
+    let issuer_task = tokio::spawn(
+        concord_issuer::serve(&issuer_identity, &issuer_config, issuer, processor, &concord_runtime::metrics::Metrics::new(), stop.clone())
+            .unwrap(),
+    );
+    let running = tokio::spawn(enforcement.run(stop.clone()));
+    const CASE: &str = "US-2026-0902";
+    let state_of = |request_id: &str| {
+        tracker.lock().unwrap().case(CASE).unwrap().into_iter().find(|r| r.request_id == request_id).expect("the request is tracked")
+    };
+    let wait = |request_id: String, done: fn(&concord_enforcement::store::RequestState) -> bool| {
+        let state_of = &state_of;
+        async move {
+            let start = Instant::now();
+            loop {
+                let state = state_of(&request_id);
+                if done(&state) {
+                    return state;
+                }
+                assert!(start.elapsed() < Duration::from_secs(120), "after 120 s: {state:?}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+
+    let freeze = freeze_request(CASE, &[&released, &seized]);
+    sender.send(&valid(freeze.clone()), ISSUER).await.unwrap();
+    let frozen = wait(freeze.request_id.clone(), |s| s.state == "EXECUTED").await;
+    assert!(frozen.targets.iter().all(|t| t.detail.starts_with("verified on chain: blacklisted by")), "{frozen:?}");
+    let follow_up = |target: &str, action: TargetAction, of: &str, basis: LegalBasisKind| {
+        let mut r = freeze_request(CASE, &[if of == "t0" { &released } else { &seized }]);
+        r.targets[0] = FreezeTarget {
+            freeze: Some(FreezeRef { request_id: freeze.request_id.clone(), target_id: of.into() }),
+            release_reason: (action == TargetAction::ReleaseWallet).then_some(ReleaseReason::CourtOrderLifted),
+            destination: (action == TargetAction::SeizeWallet).then(|| government.clone()),
+            action,
+            ..r.targets[0].clone()
+        };
+        r.targets[0].target_id = target.into();
+        r.legal_basis.kind = basis;
+        if basis == LegalBasisKind::ForfeitureOrder {
+            r.legal_basis.court = Some("US District Court for the District of Columbia".into());
+        }
+        r
+    };
+    let release = follow_up("r0", TargetAction::ReleaseWallet, "t0", LegalBasisKind::CourtOrder);
+    let seizure = follow_up("s0", TargetAction::SeizeWallet, "t1", LegalBasisKind::ForfeitureOrder);
+    sender.send(&valid(release.clone()), ISSUER).await.unwrap();
+    sender.send(&valid(seizure.clone()), ISSUER).await.unwrap();
+    let lifted = wait(release.request_id.clone(), |s| s.state != "REQUESTED" && s.state != "ACKNOWLEDGED").await;
+    let taken = wait(seizure.request_id.clone(), |s| s.state != "REQUESTED" && s.state != "ACKNOWLEDGED").await;
+    assert_eq!((lifted.state.as_str(), lifted.targets[0].status.as_str()), ("EXECUTED", "RELEASED"), "{lifted:?}");
+    assert!(lifted.targets[0].detail.contains("verified on chain"), "{lifted:?}");
+    assert_eq!((taken.state.as_str(), taken.targets[0].status.as_str()), ("EXECUTED", "SEIZED"), "{taken:?}");
+    assert!(taken.targets[0].detail.contains("verified on chain"), "{taken:?}");
+    let closed = wait(freeze.request_id.clone(), |s| s.state == "CLOSED").await;
+    let lifecycle: Vec<_> = closed.targets.iter().map(|t| t.lifecycle.clone().unwrap_or_default()).collect();
+    assert_eq!(lifecycle, ["RELEASED", "SEIZED"], "{closed:?}");
+
+    // The chain: the released wallet is free with its balance; the seized one is empty; the destination holds the amount.
+    assert!(!chain.listed(&released).await, "released: off the blacklist");
+    assert_eq!(chain.balance(&released).await, 3_000_000);
+    assert_eq!(chain.balance(&seized).await, 0, "seized: the frozen balance was destroyed");
+    assert_eq!(chain.balance(&government).await, 5_000_000, "and the same amount issued to the named address");
+
+    // Once only: the same release again (a new request), and a seizure of the released freeze.
+    let again = follow_up("r0", TargetAction::ReleaseWallet, "t0", LegalBasisKind::CourtOrder);
+    let late = follow_up("s0", TargetAction::SeizeWallet, "t0", LegalBasisKind::ForfeitureOrder);
+    let late = concord_domain::FreezeRequest {
+        targets: vec![FreezeTarget { indicator: again.targets[0].indicator.clone(), ..late.targets[0].clone() }],
+        ..late
+    };
+    sender.send(&valid(again.clone()), ISSUER).await.unwrap();
+    sender.send(&valid(late.clone()), ISSUER).await.unwrap();
+    for r in [&again, &late] {
+        let refused = wait(r.request_id.clone(), |s| s.state == "REJECTED").await;
+        assert!(refused.targets[0].detail.contains("was released by"), "{refused:?}");
+    }
+    stop.cancel();
+    running.await.unwrap().unwrap();
+    issuer_task.await.unwrap().unwrap();
+    assert_eq!(chain.balance(&government).await, 5_000_000, "nothing more was issued");
+    assert_eq!(metric(&metrics.render(), "concord_chain_verified_total"), 4.0, "two freezes, a release, a seizure");
+}
