@@ -38,6 +38,8 @@ impl Handler for Ingest {
         let audience = self.inboxes.iter().find(|(topic, _)| *topic == event.topic).map(|(_, a)| a.as_str());
         let object_id = match &event.payload {
             Payload::IndicatorAlert(alert) if audience.is_none() => Some(stix::indicator_id(&alert.alert_id)),
+            // A retraction is the alert's last version: TAXII serves it as the indicator revoked.
+            Payload::AlertRetraction(r) if audience.is_none() => Some(stix::indicator_id(&r.alert_id)),
             _ => None,
         };
         // Inserting is idempotent per (topic, partition, offset): a redelivery stores nothing.

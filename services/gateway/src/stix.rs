@@ -222,6 +222,32 @@ pub fn indicator(event: &StoredEvent) -> Option<Value> {
     Some(object)
 }
 
+/// The indicator id of the alert a stored AlertRetraction withdraws.
+pub fn withdrawn_id(event: &StoredEvent) -> Option<String> {
+    let retraction: concord_domain::AlertRetraction = serde_json::from_str(event.message.get()).ok()?;
+    Some(indicator_id(&retraction.alert_id))
+}
+
+/// The last version of `alert`'s indicator, which its publisher withdrew by
+/// `retraction`: the same object, `revoked`, modified when it was withdrawn
+/// (at least a millisecond after it was created, as STIX requires), with the
+/// reason in Concord's extension.
+pub fn revoked(alert: &StoredEvent, retraction: &StoredEvent) -> Option<Value> {
+    let withdrawn: concord_domain::AlertRetraction = serde_json::from_str(retraction.message.get()).ok()?;
+    let mut object = indicator(alert)?;
+    let created = time::OffsetDateTime::parse(object["created"].as_str()?, &time::format_description::well_known::Rfc3339).ok()?;
+    let created_ms = (created.unix_timestamp_nanos() / 1_000_000) as i64;
+    object["revoked"] = json!(true);
+    object["modified"] = json!(timestamp(withdrawn.retracted_at.0.max(created_ms + 1)));
+    let extension = &mut object["extensions"][alert_extension_id()];
+    extension["retraction"] = json!(withdrawn.reason.as_str());
+    extension["retraction_event_id"] = json!(retraction.event_id);
+    if let Some(by) = &withdrawn.replaced_by {
+        extension["replaced_by"] = json!(by);
+    }
+    Some(object)
+}
+
 /// The objects of the definitions collection: the hub's and every agency's
 /// `identity`, and the extension definitions Concord's indicators use.
 pub fn definitions(directory: &Directory) -> Vec<Value> {

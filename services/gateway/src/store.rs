@@ -174,6 +174,7 @@ const MIGRATIONS: &[concord_store::Migration] = &[
               ALTER TABLE events_v3 RENAME TO events;
               CREATE INDEX events_by_audience ON events (audience, seq);
               CREATE INDEX alerts_by_tlp ON events (tlp, seq);
+              CREATE INDEX events_by_object ON events (object_id, sender) WHERE object_id IS NOT NULL;
               CREATE TABLE published_v3 (
                   agency TEXT NOT NULL,
                   type TEXT NOT NULL CHECK (type IN ('IndicatorAlert', 'FreezeRequest', 'TakedownConfirmation', 'LogCheckpoint',
@@ -241,6 +242,17 @@ impl Store {
         let mut inner = self.lock();
         let tlp = match &event.payload {
             Payload::IndicatorAlert(a) if audience.is_none() => Some(tlp_rank(a.tlp)),
+            // Marked as the alert it withdraws, when its publisher's alert is here; otherwise
+            // unmarked, and so served to its publisher only.
+            Payload::AlertRetraction(_) if audience.is_none() => inner
+                .db
+                .query_row(
+                    "SELECT tlp FROM events WHERE audience IS NULL AND type = 'IndicatorAlert' AND object_id = ?1 AND sender = ?2 LIMIT 1",
+                    params![object_id, event.sender.as_str()],
+                    |r| r.get::<_, Option<i64>>(0),
+                )
+                .optional()?
+                .flatten(),
             _ => None,
         };
         // TAXII's added_after needs date_added to grow strictly with seq, whatever
@@ -317,7 +329,7 @@ impl Store {
         self.rows(
             &format!(
                 "SELECT {COLUMNS} FROM events WHERE seq > ?1
-                 AND (audience = ?2 OR (audience IS NULL AND type = 'IndicatorAlert' AND (tlp <= ?3 OR sender = ?2)))
+                 AND (audience = ?2 OR (audience IS NULL AND type IN ('IndicatorAlert', 'AlertRetraction') AND (tlp <= ?3 OR sender = ?2)))
                  ORDER BY seq LIMIT ?4"
             ),
             &[&after, &agency, &tlp_rank(max_tlp), &(limit as i64)],
@@ -329,13 +341,37 @@ impl Store {
         let ids = filter.ids.as_ref().map(|ids| serde_json::to_string(ids).expect("strings serialize"));
         self.rows(
             &format!(
-                "SELECT {COLUMNS} FROM events WHERE audience IS NULL AND type = 'IndicatorAlert' AND tlp = ?1
+                "SELECT {COLUMNS} FROM events WHERE audience IS NULL AND type IN ('IndicatorAlert', 'AlertRetraction') AND tlp = ?1
                  AND seq > ?2 AND added_ms > ?3
                  AND (?4 IS NULL OR object_id IN (SELECT value FROM json_each(?4)))
                  ORDER BY seq LIMIT ?5"
             ),
             &[&tlp_rank(tlp), &filter.after_seq, &filter.added_after_ms.unwrap_or(i64::MIN), &ids, &(limit as i64)],
         )
+    }
+
+    /// The alert `retraction` (a stored AlertRetraction) withdraws: its
+    /// publisher's alert with the same indicator id, if it is here.
+    pub fn withdrawn(&self, retraction: &StoredEvent, object_id: &str) -> Result<Option<StoredEvent>, StoreError> {
+        Ok(self
+            .rows(
+                &format!(
+                    "SELECT {COLUMNS} FROM events WHERE audience IS NULL AND type = 'IndicatorAlert' AND object_id = ?1 AND sender = ?2
+                     ORDER BY seq LIMIT 1"
+                ),
+                &[&object_id, &retraction.sender],
+            )?
+            .pop())
+    }
+
+    /// Whether the publisher of `alert` (a stored IndicatorAlert) withdrew it since.
+    pub fn superseded(&self, alert: &StoredEvent) -> Result<bool, StoreError> {
+        Ok(self.reader().query_row(
+            "SELECT EXISTS (SELECT 1 FROM events r, events a WHERE a.seq = ?1 AND r.audience IS NULL AND r.type = 'AlertRetraction'
+                 AND r.object_id = a.object_id AND r.sender = a.sender)",
+            [alert.seq],
+            |r| r.get(0),
+        )?)
     }
 
     /// The receipt of `message_id` (an alert or request id) of `message_type` published for `agency`, if it was.

@@ -219,7 +219,8 @@ struct Page {
 fn keep(filters: &Filters, object: &Value) -> bool {
     let field = |name: &str| object[name].as_str().unwrap_or_default().to_owned();
     let in_list = |list: &Option<Vec<String>>, value: String| list.as_ref().is_none_or(|l| l.contains(&value));
-    // Each object has one version: "first", "last" and "all" all match it.
+    // Alerts' versions are chosen where both are known (see `page`); every
+    // other object has one version, which "first", "last" and "all" match.
     let version_ok =
         filters.versions.as_ref().is_none_or(|v| v.iter().any(|x| matches!(x.as_str(), "first" | "last" | "all") || *x == version(object)));
     in_list(&filters.types, field("type"))
@@ -249,15 +250,61 @@ async fn page(state: &AppState, holds: Holds, filters: &Filters) -> Result<Page,
             }
             let filter = AlertFilter { added_after_ms: filters.added_after_ms, ids: filters.ids.clone(), after_seq: filters.next };
             let (store, limit) = (state.store.clone(), filters.limit);
-            let mut rows = paged(&state.pages, move || store.alerts(tlp, &filter, limit + 1)).await.map_err(Problem::taxii)?;
+            // An alert its publisher withdrew has two versions: the alert as sent
+            // (first) and, at the retraction's position, the same indicator revoked (last).
+            let mut rows = paged(&state.pages, move || {
+                let rows = store.alerts(tlp, &filter, limit + 1)?;
+                rows.into_iter()
+                    .map(|r| {
+                        let version = match r.message_type.as_str() {
+                            "AlertRetraction" => match stix::withdrawn_id(&r) {
+                                Some(id) => store.withdrawn(&r, &id)?.map_or(Version::Orphan, Version::Revokes),
+                                None => Version::Orphan,
+                            },
+                            _ => Version::Alert { superseded: store.superseded(&r)? },
+                        };
+                        Ok((r, version))
+                    })
+                    .collect::<Result<Vec<_>, crate::store::StoreError>>()
+            })
+            .await
+            .map_err(Problem::taxii)?;
             let more = rows.len() > limit;
             rows.truncate(limit);
-            let next = more.then(|| rows.last().map(|r| r.seq.to_string())).flatten();
-            let objects =
-                rows.iter().filter_map(|r| stix::indicator(r).map(|o| (r.added_ms, o))).filter(|(_, o)| keep(filters, o)).collect();
+            let next = more.then(|| rows.last().map(|(r, _)| r.seq.to_string())).flatten();
+            let wants = |which: &str| filters.versions.as_ref().map_or(which == "last", |v| v.iter().any(|x| x == which || x == "all"));
+            let objects = rows
+                .iter()
+                .filter_map(|(r, version)| {
+                    let object = match version {
+                        Version::Alert { superseded } => {
+                            stix::indicator(r).filter(|o| wants("first") || (!superseded && wants("last")) || exact(filters, o))
+                        }
+                        Version::Revokes(alert) => stix::revoked(alert, r).filter(|o| wants("last") || exact(filters, o)),
+                        Version::Orphan => None,
+                    }?;
+                    Some((r.added_ms, object))
+                })
+                .filter(|(_, o)| keep(filters, o))
+                .collect();
             Ok(Page { objects, more, next })
         }
     }
+}
+
+/// Which version of an alert's indicator a stored row is.
+enum Version {
+    /// The alert as its publisher sent it; `superseded` once withdrawn.
+    Alert { superseded: bool },
+    /// A retraction: the alert (stored) revoked.
+    Revokes(crate::store::StoredEvent),
+    /// A retraction of an alert the gateway never stored: nothing to serve.
+    Orphan,
+}
+
+/// Whether `match[version]` names `object`'s version exactly.
+fn exact(filters: &Filters, object: &Value) -> bool {
+    filters.versions.as_ref().is_some_and(|v| v.contains(&version(object)))
 }
 
 /// An object's version: `modified`, or `created` for an object that is never modified (marking definitions).

@@ -604,3 +604,91 @@ async fn sse_resumes_across_a_gateway_restart_with_nothing_lost_or_repeated() {
     assert_eq!((seen.len(), received), (10, published), "each alert exactly once across the restart");
     gateway.stop().await;
 }
+
+/// Issue #27: an alert its publisher withdraws is served as withdrawn. The
+/// gateway passes the signed AlertRetraction to subscribers (REST and SSE);
+/// TAXII serves the indicator's last version `revoked: true` with the
+/// reason, its first version on `match[version]=first`, both on `all`, and
+/// the OASIS validator accepts it. A "retraction" by an agency that did not
+/// publish the alert changes nothing: the indicator stays live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawn_alert_is_revoked_on_taxii_and_only_its_publisher_can_withdraw_it() {
+    let run = TestRun::new("gw-retract").await;
+    let gateway = run.start_gateway().await;
+    let (withdrawn, kept) = (alert_with(Tlp::Green), alert_with(Tlp::Green));
+    publish_alerts(&run, COMMITTEE, &[withdrawn.clone(), kept.clone()]).await;
+    events_until(&gateway, EXCHANGE, |e| e.len() >= 2).await;
+    let retraction = |alert_id: &str| concord_domain::AlertRetraction {
+        alert_id: alert_id.into(),
+        reason: concord_domain::RetractionReason::FalsePositive,
+        replaced_by: None,
+        note: "the number belongs to a bank's hotline".into(),
+        retracted_at: concord_domain::UnixMillis::now(),
+    };
+    for (by, alert_id) in [(COMMITTEE, &withdrawn.alert_id), (ENFORCEMENT, &kept.alert_id)] {
+        let topic = run.identity(by).topics.alerts();
+        run.producer(by).publish(&topic, alert_id.as_bytes(), &valid(retraction(alert_id))).await.unwrap();
+    }
+    // Subscribers get the publisher's retraction as an event (and the other one is there to judge too).
+    let events = events_until(&gateway, EXCHANGE, |e| e.iter().filter(|x| x["type"] == "AlertRetraction").count() >= 1).await;
+    let retractions: Vec<&Value> = events.iter().filter(|x| x["type"] == "AlertRetraction").collect();
+    assert!(
+        retractions.iter().any(|r| r["sender"] == COMMITTEE && r["message"]["alert_id"] == withdrawn.alert_id.as_str()),
+        "{retractions:?}"
+    );
+
+    let token = token_for(EXCHANGE, &["alerts:read"]);
+    let collections =
+        gateway.client.send(Method::GET, "/taxii2/concord/collections/", Some(&token), &[("accept", TAXII)], None).await.unwrap();
+    let collections = collections.json();
+    let green = collections["collections"].as_array().unwrap().iter().find(|c| c["title"] == "Concord alerts TLP:GREEN").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let objects = |query: &'static str| {
+        let (client, token, green) = (gateway.client.clone(), token.clone(), green.clone());
+        async move {
+            let path = format!("/taxii2/concord/collections/{green}/objects/{query}");
+            let answer = client.send(Method::GET, &path, Some(&token), &[("accept", TAXII)], None).await.unwrap();
+            assert_eq!(answer.status, 200, "{path}");
+            answer.json()["objects"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    let id = |alert: &concord_domain::IndicatorAlert| concord_gateway::stix::indicator_id(&alert.alert_id);
+    let of = |objects: &[Value], alert: &concord_domain::IndicatorAlert| -> Vec<Value> {
+        objects.iter().filter(|o| o["id"] == id(alert).as_str()).cloned().collect()
+    };
+    let last = objects("").await;
+    let revoked = of(&last, &withdrawn);
+    assert_eq!(revoked.len(), 1, "one version by default (the last): {last:?}");
+    assert_eq!(revoked[0]["revoked"], true);
+    assert!(revoked[0]["modified"].as_str().unwrap() > revoked[0]["created"].as_str().unwrap(), "{revoked:?}");
+    let extension = &revoked[0]["extensions"].as_object().unwrap().values().next().unwrap().clone();
+    assert_eq!(extension["retraction"], "FALSE_POSITIVE");
+    let live = of(&last, &kept);
+    assert_eq!(live.len(), 1);
+    assert!(live[0].get("revoked").is_none(), "another agency cannot withdraw the committee's alert: {live:?}");
+    let first = of(&objects("?match[version]=first").await, &withdrawn);
+    assert_eq!((first.len(), first[0].get("revoked").is_none()), (1, true), "{first:?}");
+    assert_eq!(of(&objects("?match[version]=all").await, &withdrawn).len(), 2);
+
+    let definitions_id = collections["collections"].as_array().unwrap().iter().find(|c| c["title"] == "Concord definitions").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/taxii2/concord/collections/{definitions_id}/objects/");
+    let definitions = gateway.client.send(Method::GET, &path, Some(&token), &[("accept", TAXII)], None).await.unwrap().json();
+    let mut bundle: Vec<Value> = definitions["objects"].as_array().unwrap().clone();
+    bundle.extend(objects("?match[version]=all").await);
+    let file = run.dir.join("taxii-revoked.json");
+    std::fs::write(&file, json!({"type": "bundle", "id": format!("bundle--{}", uuid::Uuid::new_v4()), "objects": bundle}).to_string())
+        .unwrap();
+    let validator = std::env::var("CONCORD_STIX_VALIDATOR").unwrap_or_else(|_| "stix2_validator".into());
+    let checked = std::process::Command::new(&validator)
+        .args(["--strict", "--disable", "103"])
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("{validator}: {e} (scripts/test.sh installs it: scripts/stix-validator.sh ensure)"));
+    assert!(checked.status.success(), "stix2-validator refused the revoked indicator:\n{}", String::from_utf8_lossy(&checked.stdout));
+    gateway.stop().await;
+}
