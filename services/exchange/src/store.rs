@@ -528,4 +528,59 @@ mod tests {
         assert_eq!(held(&target(IndicatorKind::BankAccount, "ACC-1", None, Some("another-exchange"))), None, "another exchange's account");
         assert_eq!(held(&target(IndicatorKind::PhoneNumber, "+639171234567", None, None)), None);
     }
+
+    /// Issue #27: deposit screening stops matching an alert its publisher
+    /// withdrew, and an expired alert read again screens nothing; another
+    /// agency's "retraction" of the alert changes nothing.
+    #[test]
+    fn screening_skips_withdrawn_and_expired_alerts() {
+        use concord_domain::{AlertRetraction, IndicatorAlert, RetractionReason, Rules, ScamCategory, Tlp, UnixMillis};
+        let mut ledger = open(std::path::Path::new(":memory:"), "exchange-global".parse().unwrap(), 50).unwrap();
+        let scammer = "TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n";
+        let alert = |id: &str, valid_until: Option<i64>| {
+            Rules::parse(IndicatorAlert {
+                alert_id: id.into(),
+                indicators: vec![Indicator::normalized(IndicatorKind::CryptoAddress, scammer, Some("TRON"), None, None, None).unwrap()],
+                category: ScamCategory::Impersonation,
+                confidence: 90,
+                tlp: Tlp::Green,
+                first_seen: UnixMillis(0),
+                valid_until: valid_until.map(UnixMillis),
+                description: String::new(),
+                evidence_refs: vec![],
+                related_alert_ids: vec![],
+            })
+            .unwrap()
+        };
+        let (withdrawn, expired, other) =
+            ("0b5c9a3e-1f2d-4e6a-9b7c-8d0e1f2a3b4c", "7a6b5c4d-3e2f-4a1b-8c9d-0e1f2a3b4c5d", "5d7c7c1e-2f4b-4a55-9d0e-4c8f5b1d2e3a");
+        let committee: AgencyId = "committee-ph".parse().unwrap();
+        for (id, until) in [(withdrawn, None), (expired, Some(1_000)), (other, None)] {
+            ledger.with_book(|book, db| book.screen(db, &committee, &alert(id, until), "alerts/0@1")).unwrap();
+        }
+        let retraction = |id: &str| {
+            Rules::parse(AlertRetraction {
+                alert_id: id.into(),
+                reason: RetractionReason::FalsePositive,
+                replaced_by: None,
+                note: String::new(),
+                retracted_at: UnixMillis(2_000),
+            })
+            .unwrap()
+        };
+        assert!(ledger.retract("committee-ph", &retraction(withdrawn), "alerts/0@2").unwrap());
+        assert!(ledger.retract("enforcement-us", &retraction(other), "alerts/0@3").unwrap(), "recorded, for the sender's alerts only");
+        let deposit = Deposit {
+            tx_id: "tx-1".into(),
+            chain: "TRON".into(),
+            from_address: scammer.into(),
+            to_address: "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t".into(),
+            asset: "USDT".into(),
+            amount: "10".into(),
+            seen_at: 3_000,
+        };
+        let hits = record_deposits(&ledger, &[deposit], UnixMillis::now().0).unwrap();
+        let named: Vec<&str> = hits.iter().flat_map(|h| h.related_alert_ids.iter().map(String::as_str)).collect();
+        assert_eq!(named, [other], "only the live alert matches: {hits:?}");
+    }
 }
