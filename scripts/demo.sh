@@ -9,7 +9,9 @@
 # number and the look-alike domain (each exactly once, tracked to EXECUTED), the
 # issuer blacklist the ring's Ethereum wallet in its token contract on the dev
 # chain (one transaction, which law enforcement verifies on the chain before it
-# counts; a transfer out of the wallet then reverts), and
+# counts; a transfer out of the wallet then reverts) and, on a forfeiture order
+# approved by two officers, burn it and issue it to the government's address
+# (verified on the chain), and
 # a partner without Kafka publishes an alert over HTTPS through the partner
 # gateway that another agency receives over SSE and a TAXII client reads as
 # STIX, and the auditor logs everything, replays the case and exports evidence
@@ -168,6 +170,33 @@ step "The ring tries to move the funds on: the token contract refuses, the walle
 if python3 scripts/chain.py transfer "$ring_eth" 0xdbF03B407c01E7cD3CBea99509d93f8DDDC8C6FB 1000; then
   fail "a transfer out of the frozen wallet went through"
 fi
+step "A court orders the frozen 250,000 USDT forfeited: law enforcement asks the issuer to seize it to the government's address"
+gov=0x8ba1f109551bd432803012645ac136ddd64dba72
+"$CONCORD" case seize --request "$on_chain" --target t1 --destination "$gov" --basis config/samples/forfeiture-order.json | tee "$out/sent-seizure"
+seizure=$(grep -o "as request [0-9a-f-]*" "$out/sent-seizure" | awk '{print $3}')
+[ -n "$seizure" ] || fail "the seizure request was not sent"
+for _ in $(seq 1 60); do
+  "$CONCORD" case status US-2026-0419 >"$out/case" 2>/dev/null && request_lines "$seizure" | grep -q "awaiting review" && break
+  sleep 0.5
+done
+request_lines "$seizure"
+request_lines "$seizure" | grep -q "awaiting review: 2 approvals needed (rule forfeiture)" || fail "the seizure did not wait for its own tier"
+
+step "Seizures have their own tier: two compliance officers approve; the issuer burns the frozen balance and issues it to the named address"
+review approve "$seizure" t1 --as ana.ruiz --reason "forfeiture order 1:26-cv-01187 verified" | tee "$out/approved-seizure"
+review approve "$seizure" t1 --as ben.okafor --reason "second approval" | tee -a "$out/approved-seizure"
+for _ in $(seq 1 60); do
+  "$CONCORD" case status US-2026-0419 >"$out/case" 2>/dev/null && request_lines "$seizure" | grep -qE "EXECUTED|UNVERIFIED|REJECTED" && break
+  sleep 1
+done
+request_lines "$on_chain"
+request_lines "$seizure"
+request_lines "$seizure" | head -n 1 | grep -q EXECUTED || fail "the seizure did not reach EXECUTED"
+request_lines "$seizure" | grep -q "verified on chain: .* destroyed by 0x.* issued to" || fail "law enforcement did not verify the seizure on the chain"
+request_lines "$on_chain" | grep -q "freeze SEIZED" || fail "the freeze's lifecycle does not show the seizure"
+python3 scripts/chain.py show "$ring_eth"
+python3 scripts/chain.py show "$gov"
+
 step "A partner without Kafka: the Thai committee publishes an alert over HTTPS through the partner gateway"
 gw=https://localhost:8443
 https() { curl -sS --cacert .pki/ca.pem "$@"; }

@@ -91,7 +91,7 @@ fn codec() -> AvroCodec {
 }
 
 fn kit_schemas() -> BTreeMap<u32, String> {
-    ["IndicatorAlert", "FreezeRequest", "TakedownConfirmation", "LogCheckpoint"]
+    ["IndicatorAlert", "FreezeRequest", "TakedownConfirmation", "LogCheckpoint", "AlertRetraction", "AlertFeedback"]
         .iter()
         .enumerate()
         .map(|(i, name)| (i as u32 + 1, format!("../../schemas/{name}.avsc")))
@@ -835,6 +835,126 @@ async fn make() -> (Kit, String) {
         vec![Draft { value: value(&btc).await, id: id(13), ..base.clone() }.sign()],
         vec![rejected(R::InvalidMessage)],
     );
+    // Schema version 3 (§8c): a freeze's end, and alerts withdrawn.
+    let mut release = freeze_request();
+    release.request_id = "9d2f6a1b-3c4e-4f5a-8b7c-1d2e3f4a5b6c".into();
+    release.targets.truncate(1);
+    release.targets[0].action = concord_domain::TargetAction::ReleaseWallet;
+    release.targets[0].freeze =
+        Some(concord_domain::FreezeRef { request_id: "3c9a7e52-1d4b-4f8a-9b6e-2a5c8d1f7e03".into(), target_id: "t1".into() });
+    release.targets[0].release_reason = Some(concord_domain::ReleaseReason::CourtOrderLifted);
+    let release_draft =
+        Draft { key: Some(release.request_id.as_bytes().to_vec()), value: value(&release).await, id: id(20), ..request_draft.clone() };
+    c.add(
+        "accepted_release_request",
+        "A RELEASE_WALLET naming the freeze it lifts (request 3c9a7e52…/t1) and why (schema version 3, §8c).",
+        now,
+        vec![release_draft.sign()],
+        vec![accepted(M::FreezeRequest)],
+    );
+    let mut seizure = release.clone();
+    seizure.request_id = "4e5f6a7b-8c9d-4e0f-9a1b-2c3d4e5f6a7b".into();
+    seizure.targets[0].action = concord_domain::TargetAction::SeizeWallet;
+    seizure.targets[0].release_reason = None;
+    seizure.legal_basis.kind = concord_domain::LegalBasisKind::ForfeitureOrder;
+    seizure.legal_basis.court = Some("US District Court for the District of Columbia".into());
+    c.add(
+        "invalid_message_seizure_without_destination",
+        "A SEIZE_WALLET must name the address the seized amount is issued to (/targets/0/destination, §5a).",
+        now,
+        vec![Draft {
+            key: Some(seizure.request_id.as_bytes().to_vec()),
+            value: value(&seizure).await,
+            id: id(21),
+            ..request_draft.clone()
+        }
+        .sign()],
+        vec![rejected(R::InvalidMessage)],
+    );
+    let released = TakedownConfirmation {
+        request_id: release.request_id.clone(),
+        target_id: "t1".into(),
+        status: concord_domain::TargetStatus::Released,
+        reason: None,
+        amount_frozen: Some("225000000.00".into()),
+        asset: Some("USDT".into()),
+        ledger_ref: Some("book/issuer-usdx/5522".into()),
+        executed_at: Some(concord_domain::UnixMillis(1_795_950_000_000)),
+        decided_by: None,
+        lifts: release.targets[0].freeze.clone(),
+        destination: None,
+        reissue_ref: None,
+        due_at: None,
+    };
+    let released_draft = Draft {
+        key: Some(released.request_id.as_bytes().to_vec()),
+        value: value(&released).await,
+        id: released.event_id(&"issuer-usdx".parse().unwrap()),
+        ..conf_draft.clone()
+    };
+    c.add(
+        "accepted_released_confirmation",
+        "The issuer's RELEASED, naming the freeze it lifted in `lifts` (§8c).",
+        now,
+        vec![released_draft.sign()],
+        vec![accepted(M::TakedownConfirmation)],
+    );
+    let unnamed = TakedownConfirmation { lifts: None, ..released.clone() };
+    c.add(
+        "invalid_message_release_naming_no_freeze",
+        "A RELEASED that does not say which freeze it lifted (/lifts, §5a).",
+        now,
+        vec![Draft { value: value(&unnamed).await, ..released_draft.clone() }.sign()],
+        vec![rejected(R::InvalidMessage)],
+    );
+    let retraction = concord_domain::AlertRetraction {
+        alert_id: alert("AMBER").alert_id,
+        reason: concord_domain::RetractionReason::FalsePositive,
+        replaced_by: None,
+        note: "the wallet belongs to a victim".into(),
+        retracted_at: concord_domain::UnixMillis(1_795_950_000_000),
+    };
+    c.add(
+        "accepted_alert_retraction",
+        "The committee withdraws its alert 6f1c2d3e… on the alerts topic, keyed as the alert (§8c).",
+        now,
+        vec![Draft { ty: M::AlertRetraction, value: value(&retraction).await, id: id(22), ..base.clone() }.sign()],
+        vec![accepted(M::AlertRetraction)],
+    );
+    let amended = concord_domain::AlertRetraction { reason: concord_domain::RetractionReason::Amended, ..retraction.clone() };
+    c.add(
+        "invalid_message_amended_without_replacement",
+        "An AMENDED retraction names the alert that replaces it (/replaced_by, §5a).",
+        now,
+        vec![Draft { ty: M::AlertRetraction, value: value(&amended).await, id: id(23), ..base.clone() }.sign()],
+        vec![rejected(R::InvalidMessage)],
+    );
+    let feedback = concord_domain::AlertFeedback {
+        feedback_id: "5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d".into(),
+        alert_id: alert("AMBER").alert_id,
+        kind: concord_domain::FeedbackKind::FreezeMade,
+        indicator: Some(alert("AMBER").indicators.remove(0)),
+        reference: Some("book/issuer-usdx/5521".into()),
+        note: String::new(),
+        at: concord_domain::UnixMillis(1_795_950_000_000),
+    };
+    c.add(
+        "accepted_alert_feedback",
+        "The issuer tells law enforcement, on its restricted topic, that its alert led to a freeze (§8c).",
+        now,
+        vec![Draft {
+            kid: "issuer-usdx/2026-1",
+            topic: RESTRICTED,
+            ty: M::AlertFeedback,
+            key: Some(feedback.alert_id.as_bytes().to_vec()),
+            value: value(&feedback).await,
+            id: id(24),
+            iat: T,
+        }
+        .sign()],
+        vec![accepted(M::AlertFeedback)],
+    );
+
     let leak = Draft { value: value(&alert("RED")).await, id: id(9), ..base.clone() };
     c.add("misdirected", "A TLP:RED alert on the broadcast alerts topic.", now, vec![leak.sign()], vec![rejected(R::Misdirected)]);
 

@@ -305,6 +305,28 @@ pub(crate) enum CaseCommand {
         #[arg(long, default_value = "config/enforcement.toml")]
         enforcement_config: PathBuf,
     },
+    /// Ask the holder to lift a freeze this agency asked for (RELEASE_WALLET).
+    Release {
+        #[command(flatten)]
+        freeze: FreezeOf,
+        /// Why: COURT_ORDER_LIFTED, EMERGENCY_BASIS_EXPIRED or FALSE_POSITIVE.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Ask the holder to seize a frozen balance for a forfeiture order (SEIZE_WALLET):
+    /// burned at the wallet and issued to `--destination`.
+    Seize {
+        #[command(flatten)]
+        freeze: FreezeOf,
+        /// The address the amount is issued to, on the same chain.
+        #[arg(long)]
+        destination: String,
+    },
+    /// Confirm an emergency freeze with a court order (CONFIRM_FREEZE), so that it does not lapse.
+    Confirm {
+        #[command(flatten)]
+        freeze: FreezeOf,
+    },
     /// The live state of a case: each request, each target's outcome, time to confirmation.
     Status {
         /// The case reference.
@@ -315,8 +337,95 @@ pub(crate) enum CaseCommand {
     },
 }
 
+/// The freeze a release, seizure or confirmation acts on, and the legal basis it rests on.
+#[derive(clap::Args)]
+pub(crate) struct FreezeOf {
+    /// The request that made the freeze.
+    #[arg(long)]
+    request: String,
+    /// Its target.
+    #[arg(long)]
+    target: String,
+    /// The legal basis, JSON: {"kind", "reference", "jurisdiction", "document_sha256", "court"}.
+    #[arg(long)]
+    basis: PathBuf,
+    /// Hours the holder has to answer.
+    #[arg(long, default_value_t = 72)]
+    deadline_hours: i64,
+    /// Enforcement service configuration.
+    #[arg(long, default_value = "config/enforcement.toml")]
+    enforcement_config: PathBuf,
+}
+
+/// Sends `action` on the freeze `of` names to the holder that made it, as a new
+/// request of the same case, through the same domain rules as every request.
+async fn follow_up(
+    hub: &Hub,
+    of: FreezeOf,
+    action: concord_domain::TargetAction,
+    release_reason: Option<concord_domain::ReleaseReason>,
+    destination: Option<String>,
+) -> anyhow::Result<()> {
+    let config = concord_enforcement::EnforcementConfig::load(&of.enforcement_config)?;
+    let tracker = concord_enforcement::store::Tracker::open(&config.service.database)?;
+    let recipient = tracker
+        .recipient(&of.request)?
+        .with_context(|| format!("request {} was not sent by this agency ({})", of.request, config.service.database.display()))?;
+    let original = tracker.request(&of.request)?;
+    let target = original
+        .targets
+        .iter()
+        .find(|t| t.target_id == of.target)
+        .with_context(|| format!("request {} has no target {:?}", of.request, of.target))?;
+    let basis: concord_domain::LegalBasis =
+        serde_json::from_str(&std::fs::read_to_string(&of.basis).with_context(|| format!("reading {}", of.basis.display()))?)
+            .with_context(|| format!("{}: not a legal basis", of.basis.display()))?;
+    let request = concord_domain::FreezeRequest {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        case_ref: original.case_ref.clone(),
+        targets: vec![concord_domain::FreezeTarget {
+            freeze: Some(concord_domain::FreezeRef { request_id: original.request_id.clone(), target_id: target.target_id.clone() }),
+            release_reason,
+            destination,
+            ..concord_domain::FreezeTarget::new(&target.target_id, action, target.indicator.clone())
+        }],
+        legal_basis: basis,
+        deadline: concord_domain::UnixMillis(concord_domain::UnixMillis::now().0 + of.deadline_hours * 3_600_000),
+        urgency: concord_domain::Urgency::Routine,
+        embargo: original.embargo,
+        escalation: 0,
+        notes: String::new(),
+        requested_by: original.requested_by.clone(),
+    };
+    let request = concord_domain::Rules::parse(request)
+        .with_context(|| format!("{} of target {} of request {}", action.as_str(), of.target, of.request))?;
+    let identity = hub.identity_as(&config.service.hub, &config.service.agency, config.service.topic_suffix.as_deref())?;
+    let enforcement = concord_enforcement::Enforcement::new(identity, config)?;
+    let sent = enforcement.send(&request, &recipient).await?;
+    println!(
+        "case {}: {} of {}/{} sent to {recipient} as request {} (event {})",
+        request.case_ref,
+        action.as_str(),
+        of.request,
+        of.target,
+        request.request_id,
+        sent.id
+    );
+    Ok(())
+}
+
 pub(crate) async fn case(hub: &Hub, command: CaseCommand) -> anyhow::Result<()> {
+    use concord_domain::TargetAction;
     let (case, enforcement_config) = match command {
+        CaseCommand::Release { freeze, reason } => {
+            let reason: concord_domain::ReleaseReason = serde_json::from_value(serde_json::Value::String(reason.clone()))
+                .map_err(|_| anyhow::anyhow!("--reason {reason:?}: one of COURT_ORDER_LIFTED, EMERGENCY_BASIS_EXPIRED, FALSE_POSITIVE"))?;
+            return follow_up(hub, freeze, TargetAction::ReleaseWallet, Some(reason), None).await;
+        }
+        CaseCommand::Seize { freeze, destination } => {
+            return follow_up(hub, freeze, TargetAction::SeizeWallet, None, Some(destination)).await;
+        }
+        CaseCommand::Confirm { freeze } => return follow_up(hub, freeze, TargetAction::ConfirmFreeze, None, None).await,
         CaseCommand::Send { file, to, enforcement_config } => {
             let config = concord_enforcement::EnforcementConfig::load(&enforcement_config)?;
             let identity = hub.identity_as(&config.service.hub, &config.service.agency, config.service.topic_suffix.as_deref())?;
@@ -359,6 +468,9 @@ pub(crate) async fn case(hub: &Hub, command: CaseCommand) -> anyhow::Result<()> 
         for t in r.targets {
             let latency = t.latency_ms.map(|ms| format!("  after {:.1} s", ms as f64 / 1000.0)).unwrap_or_default();
             println!("    target {:<16} {:<16} {}{latency}", t.target_id, t.status, t.detail);
+            if let Some(stage) = &t.lifecycle {
+                println!("      freeze {stage:<16} {}", t.lifecycle_detail);
+            }
         }
     }
     Ok(())

@@ -262,6 +262,12 @@ async fn decided(who: &Reviewer, verdict: &str, request: &str, target: &str, rea
     let counted = if answer["counted"].as_bool() == Some(true) { "" } else { " (you had decided before: counted once)" };
     let done = if verdict == "approve" { "approved" } else { "rejected" };
     match answer["outcome"]["status"].as_str() {
+        // Carried out on a chain: the outcome follows when the transaction is deep enough.
+        Some("PENDING") => println!(
+            "review: {request}/{target} {done} by {}{counted}: decided, under way ({})",
+            session.staff,
+            answer["outcome"]["reason"].as_str().unwrap_or("the outcome follows")
+        ),
         Some(status) => println!("review: {request}/{target} {done} by {}{counted}: decided, {status}", session.staff),
         None => println!(
             "review: {request}/{target} {done} by {}{counted}: {} of {} approvals",
