@@ -11,7 +11,9 @@
 # chain (one transaction, which law enforcement verifies on the chain before it
 # counts; a transfer out of the wallet then reverts) and, on a forfeiture order
 # approved by two officers, burn it and issue it to the government's address
-# (verified on the chain), and
+# (verified on the chain), a committee withdraw a false-positive alert so the
+# exchange's screening stops hitting it, an emergency freeze nobody confirmed
+# be released when its (shortened) period ends, and
 # a partner without Kafka publishes an alert over HTTPS through the partner
 # gateway that another agency receives over SSE and a TAXII client reads as
 # STIX, and the auditor logs everything, replays the case and exports evidence
@@ -28,7 +30,15 @@ cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done;
 out=$(mktemp -d)
 trap cleanup EXIT
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-fail() { printf '\ndemo: FAILED: %s\n' "$*" >&2; exit 1; }
+fail() {
+  printf '\ndemo: FAILED: %s\n' "$*" >&2
+  for log in "$out"/*.log; do
+    [ -f "$log" ] || continue
+    printf -- '--- the last lines of %s:\n' "$(basename "$log")" >&2
+    grep -E "WARN|ERROR|^Error" "$log" | sed 's/\x1b\[[0-9;]*m//g' | tail -n 8 | cut -c1-300 >&2 || true
+  done
+  exit 1
+}
 
 step "A national internet committee publishes an alert from local scam reports (bank impersonation)"
 "$CONCORD" publish --as committee-ph --file config/samples/alert-bank-impersonation.json | tee "$out/p1"
@@ -63,7 +73,9 @@ cp config/samples/reports/2026-11-28-hotline.csv ".state/committee-ph/reports/ho
 grep -q "refused .*call me maybe" "$out/committee" || fail "the malformed report line was not refused"
 
 step "The holders start: the issuer, the exchange (screening its deposits), the committee (takedowns), law enforcement"
-"$BIN/concord-issuer" config/issuer.toml 2>"$out/issuer.log" & pids+=($!)
+# The issuer's revalidation period for emergency freezes is 14 days; 40 s here, so the demo sees one lapse.
+CONCORD_ISSUER__POLICY__REVALIDATION__AFTER_SECS=40 CONCORD_ISSUER__POLICY__REVALIDATION__NOTICE_SECS=25 \
+  "$BIN/concord-issuer" config/issuer.toml 2>"$out/issuer.log" & pids+=($!)
 "$BIN/concord-exchange" config/exchange.toml 2>"$out/exchange.log" & pids+=($!)
 "$BIN/concord-committee" config/committee.toml 2>"$out/committee.log" & pids+=($!)
 "$BIN/concord-enforcement" config/enforcement.toml 2>"$out/enforcement.log" & pids+=($!)
@@ -106,6 +118,10 @@ requests=$(awk '{print $4}' "$out/sent")
 set -- $requests
 freeze=$1
 request_lines() { awk -v r="request $1" '/^  request/ { on = index($0, r) > 0 } on' "$out/case"; }
+
+step "Law enforcement also freezes a money mule's wallet on an emergency basis, while it seeks the court order"
+"$CONCORD" case send --file config/samples/freeze-request-emergency.json --to issuer-usdx | tee "$out/sent-emergency"
+emergency=$(awk '{print $4}' "$out/sent-emergency")
 
 step "The issuer acknowledges at once: 225,000,000 USDT is above its automatic tier, so the freeze awaits two approvers"
 for _ in $(seq 1 60); do
@@ -197,6 +213,43 @@ request_lines "$on_chain" | grep -q "freeze SEIZED" || fail "the freeze's lifecy
 python3 scripts/chain.py show "$ring_eth"
 python3 scripts/chain.py show "$gov"
 
+step "The committee flags the wallet too, then learns it was wrong and withdraws its alert: the exchange's screening stops hitting it"
+# A deposit file with fresh transaction ids; prints the hits it made (one line each).
+deposit_hits() {
+  local run_id
+  run_id=$(date +%s%N)
+  sed "s/^9c1f0e7b/demo${run_id}-9c1f0e7b/" config/samples/exchange-deposits.csv >".state/exchange-global/deposits/deposits-${run_id}.csv"
+  for _ in $(seq 1 60); do
+    grep -q "deposits-${run_id}.csv" "$out/exchange.log" && break
+    sleep 1
+  done
+  sleep 2
+  "$CONCORD" tail --as enforcement-us --topic alerts --idle-secs 3 | grep "IndicatorAlert from exchange-global " | grep "demo${run_id}" || true
+}
+flagged=$(python3 -c 'import uuid; print(uuid.uuid4())')
+cat >"$out/flag.json" <<JSON
+{"alert_id": "$flagged",
+ "indicators": [{"kind": "CRYPTO_ADDRESS", "value": "TG3MznAF4dAKyttMmrPawNqU7LFGqfFm9n", "chain": "TRON", "asset": "USDT"}],
+ "category": "ROMANCE_SCAM", "confidence": 80, "tlp": "GREEN",
+ "description": "Named by three romance-scam reports as the wallet victims paid."}
+JSON
+"$CONCORD" publish --as committee-ph --file "$out/flag.json"
+sleep 3 # the exchange reads it from the alerts topic
+deposit_hits >"$out/hit-flagged"
+grep -q "$flagged" "$out/hit-flagged" || fail "the committee's alert on the wallet did not hit"
+echo "before the retraction: $(wc -l <"$out/hit-flagged") hit(s) for one deposit, one of them on the committee's alert $flagged"
+printf '{"alert_id": "%s", "reason": "FALSE_POSITIVE", "replaced_by": null, "note": "the reports named a victim'"'"'s wallet, not the ring'"'"'s"}\n' "$flagged" >"$out/retraction.json"
+"$CONCORD" publish --as committee-ph --type AlertRetraction --file "$out/retraction.json"
+for _ in $(seq 1 30); do
+  grep "Alert withdrawn by its publisher" "$out/exchange.log" | grep -q "$flagged" && break
+  sleep 1
+done
+grep "Alert withdrawn by its publisher" "$out/exchange.log" | grep -q "$flagged" || fail "the exchange did not take the retraction"
+deposit_hits >"$out/hit-withdrawn"
+echo "after: $(wc -l <"$out/hit-withdrawn") hit(s) for the same deposit, none on the withdrawn alert"
+[ -s "$out/hit-withdrawn" ] || fail "law enforcement's alert no longer hits"
+if grep -q "$flagged" "$out/hit-withdrawn"; then fail "the withdrawn alert still hits"; fi
+
 step "A partner without Kafka: the Thai committee publishes an alert over HTTPS through the partner gateway"
 gw=https://localhost:8443
 https() { curl -sS --cacert .pki/ca.pem "$@"; }
@@ -241,6 +294,17 @@ indicator=$(taxii "$gw/taxii2/concord/collections/$green/objects/?added_after=$s
   || fail "the alert is not in the TAXII GREEN collection"
 taxii "$gw/taxii2/concord/collections/$green/objects/$indicator/" | python3 -c 'import json,sys; o=json.load(sys.stdin)["objects"][0]; print("  " + o["id"]); print("  pattern:", o["pattern"]); print("  marking:", o["object_marking_refs"][0], "(TLP:GREEN)")'
 
+step "Nobody confirmed the emergency freeze with a court order: the issuer told law enforcement when it fell due, then released it"
+for _ in $(seq 1 90); do
+  "$CONCORD" case status US-2026-0420 >"$out/case" 2>/dev/null && request_lines "$emergency" | grep -q "freeze RELEASED" && break
+  sleep 1
+done
+request_lines "$emergency"
+request_lines "$emergency" | grep -q "freeze RELEASED" || fail "the lapsed emergency freeze was not released"
+notice=$(sed 's/\x1b\[[0-9;]*m//g' "$out/enforcement.log" | grep "status=RevalidationDue" | head -n 1 | cut -c1-200 || true)
+[ -n "$notice" ] || fail "law enforcement was not told the freeze fell due"
+echo "$notice"
+
 for p in "${pids[@]}"; do kill -TERM "$p"; wait "$p" || fail "a service did not stop cleanly"; done
 pids=()
 
@@ -278,6 +342,8 @@ printf '      scam reports turned into alerts, a screening hit at the exchange,\
 printf '      a 225,000,000 USDT freeze held for review and executed on two named approvals,\n'
 printf '      a wallet and an account frozen and a number and a domain taken down, each once and tracked to EXECUTED,\n'
 printf '      the ring'"'"'s Ethereum wallet blacklisted on the chain in one transaction, verified there by law enforcement, its transfer refused,\n'
+printf '      its 250,000 USDT seized on a forfeiture order (two approvals, burned and issued to the government, verified on the chain),\n'
+printf '      a withdrawn alert no longer hitting, an unconfirmed emergency freeze released when its period ended,\n'
 printf '      an alert published over HTTPS through the partner gateway, received over SSE and read as STIX over TAXII,\n'
 printf '      every record in the signed audit log,\n'
 printf '      and an evidence bundle that verifies offline and fails when one bit changes.\n'

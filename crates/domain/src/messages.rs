@@ -669,6 +669,27 @@ impl Message for AlertFeedback {
     const TYPE: MessageType = MessageType::AlertFeedback;
 }
 
+impl AlertFeedback {
+    /// What `holder` tells the publisher of the alert its screening `hit`
+    /// refers to (the hit's first related alert): HIT, naming the flagged
+    /// indicator, with the hit's id as `reference`. Its `feedback_id` is the
+    /// UUID v5 (OID namespace) of `concord:feedback:<holder>:<hit alert id>`,
+    /// so the same hit is the same feedback. `None` for an alert that is no hit.
+    pub fn on_hit(holder: &crate::AgencyId, hit: &IndicatorAlert) -> Option<AlertFeedback> {
+        let original = hit.related_alert_ids.first()?;
+        let name = format!("concord:feedback:{holder}:{}", hit.alert_id);
+        Some(AlertFeedback {
+            feedback_id: uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string(),
+            alert_id: original.clone(),
+            kind: FeedbackKind::Hit,
+            indicator: hit.indicators.first().cloned(),
+            reference: Some(hit.alert_id.clone()),
+            note: hit.description.clone(),
+            at: hit.first_seen,
+        })
+    }
+}
+
 /// The auditor's signed statement of its log's size and root.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogCheckpoint {

@@ -14,8 +14,8 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use concord_domain::{
-    Agency, AgencyId, Decision, FreezeRequest, FreezeTarget, IndicatorAlert, MessageType, Role, Rules, TakedownConfirmation, TargetAction,
-    TargetStatus, TopicModel, UnixMillis, Valid,
+    Agency, AgencyId, AlertFeedback, Decision, FreezeRequest, FreezeTarget, IndicatorAlert, MessageType, Role, Rules, TakedownConfirmation,
+    TargetAction, TargetStatus, TopicModel, UnixMillis, Valid,
 };
 use concord_kafka::{HandlerError, Processor};
 use concord_protocol::governance::LiveDirectory;
@@ -422,10 +422,22 @@ impl<B: Book, S: Seal> HolderProcessor<B, S> {
         let source = source_of(&event.topic, event.partition, event.offset);
         let hits = self.lock().with_book(|book, db| book.screen(db, &event.sender, alert, &source)).map_err(transient)?;
         let topic = self.topics.alerts();
+        // The publisher hears what its alert did (HIT), on its restricted topic, in the same transaction.
+        let feedback_topic = self.topics.restricted(&event.sender);
+        let may_feed_back =
+            self.topics.may_publish(&feedback_topic, self.seal.agency(), MessageType::AlertFeedback, &self.directory.current()).is_ok();
         for hit in &hits {
             info!(alert_id = %hit.alert_id, original = %alert.alert_id, "Screening hit published.");
             self.hits.inc();
             out.push(self.seal.seal(&topic, hit.record_key(), None, hit).await.map_err(codec)?);
+            if let Some(feedback) = AlertFeedback::on_hit(&self.seal.agency().id, hit).filter(|_| may_feed_back) {
+                let feedback = feedback.parse().map_err(|e| HandlerError::Permanent {
+                    code: "invalid_outcome",
+                    detail: format!("the feedback on hit {} would break a rule: {e}", hit.alert_id),
+                })?;
+                let id = feedback.feedback_id.clone();
+                out.push(self.seal.seal(&feedback_topic, &feedback.alert_id.clone(), Some(&id), &feedback).await.map_err(codec)?);
+            }
         }
         let now = UnixMillis::now().0;
         if !self.policy.trusts(event.sender.as_str(), event.role, alert, now) {

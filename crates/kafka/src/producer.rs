@@ -89,6 +89,20 @@ impl SignedProducer {
         self.send_raw(&record).await
     }
 
+    /// [`Self::publish`] under the event id `id` (a deterministic id: the same
+    /// message sent again is the same event, which a consumer's replay guard refuses).
+    pub async fn publish_with_id<M: Message>(
+        &self,
+        topic: &str,
+        id: &str,
+        key: &[u8],
+        message: &Valid<M>,
+    ) -> Result<Published, PublishError> {
+        let value = self.codec.encode(&**message).await?;
+        let record = self.signer.sign_record_with_id(id, topic, M::TYPE, Some(key.to_vec()), value, OffsetDateTime::now_utc());
+        self.send_raw(&record).await
+    }
+
     /// Sends a record exactly as given (already signed, or deliberately not).
     pub async fn send_raw(&self, record: &RawRecord) -> Result<Published, PublishError> {
         send_record(&self.producer, record).await

@@ -140,10 +140,13 @@ pub(crate) struct PublishArgs {
     /// The agency that signs and sends.
     #[arg(long = "as")]
     agency: String,
-    /// JSON file with the message (fields as in schemas/; alert_id, first_seen and request_id may be left out).
+    /// JSON file with the message (fields as in schemas/; alert_id, first_seen, request_id,
+    /// retracted_at, feedback_id and at may be left out).
     #[arg(long)]
     file: PathBuf,
-    /// Message type: IndicatorAlert, FreezeRequest or TakedownConfirmation.
+    /// Message type: IndicatorAlert, FreezeRequest, TakedownConfirmation, AlertRetraction
+    /// (sent where alerts go: the alerts topic, or each `--to` recipient's restricted topic)
+    /// or AlertFeedback (to the alert's publisher: `--to <publisher>`).
     #[arg(long = "type", default_value = "IndicatorAlert")]
     message_type: MessageType,
     /// The agency whose inbox receives it: required for requests and
@@ -166,6 +169,13 @@ fn parse_message<M: Message + concord_domain::Rules>(path: &Path) -> anyhow::Res
             }
             MessageType::FreezeRequest => {
                 obj.entry("request_id").or_insert_with(|| uuid::Uuid::new_v4().to_string().into());
+            }
+            MessageType::AlertRetraction => {
+                obj.entry("retracted_at").or_insert_with(|| concord_domain::UnixMillis::now().0.into());
+            }
+            MessageType::AlertFeedback => {
+                obj.entry("feedback_id").or_insert_with(|| uuid::Uuid::new_v4().to_string().into());
+                obj.entry("at").or_insert_with(|| concord_domain::UnixMillis::now().0.into());
             }
             _ => {}
         }

@@ -178,6 +178,15 @@ impl Handler for Confirmations {
                 info!(alert_id = %a.alert_id, tlp = concord_domain::tlp_name(a.tlp), from = %event.sender, "Alert for named recipients received.");
                 return Ok(());
             }
+            // What became of law enforcement's own alerts (a screening hit, a freeze made).
+            Payload::AlertFeedback(f) => {
+                info!(alert_id = %f.alert_id, kind = f.kind.as_str(), reference = ?f.reference, from = %event.sender, "Feedback on an alert of this agency.");
+                return Ok(());
+            }
+            Payload::AlertRetraction(r) => {
+                info!(alert_id = %r.alert_id, reason = r.reason.as_str(), from = %event.sender, "A restricted alert was withdrawn by its publisher.");
+                return Ok(());
+            }
             _ => {
                 return Err(HandlerError::Permanent {
                     code: "not_a_confirmation",

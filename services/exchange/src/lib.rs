@@ -177,12 +177,35 @@ impl DepositScreen {
         let topic = self.identity.topics.alerts();
         for hit in hits {
             self.producer.publish(&topic, hit.record_key().as_bytes(), &hit).await?;
+            self.feed_back(&hit).await?;
             store::hit_published(&self.ledger(), &hit.alert_id)?;
             info!(alert_id = %hit.alert_id, original = ?hit.related_alert_ids, "Screening hit published.");
             self.hits.inc();
             pass.hits += 1;
         }
         Ok(pass)
+    }
+
+    /// Tells the publisher of the alert `hit` refers to that it hit (AlertFeedback
+    /// HIT on its restricted topic; at least once, under the same id each time).
+    async fn feed_back(&self, hit: &concord_domain::Valid<concord_domain::IndicatorAlert>) -> Result<(), ExchangeError> {
+        let Some(feedback) = concord_domain::AlertFeedback::on_hit(&self.identity.agency.id, hit) else { return Ok(()) };
+        let Some(publisher) = store::publisher_of(&self.ledger(), &feedback.alert_id)? else { return Ok(()) };
+        let Ok(publisher) = publisher.parse::<concord_domain::AgencyId>() else { return Ok(()) };
+        let topic = self.identity.topics.restricted(&publisher);
+        let directory = self.identity.directory.current();
+        if self.identity.topics.may_publish(&topic, &self.identity.agency, concord_domain::MessageType::AlertFeedback, &directory).is_err()
+        {
+            return Ok(());
+        }
+        let id = feedback.feedback_id.clone();
+        let feedback = concord_domain::Rules::parse(feedback).map_err(|e| ExchangeError::File {
+            path: self.config.screening.deposits_dir.clone(),
+            why: format!("feedback on hit {}: {e}", hit.alert_id),
+        })?;
+        self.producer.publish_with_id(&topic, &id, feedback.alert_id.as_bytes(), &feedback).await?;
+        info!(alert_id = %feedback.alert_id, %publisher, hit = %hit.alert_id, "Feedback sent to the alert's publisher: HIT.");
+        Ok(())
     }
 
     /// Watches the deposits folder until `shutdown`.

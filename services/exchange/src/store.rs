@@ -109,6 +109,13 @@ pub fn record_deposits(ledger: &Ledger, deposits: &[Deposit], now_ms: i64) -> Re
     })
 }
 
+/// The agency that published `alert_id`, as screening recorded it.
+pub fn publisher_of(ledger: &Ledger, alert_id: &str) -> Result<Option<String>, LedgerError> {
+    ledger.with_book(|_, db| {
+        db.query_row("SELECT publisher FROM alert_addresses WHERE alert_id = ?1 LIMIT 1", [alert_id], |r| r.get(0)).optional()
+    })
+}
+
 /// The deposits of `deposits` whose `to_address` is one of the exchange's
 /// deposit addresses on `chain`.
 pub fn deposit_addresses_among(ledger: &Ledger, chain: &str, deposits: &[Deposit]) -> Result<Vec<Deposit>, LedgerError> {

@@ -113,6 +113,23 @@ async fn exchange_freezes_accounts_once_and_screens_deposits_against_alerts() {
     assert_eq!(before.indicators[0].value, EARLIER_WALLET, "the deposit seen before the alert is a hit too");
     assert_eq!(before.evidence_refs, ["tx:TRON:tx-earlier"]);
 
+    // The committee hears what each of its alerts did: one HIT feedback per hit, on its restricted
+    // topic, naming the hit (whether the hit came from the alert's record or from a deposit file).
+    let committee = run.identity(COMMITTEE);
+    let records = read_topic(&committee, &committee.topics.restricted(&committee.agency.id), 3, Duration::from_secs(10)).await;
+    let mut feedback: BTreeMap<String, concord_domain::AlertFeedback> = BTreeMap::new();
+    for r in &records {
+        let event = committee.verifier().verify(r, Mode::live()).await.expect("feedback verifies");
+        assert_eq!(event.sender.as_str(), EXCHANGE);
+        let Payload::AlertFeedback(f) = event.payload else { panic!("not feedback") };
+        assert!(feedback.insert(f.alert_id.clone(), f.into_inner()).is_none(), "one feedback per alert");
+    }
+    assert_eq!(feedback.len(), 2, "{feedback:?}");
+    for (original, hit) in [(&scam_alert.alert_id, after), (&earlier_alert.alert_id, before)] {
+        let f = &feedback[original.as_str()];
+        assert_eq!((f.kind, f.reference.as_deref()), (concord_domain::FeedbackKind::Hit, Some(hit.alert_id.as_str())));
+    }
+
     // Confirmations: ACK + outcome for three requests, nothing for the duplicate.
     let enforcement_id = run.identity(ENFORCEMENT);
     let records = read_topic(&enforcement_id, &enforcement_id.topics.inbox(&enforcement_id.agency.id), 7, Duration::from_secs(10)).await;
