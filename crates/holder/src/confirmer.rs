@@ -209,6 +209,12 @@ pub struct Confirmer<B: Book> {
 }
 
 /// How long after the n-th failure an intent is tried again: 0.5 s doubling, at most 30 s.
+/// What a target acts on, for running one intent per wallet at a time.
+fn wallet_of(target: &FreezeTarget) -> String {
+    let i = &target.indicator;
+    format!("{}:{}", i.chain.as_deref().unwrap_or("-"), i.value.to_lowercase())
+}
+
 fn backoff(attempts: u32) -> Duration {
     Duration::from_millis(500u64.saturating_mul(1 << attempts.min(6))).min(Duration::from_secs(30))
 }
@@ -234,19 +240,26 @@ impl<B: Book> Confirmer<B> {
     /// idempotent by reference and resumes on the next start.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), LedgerError> {
         let mut tasks: JoinSet<(Intent, Result<Outcome, RemoteError>)> = JoinSet::new();
-        let mut in_flight: HashSet<String> = HashSet::new();
+        // In flight: reference → the wallet it acts on.
+        let mut in_flight: HashMap<String, String> = HashMap::new();
         let mut retry_at: HashMap<String, (tokio::time::Instant, u32)> = HashMap::new();
         while !shutdown.is_cancelled() {
             let now = tokio::time::Instant::now();
             if in_flight.len() < IN_FLIGHT {
+                // One intent per wallet at a time, the oldest first: two requests for one
+                // wallet (a freeze asked twice, a release after a freeze) run in order, so the
+                // second sees what the first did (ALREADY_FROZEN, not a reverted transaction).
+                let mut taken: HashSet<String> = in_flight.values().cloned().collect();
                 for intent in self.lock().pending_intents(IN_FLIGHT * 2)? {
                     if in_flight.len() >= IN_FLIGHT {
                         break;
                     }
-                    if in_flight.contains(&intent.reference) || retry_at.get(&intent.reference).is_some_and(|(at, _)| *at > now) {
+                    let wallet = wallet_of(&intent.target);
+                    let waiting = retry_at.get(&intent.reference).is_some_and(|(at, _)| *at > now);
+                    if in_flight.contains_key(&intent.reference) || !taken.insert(wallet.clone()) || waiting {
                         continue;
                     }
-                    in_flight.insert(intent.reference.clone());
+                    in_flight.insert(intent.reference.clone(), wallet);
                     let remote = Arc::clone(&self.remote);
                     tasks.spawn(async move {
                         let result = remote.carry_out(&intent.target, &intent.reference).await;
