@@ -95,10 +95,10 @@ impl Reader {
         let mut list = TopicPartitionList::new();
         let mut ranges = Vec::new();
         for topic in topics {
-            let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(30))?;
+            let metadata = while_electing(|| consumer.fetch_metadata(Some(topic), Duration::from_secs(30)))?;
             for t in metadata.topics() {
                 for p in t.partitions() {
-                    let (low, high) = consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(30))?;
+                    let (low, high) = while_electing(|| consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(30)))?;
                     let range = PartitionRange { topic: topic.clone(), partition: p.id(), low, high };
                     if let Some(offset) = start(&range) {
                         list.add_partition_offset(topic, p.id(), Offset::Offset(offset))?;
@@ -195,5 +195,24 @@ impl RawProducer {
     /// Sends `record` to partition `partition` of its topic (a compacted topic of one partition).
     pub async fn send_to(&self, record: &RawRecord, partition: i32) -> Result<Published, PublishError> {
         crate::producer::send_record_to(&self.0, record, Some(partition)).await
+    }
+}
+
+/// `call`, tried again for up to 15 s while the broker answers that a
+/// partition has no leader yet (a topic just created, a leader being
+/// elected): such an answer is a moment of the cluster, not a failure.
+fn while_electing<T>(mut call: impl FnMut() -> Result<T, rdkafka::error::KafkaError>) -> Result<T, rdkafka::error::KafkaError> {
+    use rdkafka::types::RDKafkaErrorCode::{LeaderNotAvailable, NotLeaderForPartition, UnknownTopicOrPartition};
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        match call() {
+            Err(e)
+                if matches!(e.rdkafka_error_code(), Some(NotLeaderForPartition | LeaderNotAvailable | UnknownTopicOrPartition))
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(250));
+            }
+            other => return other,
+        }
     }
 }
