@@ -458,19 +458,8 @@ mod tests {
     #[test]
     fn a_rejection_says_why() {
         let rejected = |reason: Option<&str>| TakedownConfirmation {
-            request_id: "5d7c7c1e-2f4b-4a55-9d0e-4c8f5b1d2e3a".into(),
-            target_id: "t1".into(),
-            status: crate::TargetStatus::Rejected,
             reason: reason.map(str::to_owned),
-            amount_frozen: None,
-            asset: None,
-            ledger_ref: None,
-            executed_at: None,
-            decided_by: None,
-            lifts: None,
-            destination: None,
-            reissue_ref: None,
-            due_at: None,
+            ..TakedownConfirmation::new("5d7c7c1e-2f4b-4a55-9d0e-4c8f5b1d2e3a", "t1", crate::TargetStatus::Rejected)
         };
         for missing in [None, Some(""), Some("  ")] {
             assert_eq!(rejected(missing).check().unwrap_err().path, "/reason", "{missing:?}");

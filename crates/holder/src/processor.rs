@@ -265,21 +265,7 @@ const ACTED: [TargetStatus; 3] = [TargetStatus::Frozen, TargetStatus::PartiallyF
 
 /// The ACKNOWLEDGED confirmation of a target, with `reason` (awaiting review) if any.
 fn acknowledgement(request_id: &str, target_id: &str, reason: Option<String>) -> TakedownConfirmation {
-    TakedownConfirmation {
-        request_id: request_id.to_owned(),
-        target_id: target_id.to_owned(),
-        status: TargetStatus::Acknowledged,
-        reason,
-        amount_frozen: None,
-        asset: None,
-        ledger_ref: None,
-        executed_at: None,
-        decided_by: None,
-        lifts: None,
-        destination: None,
-        reissue_ref: None,
-        due_at: None,
-    }
+    TakedownConfirmation { reason, ..TakedownConfirmation::new(request_id, target_id, TargetStatus::Acknowledged) }
 }
 
 impl<B: Book> HolderProcessor<B, Identity> {

@@ -87,15 +87,7 @@ impl Book for Blocklist {
                 (ledger_ref, None)
             }
         };
-        Ok(Outcome {
-            status: TargetStatus::TakenDown,
-            reason,
-            amount: None,
-            asset: None,
-            ledger_ref: Some(ledger_ref),
-            destination: None,
-            reissue_ref: None,
-        })
+        Ok(Outcome { reason, ledger_ref: Some(ledger_ref), ..Outcome::new(TargetStatus::TakenDown) })
     }
 }
 

@@ -491,19 +491,10 @@ mod tests {
 
     fn frozen(request: &FreezeRequest) -> TakedownConfirmation {
         TakedownConfirmation {
-            request_id: request.request_id.clone(),
-            target_id: request.targets[0].target_id.clone(),
-            status: TargetStatus::Frozen,
-            reason: None,
             amount_frozen: Some("5.00".into()),
             asset: Some("USDT".into()),
             ledger_ref: Some("evm:1:0xab:2".into()),
-            executed_at: None,
-            decided_by: None,
-            lifts: None,
-            destination: None,
-            reissue_ref: None,
-            due_at: None,
+            ..TakedownConfirmation::new(&request.request_id, &request.targets[0].target_id, TargetStatus::Frozen)
         }
     }
 

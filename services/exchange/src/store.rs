@@ -391,25 +391,16 @@ impl Book for Accounts {
             .optional()?;
         Ok(match row {
             None => Outcome::refused(TargetStatus::NotFound, format!("no account {account} at this exchange")),
-            Some((asset, balance, Flag(true))) => Outcome {
-                status: TargetStatus::AlreadyFrozen,
-                reason: None,
-                amount: Some(balance),
-                asset: Some(asset),
-                ledger_ref: None,
-                destination: None,
-                reissue_ref: None,
-            },
+            Some((asset, balance, Flag(true))) => {
+                Outcome { amount: Some(balance), asset: Some(asset), ..Outcome::new(TargetStatus::AlreadyFrozen) }
+            }
             Some((asset, balance, Flag(false))) => {
                 tx.execute("UPDATE accounts SET frozen = 1 WHERE account_id = ?1", [&account])?;
                 Outcome {
-                    status: TargetStatus::Frozen,
-                    reason: None,
                     amount: Some(balance),
                     asset: Some(asset),
                     ledger_ref: Some(format!("account-hold:{account}:{reference}")),
-                    destination: None,
-                    reissue_ref: None,
+                    ..Outcome::new(TargetStatus::Frozen)
                 }
             }
         })

@@ -115,21 +115,7 @@ async fn a_confirmation_from_an_agency_the_request_was_not_sent_to_changes_nothi
     let request = sample_freeze_request("US-2026-0420");
     enforcement.send(&valid(request.clone()), ISSUER).await.unwrap();
     let inbox = run.identity(ENFORCEMENT).topics.inbox(&ENFORCEMENT.parse().unwrap());
-    let claim = |status| TakedownConfirmation {
-        request_id: request.request_id.clone(),
-        target_id: request.targets[0].target_id.clone(),
-        status,
-        reason: None,
-        amount_frozen: None,
-        asset: None,
-        ledger_ref: None,
-        executed_at: None,
-        decided_by: None,
-        lifts: None,
-        destination: None,
-        reissue_ref: None,
-        due_at: None,
-    };
+    let claim = |status| TakedownConfirmation::new(&request.request_id, &request.targets[0].target_id, status);
     let key = request.request_id.as_bytes();
     let forged = run.producer(EXCHANGE).publish(&inbox, key, &valid(claim(TargetStatus::Frozen))).await.unwrap();
     run.producer(ISSUER).publish(&inbox, key, &valid(claim(TargetStatus::Acknowledged))).await.unwrap();

@@ -38,6 +38,22 @@ async fn publish_alerts(run: &TestRun, agency: &str, alerts: &[concord_domain::I
     }
 }
 
+/// The OASIS validator (stix2-validator, warnings as errors except 103: indicator
+/// ids are UUIDv5 on purpose, docs/protocol.md §11.6) accepts `objects` as a bundle,
+/// written to `name` in the run's folder.
+fn assert_valid_stix(run: &TestRun, name: &str, objects: Vec<Value>) {
+    let file = run.dir.join(name);
+    std::fs::write(&file, json!({"type": "bundle", "id": format!("bundle--{}", uuid::Uuid::new_v4()), "objects": objects}).to_string())
+        .unwrap();
+    let validator = std::env::var("CONCORD_STIX_VALIDATOR").unwrap_or_else(|_| "stix2_validator".into());
+    let checked = std::process::Command::new(&validator)
+        .args(["--strict", "--disable", "103"])
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("{validator}: {e} (scripts/test.sh installs it: scripts/stix-validator.sh ensure)"));
+    assert!(checked.status.success(), "stix2-validator refused {name}:\n{}", String::from_utf8_lossy(&checked.stdout));
+}
+
 /// Pages through `agency`'s events until `done(events)` (or 60 s).
 async fn events_until(gateway: &RunningGateway, agency: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let token = token_for(agency, &["inbox:read"]);
@@ -544,16 +560,7 @@ async fn taxii_serves_alerts_as_stix_indicators_with_its_media_type_filters_and_
     // errors except 103: indicator ids are UUIDv5 on purpose, docs/protocol.md §11.6).
     let mut bundle: Vec<Value> = definitions.clone();
     bundle.extend(objects.iter().cloned());
-    let file = run.dir.join("taxii-bundle.json");
-    std::fs::write(&file, json!({"type": "bundle", "id": format!("bundle--{}", uuid::Uuid::new_v4()), "objects": bundle}).to_string())
-        .unwrap();
-    let validator = std::env::var("CONCORD_STIX_VALIDATOR").unwrap_or_else(|_| "stix2_validator".into());
-    let checked = std::process::Command::new(&validator)
-        .args(["--strict", "--disable", "103"])
-        .arg(&file)
-        .output()
-        .unwrap_or_else(|e| panic!("{validator}: {e} (scripts/test.sh installs it: scripts/stix-validator.sh ensure)"));
-    assert!(checked.status.success(), "stix2-validator refused the objects:\n{}", String::from_utf8_lossy(&checked.stdout));
+    assert_valid_stix(&run, "taxii-bundle.json", bundle);
 
     // A client that does not accept TAXII gets 406.
     let xml = gateway.client.send(Method::GET, "/taxii2/", Some(&token), &[("accept", "application/xml")], None).await.unwrap();
@@ -680,15 +687,6 @@ async fn a_withdrawn_alert_is_revoked_on_taxii_and_only_its_publisher_can_withdr
     let definitions = gateway.client.send(Method::GET, &path, Some(&token), &[("accept", TAXII)], None).await.unwrap().json();
     let mut bundle: Vec<Value> = definitions["objects"].as_array().unwrap().clone();
     bundle.extend(objects("?match[version]=all").await);
-    let file = run.dir.join("taxii-revoked.json");
-    std::fs::write(&file, json!({"type": "bundle", "id": format!("bundle--{}", uuid::Uuid::new_v4()), "objects": bundle}).to_string())
-        .unwrap();
-    let validator = std::env::var("CONCORD_STIX_VALIDATOR").unwrap_or_else(|_| "stix2_validator".into());
-    let checked = std::process::Command::new(&validator)
-        .args(["--strict", "--disable", "103"])
-        .arg(&file)
-        .output()
-        .unwrap_or_else(|e| panic!("{validator}: {e} (scripts/test.sh installs it: scripts/stix-validator.sh ensure)"));
-    assert!(checked.status.success(), "stix2-validator refused the revoked indicator:\n{}", String::from_utf8_lossy(&checked.stdout));
+    assert_valid_stix(&run, "taxii-revoked.json", bundle);
     gateway.stop().await;
 }
