@@ -213,3 +213,56 @@ static CHAIN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 pub async fn chain_turn() -> tokio::sync::MutexGuard<'static, ()> {
     CHAIN.lock().await
 }
+
+/// The dev chain mining on a clock, as a real chain does, while the guard
+/// lives: `evm_setIntervalMining` (a block every `secs`, whatever is
+/// pending, none between). Dropping it puts the chain back to a block per
+/// transaction at once and restores the base fee it had. Take the chain's
+/// turn ([`chain_turn`]) first: every other chain test expects blocks at once.
+pub struct BlockTime {
+    url: String,
+    base_fee: String,
+}
+
+impl Evm {
+    /// Stops mining (nothing is mined until [`BlockTime::start`]): a test can
+    /// leave transactions pending, change the next block's base fee, then start the clock.
+    pub async fn hold_blocks(&self) -> BlockTime {
+        let latest = self.rpc("eth_getBlockByNumber", json!(["latest", false])).await.unwrap();
+        self.rpc("evm_setAutomine", json!([false])).await.unwrap();
+        BlockTime { url: self.url.clone(), base_fee: latest["baseFeePerGas"].as_str().unwrap_or("0x1").to_owned() }
+    }
+
+    /// A block every `secs` seconds from now on, until the guard is dropped.
+    pub async fn block_time(&self, secs: u64) -> BlockTime {
+        let held = self.hold_blocks().await;
+        held.start(self, secs).await;
+        held
+    }
+}
+
+impl BlockTime {
+    /// Starts the clock: a block every `secs` seconds.
+    pub async fn start(&self, chain: &Evm, secs: u64) {
+        chain.rpc("evm_setIntervalMining", json!([secs])).await.unwrap();
+    }
+}
+
+impl Drop for BlockTime {
+    fn drop(&mut self) {
+        // Blocking and runtime-free, so that it also runs while a failed test unwinds.
+        for (method, params) in [
+            ("evm_setIntervalMining", json!([0])),
+            ("evm_setAutomine", json!([true])),
+            ("anvil_setNextBlockBaseFeePerGas", json!([self.base_fee])),
+        ] {
+            let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).to_string();
+            let done = std::process::Command::new("curl")
+                .args(["-fsS", "-m", "10", "-H", "content-type: application/json", "-d", &body, &self.url])
+                .output();
+            if !matches!(&done, Ok(o) if o.status.success() && !String::from_utf8_lossy(&o.stdout).contains("\"error\"")) {
+                eprintln!("evm: could not undo the block time ({method}): {done:?}; restart the chain (make down && make up)");
+            }
+        }
+    }
+}

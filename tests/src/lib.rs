@@ -666,3 +666,12 @@ pub fn publish_version(run: &TestRun, signed: &SignedVersion, unchecked: bool) -
     assert!(out.status.success(), "concord directory publish failed: {text}");
     text
 }
+
+/// With `CONCORD_TEST_LOG` set, the in-process services of a test log to
+/// stderr (filtered by `RUST_LOG`), once per test binary.
+pub fn test_log() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    if std::env::var_os("CONCORD_TEST_LOG").is_some() {
+        ONCE.call_once(|| concord_runtime::telemetry::init(false));
+    }
+}

@@ -345,11 +345,22 @@ impl ChainBook {
             Ok(_) => Ok(()),
             // The node has it (pending or mined), or its nonce is spent — by
             // it or by another transaction; following it tells which. A
-            // replacement whose fee the node finds too low changes nothing.
+            // replacement whose fee the node finds too low changes nothing. A
+            // fee below what the chain now asks (the base fee rose since it
+            // was signed) leaves it unsent: following it, it is found stuck
+            // and replaced with higher fees after `replace_after_secs`.
             Err(RpcError::ErrorResp(e))
-                if ["already known", "nonce too low", "already imported", "known transaction", "replacement transaction underpriced"]
-                    .iter()
-                    .any(|m| e.message.to_lowercase().contains(m)) =>
+                if [
+                    "already known",
+                    "nonce too low",
+                    "already imported",
+                    "known transaction",
+                    "replacement transaction underpriced",
+                    "transaction underpriced",
+                    "less than block base fee",
+                ]
+                .iter()
+                .any(|m| e.message.to_lowercase().contains(m)) =>
             {
                 Ok(())
             }

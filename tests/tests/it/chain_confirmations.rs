@@ -147,3 +147,96 @@ async fn a_reorganisation_that_drops_the_freeze_is_survived_and_frozen_is_sent_o
     let deeper = concord_chain::verify_freeze(&provider, token, user, Some(&ledger_ref), 4).await.unwrap();
     assert!(matches!(deeper, concord_chain::Verdict::Shallow(_)), "a requester wanting 4 blocks waits: {deeper:?}");
 }
+
+/// The node's pending transactions from the owner (the book's operator): (hash, nonce, max fee per gas).
+async fn pending_from_owner(chain: &Evm) -> Vec<(String, u64, u128)> {
+    let pool = chain.rpc("txpool_content", json!([])).await.unwrap();
+    let hex = |v: &serde_json::Value| u128::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    let mut found = Vec::new();
+    for (from, txs) in pool["pending"].as_object().into_iter().flatten().chain(pool["queued"].as_object().into_iter().flatten()) {
+        if from.to_lowercase() == OWNER {
+            for tx in txs.as_object().unwrap().values() {
+                found.push((tx["hash"].as_str().unwrap().to_owned(), hex(&tx["nonce"]) as u64, hex(&tx["maxFeePerGas"])));
+            }
+        }
+    }
+    found
+}
+
+/// Issue #27, item 5: the freeze's transaction stays pending because its fee
+/// is below what the chain now asks (the next block's base fee jumps a
+/// thousandfold after it was signed, and falls back only 12.5 % a block).
+/// After `replace_after_secs` the book signs the same call at the same nonce
+/// with higher fees; the replacement is mined, the first can then never be,
+/// and FROZEN goes out once naming the replacement. The chain mines a block
+/// a second throughout, as a real one does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_freeze_whose_fee_is_too_low_is_replaced_at_the_same_nonce_and_frozen_once() {
+    let _turn = concord_tests::evm::chain_turn().await;
+    test_log();
+    let run = TestRun::new("chain-fee").await;
+    let chain = Evm::dev();
+    let wallet = fresh_address();
+    chain.send(OWNER, "mint(address,uint256)", &[address_word(&wallet), uint_word(4_000_000)]).await.unwrap();
+    let mut config = issuer_config(&run);
+    config.book = concord_issuer::config::BookKind::Evm;
+    let mut book = chain_config();
+    book.confirmations = 1;
+    book.receipt_timeout_secs = 60;
+    book.replace_after_secs = 4;
+    book.rebroadcast_secs = 1;
+    config.chain = Some(book);
+    // Nothing is mined until the test starts the clock.
+    let clock = chain.hold_blocks().await;
+    let issuer_identity = run.identity(ISSUER);
+    let (issuer, processor) = concord_issuer::build(issuer_identity.clone(), &config).await.unwrap();
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(
+        concord_issuer::serve(&issuer_identity, &config, issuer, processor, &concord_runtime::metrics::Metrics::new(), stop.clone())
+            .unwrap(),
+    );
+    let enforcement = run.identity(ENFORCEMENT);
+    let inbox = enforcement.topics.inbox(&enforcement.agency.id);
+    let request = freeze_request("US-2026-1103", &[&wallet]);
+    run.producer(ENFORCEMENT)
+        .publish(&issuer_identity.topics.inbox(&issuer_identity.agency.id), request.request_id.as_bytes(), &valid(request.clone()))
+        .await
+        .unwrap();
+
+    // The book's transaction waits in the node's pool; then the chain's fee jumps past it.
+    let start = Instant::now();
+    let (stuck, nonce, max_fee) = loop {
+        if let Some(tx) = pending_from_owner(&chain).await.pop() {
+            break tx;
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "the freeze transaction never reached the node");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    chain.rpc("anvil_setNextBlockBaseFeePerGas", json!([format!("0x{:x}", max_fee * 1000)])).await.unwrap();
+    clock.start(&chain, 1).await;
+
+    let start = Instant::now();
+    while !chain.listed(&wallet).await {
+        assert!(start.elapsed() < Duration::from_secs(40), "the stuck freeze was never replaced and mined");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let records = read_topic(&enforcement, &inbox, 3, Duration::from_secs(15)).await;
+    // Long enough for the first transaction to be mined too, were it still able to be.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.cancel();
+    task.await.unwrap().unwrap();
+    let events = chain.blacklistings(&wallet).await;
+    assert_eq!(events.len(), 1, "one blacklisting: {events:?}");
+    let mined = events[0]["transactionHash"].as_str().unwrap();
+    assert_ne!(mined, stuck, "the transaction mined is the replacement, not the one whose fee was too low");
+    let tx = chain.rpc("eth_getTransactionByHash", json!([mined])).await.unwrap();
+    assert_eq!(u64::from_str_radix(tx["nonce"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap(), nonce, "at the same nonce");
+    let replacement_fee = u128::from_str_radix(tx["maxFeePerGas"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    assert!(replacement_fee > max_fee, "with higher fees: {replacement_fee} vs {max_fee}");
+    let receipt = chain.rpc("eth_getTransactionReceipt", json!([stuck])).await.unwrap();
+    assert!(receipt.is_null(), "the first transaction was never mined: {receipt}");
+    let seen = confirmations_of(&enforcement, &records).await;
+    assert_eq!(seen.iter().map(|c| c.status).collect::<Vec<_>>(), [TargetStatus::Acknowledged, TargetStatus::Frozen], "{seen:?}");
+    assert!(seen[1].ledger_ref.as_deref().unwrap().contains(mined), "FROZEN names the replacement: {seen:?}");
+    drop(clock);
+}

@@ -8,6 +8,11 @@
 //! files — every request has exactly one ACKNOWLEDGED and one FROZEN at the
 //! requester, and each FROZEN names its address's one transaction.
 //!
+//! The chain behaves like a real one throughout (issue #27, item 5): a block
+//! every second, not one per transaction, and FROZEN only three blocks deep —
+//! so kills land while transactions are signed but unsent, sent but pending,
+//! mined but not yet deep enough, and deep but not yet confirmed.
+//!
 //! A binary of its own: it loads the chain and the broker for minutes.
 
 use std::collections::BTreeMap;
@@ -33,6 +38,11 @@ async fn the_chain_book_killed_three_times_blacklists_each_address_once_and_conf
     let first_block =
         u64::from_str_radix(chain.rpc("eth_blockNumber", json!([])).await.unwrap().as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
     let config = issuer_toml(&run);
+    // `[chain]` is the file's last table.
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml.push_str("confirmations = 3\nrebroadcast_secs = 2\n");
+    std::fs::write(&config, toml).unwrap();
+    let clock = chain.block_time(1).await;
     let addresses: Vec<String> = (0..REQUESTS).map(|_| fresh_address()).collect();
 
     let issuer = run.identity(ISSUER);
@@ -86,6 +96,7 @@ async fn the_chain_book_killed_three_times_blacklists_each_address_once_and_conf
         }
     };
     let log = holder.stop();
+    drop(clock);
     assert_eq!(holder.kills, 3);
 
     // The chain's own count: AddedBlackList events of the token in the blocks mined since the test began.

@@ -225,9 +225,7 @@ async fn a_freeze_by_the_chain_book_is_verified_on_chain_and_executed() {
 async fn a_release_and_a_seizure_by_the_chain_book_are_verified_on_chain_and_close_the_case() {
     use concord_domain::{FreezeRef, FreezeTarget, LegalBasisKind, ReleaseReason, TargetAction};
     let _turn = concord_tests::evm::chain_turn().await;
-    if std::env::var_os("CONCORD_TEST_LOG").is_some() {
-        concord_runtime::telemetry::init(false);
-    }
+    test_log();
     let run = TestRun::new("enforcement-chain-end").await;
     let chain = Evm::dev();
     let (released, seized, government) = (fresh_address(), fresh_address(), fresh_address());
