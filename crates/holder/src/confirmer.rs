@@ -100,32 +100,35 @@ fn json<T: serde::Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).expect("stored values always serialize")
 }
 
-fn pending(db: &Connection, limit: usize) -> rusqlite::Result<Vec<Intent>> {
+fn pending(db: &Connection, after: i64, limit: usize) -> rusqlite::Result<Vec<(i64, Intent)>> {
     let mut statement = db.prepare(
-        "SELECT request_id, target, reference, case_ref, basis, rule, requester, decision, note, tell, created_at, attempts
-         FROM intents WHERE state = 'pending' ORDER BY created_at LIMIT ?1",
+        "SELECT request_id, target, reference, case_ref, basis, rule, requester, decision, note, tell, created_at, attempts, rowid
+         FROM intents WHERE state = 'pending' AND rowid > ?1 ORDER BY created_at LIMIT ?2",
     )?;
-    let rows = statement.query_map([limit as i64], |r| {
+    let rows = statement.query_map(params![after, limit as i64], |r| {
         fn parse<T: serde::de::DeserializeOwned>(i: usize, text: &str) -> rusqlite::Result<T> {
             serde_json::from_str(text).map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))
         }
         let tell: String = r.get(9)?;
-        Ok(Intent {
-            request_id: r.get(0)?,
-            target: parse(1, &r.get::<_, String>(1)?)?,
-            reference: r.get(2)?,
-            case_ref: r.get(3)?,
-            basis: r.get::<_, Option<String>>(4)?.map(|b| parse(4, &b)).transpose()?,
-            rule: r.get(5)?,
-            requester: r.get(6)?,
-            decision: parse(7, &r.get::<_, String>(7)?)?,
-            note: r.get(8)?,
-            when: TellWhen::from_symbol(&tell).ok_or_else(|| {
-                rusqlite::Error::FromSqlConversionFailure(9, rusqlite::types::Type::Text, format!("tell {tell:?} is not one").into())
-            })?,
-            created_at: r.get(10)?,
-            attempts: r.get(11)?,
-        })
+        Ok((
+            r.get(12)?,
+            Intent {
+                request_id: r.get(0)?,
+                target: parse(1, &r.get::<_, String>(1)?)?,
+                reference: r.get(2)?,
+                case_ref: r.get(3)?,
+                basis: r.get::<_, Option<String>>(4)?.map(|b| parse(4, &b)).transpose()?,
+                rule: r.get(5)?,
+                requester: r.get(6)?,
+                decision: parse(7, &r.get::<_, String>(7)?)?,
+                note: r.get(8)?,
+                when: TellWhen::from_symbol(&tell).ok_or_else(|| {
+                    rusqlite::Error::FromSqlConversionFailure(9, rusqlite::types::Type::Text, format!("tell {tell:?} is not one").into())
+                })?,
+                created_at: r.get(10)?,
+                attempts: r.get(11)?,
+            },
+        ))
     })?;
     rows.collect()
 }
@@ -139,44 +142,61 @@ impl<B: Book> Ledger<B> {
 
     /// Intents not carried out yet, the oldest first, at most `limit`.
     pub fn pending_intents(&self, limit: usize) -> Result<Vec<Intent>, LedgerError> {
+        Ok(self.pending_intents_after(0, limit)?.into_iter().map(|(_, intent)| intent).collect())
+    }
+
+    /// Intents not carried out yet recorded after row `after` (0: all), the
+    /// oldest first, at most `limit`, each with its row.
+    pub fn pending_intents_after(&self, after: i64, limit: usize) -> Result<Vec<(i64, Intent)>, LedgerError> {
         let (db, wrap) = self.db_and_wrap();
-        pending(db, limit).map_err(wrap)
+        pending(db, after, limit).map_err(wrap)
     }
 
     /// Commits the `outcome` of `intent`: its execution row, its freeze's
     /// lifecycle and its outbox row in one transaction, the intent done.
     /// Once only: an intent completed before returns its first execution.
     pub fn complete_intent(&mut self, intent: &Intent, outcome: &Outcome, now_ms: i64) -> Result<Execution, LedgerError> {
+        let mut done = self.complete_intents(&[(intent, outcome)], now_ms)?;
+        Ok(done.remove(0))
+    }
+
+    /// [`Ledger::complete_intent`] for several intents in one transaction
+    /// (one disk sync for all): their executions, in order.
+    pub fn complete_intents(&mut self, completed: &[(&Intent, &Outcome)], now_ms: i64) -> Result<Vec<Execution>, LedgerError> {
         let path = self.path().to_owned();
         let wrap = |source| LedgerError::new(&path, source);
         let (db, _) = self.db_and_book();
         let tx = db.transaction().map_err(wrap)?;
-        let target_id = &intent.target.target_id;
-        let done = match read_execution(&tx, &intent.request_id, target_id).map_err(wrap)? {
-            Some(done) => done,
-            None => {
-                let source = format!("intent:{}", intent.reference);
-                let job = Job {
-                    request_id: &intent.request_id,
-                    target: &intent.target,
-                    case_ref: &intent.case_ref,
-                    basis: intent.basis.as_ref(),
-                    decided: Decided { source: &source, rule: &intent.rule, now_ms },
-                    tell: Tell {
-                        requester: intent.requester.clone(),
-                        decision: intent.decision.clone(),
-                        note: intent.note.clone(),
-                        when: intent.when,
-                        outbox: true,
-                    },
-                };
-                finish(&tx, &job, outcome).map_err(|e| e.into_ledger(&path))?
-            }
-        };
-        tx.execute("UPDATE intents SET state = 'done' WHERE request_id = ?1 AND target_id = ?2", params![intent.request_id, target_id])
-            .map_err(wrap)?;
+        let mut executions = Vec::with_capacity(completed.len());
+        for (intent, outcome) in completed {
+            let target_id = &intent.target.target_id;
+            let done = match read_execution(&tx, &intent.request_id, target_id).map_err(wrap)? {
+                Some(done) => done,
+                None => {
+                    let source = format!("intent:{}", intent.reference);
+                    let job = Job {
+                        request_id: &intent.request_id,
+                        target: &intent.target,
+                        case_ref: &intent.case_ref,
+                        basis: intent.basis.as_ref(),
+                        decided: Decided { source: &source, rule: &intent.rule, now_ms },
+                        tell: Tell {
+                            requester: intent.requester.clone(),
+                            decision: intent.decision.clone(),
+                            note: intent.note.clone(),
+                            when: intent.when,
+                            outbox: true,
+                        },
+                    };
+                    finish(&tx, &job, outcome).map_err(|e| e.into_ledger(&path))?
+                }
+            };
+            tx.execute("UPDATE intents SET state = 'done' WHERE request_id = ?1 AND target_id = ?2", params![intent.request_id, target_id])
+                .map_err(wrap)?;
+            executions.push(done);
+        }
         tx.commit().map_err(wrap)?;
-        Ok(done)
+        Ok(executions)
     }
 
     /// Notes that carrying `intent` out failed with `error` (it stays pending).
@@ -197,6 +217,16 @@ pub(crate) struct ConfirmerMetrics {
     pub(crate) in_flight: Gauge,
     pub(crate) completed: Counter,
     pub(crate) failures: Counter,
+}
+
+/// Which pending intents the confirmer reads next.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Look {
+    Nothing,
+    /// Those recorded since the last look.
+    New,
+    /// All.
+    All,
 }
 
 /// Carries out a holder's intents outside every lock (see the module).
@@ -236,6 +266,23 @@ impl<B: Book> Confirmer<B> {
         self.ledger.lock().expect("ledger lock is never poisoned")
     }
 
+    /// Notes a failed attempt at `intent`; it is tried again after a backoff.
+    fn failed(
+        &self,
+        intent: &Intent,
+        e: &RemoteError,
+        retry_at: &mut HashMap<String, (tokio::time::Instant, u32)>,
+    ) -> Result<(), LedgerError> {
+        self.metrics.failures.inc();
+        let attempts = retry_at.get(&intent.reference).map_or(0, |(_, n)| *n) + 1;
+        let wait = backoff(attempts);
+        warn!(request_id = %intent.request_id, target_id = %intent.target.target_id, error = %e,
+            attempts, retry_in = ?wait, "Carrying an intent out failed; it is tried again.");
+        self.lock().intent_failed(intent, &e.0)?;
+        retry_at.insert(intent.reference.clone(), (tokio::time::Instant::now() + wait, attempts));
+        Ok(())
+    }
+
     /// Runs until `shutdown`. Work in flight then is dropped: it is
     /// idempotent by reference and resumes on the next start.
     pub async fn run(self, shutdown: CancellationToken) -> Result<(), LedgerError> {
@@ -243,20 +290,44 @@ impl<B: Book> Confirmer<B> {
         // In flight: reference → the wallet it acts on.
         let mut in_flight: HashMap<String, String> = HashMap::new();
         let mut retry_at: HashMap<String, (tokio::time::Instant, u32)> = HashMap::new();
+        // Whether the ledger may hold an intent that could start now: after a
+        // wake (a new intent: only rows after the last seen are read), the
+        // timer (a retry due), or a completion when the last look left an
+        // intent behind (its wallet busy, no room): all pending rows. Not after
+        // every completion, nor all rows on every wake: a look reads under the
+        // ledger's lock, which the request processor waits for.
+        let mut look = Look::All;
+        let mut seen = 0;
+        let mut left_behind = false;
+        // All rows are read at least this often, however busy (a retry comes due).
+        let mut full_at = tokio::time::Instant::now();
         while !shutdown.is_cancelled() {
             let now = tokio::time::Instant::now();
-            if in_flight.len() < IN_FLIGHT {
+            if now >= full_at {
+                look = Look::All;
+                full_at = now + Duration::from_millis(500);
+            }
+            if look != Look::Nothing && in_flight.len() < IN_FLIGHT {
+                let after = if look == Look::All { 0 } else { seen };
+                look = Look::Nothing;
+                left_behind = false;
                 // One intent per wallet at a time, the oldest first: two requests for one
                 // wallet (a freeze asked twice, a release after a freeze) run in order, so the
                 // second sees what the first did (ALREADY_FROZEN, not a reverted transaction).
                 let mut taken: HashSet<String> = in_flight.values().cloned().collect();
-                for intent in self.lock().pending_intents(IN_FLIGHT * 2)? {
+                for (row, intent) in self.lock().pending_intents_after(after, IN_FLIGHT * 2)? {
+                    seen = seen.max(row);
                     if in_flight.len() >= IN_FLIGHT {
+                        left_behind = true;
                         break;
                     }
                     let wallet = wallet_of(&intent.target);
                     let waiting = retry_at.get(&intent.reference).is_some_and(|(at, _)| *at > now);
-                    if in_flight.contains_key(&intent.reference) || !taken.insert(wallet.clone()) || waiting {
+                    if in_flight.contains_key(&intent.reference) {
+                        continue;
+                    }
+                    if waiting || !taken.insert(wallet.clone()) {
+                        left_behind = true;
                         continue;
                     }
                     in_flight.insert(intent.reference.clone(), wallet);
@@ -271,31 +342,37 @@ impl<B: Book> Confirmer<B> {
             tokio::select! {
                 () = shutdown.cancelled() => break,
                 Some(joined) = tasks.join_next(), if !tasks.is_empty() => {
-                    let Ok((intent, result)) = joined else { continue };
-                    in_flight.remove(&intent.reference);
-                    match result {
-                        Ok(outcome) => {
-                            let done = self.lock().complete_intent(&intent, &outcome, concord_domain::UnixMillis::now().0)?;
+                    if left_behind {
+                        look = Look::All;
+                    }
+                    // This one and every other already finished: their outcomes in one commit.
+                    let mut finished = vec![joined];
+                    while let Some(more) = tasks.try_join_next() {
+                        finished.push(more);
+                    }
+                    let mut carried_out = Vec::new();
+                    for (intent, result) in finished.into_iter().flatten() {
+                        in_flight.remove(&intent.reference);
+                        match result {
+                            Ok(outcome) => carried_out.push((intent, outcome)),
+                            Err(e) => self.failed(&intent, &e, &mut retry_at)?,
+                        }
+                    }
+                    if !carried_out.is_empty() {
+                        let batch: Vec<(&Intent, &Outcome)> = carried_out.iter().map(|(i, o)| (i, o)).collect();
+                        let done = self.lock().complete_intents(&batch, concord_domain::UnixMillis::now().0)?;
+                        for ((intent, _), done) in carried_out.iter().zip(&done) {
                             retry_at.remove(&intent.reference);
                             self.metrics.completed.inc();
                             info!(request_id = %intent.request_id, target_id = %intent.target.target_id,
                                 status = done.outcome.status.as_str(), ledger_ref = done.outcome.ledger_ref.as_deref().unwrap_or("-"),
                                 "Intent carried out; its outcome is in the outbox.");
-                            self.outbox.notify_one();
                         }
-                        Err(e) => {
-                            self.metrics.failures.inc();
-                            let attempts = retry_at.get(&intent.reference).map_or(0, |(_, n)| *n) + 1;
-                            let wait = backoff(attempts);
-                            warn!(request_id = %intent.request_id, target_id = %intent.target.target_id, error = %e,
-                                attempts, retry_in = ?wait, "Carrying an intent out failed; it is tried again.");
-                            self.lock().intent_failed(&intent, &e.0)?;
-                            retry_at.insert(intent.reference.clone(), (tokio::time::Instant::now() + wait, attempts));
-                        }
+                        self.outbox.notify_one();
                     }
                 }
-                () = self.wake.notified() => {}
-                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                () = self.wake.notified() => look = look.max(Look::New),
+                () = tokio::time::sleep_until(full_at) => look = Look::All,
             }
         }
         tasks.abort_all();

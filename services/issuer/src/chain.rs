@@ -30,7 +30,7 @@
 //! replacements share a nonce, so at most one of them is ever mined.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use alloy::network::{EthereumWallet, NetworkTransactionBuilder, TransactionBuilder};
@@ -213,9 +213,46 @@ pub struct ChainBook {
     chain_id: u64,
     decimals: u8,
     config: ChainConfig,
-    db: Mutex<Connection>,
+    db: Arc<Mutex<Connection>>,
     /// Held while a nonce is chosen and its transaction recorded: two steps never take one nonce.
     nonces: tokio::sync::Mutex<u64>,
+    /// The chain's latest block, as one task polling the node sees it: every
+    /// transaction followed wakes on a new block, not on its own timer.
+    head: tokio::sync::watch::Receiver<Head>,
+}
+
+/// The chain's latest block and the operator's transaction count at it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Head {
+    block: u64,
+    /// Nonces below this are spent (mined) as of `block`.
+    spent: u64,
+}
+
+/// How often the book asks the node for its latest block.
+const HEAD_POLL: Duration = Duration::from_millis(20);
+
+/// Polls the node's latest block (and, when it changes, the operator's
+/// transaction count) into `head` until no book listens any more: one caller
+/// of these for every transaction followed.
+fn watch_head(provider: DynProvider, operator: Address) -> tokio::sync::watch::Receiver<Head> {
+    let (head, heard) = tokio::sync::watch::channel(Head::default());
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(HEAD_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while !head.is_closed() {
+            tick.tick().await;
+            // An unreachable node: the followers find out themselves, on their own calls.
+            let Ok(block) = provider.get_block_number().await else { continue };
+            if block == head.borrow().block {
+                continue;
+            }
+            // Counted after the block number was read: at least as new as that block.
+            let Ok(spent) = provider.get_transaction_count(operator).latest().await else { continue };
+            head.send_replace(Head { block, spent });
+        }
+    });
+    heard
 }
 
 fn now_ms() -> i64 {
@@ -261,6 +298,7 @@ impl ChainBook {
         concord_store::migrate(&mut db, "chain book", MIGRATIONS).map_err(|e| ChainError::Config(format!("{}: {e}", path.display())))?;
         info!(%rpc_url, chain_id, %token, %operator, confirmations = config.confirmations, "Issuer book on the chain.");
         Ok(ChainBook {
+            head: watch_head(provider.clone(), operator),
             provider,
             wallet: EthereumWallet::from(signer),
             operator,
@@ -268,7 +306,7 @@ impl ChainBook {
             chain_id,
             decimals,
             config: config.clone(),
-            db: Mutex::new(db),
+            db: Arc::new(Mutex::new(db)),
             nonces: tokio::sync::Mutex::new(0),
         })
     }
@@ -323,12 +361,30 @@ impl ChainBook {
             .collect()
     }
 
-    fn mark(&self, sql: &str, hashes: &[&Signed]) -> Result<(), RemoteError> {
-        let db = self.db();
-        for tx in hashes {
-            db.execute(sql, params![tx.hash.to_string()]).map_err(remote)?;
-        }
-        Ok(())
+    /// Runs `write` on the book's file off the async workers: every write
+    /// waits for the disk (synchronous=FULL), which must not hold up the
+    /// service's other tasks (the request processor among them).
+    async fn write<T: Send + 'static>(
+        &self,
+        write: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, RemoteError> {
+        let db = Arc::clone(&self.db);
+        tokio::task::spawn_blocking(move || write(&db.lock().unwrap_or_else(std::sync::PoisonError::into_inner)))
+            .await
+            .map_err(remote)?
+            .map_err(remote)
+    }
+
+    async fn mark(&self, sql: &'static str, hashes: &[&Signed]) -> Result<(), RemoteError> {
+        let hashes: Vec<String> = hashes.iter().map(|tx| tx.hash.to_string()).collect();
+        self.write(move |db| {
+            let tx = db.unchecked_transaction()?;
+            for hash in &hashes {
+                tx.execute(sql, params![hash])?;
+            }
+            tx.commit()
+        })
+        .await
     }
 
     /// The highest nonce of a live transaction not known mined, if any: the
@@ -406,7 +462,8 @@ impl ChainBook {
             Some(old) => old.nonce,
             None => {
                 let pending = self.provider.get_transaction_count(self.operator).pending().await.map_err(remote)?;
-                let recorded = self.highest_recorded_nonce()?.map_or(0, |n| n + 1);
+                // The file is read once after a start; from then on `next` is past all it holds.
+                let recorded = if *next == 0 { self.highest_recorded_nonce()?.map_or(0, |n| n + 1) } else { 0 };
                 let nonce = pending.max(recorded).max(*next);
                 *next = nonce + 1;
                 nonce
@@ -429,23 +486,16 @@ impl ChainBook {
             max_fee,
             priority_fee,
         };
-        self.db()
-            .execute(
+        let row = (tx.hash.to_string(), reference.to_owned(), user.to_string(), tx.raw.to_vec(), tx.signed_ms);
+        self.write(move |db| {
+            let (hash, reference, user, raw, signed_ms) = row;
+            db.execute(
                 "INSERT INTO transactions (hash, reference, step, address, nonce, raw, signed_ms, max_fee, priority_fee)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    tx.hash.to_string(),
-                    reference,
-                    Sym(step),
-                    user.to_string(),
-                    nonce as i64,
-                    tx.raw.to_vec(),
-                    tx.signed_ms,
-                    max_fee.to_string(),
-                    priority_fee.to_string()
-                ],
+                params![hash, reference, Sym(step), user, nonce as i64, raw, signed_ms, max_fee.to_string(), priority_fee.to_string()],
             )
-            .map_err(remote)?;
+        })
+        .await?;
         drop(next);
         Ok(Ok(tx))
     }
@@ -458,13 +508,16 @@ impl ChainBook {
     async fn follow(&self, txs: &[Signed]) -> Result<Followed, RemoteError> {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(self.config.receipt_timeout_secs);
         let newest = &txs[0];
-        let mut pause = Duration::from_millis(5);
+        // Looks on a timer as well as on each new block: for rebroadcasts and
+        // replacements, and should nothing poll the head any more.
+        let mut pause = Duration::from_millis(250);
+        let mut head = self.head.clone();
+        head.borrow_and_update();
         let mut broadcast_at = tokio::time::Instant::now();
         for tx in txs.iter().rev() {
             self.broadcast(&tx.raw).await?;
         }
         loop {
-            let spent = self.provider.get_transaction_count(self.operator).latest().await.map_err(remote)? > newest.nonce;
             let mut receipt = None;
             for tx in txs {
                 if let Some(r) = self.provider.get_transaction_receipt(tx.hash).await.map_err(remote)? {
@@ -475,14 +528,18 @@ impl ChainBook {
             match receipt {
                 Some(receipt) => {
                     let block = receipt.block_number.unwrap_or_default();
-                    let latest = self.provider.get_block_number().await.map_err(remote)?;
+                    let latest = match head.has_changed() {
+                        Ok(_) => head.borrow_and_update().block,
+                        Err(_) => self.provider.get_block_number().await.map_err(remote)?,
+                    };
                     if latest >= block + self.config.confirmations {
                         return Ok(Followed::Settled(Box::new(receipt)));
                     }
                 }
-                None if spent => {
-                    // Spent, but perhaps by one of these in flight (a node may count it
-                    // before its receipt is served): dead only if the node knows none of them.
+                None if self.spent(&mut head).await? > newest.nonce => {
+                    // Spent, but perhaps by one of these, mined since the receipts were
+                    // asked for or counted before its receipt is served: dead only if
+                    // the node knows none of them.
                     let mut known = false;
                     for tx in txs {
                         known |= self.provider.get_transaction_by_hash(tx.hash).await.map_err(remote)?.is_some();
@@ -510,8 +567,26 @@ impl ChainBook {
                     newest.hash, self.config.confirmations, self.config.receipt_timeout_secs
                 )));
             }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(500));
+            // Whichever comes first: a new block, or the next look (250 ms, doubling to 1 s).
+            tokio::select! {
+                heard = head.changed() => {
+                    if heard.is_err() {
+                        // Nobody polls the head any more (its runtime ended): look on a timer.
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+                () = tokio::time::sleep(pause) => {}
+            }
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
+    }
+
+    /// The operator's transaction count at the latest block: as the head
+    /// watcher last read it, or from the node when nothing watches any more.
+    async fn spent(&self, head: &mut tokio::sync::watch::Receiver<Head>) -> Result<u64, RemoteError> {
+        match head.has_changed() {
+            Ok(_) if head.borrow().block > 0 => Ok(head.borrow_and_update().spent),
+            _ => self.provider.get_transaction_count(self.operator).latest().await.map_err(remote),
         }
     }
 
@@ -539,7 +614,7 @@ impl ChainBook {
                 Followed::Settled(receipt) => {
                     concord_runtime::failpoint::hit("chain-sent");
                     let all: Vec<&Signed> = txs.iter().collect();
-                    self.mark("UPDATE transactions SET mined = 1 WHERE hash = ?1", &all)?;
+                    self.mark("UPDATE transactions SET mined = 1 WHERE hash = ?1", &all).await?;
                     return Ok(Ok(*receipt));
                 }
                 Followed::Dead => {
@@ -550,7 +625,7 @@ impl ChainBook {
                         "Another transaction of the operator took this step's nonce; it can never be mined and is signed again."
                     );
                     let all: Vec<&Signed> = txs.iter().collect();
-                    self.mark("UPDATE transactions SET dead = 1 WHERE hash = ?1", &all)?;
+                    self.mark("UPDATE transactions SET dead = 1 WHERE hash = ?1", &all).await?;
                 }
                 Followed::Stuck(old) => {
                     warn!(reference, hash = %old.hash, nonce = old.nonce, max_fee = old.max_fee,
