@@ -50,11 +50,17 @@ pub(crate) struct BenchArgs {
     #[arg(long, default_value_t = 10)]
     freeze_step_secs: u64,
     /// Rate at which the SQLite and the chain book are compared, requests/s.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 150)]
     chain_rate: u32,
     /// Seconds each book is measured in the comparison.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 8)]
     chain_secs: u64,
+    /// The dev chain's block time while the chain book is measured, seconds.
+    #[arg(long, default_value_t = 1)]
+    chain_block_secs: u64,
+    /// Blocks on top of a freeze's block before it is confirmed and counted.
+    #[arg(long, default_value_t = 1)]
+    chain_confirmations: u64,
     /// The dev chain's deployment file (`make up` writes it); without it the chain book is not measured.
     #[arg(long, default_value = ".stack/evm.json")]
     chain_deployment: std::path::PathBuf,
@@ -154,6 +160,8 @@ pub(crate) async fn run(args: BenchArgs) -> anyhow::Result<()> {
             step_secs: args.freeze_step_secs,
             chain_rate: args.chain_rate,
             chain_secs: args.chain_secs,
+            chain_block_secs: args.chain_block_secs,
+            chain_confirmations: args.chain_confirmations,
             deployment: args.chain_deployment.clone(),
         };
         let report = crate::freeze::run(&hub, &run_id, &freeze).await?;
