@@ -196,11 +196,12 @@ for _ in $(seq 1 60); do
   sleep 0.5
 done
 request_lines "$seizure"
-request_lines "$seizure" | grep -q "awaiting review: 2 approvals needed (rule forfeiture)" || fail "the seizure did not wait for its own tier"
+request_lines "$seizure" | grep -q "awaiting review: 3 approvals needed (rule forfeiture)" || fail "the seizure did not wait for its own tier"
 
-step "Seizures have their own tier: two compliance officers approve; the issuer burns the frozen balance and issues it to the named address"
+step "Seizures have their own tier: three officers approve; the issuer burns the frozen balance and issues it to the named address"
 review approve "$seizure" t1 --as ana.ruiz --reason "forfeiture order 1:26-cv-01187 verified" | tee "$out/approved-seizure"
 review approve "$seizure" t1 --as ben.okafor --reason "second approval" | tee -a "$out/approved-seizure"
+review approve "$seizure" t1 --as dana.hughes --reason "third approval: the destination is the one the order names" | tee -a "$out/approved-seizure"
 for _ in $(seq 1 60); do
   "$CONCORD" case status US-2026-0419 >"$out/case" 2>/dev/null && request_lines "$seizure" | grep -qE "EXECUTED|UNVERIFIED|REJECTED" && break
   sleep 1
@@ -342,7 +343,7 @@ printf '      scam reports turned into alerts, a screening hit at the exchange,\
 printf '      a 225,000,000 USDT freeze held for review and executed on two named approvals,\n'
 printf '      a wallet and an account frozen and a number and a domain taken down, each once and tracked to EXECUTED,\n'
 printf '      the ring'"'"'s Ethereum wallet blacklisted on the chain in one transaction, verified there by law enforcement, its transfer refused,\n'
-printf '      its 250,000 USDT seized on a forfeiture order (two approvals, burned and issued to the government, verified on the chain),\n'
+printf '      its 250,000 USDT seized on a forfeiture order (three approvals, burned and issued to the government, verified on the chain),\n'
 printf '      a withdrawn alert no longer hitting, an unconfirmed emergency freeze released when its period ended,\n'
 printf '      an alert published over HTTPS through the partner gateway, received over SSE and read as STIX over TAXII,\n'
 printf '      every record in the signed audit log,\n'

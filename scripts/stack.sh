@@ -274,7 +274,7 @@ up() {
   mkdir -p "$STACK"
   [ -f "$PKI/ca.pem" ] || "$CONCORD" pki init --agencies "$ROOT/config/agencies.toml" --out "$PKI"
   # The demo issuer's compliance staff (config/issuer.toml [review]): personal review keys.
-  for staff in ana.ruiz ben.okafor carla.diaz; do
+  for staff in ana.ruiz ben.okafor dana.hughes carla.diaz; do
     [ -f "$PKI/staff/issuer-usdx/$staff.key" ] || "$CONCORD" review keygen --out "$PKI/staff/issuer-usdx/$staff" >/dev/null
   done
   # The hub's directory governors (2 of 3 sign a directory version; docs/operations.md).
