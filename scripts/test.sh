@@ -6,7 +6,8 @@
 # its own topic copies, consumer groups and temp dirs. Then, alone: the tests
 # that stop a shared part (the crash test restarts the dev broker, the chain
 # outage stops the chain) and the broker-failure test on a three-node cluster
-# the script starts and stops (CONCORD_SKIP_CLUSTER=1 skips it). Ends with one
+# the script starts and stops (CONCORD_SKIP_CLUSTER=1 skips it). A short run
+# of every bench phase checks the instrument still works. Ends with one
 # line "N passed, N failed" summing every test run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +25,22 @@ fi
 if [ $status -eq 0 ]; then
   # A hung test must fail the run, not eat CI's time: 15 minutes is several times the usual.
   timeout 900 cargo test -p concord-tests --test it --no-fail-fast -- --test-threads "${CONCORD_TEST_THREADS:-6}" 2>&1 | tee -a "$log" || status=$?
+fi
+if [ $status -eq 0 ]; then
+  # Every phase of `make bench`, short, no figure asserted (issue #28): the
+  # instrument must not break silently again (it once hung on a missing topic).
+  bench_out=$(mktemp)
+  bench_start=$(date +%s)
+  if timeout 600 "${CARGO_TARGET_DIR:-$HOME/.cache/concord/target}/debug/concord-bench" --count 1000 --freeze-secs 2 \
+      --freeze-step-secs 1 --chain-rate 20 --chain-secs 2 --gateway-count 200 --gateway-rate 20 --gateway-secs 2 \
+      >"$bench_out" 2>&1; then
+    echo "bench: every phase ran (a short run, debug build, no figure asserted) in $(($(date +%s) - bench_start)) s" | tee -a "$log"
+  else
+    status=1
+    grep -v ' INFO ' "$bench_out" | tail -30
+    echo "bench: the short run of every phase failed (above)" | tee -a "$log"
+  fi
+  rm -f "$bench_out"
 fi
 for alone in crash:: chain_outage::; do
   [ $status -eq 0 ] || break
