@@ -71,6 +71,11 @@ pub struct ChainWatch {
     /// after the last block it recorded.
     #[serde(default)]
     pub from_block: Option<u64>,
+    /// Blocks on top of a transfer's block before it counts as a deposit and
+    /// is screened (0: at once). A transfer a reorganisation drops before
+    /// then is never screened; one it moves is read where it ends up.
+    #[serde(default)]
+    pub confirmations: u64,
 }
 
 impl Default for Screening {

@@ -34,6 +34,7 @@ pub struct ChainDeposits {
     provider: DynProvider,
     token: alloy::primitives::Address,
     from_block: Option<u64>,
+    confirmations: u64,
     decimals: Mutex<Option<u8>>,
 }
 
@@ -52,6 +53,7 @@ impl ChainDeposits {
             provider,
             token,
             from_block: watch.from_block,
+            confirmations: watch.confirmations,
             decimals: Mutex::new(None),
         })
     }
@@ -74,11 +76,12 @@ impl ChainDeposits {
         Ok(d)
     }
 
-    /// Reads the blocks from where the last pass stopped to the newest and
-    /// records the deposits into deposit addresses (hits recorded with them,
-    /// published by the caller); how many deposits were new.
+    /// Reads the blocks from where the last pass stopped to the newest one
+    /// `confirmations` deep and records the deposits into deposit addresses
+    /// (hits recorded with them, published by the caller); how many deposits were new.
     pub async fn poll(&self, ledger: &Arc<Mutex<Ledger>>) -> Result<Result<usize, ExchangeError>, Transient> {
-        let newest = self.provider.get_block_number().await.map_err(transient)?;
+        let head = self.provider.get_block_number().await.map_err(transient)?;
+        let Some(newest) = head.checked_sub(self.confirmations) else { return Ok(Ok(0)) };
         let next = {
             let ledger = ledger.lock().expect("ledger lock is never poisoned");
             match next_block(&ledger, &self.key()) {

@@ -36,6 +36,7 @@ async fn a_transfer_on_the_chain_from_an_alerted_wallet_into_a_deposit_address_i
         token: None,
         deployment: Some(deployment()),
         from_block: None,
+        confirmations: 0,
     }];
     let identity = run.identity(EXCHANGE);
     let (consumer, processor) = concord_exchange::build(identity.clone(), &config).unwrap();
@@ -103,4 +104,64 @@ async fn a_transfer_on_the_chain_from_an_alerted_wallet_into_a_deposit_address_i
     assert_eq!(first.evidence_refs.len(), 1);
     assert!(first.evidence_refs[0].starts_with(&format!("tx:ETHEREUM:{hit_tx}:")), "{:?}", first.evidence_refs);
     assert!(hits[0].evidence_refs[0].starts_with(&format!("tx:ETHEREUM:{later_tx}:")), "{:?}", hits[0].evidence_refs);
+}
+
+/// Issue #27, item 5: the exchange reads deposits at the depth it asks for
+/// (`confirmations = 2`). A transfer into a deposit address is not a deposit
+/// while fewer than two blocks are on top of it; a reorganisation (anvil
+/// reverts to a snapshot) drops it before then, and it is never screened,
+/// even once the chain has grown past it. A transfer that stays is screened
+/// once it is two blocks deep, and only then.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deposit_dropped_by_a_reorganisation_before_its_confirmations_is_never_screened() {
+    let _turn = concord_tests::evm::chain_turn().await;
+    let run = TestRun::new("exchange-chain-depth").await;
+    let chain = Evm::dev();
+    let mut config = exchange_config(&run);
+    config.screening.chain = vec![ChainWatch {
+        chain: "ETHEREUM".into(),
+        asset: "USDT".into(),
+        rpc_url: None,
+        token: None,
+        deployment: Some(deployment()),
+        from_block: None,
+        confirmations: 2,
+    }];
+    let identity = run.identity(EXCHANGE);
+    let (_consumer, processor) = concord_exchange::build(identity.clone(), &config).unwrap();
+    let deposit = fresh_address();
+    store::put_account(
+        &processor.ledger().lock().unwrap(),
+        "ACC-ETH-2",
+        "Customer on Ethereum",
+        "USDT",
+        "0",
+        &[("ETHEREUM".into(), deposit.clone())],
+    )
+    .unwrap();
+    let sender = fresh_address();
+    chain.send(OWNER, "mint(address,uint256)", &[address_word(&sender), uint_word(10_000_000_000)]).await.unwrap();
+    let screen = DepositScreen::new(identity.clone(), processor.ledger(), config.clone()).unwrap();
+    screen.once().await.unwrap();
+
+    // Seen on the chain, one block deep, then dropped by a reorganisation.
+    let snapshot = chain.rpc("evm_snapshot", serde_json::json!([])).await.unwrap();
+    let dropped = transfer(&chain, &sender, &deposit, 1_000_000).await;
+    assert_eq!(screen.once().await.unwrap().deposits, 0, "a transfer in the newest block is not yet a deposit");
+    chain.rpc("anvil_mine", serde_json::json!(["0x1"])).await.unwrap();
+    assert_eq!(screen.once().await.unwrap().deposits, 0, "one block on top is not two");
+    assert_eq!(chain.rpc("evm_revert", serde_json::json!([snapshot])).await.unwrap(), serde_json::json!(true));
+    let gone = chain.rpc("eth_getTransactionReceipt", serde_json::json!([dropped])).await.unwrap();
+    assert!(gone.is_null(), "the reorganisation dropped the transfer: {gone}");
+    chain.rpc("anvil_mine", serde_json::json!(["0x4"])).await.unwrap();
+    assert_eq!(screen.once().await.unwrap().deposits, 0, "the dropped transfer is never screened");
+
+    // A transfer that stays counts once it is two blocks deep, once.
+    let kept = transfer(&chain, &sender, &deposit, 2_000_000).await;
+    chain.rpc("anvil_mine", serde_json::json!(["0x1"])).await.unwrap();
+    assert_eq!(screen.once().await.unwrap().deposits, 0, "one block deep");
+    chain.rpc("anvil_mine", serde_json::json!(["0x1"])).await.unwrap();
+    assert_eq!(screen.once().await.unwrap().deposits, 1, "two blocks deep: the deposit {kept}");
+    chain.rpc("anvil_mine", serde_json::json!(["0x3"])).await.unwrap();
+    assert_eq!(screen.once().await.unwrap(), Pass::default(), "and never again");
 }
