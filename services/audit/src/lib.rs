@@ -172,7 +172,16 @@ impl Auditor {
                     Err(e) => warn!(error = %e, "Kafka error while auditing; continuing."),
                 }
             }
-            self.append_ready(&mut partitions, &shutdown).await?;
+            // Group commit: the leaves of one pass reach the disk in one
+            // transaction; the size others see, and checkpoints, follow it.
+            self.log.begin()?;
+            let appended = self.append_ready(&mut partitions, &shutdown).await;
+            if self.log.uncommitted() > 0 {
+                concord_runtime::failpoint::hit("audit-group-appended");
+            }
+            self.log.commit()?;
+            appended?;
+            self.appended.store(self.log.size(), Ordering::SeqCst);
             if let Some(every) = self.checkpoint_interval {
                 if last_checkpoint.elapsed() >= every && self.log.size() > self.published_size {
                     if let Err(e) = self.publish_checkpoint().await {
@@ -266,7 +275,6 @@ impl Auditor {
             audited.compare(|_, _, _| held);
         }
         self.log.append(&audited.leaf, &audited.meta)?;
-        self.appended.store(self.log.size(), Ordering::SeqCst);
         // "verified", "dead_letter", "dead_letter_unverified", "dead_letter_contradicted" or the rejection reason.
         let outcome = audited.leaf.outcome.split(':').next().unwrap_or_default().to_owned();
         self.leaves.get_or_create(&vec![("outcome".to_owned(), outcome)]).inc();

@@ -186,7 +186,10 @@ pub struct CheckReport {
 pub struct AuditLog {
     db: Connection,
     path: String,
+    /// The leaves on disk: every size, root and proof is of these.
     hashes: Vec<Hash>,
+    /// Leaves appended in the open group ([`AuditLog::begin`]), not yet on disk.
+    pending: Vec<Hash>,
     log_id: String,
 }
 
@@ -214,7 +217,7 @@ impl AuditLog {
             }
             hashes
         };
-        Ok(AuditLog { db, path: name, hashes, log_id: log_id.to_owned() })
+        Ok(AuditLog { db, path: name, hashes, pending: Vec::new(), log_id: log_id.to_owned() })
     }
 
     fn wrap(&self) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
@@ -226,21 +229,57 @@ impl AuditLog {
         &self.log_id
     }
 
-    /// Number of leaves.
+    /// Number of leaves on disk (a group not yet committed is not counted:
+    /// no size, root, proof or checkpoint covers a leaf that a crash could lose).
     pub fn size(&self) -> u64 {
         self.hashes.len() as u64
     }
 
+    /// Leaves appended in the open group, not yet on disk.
+    pub fn uncommitted(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Opens a group: the leaves appended until [`AuditLog::commit`] are
+    /// written in one SQLite transaction, with one disk sync for them all.
+    pub fn begin(&mut self) -> Result<(), StoreError> {
+        if !self.db.is_autocommit() {
+            return Ok(());
+        }
+        let wrap = self.wrap();
+        self.db.execute_batch("BEGIN IMMEDIATE").map_err(wrap)
+    }
+
+    /// Commits the open group, if any: its leaves and positions reach the
+    /// disk together and count from then on. On failure nothing of the group
+    /// is kept (its records are read again from their positions).
+    pub fn commit(&mut self) -> Result<(), StoreError> {
+        if self.db.is_autocommit() {
+            return Ok(());
+        }
+        let result = self.db.execute_batch("COMMIT");
+        if let Err(source) = result {
+            self.db.execute_batch("ROLLBACK").ok();
+            self.pending.clear();
+            return Err(StoreError::Sqlite { path: self.path.clone(), source });
+        }
+        self.hashes.append(&mut self.pending);
+        Ok(())
+    }
+
     /// Appends `leaf` and moves its partition's position past it, in one
-    /// transaction. A record already in the log (a redelivery) is not appended
-    /// again; returns the new leaf's index, or `None` for a redelivery.
+    /// transaction — or in the open group's ([`AuditLog::begin`]). A record
+    /// already in the log (a redelivery) is not appended again; returns the
+    /// new leaf's index, or `None` for a redelivery.
     pub fn append(&mut self, leaf: &Leaf, meta: &LeafMeta) -> Result<Option<u64>, StoreError> {
         let r = &leaf.record;
         let hash = leaf.hash();
-        let index = self.hashes.len() as u64;
+        let index = (self.hashes.len() + self.pending.len()) as u64;
         let path = self.path.clone();
         let wrap = |source| StoreError::Sqlite { path: path.clone(), source };
-        let tx = self.db.transaction().map_err(wrap)?;
+        let grouped = !self.db.is_autocommit();
+        // A savepoint: its own transaction outside a group, a part of the group inside one.
+        let tx = self.db.savepoint().map_err(wrap)?;
         let inserted = tx
             .execute(
                 "INSERT OR IGNORE INTO leaves (idx, topic, partition, offset, timestamp_ms, outcome, event_id, sender, message_type,
@@ -270,7 +309,11 @@ impl AuditLog {
         .map_err(wrap)?;
         tx.commit().map_err(wrap)?;
         if inserted == 1 {
-            self.hashes.push(hash);
+            if grouped {
+                self.pending.push(hash);
+            } else {
+                self.hashes.push(hash);
+            }
             Ok(Some(index))
         } else {
             Ok(None)

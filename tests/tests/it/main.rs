@@ -6,6 +6,7 @@
 
 mod admin;
 mod audit;
+mod audit_crash;
 mod broker_acls;
 mod chain;
 mod chain_confirmations;
