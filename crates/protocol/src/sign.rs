@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use concord_domain::{AgencyId, MessageType};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, Header};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
@@ -47,7 +47,10 @@ const PKCS8_ED25519_V1_PREFIX: [u8; 16] = [0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0
 pub struct SigningKey {
     agency: AgencyId,
     kid: String,
-    encoding: EncodingKey,
+    /// Parsed once: signing with a PKCS#8 document (as `jsonwebtoken` does)
+    /// parses it and derives the public key again for every signature, about
+    /// as much work as the signature itself (docs/benchmarks.md).
+    pair: std::sync::Arc<ed25519_dalek::SigningKey>,
     public: [u8; 32],
 }
 
@@ -66,7 +69,10 @@ impl SigningKey {
         let pair = ring::signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
             .map_err(|e| KeyError::NotEd25519 { origin: origin.to_owned(), detail: e.to_string() })?;
         let public: [u8; 32] = ring::signature::KeyPair::public_key(&pair).as_ref().try_into().expect("Ed25519 public keys are 32 bytes");
-        Ok(SigningKey { agency, kid: kid.to_owned(), encoding: EncodingKey::from_ed_der(der), public })
+        let pair = <ed25519_dalek::SigningKey as ed25519_dalek::pkcs8::DecodePrivateKey>::from_pkcs8_der(der)
+            .map_err(|e| KeyError::NotEd25519 { origin: origin.to_owned(), detail: e.to_string() })?;
+        debug_assert_eq!(pair.verifying_key().to_bytes(), public);
+        Ok(SigningKey { agency, kid: kid.to_owned(), pair: std::sync::Arc::new(pair), public })
     }
 
     /// A key from PEM text holding one `PRIVATE KEY` block.
@@ -202,10 +208,16 @@ impl Signer {
     /// this key whatever the header says. For conformance vectors and red-team
     /// tests that need a header or claims Concord itself never writes.
     pub fn sign_raw(&self, header_json: &str, claims_json: &str) -> String {
-        let input = format!("{}.{}", b64(header_json.as_bytes()), b64(claims_json.as_bytes()));
-        let signature =
-            jsonwebtoken::crypto::sign(input.as_bytes(), &self.key.encoding, Algorithm::EdDSA).expect("an Ed25519 key always signs");
-        format!("{input}.{signature}")
+        self.sign_input(format!("{}.{}", b64(header_json.as_bytes()), b64(claims_json.as_bytes())))
+    }
+
+    /// `input.signature`, the signature over `input` (RFC 7515 compact form).
+    fn sign_input(&self, input: String) -> String {
+        let signature = b64(&ed25519_dalek::Signer::sign(self.key.pair.as_ref(), input.as_bytes()).to_bytes());
+        let mut jws = input;
+        jws.push('.');
+        jws.push_str(&signature);
+        jws
     }
 
     /// A compact EdDSA JWS of type `typ` over any claims.
@@ -213,7 +225,10 @@ impl Signer {
         let mut header = Header::new(Algorithm::EdDSA);
         header.typ = Some(typ.to_owned());
         header.kid = Some(self.key.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.key.encoding).expect("an Ed25519 key always signs serializable claims")
+        // The bytes `jsonwebtoken::encode` signs: each part serialized by serde_json, base64url.
+        let header = serde_json::to_vec(&header).expect("a JWS header always serializes");
+        let claims = serde_json::to_vec(claims).expect("claims always serialize");
+        self.sign_input(format!("{}.{}", b64(&header), b64(&claims)))
     }
 }
 
