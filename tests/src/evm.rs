@@ -266,3 +266,30 @@ impl Drop for BlockTime {
         }
     }
 }
+
+/// The issuer of a test run with the chain book `book`, served in this
+/// process until [`ChainIssuer::stop`].
+pub struct ChainIssuer {
+    stop: tokio_util::sync::CancellationToken,
+    task: tokio::task::JoinHandle<Result<(), concord_issuer::IssuerError>>,
+}
+
+impl ChainIssuer {
+    /// Builds the run's issuer on the chain book and starts serving it.
+    pub async fn start(run: &crate::TestRun, book: concord_issuer::chain::ChainConfig) -> ChainIssuer {
+        let mut config = crate::issuer_config(run);
+        config.book = concord_issuer::config::BookKind::Evm;
+        config.chain = Some(book);
+        let identity = run.identity(crate::ISSUER);
+        let (issuer, processor) = concord_issuer::build(identity.clone(), &config).await.unwrap();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let serving = concord_issuer::serve(&identity, &config, issuer, processor, &concord_runtime::metrics::Metrics::new(), stop.clone());
+        ChainIssuer { task: tokio::spawn(serving.unwrap()), stop }
+    }
+
+    /// Stops it; it must have run without an error.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        self.task.await.unwrap().unwrap();
+    }
+}

@@ -457,11 +457,16 @@ impl ChainBook {
             max_fee = max_fee.max(old.max_fee + old.max_fee / 8 + 1);
             priority_fee = priority_fee.max(old.priority_fee + old.priority_fee / 8 + 1).min(max_fee);
         }
+        // Asked before the lock (nothing waits on the node while holding it): a
+        // count another step of this book overtakes meanwhile is covered by `next`.
+        let pending = match replacing {
+            Some(_) => 0,
+            None => self.provider.get_transaction_count(self.operator).pending().await.map_err(remote)?,
+        };
         let mut next = self.nonces.lock().await;
         let nonce = match replacing {
             Some(old) => old.nonce,
             None => {
-                let pending = self.provider.get_transaction_count(self.operator).pending().await.map_err(remote)?;
                 // The file is read once after a start; from then on `next` is past all it holds.
                 let recorded = if *next == 0 { self.highest_recorded_nonce()?.map_or(0, |n| n + 1) } else { 0 };
                 let nonce = pending.max(recorded).max(*next);

@@ -9,10 +9,9 @@
 use std::time::{Duration, Instant};
 
 use concord_domain::TargetStatus;
-use concord_tests::evm::{address_word, chain_config, freeze_request, fresh_address, uint_word, Evm, OWNER};
+use concord_tests::evm::{address_word, chain_config, freeze_request, fresh_address, uint_word, ChainIssuer, Evm, OWNER};
 use concord_tests::*;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frozen_waits_for_its_confirmations() {
@@ -21,24 +20,15 @@ async fn frozen_waits_for_its_confirmations() {
     let chain = Evm::dev();
     let wallet = fresh_address();
     chain.send(OWNER, "mint(address,uint256)", &[address_word(&wallet), uint_word(9_000_000)]).await.unwrap();
-    let mut config = issuer_config(&run);
-    config.book = concord_issuer::config::BookKind::Evm;
     let mut book = chain_config();
     book.confirmations = 3;
     book.receipt_timeout_secs = 60;
-    config.chain = Some(book);
+    let issuer = ChainIssuer::start(&run, book).await;
     let issuer_identity = run.identity(ISSUER);
-    let (issuer, processor) = concord_issuer::build(issuer_identity.clone(), &config).await.unwrap();
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(
-        concord_issuer::serve(&issuer_identity, &config, issuer, processor, &concord_runtime::metrics::Metrics::new(), stop.clone())
-            .unwrap(),
-    );
 
     let enforcement = run.identity(ENFORCEMENT);
     let inbox = enforcement.topics.inbox(&enforcement.agency.id);
     let request = freeze_request("US-2026-1101", &[&wallet]);
-    let issuer_identity = run.identity(ISSUER);
     run.producer(ENFORCEMENT)
         .publish(&issuer_identity.topics.inbox(&issuer_identity.agency.id), request.request_id.as_bytes(), &valid(request.clone()))
         .await
@@ -63,8 +53,7 @@ async fn frozen_waits_for_its_confirmations() {
     chain.rpc("anvil_mine", json!(["0x1"])).await.unwrap();
 
     let records = read_topic(&enforcement, &inbox, 2, Duration::from_secs(30)).await;
-    stop.cancel();
-    task.await.unwrap().unwrap();
+    issuer.stop().await;
     let seen = confirmations_of(&enforcement, &records).await;
     assert_eq!(seen.iter().map(|c| c.status).collect::<Vec<_>>(), [TargetStatus::Acknowledged, TargetStatus::Frozen], "{seen:?}");
     let event = chain.blacklistings(&wallet).await.remove(0);
@@ -85,22 +74,14 @@ async fn a_reorganisation_that_drops_the_freeze_is_survived_and_frozen_is_sent_o
     let chain = Evm::dev();
     let wallet = fresh_address();
     chain.send(OWNER, "mint(address,uint256)", &[address_word(&wallet), uint_word(6_000_000)]).await.unwrap();
-    let mut config = issuer_config(&run);
-    config.book = concord_issuer::config::BookKind::Evm;
     let mut book = chain_config();
     book.confirmations = 3;
     book.receipt_timeout_secs = 60;
     book.rebroadcast_secs = 1;
-    config.chain = Some(book);
     // Before the freeze: the point the chain goes back to.
     let snapshot = chain.rpc("evm_snapshot", json!([])).await.unwrap();
+    let issuer = ChainIssuer::start(&run, book).await;
     let issuer_identity = run.identity(ISSUER);
-    let (issuer, processor) = concord_issuer::build(issuer_identity.clone(), &config).await.unwrap();
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(
-        concord_issuer::serve(&issuer_identity, &config, issuer, processor, &concord_runtime::metrics::Metrics::new(), stop.clone())
-            .unwrap(),
-    );
     let enforcement = run.identity(ENFORCEMENT);
     let inbox = enforcement.topics.inbox(&enforcement.agency.id);
     let request = freeze_request("US-2026-1102", &[&wallet]);
@@ -128,8 +109,7 @@ async fn a_reorganisation_that_drops_the_freeze_is_survived_and_frozen_is_sent_o
     assert_eq!(early.iter().map(|c| c.status).collect::<Vec<_>>(), [TargetStatus::Acknowledged], "no FROZEN before its depth");
     chain.rpc("anvil_mine", json!(["0x3"])).await.unwrap();
     let records = read_topic(&enforcement, &inbox, 3, Duration::from_secs(30)).await;
-    stop.cancel();
-    task.await.unwrap().unwrap();
+    issuer.stop().await;
     let seen = confirmations_of(&enforcement, &records).await;
     assert_eq!(seen.iter().map(|c| c.status).collect::<Vec<_>>(), [TargetStatus::Acknowledged, TargetStatus::Frozen], "{seen:?}");
     let events = chain.blacklistings(&wallet).await;
@@ -178,23 +158,15 @@ async fn a_freeze_whose_fee_is_too_low_is_replaced_at_the_same_nonce_and_frozen_
     let chain = Evm::dev();
     let wallet = fresh_address();
     chain.send(OWNER, "mint(address,uint256)", &[address_word(&wallet), uint_word(4_000_000)]).await.unwrap();
-    let mut config = issuer_config(&run);
-    config.book = concord_issuer::config::BookKind::Evm;
     let mut book = chain_config();
     book.confirmations = 1;
     book.receipt_timeout_secs = 60;
     book.replace_after_secs = 4;
     book.rebroadcast_secs = 1;
-    config.chain = Some(book);
     // Nothing is mined until the test starts the clock.
     let clock = chain.hold_blocks().await;
+    let issuer = ChainIssuer::start(&run, book).await;
     let issuer_identity = run.identity(ISSUER);
-    let (issuer, processor) = concord_issuer::build(issuer_identity.clone(), &config).await.unwrap();
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(
-        concord_issuer::serve(&issuer_identity, &config, issuer, processor, &concord_runtime::metrics::Metrics::new(), stop.clone())
-            .unwrap(),
-    );
     let enforcement = run.identity(ENFORCEMENT);
     let inbox = enforcement.topics.inbox(&enforcement.agency.id);
     let request = freeze_request("US-2026-1103", &[&wallet]);
@@ -223,8 +195,7 @@ async fn a_freeze_whose_fee_is_too_low_is_replaced_at_the_same_nonce_and_frozen_
     let records = read_topic(&enforcement, &inbox, 3, Duration::from_secs(15)).await;
     // Long enough for the first transaction to be mined too, were it still able to be.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    stop.cancel();
-    task.await.unwrap().unwrap();
+    issuer.stop().await;
     let events = chain.blacklistings(&wallet).await;
     assert_eq!(events.len(), 1, "one blacklisting: {events:?}");
     let mined = events[0]["transactionHash"].as_str().unwrap();

@@ -12,9 +12,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use concord_domain::TargetStatus;
-use concord_tests::evm::{address_word, chain_config, freeze_request, fresh_address, uint_word, Evm, OWNER};
+use concord_tests::evm::{address_word, chain_config, freeze_request, fresh_address, uint_word, ChainIssuer, Evm, OWNER};
 use concord_tests::*;
-use tokio_util::sync::CancellationToken;
 
 fn evm(action: &str) {
     let out = Command::new(root().join("scripts/evm.sh")).arg(action).current_dir(root()).output().unwrap();
@@ -38,18 +37,9 @@ async fn a_freeze_waits_out_the_nodes_outage_and_is_confirmed_once_after() {
     let chain = Evm::dev();
     let wallet = fresh_address();
     chain.send(OWNER, "mint(address,uint256)", &[address_word(&wallet), uint_word(4_000_000)]).await.unwrap();
-    let mut config = issuer_config(&run);
-    config.book = concord_issuer::config::BookKind::Evm;
     let mut book = chain_config();
     book.receipt_timeout_secs = 5;
-    config.chain = Some(book);
-    let issuer_identity = run.identity(ISSUER);
-    let (issuer, processor) = concord_issuer::build(issuer_identity.clone(), &config).await.unwrap();
-    let stop = CancellationToken::new();
-    let task = tokio::spawn(
-        concord_issuer::serve(&issuer_identity, &config, issuer, processor, &concord_runtime::metrics::Metrics::new(), stop.clone())
-            .unwrap(),
-    );
+    let issuer = ChainIssuer::start(&run, book).await;
 
     let _back = NodeBack;
     evm("down");
@@ -82,8 +72,7 @@ async fn a_freeze_waits_out_the_nodes_outage_and_is_confirmed_once_after() {
             break confirmations_of(&enforcement, &records).await;
         }
     };
-    stop.cancel();
-    task.await.unwrap().unwrap();
+    issuer.stop().await;
     assert_eq!(seen.iter().map(|c| c.status).collect::<Vec<_>>(), [TargetStatus::Acknowledged, TargetStatus::Frozen], "{seen:?}");
     let events = chain.blacklistings(&wallet).await;
     assert_eq!(events.len(), 1, "one blacklisting transaction: {events:?}");

@@ -23,33 +23,44 @@ async fn transfer(chain: &Evm, from: &str, to: &str, units: u128) -> String {
     receipt["transactionHash"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_transfer_on_the_chain_from_an_alerted_wallet_into_a_deposit_address_is_one_hit() {
-    let _turn = concord_tests::evm::chain_turn().await;
-    let run = TestRun::new("exchange-chain").await;
-    let chain = Evm::dev();
-    let mut config = exchange_config(&run);
-    config.screening.chain = vec![ChainWatch {
+/// The dev chain's token followed live, deposits counted `confirmations` blocks deep.
+fn dev_chain(confirmations: u64) -> ChainWatch {
+    ChainWatch {
         chain: "ETHEREUM".into(),
         asset: "USDT".into(),
         rpc_url: None,
         token: None,
         deployment: Some(deployment()),
         from_block: None,
-        confirmations: 0,
-    }];
-    let identity = run.identity(EXCHANGE);
-    let (consumer, processor) = concord_exchange::build(identity.clone(), &config).unwrap();
+        confirmations,
+    }
+}
+
+/// A customer account `id` of the exchange with a fresh Ethereum deposit address; the address.
+fn deposit_account(processor: &concord_holder::HolderProcessor<store::Accounts>, id: &str) -> String {
     let deposit = fresh_address();
     store::put_account(
         &processor.ledger().lock().unwrap(),
-        "ACC-ETH-1",
+        id,
         "Customer on Ethereum",
         "USDT",
         "0",
         &[("ETHEREUM".into(), deposit.clone())],
     )
     .unwrap();
+    deposit
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_on_the_chain_from_an_alerted_wallet_into_a_deposit_address_is_one_hit() {
+    let _turn = concord_tests::evm::chain_turn().await;
+    let run = TestRun::new("exchange-chain").await;
+    let chain = Evm::dev();
+    let mut config = exchange_config(&run);
+    config.screening.chain = vec![dev_chain(0)];
+    let identity = run.identity(EXCHANGE);
+    let (consumer, processor) = concord_exchange::build(identity.clone(), &config).unwrap();
+    let deposit = deposit_account(&processor, "ACC-ETH-1");
     let ledger = processor.ledger();
     let screen = DepositScreen::new(identity.clone(), ledger.clone(), config.clone()).unwrap();
     // The first pass starts at the newest block: the chain's history before the exchange is not its deposits.
@@ -118,27 +129,10 @@ async fn a_deposit_dropped_by_a_reorganisation_before_its_confirmations_is_never
     let run = TestRun::new("exchange-chain-depth").await;
     let chain = Evm::dev();
     let mut config = exchange_config(&run);
-    config.screening.chain = vec![ChainWatch {
-        chain: "ETHEREUM".into(),
-        asset: "USDT".into(),
-        rpc_url: None,
-        token: None,
-        deployment: Some(deployment()),
-        from_block: None,
-        confirmations: 2,
-    }];
+    config.screening.chain = vec![dev_chain(2)];
     let identity = run.identity(EXCHANGE);
     let (_consumer, processor) = concord_exchange::build(identity.clone(), &config).unwrap();
-    let deposit = fresh_address();
-    store::put_account(
-        &processor.ledger().lock().unwrap(),
-        "ACC-ETH-2",
-        "Customer on Ethereum",
-        "USDT",
-        "0",
-        &[("ETHEREUM".into(), deposit.clone())],
-    )
-    .unwrap();
+    let deposit = deposit_account(&processor, "ACC-ETH-2");
     let sender = fresh_address();
     chain.send(OWNER, "mint(address,uint256)", &[address_word(&sender), uint_word(10_000_000_000)]).await.unwrap();
     let screen = DepositScreen::new(identity.clone(), processor.ledger(), config.clone()).unwrap();
